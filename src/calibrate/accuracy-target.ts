@@ -1,0 +1,75 @@
+import type { ExitCriterion } from '../exit/index.ts';
+import type { AllExitsResult } from '../infer/index.ts';
+
+function argmaxRow(p: Float32Array, offset: number, n: number): number {
+  let best = 0;
+  for (let c = 1; c < n; c++) if (p[offset + c] > p[offset + best]) best = c;
+  return best;
+}
+
+/** Thresholds chosen to keep accuracy, with the figures they reach on the table they were chosen on. */
+export interface AccuracyTargetChoice {
+  thresholds: number[];
+  accuracy: number;
+  finalAccuracy: number;
+  /** Share of samples leaving at each exit. */
+  exitShare: number[];
+}
+
+/**
+ * Chooses thresholds, exit by exit from the first, each as large as it can be (so as many samples as possible
+ * leave there) while the early-exit accuracy on the table stays at least the final exit's accuracy minus
+ * `maxDrop` (a share, e.g. 0.002 for 0.2 points). Later exits are still closed (threshold 0) while an earlier one
+ * is chosen.
+ *
+ * With one early exit this is exact: the cheapest point within the accuracy bound. With several it is greedy
+ * (earlier exits first, as they save the most). Candidate thresholds are the exit's own sorted scores, so no grid
+ * is involved. O(E · N log N) for E early exits and N samples.
+ *
+ * Choose on the validation split, never on the test split.
+ */
+export function chooseThresholdsForAccuracy(table: AllExitsResult, labels: Uint8Array, criterion: ExitCriterion, maxDrop: number): AccuracyTargetChoice {
+  const { count: N, classes: C, probs } = table;
+  const depth = probs.length;
+  const correct = probs.map((p) => {
+    const ok = new Uint8Array(N);
+    for (let i = 0; i < N; i++) ok[i] = argmaxRow(p, i * C, C) === labels[i] ? 1 : 0;
+    return ok;
+  });
+  const finalCorrect = correct[depth - 1].reduce((a, b) => a + b, 0);
+  const target = finalCorrect / N - maxDrop;
+  const exitAt = new Int32Array(N).fill(depth - 1);
+  const thresholds: number[] = new Array(depth - 1).fill(0);
+  // Correct answers among all samples with the current decisions.
+  let totalCorrect = finalCorrect;
+  for (let n = 0; n < depth - 1; n++) {
+    const reaching: number[] = [];
+    for (let i = 0; i < N; i++) if (exitAt[i] === depth - 1) reaching.push(i);
+    const scores = new Float64Array(N);
+    for (const i of reaching) scores[i] = criterion.score(probs[n], C, i * C);
+    reaching.sort((a, b) => scores[a] - scores[b]);
+    // Taking the first k of `reaching` out at exit n changes their answer from the final exit's to exit n's.
+    let best = 0;
+    let bestCorrect = totalCorrect;
+    let running = totalCorrect;
+    for (let k = 1; k <= reaching.length; k++) {
+      const i = reaching[k - 1];
+      running += correct[n][i] - correct[depth - 1][i];
+      const boundary = k === reaching.length || scores[reaching[k]] > scores[i];
+      if (boundary && running / N >= target - 1e-12) {
+        best = k;
+        bestCorrect = running;
+      }
+    }
+    if (best > 0) {
+      const last = scores[reaching[best - 1]];
+      const next = best < reaching.length ? scores[reaching[best]] : last + 1e-6;
+      thresholds[n] = Math.min((last + next) / 2, criterion.range(C)[1]);
+      for (let k = 0; k < best; k++) exitAt[reaching[k]] = n;
+      totalCorrect = bestCorrect;
+    }
+  }
+  const exitShare = new Array<number>(depth).fill(0);
+  for (let i = 0; i < N; i++) exitShare[exitAt[i]] += 1 / N;
+  return { thresholds, accuracy: totalCorrect / N, finalAccuracy: finalCorrect / N, exitShare };
+}

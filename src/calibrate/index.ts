@@ -1,0 +1,1 @@
+export { chooseThresholdsForAccuracy, type AccuracyTargetChoice } from './accuracy-target.ts';

@@ -1,0 +1,161 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { BranchyArgumentError } from '../../common/errors.ts';
+import { chooseThresholdsForAccuracy } from '../../calibrate/index.ts';
+import { TFJS_BACKENDS, TfjsNetwork, useBackend, type TfjsBackend } from '../../engine/tfjs/index.ts';
+import { getCriterion } from '../../exit/index.ts';
+import { allExitsOver } from '../../infer/index.ts';
+import { loadModelDir, loadTrainState, MANIFEST_FILE, saveModelDir, saveTrainState, updateManifest } from '../../io/index.ts';
+import type { NetworkSpec } from '../../spec/types.ts';
+import { DEFAULT_TRAIN_OPTIONS, exitAccuracies, initFromBaseline, trainNetwork, type TrainMode, type TrainOptions, type TrainState } from '../../train/index.ts';
+import { zooModel } from '../../zoo/index.ts';
+import { DATA_HELP, loadDataSource } from '../data-source.ts';
+import { trainProgress } from '../progress.ts';
+import { formatTable, percent } from '../table.ts';
+import { numberList, positiveInt, positiveNumber, share } from '../parse.ts';
+
+/** Everything a training run needs; `branchy train` and `branchy demo --train` both build one. */
+export interface TrainRun {
+  model: string;
+  data: string;
+  out: string;
+  backend: TfjsBackend;
+  options: TrainOptions;
+  /** Seed of the train/validation/test split. */
+  splitSeed: number;
+  initFrom?: string;
+  resume: boolean;
+  /** Largest validation accuracy loss (a share) allowed when choosing thresholds at the end. */
+  maxDrop: number;
+  log: (line: string) => void;
+}
+
+/**
+ * Trains a zoo network, checkpointing after every epoch, then chooses exit thresholds on the validation split
+ * and writes the finished model directory.
+ */
+export async function runTraining(run: TrainRun): Promise<{ spec: NetworkSpec; validationAccuracy: number[]; testAccuracy: number[] }> {
+  await useBackend(run.backend);
+  const splits = loadDataSource(run.data, run.splitSeed);
+  let net: TfjsNetwork;
+  let resumeState: TrainState | undefined;
+  let options = run.options;
+  if (run.resume) {
+    if (!existsSync(join(run.out, MANIFEST_FILE))) throw new BranchyArgumentError('TRAIN_NOTHING_TO_RESUME', `'--resume': '${run.out}' holds no checkpoint to resume from.`);
+    const saved = loadModelDir(run.out);
+    const state = loadTrainState(run.out);
+    const previous = (saved.manifest.training?.options ?? {}) as Partial<TrainOptions>;
+    options = { ...options, ...previous, epochs: run.options.epochs };
+    net = new TfjsNetwork(saved.spec, saved.weights);
+    resumeState = { epoch: state.epoch, optimizer: state.optimizer };
+    run.log(`resuming '${run.out}' after epoch ${state.epoch} of ${options.epochs}`);
+  } else {
+    const spec = zooModel(run.model).build({ classes: [...splits.train.classes] });
+    net = new TfjsNetwork(spec, undefined, options.seed);
+    if (run.initFrom) {
+      const copied = initFromBaseline(net, loadModelDir(run.initFrom));
+      run.log(`initialised ${copied} trunk weight tensors from '${run.initFrom}'`);
+    }
+  }
+  const history: unknown[] = [];
+  const training = () => ({
+    data: splits.source,
+    backend: `tfjs-${run.backend}`,
+    options,
+    initFrom: run.initFrom,
+    history,
+  });
+  run.log(`training ${net.spec.name} on ${splits.source} (${splits.train.count} train, ${splits.validation.count} validation), ${options.mode}, ${options.epochs} epochs, batch ${options.batchSize}, tfjs-${run.backend}`);
+  await trainNetwork(
+    net,
+    splits,
+    options,
+    {
+      onEvent: trainProgress(),
+      onCheckpoint: (state, end) => {
+        history.push({ epoch: end.epoch, loss: end.loss, validationAccuracy: end.validationAccuracy, seconds: end.seconds, samplesPerSecond: end.samplesPerSecond });
+        saveModelDir(run.out, { spec: net.spec, weights: net.weights() }, { training: training() });
+        saveTrainState(run.out, { epoch: state.epoch, optimizer: state.optimizer, meta: { model: net.spec.name } });
+      },
+    },
+    resumeState,
+  );
+
+  let spec = net.spec;
+  const validationAccuracy = exitAccuracies(net, splits.validation);
+  const testAccuracy = exitAccuracies(net, splits.test);
+  if (spec.stages.length > 1) {
+    const criterion = getCriterion(spec.policy.criterion);
+    const table = await allExitsOver(net, splits.validation);
+    const choice = chooseThresholdsForAccuracy(table, splits.validation.y, criterion, run.maxDrop);
+    spec = { ...spec, policy: { ...spec.policy, thresholds: choice.thresholds } };
+    run.log(`thresholds chosen on the validation split (accuracy within ${(100 * run.maxDrop).toFixed(2)} points of the final exit): [${choice.thresholds.map((t) => +t.toPrecision(4)).join(', ')}], validation accuracy ${percent(choice.accuracy)} vs final exit ${percent(choice.finalAccuracy)}, leaving at each exit ${choice.exitShare.map((s) => percent(s, 1)).join(' / ')}`);
+  }
+  updateManifest(run.out, (m) => ({ ...m, spec, training: { ...training(), validationAccuracy, testAccuracy, thresholdChoice: { split: 'validation', maxDrop: run.maxDrop } } }));
+  run.log(
+    formatTable([
+      ['exit', 'validation accuracy', 'test accuracy'],
+      ...validationAccuracy.map((a, i) => [`${i + 1}`, percent(a), percent(testAccuracy[i])]),
+    ]),
+  );
+  run.log(`model written to ${run.out}`);
+  net.dispose();
+  return { spec, validationAccuracy, testAccuracy };
+}
+
+/** Options shared by `train` and `demo --train`. */
+export function addTrainOptions(cmd: Command): Command {
+  return cmd
+    .option('--epochs <n>', 'epochs to train', positiveInt('--epochs'), DEFAULT_TRAIN_OPTIONS.epochs)
+    .option('--batch-size <n>', 'samples per step', positiveInt('--batch-size'), DEFAULT_TRAIN_OPTIONS.batchSize)
+    .option('--lr <rate>', "Adam's learning rate", positiveNumber('--lr'), DEFAULT_TRAIN_OPTIONS.learningRate)
+    .option('--beta1 <b>', "Adam's β1 (the paper: 0.99)", share('--beta1'), DEFAULT_TRAIN_OPTIONS.beta1)
+    .option('--beta2 <b>', "Adam's β2", share('--beta2'), DEFAULT_TRAIN_OPTIONS.beta2)
+    .option('--exit-weights <w,...>', 'loss weight per exit (default 1 on early exits, 0.3 on the final one)', numberList('--exit-weights'))
+    .addOption(new Option('--mode <mode>', "'joint' trains everything; 'frozen' trains only the exit heads").choices(['joint', 'frozen']).default('joint'))
+    .option('--seed <n>', 'seed for weights, shuffles and dropout', positiveInt('--seed'), DEFAULT_TRAIN_OPTIONS.seed)
+    .option('--split-seed <n>', 'seed of the train/validation/test split', positiveInt('--split-seed'), 1)
+    .option('--max-drop <points>', 'accuracy the chosen thresholds may lose on the validation split, in percentage points', positiveNumber('--max-drop', true), 0.1)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'));
+}
+
+/** Reads the options `addTrainOptions` declared. */
+export function trainOptionsFrom(o: Record<string, unknown>): TrainOptions {
+  return {
+    mode: o.mode as TrainMode,
+    epochs: o.epochs as number,
+    batchSize: o.batchSize as number,
+    learningRate: o.lr as number,
+    beta1: o.beta1 as number,
+    beta2: o.beta2 as number,
+    exitWeights: o.exitWeights as number[] | undefined,
+    seed: o.seed as number,
+  };
+}
+
+/** `branchy train`. */
+export function trainCommand(): Command {
+  const cmd = new Command('train')
+    .description('train a zoo network (jointly over all exits, or only its exit heads), checkpointing every epoch')
+    .requiredOption('--model <name>', "zoo network, e.g. 'b-lenet' or 'lenet'")
+    .option('--data <source>', DATA_HELP, 'mnist')
+    .requiredOption('--out <dir>', 'model directory to write (branchy.json + weights)')
+    .option('--init-from <dir>', 'initialise the trunk from a trained baseline (e.g. lenet for b-lenet)')
+    .option('--resume', "continue from the checkpoint in '--out'", false);
+  addTrainOptions(cmd).action(async (o: Record<string, unknown>) => {
+    await runTraining({
+      model: o.model as string,
+      data: o.data as string,
+      out: o.out as string,
+      backend: o.backend as TfjsBackend,
+      options: trainOptionsFrom(o),
+      splitSeed: o.splitSeed as number,
+      initFrom: o.initFrom as string | undefined,
+      resume: o.resume as boolean,
+      maxDrop: (o.maxDrop as number) / 100,
+      log: (line) => process.stdout.write(`${line}\n`),
+    });
+  });
+  return cmd;
+}

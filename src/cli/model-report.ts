@@ -1,0 +1,45 @@
+import type { LoadedNetwork } from '../engine/types.ts';
+import type { ExitEvaluation, LabelledSamples, LatencyMeasurement } from '../infer/index.ts';
+import { evaluateExits, measureLatency } from '../infer/index.ts';
+import { formatTable, ms, percent } from './table.ts';
+
+/** The figures `demo` and `eval` print: per-exit accuracy and shares, and batch-1 latency with and without early exit. */
+export interface ModelReport {
+  evaluation: ExitEvaluation;
+  earlyExit: LatencyMeasurement;
+  finalOnly: LatencyMeasurement;
+  speedup: number;
+  runtime: string;
+}
+
+/** Evaluates a network on samples and times batch-1 inference with early exit and with the final exit only, in one run. */
+export async function measureModel(net: LoadedNetwork, samples: LabelledSamples, options: { thresholds?: number[]; criterion?: string; latencySamples?: number }): Promise<ModelReport> {
+  const evaluation = await evaluateExits(net, samples, options);
+  const count = options.latencySamples ?? samples.count;
+  const earlyExit = await measureLatency(net, samples, { ...options, count });
+  const finalOnly = await measureLatency(net, samples, { ...options, count, finalOnly: true });
+  return { evaluation, earlyExit, finalOnly, speedup: finalOnly.meanMs / earlyExit.meanMs, runtime: net.runtime };
+}
+
+/** The report as text tables. */
+export function formatModelReport(name: string, data: string, r: ModelReport): string {
+  const e = r.evaluation;
+  const exits = formatTable([
+    ['exit', 'accuracy (every sample)', 'leaving here', 'accuracy of those leaving'],
+    ...e.exitAccuracy.map((a, i) => [`${i + 1}${i === e.exitAccuracy.length - 1 ? ' (final)' : ''}`, percent(a), percent(e.exitShare[i], 1), percent(e.leavingAccuracy[i])]),
+  ]);
+  const summary = formatTable([
+    ['network', 'accuracy', 'mean batch-1 latency', 'p95', 'speed-up'],
+    ['early exit', percent(r.earlyExit.accuracy), ms(r.earlyExit.meanMs), ms(r.earlyExit.p95Ms), `${r.speedup.toFixed(2)}x`],
+    ['final exit only', percent(r.finalOnly.accuracy), ms(r.finalOnly.meanMs), ms(r.finalOnly.p95Ms), '1.00x'],
+  ]);
+  return [
+    `${name} on ${data}: ${e.count} samples, criterion ${e.criterion}, thresholds [${e.thresholds.map((t) => +t.toPrecision(4)).join(', ')}], ${r.runtime}`,
+    '',
+    exits,
+    '',
+    summary,
+    '',
+    `Latency: ${r.earlyExit.samples} samples one at a time; timers include every exit head and the criterion.`,
+  ].join('\n');
+}

@@ -1,0 +1,14 @@
+import { fileURLToPath } from 'node:url';
+import { tfjsEngine, type TfjsBackend } from '../engine/tfjs/index.ts';
+import type { LoadedNetwork } from '../engine/types.ts';
+import { loadModelDir, type LoadedModelDir } from '../io/index.ts';
+
+/** The B-LeNet the package ships, trained on the mnist package's digits. */
+export const SHIPPED_MODEL_DIR = fileURLToPath(new URL('../../models/b-lenet-mnist', import.meta.url));
+
+/** Reads a model directory and loads it on the tfjs engine. */
+export async function openModel(dir: string, backend: TfjsBackend): Promise<{ model: LoadedModelDir; net: LoadedNetwork }> {
+  const model = loadModelDir(dir);
+  const net = await tfjsEngine(backend).load(model);
+  return { model, net };
+}

@@ -1,0 +1,28 @@
+/** The answer for one sample. */
+export interface ExitResult {
+  /** Index of the predicted class. */
+  label: number;
+  /** Class probabilities at the exit that answered. */
+  probs: Float32Array;
+  /** The exit that answered, 1-based; the last exit is the final classifier. */
+  exit: number;
+  /** The criterion's score at that exit (entropy in nats by default); lower = more confident. */
+  score: number;
+}
+
+/** Where the time of one early-exit run went, in milliseconds. Every figure includes what a user pays. */
+export interface RunTiming {
+  totalMs: number;
+  /** Per stage n (index n-1). */
+  stageMs: number[];
+  /** Per exit head n: head + softmax + criterion + compaction. */
+  exitMs: number[];
+  /** Samples that entered stage n (index n-1). */
+  entered: number[];
+}
+
+/** An early-exit run over one batch. */
+export interface RunResult {
+  results: ExitResult[];
+  timing: RunTiming;
+}

@@ -1,0 +1,182 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BranchyError, BranchyIoError } from '../common/errors.ts';
+import type { ModelSource } from '../engine/types.ts';
+import { validateSpec } from '../spec/validate.ts';
+import type { NetworkSpec } from '../spec/types.ts';
+import { decodeFrame, encodeFrame, type TensorEntry } from './frame.ts';
+
+/** The manifest file of a model directory. */
+export const MANIFEST_FILE = 'branchy.json';
+/** Optimizer state and progress of the last checkpoint, for `--resume`. */
+export const TRAIN_STATE_FILE = 'train-state.safetensors';
+
+/** A file the manifest lists, with what it must hash to. */
+export interface FileEntry {
+  sha256: string;
+  bytes: number;
+}
+
+/** `branchy.json`: everything about a model except its weights. */
+export interface ModelManifest {
+  format: 'branchy-model/1';
+  /** The network, including its exit policy (criterion and thresholds), classes and input normalisation. */
+  spec: NetworkSpec;
+  /** Weight files, one per stage and exit head, by file name. */
+  weights: Record<string, FileEntry>;
+  /** How the model was trained: data, options, per-epoch figures, backend. */
+  training?: Record<string, unknown>;
+  /** Room for later layers (calibration, ONNX files), kept as written. */
+  [extra: string]: unknown;
+}
+
+/** A model read from disk. */
+export interface LoadedModelDir extends ModelSource {
+  dir: string;
+  manifest: ModelManifest;
+}
+
+/** The weight file of stage or exit n. */
+export function pieceFile(kind: 'stage' | 'exit', n: number): string {
+  return `${kind}_${n}.safetensors`;
+}
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** Writes a file so that a reader sees the old content or the new one, never half of it. */
+export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw new BranchyIoError('MODEL_WRITE_FAILED', `cannot write '${path}': ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function groupWeights(spec: NetworkSpec, weights: Record<string, Float32Array>): Map<string, Record<string, TensorEntry>> {
+  const files = new Map<string, Record<string, TensorEntry>>();
+  for (let n = 1; n <= spec.stages.length; n++) {
+    files.set(pieceFile('stage', n), {});
+    files.set(pieceFile('exit', n), {});
+  }
+  for (const [name, data] of Object.entries(weights)) {
+    const m = /^(stage|exit)(\d+)\./.exec(name);
+    const file = m && files.get(pieceFile(m[1] as 'stage' | 'exit', Number(m[2])));
+    if (!file) throw new BranchyIoError('MODEL_UNKNOWN_WEIGHT', `weight '${name}' belongs to no stage or exit of '${spec.name}'.`);
+    file[name] = { dtype: 'F32', shape: [data.length], data };
+  }
+  return files;
+}
+
+/**
+ * Writes a model directory: one weight file per stage and exit head, then `branchy.json` with their checksums.
+ * The manifest is written last, so an interrupted save leaves the previous model readable.
+ */
+export function saveModelDir(dir: string, model: ModelSource, extra: { training?: Record<string, unknown>; [key: string]: unknown } = {}): ModelManifest {
+  mkdirSync(dir, { recursive: true });
+  const entries: Record<string, FileEntry> = {};
+  for (const [file, tensors] of groupWeights(model.spec, model.weights)) {
+    const bytes = encodeFrame(tensors, { model: model.spec.name });
+    writeFileAtomic(join(dir, file), bytes);
+    entries[file] = { sha256: sha256(bytes), bytes: bytes.length };
+  }
+  const manifest: ModelManifest = { ...extra, format: 'branchy-model/1', spec: model.spec, weights: entries };
+  writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
+
+function readBytes(path: string, what: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new BranchyIoError(code === 'ENOENT' ? 'MODEL_MISSING_FILE' : 'MODEL_READ_FAILED', `${what} '${path}' ${code === 'ENOENT' ? 'does not exist' : `cannot be read: ${(error as Error).message}`}.`, { cause: error });
+  }
+}
+
+/** Reads and checks `branchy.json` alone (no weights). */
+export function readManifest(dir: string): ModelManifest {
+  if (!existsSync(dir)) throw new BranchyIoError('MODEL_NOT_FOUND', `model directory '${dir}' does not exist.`);
+  const path = join(dir, MANIFEST_FILE);
+  const text = new TextDecoder().decode(readBytes(path, 'model manifest'));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new BranchyIoError('MODEL_BAD_JSON', `'${path}' is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  const manifest = json as ModelManifest;
+  if (typeof json !== 'object' || json === null || manifest.format !== 'branchy-model/1') {
+    throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': field 'format' is ${JSON.stringify(manifest?.format)}; expected "branchy-model/1".`);
+  }
+  if (typeof manifest.weights !== 'object' || manifest.weights === null) {
+    throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': field 'weights' is missing; expected an object of weight files.`);
+  }
+  try {
+    validateSpec(manifest.spec);
+  } catch (error) {
+    if (error instanceof BranchyError) throw new BranchyIoError(error.code, `'${path}': ${error.message}`, { cause: error });
+    throw error;
+  }
+  return manifest;
+}
+
+/**
+ * Reads a model directory: the manifest, then every weight file, each checked against its checksum.
+ *
+ * @throws BranchyIoError naming the file: `MODEL_NOT_FOUND`, `MODEL_MISSING_FILE`, `MODEL_BAD_JSON`,
+ *   `MODEL_BAD_MANIFEST`, `MODEL_CHECKSUM`, a `FRAME_*` code for a malformed weight file, or a `SPEC_*` code.
+ */
+export function loadModelDir(dir: string): LoadedModelDir {
+  const manifest = readManifest(dir);
+  const weights: Record<string, Float32Array> = {};
+  for (const [file, entry] of Object.entries(manifest.weights)) {
+    const path = join(dir, file);
+    const bytes = readBytes(path, 'weight file');
+    if (bytes.length !== entry.bytes || sha256(bytes) !== entry.sha256) {
+      throw new BranchyIoError('MODEL_CHECKSUM', `weight file '${path}' is corrupt: ${bytes.length} bytes with a checksum that does not match ${MANIFEST_FILE} (expected ${entry.bytes} bytes).`);
+    }
+    const { tensors } = decodeFrame(bytes, path);
+    for (const [name, tensor] of Object.entries(tensors)) {
+      if (!(tensor.data instanceof Float32Array)) throw new BranchyIoError('MODEL_BAD_WEIGHT', `'${path}': weight '${name}' is ${tensor.dtype}; expected F32.`);
+      weights[name] = tensor.data;
+    }
+  }
+  return { dir, manifest, spec: manifest.spec, weights };
+}
+
+/** Rewrites `branchy.json` with some fields changed (e.g. new thresholds); the weights stay as they are. */
+export function updateManifest(dir: string, change: (manifest: ModelManifest) => ModelManifest): ModelManifest {
+  const next = change(readManifest(dir));
+  validateSpec(next.spec);
+  writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(next, null, 2)}\n`);
+  return next;
+}
+
+/** Training progress saved beside a model for `--resume`. */
+export interface SavedTrainState {
+  epoch: number;
+  optimizer: Record<string, Float32Array>;
+  meta: Record<string, string>;
+}
+
+/** Saves optimizer state and progress; written after the model, so a resume never sees a newer state than weights. */
+export function saveTrainState(dir: string, state: SavedTrainState): void {
+  const tensors: Record<string, TensorEntry> = {};
+  for (const [name, data] of Object.entries(state.optimizer)) tensors[name] = { dtype: 'F32', shape: [data.length], data };
+  writeFileAtomic(join(dir, TRAIN_STATE_FILE), encodeFrame(tensors, { ...state.meta, epoch: String(state.epoch) }));
+}
+
+/** Reads the state `saveTrainState` wrote. */
+export function loadTrainState(dir: string): SavedTrainState {
+  const path = join(dir, TRAIN_STATE_FILE);
+  const { tensors, metadata } = decodeFrame(readBytes(path, 'training checkpoint'), path);
+  const epoch = Number(metadata.epoch);
+  if (!Number.isInteger(epoch) || epoch < 0) throw new BranchyIoError('TRAIN_BAD_CHECKPOINT', `'${path}': metadata 'epoch' is ${JSON.stringify(metadata.epoch)}; expected a whole number.`);
+  const optimizer: Record<string, Float32Array> = {};
+  for (const [name, t] of Object.entries(tensors)) optimizer[name] = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+  return { epoch, optimizer, meta: metadata };
+}

@@ -1,0 +1,164 @@
+import { BranchySpecError } from '../common/errors.ts';
+import { networkFacts } from './shapes.ts';
+import { LAYER_TYPES, type LayerSpec, type NetworkSpec } from './types.ts';
+
+type Json = Record<string, unknown>;
+
+const show = (v: unknown): string => {
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+};
+
+function bad(code: string, path: string, seen: unknown, allowed: string): never {
+  throw new BranchySpecError(code, `${path}: got ${show(seen)}; expected ${allowed}.`);
+}
+
+function object(v: unknown, path: string): Json {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('SPEC_TYPE', path, v, 'an object');
+  return v as Json;
+}
+
+function positiveInt(v: unknown, path: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) bad('SPEC_VALUE', path, v, 'a positive integer');
+  return v;
+}
+
+function size2(v: unknown, path: string): void {
+  if (Array.isArray(v)) {
+    if (v.length !== 2) bad('SPEC_VALUE', path, v, 'a positive integer or [rows, cols]');
+    v.forEach((x, i) => positiveInt(x, `${path}[${i}]`));
+  } else positiveInt(v, path);
+}
+
+function number(v: unknown, path: string, min: number, max: number, minOpen = false): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v > max || (minOpen ? v <= min : v < min)) {
+    bad('SPEC_VALUE', path, v, `a number in ${minOpen ? '(' : '['}${min}, ${max}]`);
+  }
+  return v;
+}
+
+const LAYER_KEYS: Record<LayerSpec['type'], readonly string[]> = {
+  conv2d: ['filters', 'kernel', 'stride', 'padding', 'bias'],
+  maxPool: ['size', 'stride', 'padding'],
+  avgPool: ['size', 'stride', 'padding'],
+  globalAvgPool: [],
+  relu: [],
+  batchNorm: ['epsilon', 'momentum'],
+  dropout: ['rate'],
+  flatten: [],
+  dense: ['units', 'bias'],
+  lrn: ['depthRadius', 'bias', 'alpha', 'beta'],
+  residual: ['filters', 'stride'],
+};
+
+function validateLayer(v: unknown, path: string): void {
+  const layer = object(v, path);
+  const type = layer.type;
+  if (typeof type !== 'string' || !(LAYER_TYPES as readonly string[]).includes(type)) {
+    bad('SPEC_UNKNOWN_LAYER', `${path}.type`, type, `one of ${LAYER_TYPES.join(', ')}`);
+  }
+  const keys = LAYER_KEYS[type as LayerSpec['type']];
+  for (const key of Object.keys(layer)) {
+    if (key !== 'type' && !keys.includes(key)) {
+      bad('SPEC_UNKNOWN_FIELD', `${path}.${key}`, layer[key], `no such field on '${type}' (allowed: ${keys.join(', ') || 'none'})`);
+    }
+  }
+  const opt = (key: string, check: (x: unknown, p: string) => unknown) => {
+    if (layer[key] !== undefined) check(layer[key], `${path}.${key}`);
+  };
+  const bool = (x: unknown, p: string) => typeof x === 'boolean' || bad('SPEC_VALUE', p, x, 'true or false');
+  switch (type) {
+    case 'conv2d':
+      positiveInt(layer.filters, `${path}.filters`);
+      size2(layer.kernel, `${path}.kernel`);
+      opt('stride', size2);
+      opt('padding', (x, p) => (x === 'same' || x === 'valid' ? x : Array.isArray(x) || typeof x === 'number' ? (typeof x === 'number' && x === 0 ? x : size2(x, p)) : bad('SPEC_VALUE', p, x, "'same', 'valid', a padding size or [rows, cols]")));
+      opt('bias', bool);
+      break;
+    case 'maxPool':
+    case 'avgPool':
+      size2(layer.size, `${path}.size`);
+      opt('stride', size2);
+      opt('padding', (x, p) => (x === 'valid' || x === 'ceil' ? x : bad('SPEC_VALUE', p, x, "'valid' (floor mode) or 'ceil' (ceil mode)")));
+      break;
+    case 'batchNorm':
+      opt('epsilon', (x, p) => number(x, p, 0, 1, true));
+      opt('momentum', (x, p) => number(x, p, 0, 1));
+      break;
+    case 'dropout':
+      number(layer.rate, `${path}.rate`, 0, 1);
+      if (layer.rate === 1) bad('SPEC_VALUE', `${path}.rate`, 1, 'a rate below 1');
+      break;
+    case 'dense':
+      positiveInt(layer.units, `${path}.units`);
+      opt('bias', bool);
+      break;
+    case 'lrn':
+      opt('depthRadius', (x, p) => (x === 0 ? x : positiveInt(x, p)));
+      opt('bias', (x, p) => number(x, p, 0, 1e6));
+      opt('alpha', (x, p) => number(x, p, 0, 1e6));
+      opt('beta', (x, p) => number(x, p, 0, 1e6));
+      break;
+    case 'residual':
+      positiveInt(layer.filters, `${path}.filters`);
+      opt('stride', positiveInt);
+      break;
+  }
+}
+
+function layerList(v: unknown, path: string): void {
+  if (!Array.isArray(v)) bad('SPEC_TYPE', path, v, 'an array of layers');
+  v.forEach((layer, i) => validateLayer(layer, `${path}[${i}]`));
+}
+
+/**
+ * Checks an untrusted value (parsed JSON) against the spec format and returns it typed. Checks structure,
+ * every field's type and range, that shapes flow through every stage and exit, and that every exit ends in one
+ * value per class.
+ *
+ * @throws BranchySpecError with a `code` (`SPEC_TYPE`, `SPEC_VALUE`, `SPEC_UNKNOWN_LAYER`, `SPEC_UNKNOWN_FIELD`,
+ *   `SPEC_EXITS`, `SPEC_SHAPE`) and a message naming the field, the value seen and what is allowed.
+ */
+export function validateSpec(value: unknown): NetworkSpec {
+  const spec = object(value, 'spec');
+  if (spec.format !== 'branchy/1') bad('SPEC_VALUE', 'spec.format', spec.format, "'branchy/1'");
+  if (typeof spec.name !== 'string' || spec.name.length === 0) bad('SPEC_TYPE', 'spec.name', spec.name, 'a non-empty string');
+  const input = object(spec.input, 'spec.input');
+  const shape = input.shape;
+  if (!Array.isArray(shape) || shape.length !== 3) bad('SPEC_VALUE', 'spec.input.shape', shape, '[height, width, channels]');
+  shape.forEach((d, i) => positiveInt(d, `spec.input.shape[${i}]`));
+  if (input.normalization !== undefined) {
+    const norm = object(input.normalization, 'spec.input.normalization');
+    for (const key of ['mean', 'std'] as const) {
+      const arr = norm[key];
+      if (!Array.isArray(arr) || arr.length !== shape[2]) bad('SPEC_VALUE', `spec.input.normalization.${key}`, arr, `${shape[2]} numbers (one per channel)`);
+      arr.forEach((x, i) => (key === 'std' ? number(x, `spec.input.normalization.std[${i}]`, 0, Infinity, true) : number(x, `spec.input.normalization.mean[${i}]`, -Infinity, Infinity)));
+    }
+  }
+  const classes = spec.classes;
+  if (!Array.isArray(classes) || classes.length < 2 || !classes.every((c) => typeof c === 'string')) {
+    bad('SPEC_VALUE', 'spec.classes', classes, 'an array of at least 2 class names');
+  }
+  if (!Array.isArray(spec.stages) || spec.stages.length === 0) bad('SPEC_TYPE', 'spec.stages', spec.stages, 'a non-empty array of stages');
+  spec.stages.forEach((s, i) => layerList(object(s, `spec.stages[${i}]`).layers, `spec.stages[${i}].layers`));
+  if (!Array.isArray(spec.exits) || spec.exits.length !== spec.stages.length) {
+    bad('SPEC_EXITS', 'spec.exits', Array.isArray(spec.exits) ? `${spec.exits.length} exits` : spec.exits, `one exit per stage (${spec.stages.length})`);
+  }
+  spec.exits.forEach((e, i) => layerList(object(e, `spec.exits[${i}]`).layers, `spec.exits[${i}].layers`));
+  const policy = object(spec.policy, 'spec.policy');
+  if (typeof policy.criterion !== 'string') bad('SPEC_TYPE', 'spec.policy.criterion', policy.criterion, 'a criterion name such as "entropy"');
+  const early = spec.stages.length - 1;
+  if (!Array.isArray(policy.thresholds) || policy.thresholds.length !== early) {
+    bad('SPEC_EXITS', 'spec.policy.thresholds', policy.thresholds, `${early} threshold${early === 1 ? '' : 's'} (one per early exit; the final exit always answers)`);
+  }
+  policy.thresholds.forEach((t, i) => number(t, `spec.policy.thresholds[${i}]`, 0, Infinity));
+
+  const typed = value as NetworkSpec;
+  const facts = networkFacts(typed);
+  facts.exits.forEach((f, i) => {
+    if (f.output.length !== 1 || f.output[0] !== classes.length) {
+      bad('SPEC_EXITS', `spec.exits[${i}]`, `output shape [${f.output.join(', ')}]`, `[${classes.length}] (one logit per class)`);
+    }
+  });
+  return typed;
+}

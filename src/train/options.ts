@@ -1,0 +1,61 @@
+import { BranchyArgumentError } from '../common/errors.ts';
+
+/** How a network learns. */
+export type TrainMode = 'joint' | 'frozen';
+
+/** Settings of one training run; every field has the paper's default. */
+export interface TrainOptions {
+  /**
+   * `joint` (the paper): every weight learns from loss = Σ wₙ·CE(exit n). `frozen`: only the exit heads learn;
+   * the trunk's weights and batch-norm statistics stay as they are (train or load the trunk first).
+   */
+  mode: TrainMode;
+  epochs: number;
+  batchSize: number;
+  /** Adam's step size. */
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  /** Loss weight per exit; default 1.0 on every early exit and 0.3 on the final one (the paper's B-LeNet). */
+  exitWeights?: number[];
+  /** Seeds the shuffles and dropout masks (weights are seeded when the network is built). */
+  seed: number;
+}
+
+/** The paper's defaults: Adam (1e-3, β1 0.99, β2 0.999), batch 64. */
+export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
+  mode: 'joint',
+  epochs: 10,
+  batchSize: 64,
+  learningRate: 1e-3,
+  beta1: 0.99,
+  beta2: 0.999,
+  seed: 1,
+};
+
+/** The exit weights to use for a network with `exits` exits, checked. */
+export function resolveExitWeights(weights: number[] | undefined, exits: number): number[] {
+  if (weights === undefined) return Array.from({ length: exits }, (_, i) => (i === exits - 1 && exits > 1 ? 0.3 : 1));
+  if (weights.length !== exits) {
+    throw new BranchyArgumentError('TRAIN_EXIT_WEIGHTS', `'exitWeights' has ${weights.length} values; this network has ${exits} exits.`);
+  }
+  weights.forEach((w, i) => {
+    if (!Number.isFinite(w) || w < 0) throw new BranchyArgumentError('TRAIN_EXIT_WEIGHTS', `'exitWeights[${i}]' is ${w}; expected a finite number ≥ 0.`);
+  });
+  if (weights.every((w) => w === 0)) throw new BranchyArgumentError('TRAIN_EXIT_WEIGHTS', `'exitWeights' are all 0; nothing would learn.`);
+  return weights;
+}
+
+/** Checks numeric options a user typed. */
+export function validateTrainOptions(o: TrainOptions): void {
+  const positiveInt = (name: keyof TrainOptions, v: number) => {
+    if (!Number.isInteger(v) || v < 1) throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'${name}' is ${v}; expected a positive integer.`);
+  };
+  positiveInt('epochs', o.epochs);
+  positiveInt('batchSize', o.batchSize);
+  if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'learningRate' is ${o.learningRate}; expected a positive number.`);
+  for (const b of ['beta1', 'beta2'] as const) {
+    if (!(o[b] >= 0 && o[b] < 1)) throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'${b}' is ${o[b]}; expected a number in [0, 1).`);
+  }
+  if (o.mode !== 'joint' && o.mode !== 'frozen') throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'mode' is ${JSON.stringify(o.mode)}; expected 'joint' or 'frozen'.`);
+}

@@ -1,0 +1,146 @@
+import * as tf from '@tensorflow/tfjs';
+import { BranchyIoError } from '../common/errors.ts';
+import { Rng } from '../common/rng.ts';
+import type { Dataset } from '../data/index.ts';
+import type { TfjsNetwork } from '../engine/tfjs/index.ts';
+import { resolveExitWeights, validateTrainOptions, type TrainOptions } from './options.ts';
+
+/** What a training run reports as it goes. */
+export type TrainEvent =
+  | { type: 'epoch-start'; epoch: number; epochs: number; steps: number }
+  | { type: 'step'; epoch: number; step: number; steps: number }
+  | { type: 'epoch-end'; epoch: number; epochs: number; loss: number; validationAccuracy: number[]; seconds: number; samplesPerSecond: number };
+
+/** Everything needed to continue a run exactly where it stopped. */
+export interface TrainState {
+  /** Epochs completed. */
+  epoch: number;
+  /** Adam's moments and step count, by name. */
+  optimizer: Record<string, Float32Array>;
+}
+
+/** Callbacks of a training run. */
+export interface TrainHooks {
+  onEvent?(event: TrainEvent): void;
+  /** Called after every epoch with the state to checkpoint; training waits for it. */
+  onCheckpoint?(state: TrainState, event: Extract<TrainEvent, { type: 'epoch-end' }>): Promise<void> | void;
+}
+
+/** The outcome of a run: the last epoch's figures. */
+export interface TrainSummary {
+  epochs: number;
+  loss: number;
+  validationAccuracy: number[];
+  seconds: number;
+  samplesPerSecond: number;
+}
+
+/** Per-exit accuracy of a network on a data set, in inference mode. */
+export function exitAccuracies(net: TfjsNetwork, ds: Dataset, batchSize = 500): number[] {
+  const correct = new Array<number>(net.depth).fill(0);
+  const row = ds.x.length / ds.count;
+  for (let start = 0; start < ds.count; start += batchSize) {
+    const n = Math.min(batchSize, ds.count - start);
+    const predictions = tf.tidy(() => {
+      const x = tf.tensor(ds.x.subarray(start * row, (start + n) * row), [n, ...ds.shape]);
+      return net.forward(x, { training: false }).map((logits) => tf.argMax(logits, 1));
+    });
+    predictions.forEach((p, e) => {
+      const labels = p.dataSync();
+      for (let i = 0; i < n; i++) if (labels[i] === ds.y[start + i]) correct[e]++;
+      p.dispose();
+    });
+  }
+  return correct.map((c) => c / ds.count);
+}
+
+async function optimizerState(optimizer: tf.Optimizer): Promise<Record<string, Float32Array>> {
+  const out: Record<string, Float32Array> = {};
+  for (const { name, tensor } of await optimizer.getWeights()) out[name] = Float32Array.from(await tensor.data());
+  return out;
+}
+
+async function restoreOptimizer(optimizer: tf.Optimizer, state: Record<string, Float32Array>, variables: tf.Variable[]): Promise<void> {
+  // Adam matches its slots to variables by position, in the order the variables are passed to minimize.
+  const names = ['iter', ...variables.map((v) => `${v.name}/m`), ...variables.map((v) => `${v.name}/v`)];
+  const missing = names.filter((name) => !(name in state));
+  if (missing.length > 0) {
+    throw new BranchyIoError('TRAIN_BAD_CHECKPOINT', `the checkpoint's optimizer state lacks ${missing.length} slot(s), e.g. '${missing[0]}'; was it written for another network or mode?`);
+  }
+  const named = names.map((name, i) => ({
+    name,
+    tensor: i === 0 ? tf.scalar(Math.round(state.iter[0]), 'int32') : tf.tensor(state[name], variables[(i - 1) % variables.length].shape),
+  }));
+  await optimizer.setWeights(named);
+  named.forEach((n) => n.tensor.dispose());
+}
+
+/**
+ * Trains a network on `train`, reporting per-exit accuracy on `validation` after every epoch.
+ *
+ * Loss = Σₙ wₙ · CE(exit n) over one graph, so one backward pass serves every exit. Deterministic for a seed on
+ * one backend: batches are shuffled by `Rng(seed + epoch)` and dropout masks are seeded per step, which also
+ * makes `resume` continue exactly where a run stopped.
+ */
+export async function trainNetwork(
+  net: TfjsNetwork,
+  data: { train: Dataset; validation: Dataset },
+  options: TrainOptions,
+  hooks: TrainHooks = {},
+  resume?: TrainState,
+): Promise<TrainSummary> {
+  validateTrainOptions(options);
+  const weights = resolveExitWeights(options.exitWeights, net.depth);
+  const variables = net.trainableVariables(options.mode === 'frozen' ? 'exitHeads' : 'all');
+  const optimizer = tf.train.adam(options.learningRate, options.beta1, options.beta2);
+  const { train } = data;
+  const steps = Math.ceil(train.count / options.batchSize);
+  const row = train.x.length / train.count;
+  const classes = net.spec.classes.length;
+  const firstEpoch = resume ? resume.epoch + 1 : 1;
+  if (resume) await restoreOptimizer(optimizer, resume.optimizer, variables);
+  let summary: TrainSummary = { epochs: firstEpoch - 1, loss: NaN, validationAccuracy: [], seconds: 0, samplesPerSecond: 0 };
+  const xBuffer = new Float32Array(options.batchSize * row);
+  const yBuffer = new Int32Array(options.batchSize);
+
+  for (let epoch = firstEpoch; epoch <= options.epochs; epoch++) {
+    hooks.onEvent?.({ type: 'epoch-start', epoch, epochs: options.epochs, steps });
+    const order = new Rng(options.seed * 1_000_003 + epoch).permutation(train.count);
+    net.setSeedCounter(options.seed * 1_000_000_007 + epoch * 100_003);
+    const started = performance.now();
+    let lossSum: tf.Scalar = tf.scalar(0);
+    for (let step = 0; step < steps; step++) {
+      const begin = step * options.batchSize;
+      const n = Math.min(options.batchSize, train.count - begin);
+      for (let i = 0; i < n; i++) {
+        const s = order[begin + i];
+        xBuffer.set(train.x.subarray(s * row, (s + 1) * row), i * row);
+        yBuffer[i] = train.y[s];
+      }
+      const cost = tf.tidy(() => {
+        const x = tf.tensor(xBuffer.subarray(0, n * row), [n, ...train.shape]);
+        const y = tf.oneHot(tf.tensor1d(yBuffer.subarray(0, n), 'int32'), classes);
+        return optimizer.minimize(() => {
+          const logits = net.forward(x, { training: true, frozenTrunk: options.mode === 'frozen' });
+          return tf.addN(logits.map((l, e) => tf.mul(tf.losses.softmaxCrossEntropy(y, l), weights[e]))) as unknown as tf.Scalar;
+        }, true, variables)!;
+      });
+      const next: tf.Scalar = tf.add(lossSum, tf.mul(cost, n));
+      lossSum.dispose();
+      cost.dispose();
+      lossSum = next;
+      hooks.onEvent?.({ type: 'step', epoch, step: step + 1, steps });
+      if (step % 16 === 15) await new Promise((r) => setImmediate(r));
+    }
+    const loss = (await lossSum.data())[0] / train.count;
+    lossSum.dispose();
+    const seconds = (performance.now() - started) / 1000;
+    const validationAccuracy = exitAccuracies(net, data.validation);
+    const end = { type: 'epoch-end' as const, epoch, epochs: options.epochs, loss, validationAccuracy, seconds, samplesPerSecond: train.count / seconds };
+    hooks.onEvent?.(end);
+    if (hooks.onCheckpoint) await hooks.onCheckpoint({ epoch, optimizer: await optimizerState(optimizer) }, end);
+    summary = { epochs: epoch, loss, validationAccuracy, seconds, samplesPerSecond: end.samplesPerSecond };
+  }
+  optimizer.dispose();
+  return summary;
+}
