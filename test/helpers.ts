@@ -1,0 +1,48 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Rng } from '../src/common/rng.ts';
+import type { Batch } from '../src/engine/types.ts';
+import type { NetworkSpec } from '../src/spec/types.ts';
+
+/** A small three-exit conv net on 6x6x1 inputs, quick on any backend. */
+export function tinySpec(overrides: Partial<NetworkSpec> = {}): NetworkSpec {
+  return {
+    format: 'branchy/1',
+    name: 'tiny',
+    input: { shape: [6, 6, 1] },
+    classes: ['a', 'b', 'c'],
+    stages: [
+      { layers: [{ type: 'conv2d', filters: 4, kernel: 3, padding: 1 }, { type: 'relu' }] },
+      { layers: [{ type: 'maxPool', size: 2, padding: 'ceil' }, { type: 'conv2d', filters: 5, kernel: 3, padding: 'same' }, { type: 'relu' }] },
+      { layers: [{ type: 'flatten' }, { type: 'dense', units: 8 }, { type: 'relu' }] },
+    ],
+    exits: [
+      { layers: [{ type: 'flatten' }, { type: 'dense', units: 3 }] },
+      { layers: [{ type: 'globalAvgPool' }, { type: 'dense', units: 3 }] },
+      { layers: [{ type: 'dense', units: 3 }] },
+    ],
+    policy: { criterion: 'entropy', thresholds: [0.5, 0.5] },
+    ...overrides,
+  };
+}
+
+/** A batch of seeded random values. */
+export function randomBatch(shape: number[], seed: number, scale = 1): Batch {
+  const rng = new Rng(seed);
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = rng.normal() * scale;
+  return { data, shape };
+}
+
+/** A fresh temporary directory. */
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'branchy-test-'));
+}
+
+/** Largest absolute difference between two arrays. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
