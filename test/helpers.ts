@@ -19,7 +19,7 @@ export function tinySpec(overrides: Partial<NetworkSpec> = {}): NetworkSpec {
     ],
     exits: [
       { layers: [{ type: 'flatten' }, { type: 'dense', units: 3 }] },
-      { layers: [{ type: 'globalAvgPool' }, { type: 'dense', units: 3 }] },
+      { layers: [{ type: 'avgPool', size: 2, stride: 1 }, { type: 'flatten' }, { type: 'dense', units: 3 }] },
       { layers: [{ type: 'dense', units: 3 }] },
     ],
     policy: { criterion: 'entropy', thresholds: [0.5, 0.5] },

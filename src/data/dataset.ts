@@ -30,7 +30,7 @@ export interface DatasetSplits {
 }
 
 /** One mini-batch produced by {@link batches}. */
-export interface Batch {
+export interface MiniBatch {
   /** `size` samples, NHWC, copied out of the data set (the caller may keep or mutate them). */
   x: Float32Array;
   /** Class index per sample in the batch. */
@@ -136,7 +136,7 @@ export function sample(ds: Dataset, i: number): Float32Array {
  * @throws BranchyArgumentError `DATA_BAD_BATCH_SIZE` unless `batchSize` is a positive integer, and
  *   `DATA_INDEX_OUT_OF_RANGE` (when the batch is reached) for an order entry outside `0..count-1`.
  */
-export function batches(ds: Dataset, batchSize: number, order?: Uint32Array): Iterable<Batch> {
+export function batches(ds: Dataset, batchSize: number, order?: Uint32Array): Iterable<MiniBatch> {
   if (!Number.isInteger(batchSize) || batchSize <= 0) {
     throw new BranchyArgumentError(
       'DATA_BAD_BATCH_SIZE',
@@ -147,7 +147,7 @@ export function batches(ds: Dataset, batchSize: number, order?: Uint32Array): It
   const ord = order ?? identity(ds.count);
   // A generator keeps memory at one batch however large the data set; validation happens eagerly above so a
   // bad batch size fails at the call site, not at the first `for … of` step.
-  return (function* (): Generator<Batch> {
+  return (function* (): Generator<MiniBatch> {
     for (let start = 0; start < ord.length; start += batchSize) {
       const size = Math.min(batchSize, ord.length - start);
       const indices = ord.slice(start, start + size);

@@ -54,23 +54,34 @@ export function exitAccuracies(net: TfjsNetwork, ds: Dataset, batchSize = 500): 
   return correct.map((c) => c / ds.count);
 }
 
-async function optimizerState(optimizer: tf.Optimizer): Promise<Record<string, Float32Array>> {
+/**
+ * Adam's slots are named after tfjs variables (`<variable>/m`, `<variable>/v`), whose names carry a per-process
+ * scope; the checkpoint stores them under the weight names instead, so another process can resume.
+ */
+async function optimizerState(optimizer: tf.Optimizer, net: TfjsNetwork, variables: tf.Variable[]): Promise<Record<string, Float32Array>> {
+  const byVariable = new Map(variables.map((v) => [v.name, net.weightName(v)]));
   const out: Record<string, Float32Array> = {};
-  for (const { name, tensor } of await optimizer.getWeights()) out[name] = Float32Array.from(await tensor.data());
+  for (const { name, tensor } of await optimizer.getWeights()) {
+    const slot = /^(.*)\/(m|v)$/.exec(name);
+    const key = slot ? `${byVariable.get(slot[1]) ?? slot[1]}/${slot[2]}` : name;
+    out[key] = Float32Array.from(await tensor.data());
+  }
   return out;
 }
 
-async function restoreOptimizer(optimizer: tf.Optimizer, state: Record<string, Float32Array>, variables: tf.Variable[]): Promise<void> {
+async function restoreOptimizer(optimizer: tf.Optimizer, state: Record<string, Float32Array>, net: TfjsNetwork, variables: tf.Variable[]): Promise<void> {
   // Adam matches its slots to variables by position, in the order the variables are passed to minimize.
-  const names = ['iter', ...variables.map((v) => `${v.name}/m`), ...variables.map((v) => `${v.name}/v`)];
-  const missing = names.filter((name) => !(name in state));
+  const weightNames = variables.map((v) => net.weightName(v));
+  const keys = ['iter', ...weightNames.map((n) => `${n}/m`), ...weightNames.map((n) => `${n}/v`)];
+  const missing = keys.filter((key) => !(key in state));
   if (missing.length > 0) {
     throw new BranchyIoError('TRAIN_BAD_CHECKPOINT', `the checkpoint's optimizer state lacks ${missing.length} slot(s), e.g. '${missing[0]}'; was it written for another network or mode?`);
   }
-  const named = names.map((name, i) => ({
-    name,
-    tensor: i === 0 ? tf.scalar(Math.round(state.iter[0]), 'int32') : tf.tensor(state[name], variables[(i - 1) % variables.length].shape),
-  }));
+  const named = keys.map((key, i) => {
+    if (i === 0) return { name: 'iter', tensor: tf.scalar(Math.round(state.iter[0]), 'int32') as tf.Tensor };
+    const v = variables[(i - 1) % variables.length];
+    return { name: `${v.name}/${i <= variables.length ? 'm' : 'v'}`, tensor: tf.tensor(state[key], v.shape) };
+  });
   await optimizer.setWeights(named);
   named.forEach((n) => n.tensor.dispose());
 }
@@ -98,7 +109,7 @@ export async function trainNetwork(
   const row = train.x.length / train.count;
   const classes = net.spec.classes.length;
   const firstEpoch = resume ? resume.epoch + 1 : 1;
-  if (resume) await restoreOptimizer(optimizer, resume.optimizer, variables);
+  if (resume) await restoreOptimizer(optimizer, resume.optimizer, net, variables);
   let summary: TrainSummary = { epochs: firstEpoch - 1, loss: NaN, validationAccuracy: [], seconds: 0, samplesPerSecond: 0 };
   const xBuffer = new Float32Array(options.batchSize * row);
   const yBuffer = new Int32Array(options.batchSize);
@@ -125,7 +136,7 @@ export async function trainNetwork(
           return tf.addN(logits.map((l, e) => tf.mul(tf.losses.softmaxCrossEntropy(y, l), weights[e]))) as unknown as tf.Scalar;
         }, true, variables)!;
       });
-      const next: tf.Scalar = tf.add(lossSum, tf.mul(cost, n));
+      const next: tf.Scalar = tf.tidy(() => tf.add(lossSum, tf.mul(cost, n)));
       lossSum.dispose();
       cost.dispose();
       lossSum = next;
@@ -138,7 +149,7 @@ export async function trainNetwork(
     const validationAccuracy = exitAccuracies(net, data.validation);
     const end = { type: 'epoch-end' as const, epoch, epochs: options.epochs, loss, validationAccuracy, seconds, samplesPerSecond: train.count / seconds };
     hooks.onEvent?.(end);
-    if (hooks.onCheckpoint) await hooks.onCheckpoint({ epoch, optimizer: await optimizerState(optimizer) }, end);
+    if (hooks.onCheckpoint) await hooks.onCheckpoint({ epoch, optimizer: await optimizerState(optimizer, net, variables) }, end);
     summary = { epochs: epoch, loss, validationAccuracy, seconds, samplesPerSecond: end.samplesPerSecond };
   }
   optimizer.dispose();

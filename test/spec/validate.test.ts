@@ -40,7 +40,7 @@ describe('spec validation', () => {
 
   it('refuses a field a layer does not have', () => {
     const spec = tinySpec();
-    (spec.stages[0].layers[1] as Record<string, unknown>).alpha = 0.1;
+    (spec.stages[0].layers[1] as unknown as Record<string, unknown>).alpha = 0.1;
     rejects(spec, 'SPEC_UNKNOWN_FIELD', /layers\[1\]\.alpha.*no such field on 'relu'/);
   });
 

@@ -17,6 +17,8 @@ export async function useBackend(name: TfjsBackend = 'wasm'): Promise<void> {
   if (!TFJS_BACKENDS.includes(name)) {
     throw new BranchyArgumentError('ENGINE_UNKNOWN_BACKEND', `'backend' is ${JSON.stringify(name)}; expected one of ${TFJS_BACKENDS.join(', ')}.`);
   }
+  // PROD silences tfjs's console advice to install tfjs-node (which cannot install here) and skips debug checks.
+  tf.env().set('PROD', true);
   if (name === 'wasm') registerWasmGradientKernels();
   if (tf.getBackend() !== name) {
     const ok = await tf.setBackend(name);

@@ -8,6 +8,8 @@ import type { Batch, LoadedNetwork, ModelSource } from '../types.ts';
 import { currentBackend } from './backend.ts';
 import { applyLayer, layerOutputShape, layerParams, type LayerContext } from './layers.ts';
 
+let networkCount = 0;
+
 /** Where a weight belongs: a stage of the trunk or an exit head. */
 export type PieceKind = 'stage' | 'exit';
 
@@ -40,6 +42,8 @@ export class TfjsNetwork implements LoadedNetwork {
   private readonly trainable = new Set<string>();
   private readonly normalization?: { mean: tf.Tensor1D; invStd: tf.Tensor1D };
   private seedCounter = 0;
+  /** tfjs variable names are global to the process; this prefix keeps networks loaded side by side apart. */
+  private readonly scope = `branchy${++networkCount}/`;
 
   /**
    * Builds the network's variables: from `weights` where given (every weight must then be present), else freshly
@@ -71,7 +75,7 @@ export class TfjsNetwork implements LoadedNetwork {
             if (w.length !== size) throw new BranchyIoError('MODEL_WEIGHT_SHAPE', `weight '${name}' has ${w.length} values; the spec needs [${p.shape.join(', ')}] = ${size}.`);
             value = w;
           } else value = p.init(rng);
-          this.variables.set(name, tf.variable(tf.tensor(value, p.shape), p.trainable, name));
+          this.variables.set(name, tf.variable(tf.tensor(value, p.shape), p.trainable, this.scope + name));
           if (p.trainable) this.trainable.add(name);
         }
         sh = layerOutputShape(layer, sh);
@@ -113,9 +117,15 @@ export class TfjsNetwork implements LoadedNetwork {
     }
   }
 
-  /** Names of weights in stages (`trunk`) or exit heads, trainable ones only. */
+  /** Trainable variables of the whole network or of its exit heads only, in a fixed order. */
   trainableVariables(which: 'all' | 'exitHeads'): tf.Variable[] {
     return [...this.trainable].filter((name) => which === 'all' || name.startsWith('exit')).map((name) => this.variables.get(name)!);
+  }
+
+  /** The weight name (`stage1.0.kernel`) of one of this network's variables, without the process-wide scope. */
+  weightName(variable: tf.Variable): string {
+    assert(variable.name.startsWith(this.scope), () => `variable ${variable.name} is not part of network ${this.scope}`);
+    return variable.name.slice(this.scope.length);
   }
 
   /** Sets the counter that dropout seeds derive from, so a resumed run draws the same masks. */
