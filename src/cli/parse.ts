@@ -30,3 +30,10 @@ export const numberList = (flag: string) => (text: string): number[] => {
   if (parts.some((p) => p === '') || values.some((v) => !Number.isFinite(v))) throw new InvalidArgumentError(`${flag} must be comma-separated numbers; got ${JSON.stringify(text)}.`);
   return values;
 };
+
+/** Commander parser for a whole number ≥ 0. */
+export const nonNegativeInt = (flag: string) => (text: string): number => {
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`${flag} must be a whole number ≥ 0; got ${JSON.stringify(text)}.`);
+  return v;
+};

@@ -18,8 +18,10 @@ export interface TrainOptions {
   beta2: number;
   /** Loss weight per exit; default 1.0 on every early exit and 0.3 on the final one (the paper's B-LeNet). */
   exitWeights?: number[];
-  /** Seeds the shuffles and dropout masks (weights are seeded when the network is built). */
+  /** Seeds the shuffles, augmentation and dropout masks (weights are seeded when the network is built). */
   seed: number;
+  /** Shift each training image by up to this many pixels per axis, at random (0 = no augmentation). */
+  augmentShift?: number;
 }
 
 /** The paper's defaults: Adam (1e-3, β1 0.99, β2 0.999), batch 64. */
@@ -56,6 +58,9 @@ export function validateTrainOptions(o: TrainOptions): void {
   if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'learningRate' is ${o.learningRate}; expected a positive number.`);
   for (const b of ['beta1', 'beta2'] as const) {
     if (!(o[b] >= 0 && o[b] < 1)) throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'${b}' is ${o[b]}; expected a number in [0, 1).`);
+  }
+  if (o.augmentShift !== undefined && !(Number.isInteger(o.augmentShift) && o.augmentShift >= 0)) {
+    throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'augmentShift' is ${o.augmentShift}; expected a whole number of pixels ≥ 0.`);
   }
   if (o.mode !== 'joint' && o.mode !== 'frozen') throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'mode' is ${JSON.stringify(o.mode)}; expected 'joint' or 'frozen'.`);
 }

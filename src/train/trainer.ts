@@ -3,6 +3,7 @@ import { BranchyIoError } from '../common/errors.ts';
 import { Rng } from '../common/rng.ts';
 import type { Dataset } from '../data/index.ts';
 import type { TfjsNetwork } from '../engine/tfjs/index.ts';
+import { shiftImages } from './augment.ts';
 import { resolveExitWeights, validateTrainOptions, type TrainOptions } from './options.ts';
 
 /** What a training run reports as it goes. */
@@ -112,12 +113,14 @@ export async function trainNetwork(
   if (resume) await restoreOptimizer(optimizer, resume.optimizer, net, variables);
   let summary: TrainSummary = { epochs: firstEpoch - 1, loss: NaN, validationAccuracy: [], seconds: 0, samplesPerSecond: 0 };
   const xBuffer = new Float32Array(options.batchSize * row);
+  const shifted = options.augmentShift ? new Float32Array(options.batchSize * row) : undefined;
   const yBuffer = new Int32Array(options.batchSize);
 
   for (let epoch = firstEpoch; epoch <= options.epochs; epoch++) {
     hooks.onEvent?.({ type: 'epoch-start', epoch, epochs: options.epochs, steps });
     const order = new Rng(options.seed * 1_000_003 + epoch).permutation(train.count);
     net.setSeedCounter(options.seed * 1_000_000_007 + epoch * 100_003);
+    const augmentRng = new Rng(options.seed * 7_919 + epoch);
     const started = performance.now();
     let lossSum: tf.Scalar = tf.scalar(0);
     for (let step = 0; step < steps; step++) {
@@ -128,8 +131,10 @@ export async function trainNetwork(
         xBuffer.set(train.x.subarray(s * row, (s + 1) * row), i * row);
         yBuffer[i] = train.y[s];
       }
+      if (shifted) shiftImages(xBuffer, shifted, n, train.shape, options.augmentShift!, augmentRng);
+      const input = shifted ?? xBuffer;
       const cost = tf.tidy(() => {
-        const x = tf.tensor(xBuffer.subarray(0, n * row), [n, ...train.shape]);
+        const x = tf.tensor(input.subarray(0, n * row), [n, ...train.shape]);
         const y = tf.oneHot(tf.tensor1d(yBuffer.subarray(0, n), 'int32'), classes);
         return optimizer.minimize(() => {
           const logits = net.forward(x, { training: true, frozenTrunk: options.mode === 'frozen' });

@@ -26,6 +26,7 @@ export function demoCommand(): Command {
         options: { ...DEFAULT_TRAIN_OPTIONS, ...trainOptionsFrom(o) },
         splitSeed: o.splitSeed as number,
         resume: false,
+        trainSamples: o.trainSamples as number | undefined,
         maxDrop: (o.maxDrop as number) / 100,
         log: (line) => process.stdout.write(`${line}\n`),
       });

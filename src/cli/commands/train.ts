@@ -10,10 +10,11 @@ import { loadModelDir, loadTrainState, MANIFEST_FILE, saveModelDir, saveTrainSta
 import type { NetworkSpec } from '../../spec/types.ts';
 import { DEFAULT_TRAIN_OPTIONS, exitAccuracies, initFromBaseline, trainNetwork, type TrainMode, type TrainOptions, type TrainState } from '../../train/index.ts';
 import { zooModel } from '../../zoo/index.ts';
+import { subset } from '../../data/index.ts';
 import { DATA_HELP, loadDataSource } from '../data-source.ts';
 import { trainProgress } from '../progress.ts';
 import { formatTable, percent } from '../table.ts';
-import { numberList, positiveInt, positiveNumber, share } from '../parse.ts';
+import { nonNegativeInt, numberList, positiveInt, positiveNumber, share } from '../parse.ts';
 
 /** Everything a training run needs; `branchy train` and `branchy demo --train` both build one. */
 export interface TrainRun {
@@ -26,6 +27,8 @@ export interface TrainRun {
   splitSeed: number;
   initFrom?: string;
   resume: boolean;
+  /** Train on only the first n samples of the (already shuffled) train split. */
+  trainSamples?: number;
   /** Largest validation accuracy loss (a share) allowed when choosing thresholds at the end. */
   maxDrop: number;
   log: (line: string) => void;
@@ -37,7 +40,9 @@ export interface TrainRun {
  */
 export async function runTraining(run: TrainRun): Promise<{ spec: NetworkSpec; validationAccuracy: number[]; testAccuracy: number[] }> {
   await useBackend(run.backend);
-  const splits = loadDataSource(run.data, run.splitSeed);
+  const loaded = loadDataSource(run.data, run.splitSeed);
+  const limit = run.trainSamples ?? loaded.train.count;
+  const splits = limit < loaded.train.count ? { ...loaded, train: subset(loaded.train, Uint32Array.from({ length: limit }, (_, i) => i)), source: `${loaded.source}, first ${limit} train samples` } : loaded;
   let net: TfjsNetwork;
   let resumeState: TrainState | undefined;
   let options = run.options;
@@ -116,6 +121,8 @@ export function addTrainOptions(cmd: Command): Command {
     .addOption(new Option('--mode <mode>', "'joint' trains everything; 'frozen' trains only the exit heads").choices(['joint', 'frozen']).default('joint'))
     .option('--seed <n>', 'seed for weights, shuffles and dropout', positiveInt('--seed'), DEFAULT_TRAIN_OPTIONS.seed)
     .option('--split-seed <n>', 'seed of the train/validation/test split', positiveInt('--split-seed'), 1)
+    .option('--augment-shift <px>', 'shift training images by up to this many pixels at random (0 = off)', nonNegativeInt('--augment-shift'), 0)
+    .option('--train-samples <n>', 'train on only the first n samples of the train split (quick runs)', positiveInt('--train-samples'))
     .option('--max-drop <points>', 'accuracy the chosen thresholds may lose on the validation split, in percentage points', positiveNumber('--max-drop', true), 0.1)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'));
 }
@@ -131,6 +138,7 @@ export function trainOptionsFrom(o: Record<string, unknown>): TrainOptions {
     beta2: o.beta2 as number,
     exitWeights: o.exitWeights as number[] | undefined,
     seed: o.seed as number,
+    augmentShift: o.augmentShift as number,
   };
 }
 
@@ -153,6 +161,7 @@ export function trainCommand(): Command {
       splitSeed: o.splitSeed as number,
       initFrom: o.initFrom as string | undefined,
       resume: o.resume as boolean,
+      trainSamples: o.trainSamples as number | undefined,
       maxDrop: (o.maxDrop as number) / 100,
       log: (line) => process.stdout.write(`${line}\n`),
     });
