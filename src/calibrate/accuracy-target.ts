@@ -14,13 +14,19 @@ export interface AccuracyTargetChoice {
   finalAccuracy: number;
   /** Share of samples leaving at each exit. */
   exitShare: number[];
+  /** Share of samples an early exit gets wrong where the final exit is right. */
+  lossShare: number;
 }
 
 /**
  * Chooses thresholds, exit by exit from the first, each as large as it can be (so as many samples as possible
- * leave there) while the early-exit accuracy on the table stays at least the final exit's accuracy minus
- * `maxDrop` (a share, e.g. 0.002 for 0.2 points). Later exits are still closed (threshold 0) while an earlier one
- * is chosen.
+ * leave there) while the samples that an early exit gets wrong but the final exit gets right stay at most
+ * `maxDrop` of the table (a share, e.g. 0.001 for 0.1 points). Later exits are still closed (threshold 0) while an
+ * earlier one is chosen.
+ *
+ * The bound is on those losses, not on the net accuracy: on a small validation split, samples an early exit
+ * happens to get right where the final exit does not can hide real losses, and a threshold chosen on the net
+ * figure then gives up accuracy on new data. Bounding the losses also bounds the net drop.
  *
  * With one early exit this is exact: the cheapest point within the accuracy bound. With several it is greedy
  * (earlier exits first, as they save the most). Candidate thresholds are the exit's own sorted scores, so no grid
@@ -37,7 +43,9 @@ export function chooseThresholdsForAccuracy(table: AllExitsResult, labels: Uint8
     return ok;
   });
   const finalCorrect = correct[depth - 1].reduce((a, b) => a + b, 0);
-  const target = finalCorrect / N - maxDrop;
+  // Counted in samples, with a little slack so that maxDrop·N landing on a whole number is not lost to rounding.
+  const allowedLosses = maxDrop * N + 1e-9;
+  let losses = 0;
   const exitAt = new Int32Array(N).fill(depth - 1);
   const thresholds: number[] = new Array(depth - 1).fill(0);
   // Correct answers among all samples with the current decisions.
@@ -51,14 +59,19 @@ export function chooseThresholdsForAccuracy(table: AllExitsResult, labels: Uint8
     // Taking the first k of `reaching` out at exit n changes their answer from the final exit's to exit n's.
     let best = 0;
     let bestCorrect = totalCorrect;
+    let bestLosses = losses;
     let running = totalCorrect;
+    let runningLosses = losses;
     for (let k = 1; k <= reaching.length; k++) {
       const i = reaching[k - 1];
       running += correct[n][i] - correct[depth - 1][i];
+      if (correct[depth - 1][i] === 1 && correct[n][i] === 0) runningLosses++;
+      if (runningLosses > allowedLosses) break;
       const boundary = k === reaching.length || scores[reaching[k]] > scores[i];
-      if (boundary && running / N >= target - 1e-12) {
+      if (boundary) {
         best = k;
         bestCorrect = running;
+        bestLosses = runningLosses;
       }
     }
     if (best > 0) {
@@ -67,9 +80,10 @@ export function chooseThresholdsForAccuracy(table: AllExitsResult, labels: Uint8
       thresholds[n] = Math.min((last + next) / 2, criterion.range(C)[1]);
       for (let k = 0; k < best; k++) exitAt[reaching[k]] = n;
       totalCorrect = bestCorrect;
+      losses = bestLosses;
     }
   }
   const exitShare = new Array<number>(depth).fill(0);
   for (let i = 0; i < N; i++) exitShare[exitAt[i]] += 1 / N;
-  return { thresholds, accuracy: totalCorrect / N, finalAccuracy: finalCorrect / N, exitShare };
+  return { thresholds, accuracy: totalCorrect / N, finalAccuracy: finalCorrect / N, exitShare, lossShare: losses / N };
 }

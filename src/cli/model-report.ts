@@ -30,8 +30,8 @@ export function formatModelReport(name: string, data: string, r: ModelReport): s
   ]);
   const summary = formatTable([
     ['network', 'accuracy', 'mean batch-1 latency', 'p95', 'speed-up'],
-    ['early exit', percent(r.earlyExit.accuracy), ms(r.earlyExit.meanMs), ms(r.earlyExit.p95Ms), `${r.speedup.toFixed(2)}x`],
-    ['final exit only', percent(r.finalOnly.accuracy), ms(r.finalOnly.meanMs), ms(r.finalOnly.p95Ms), '1.00x'],
+    ['early exit', percent(e.accuracy), ms(r.earlyExit.meanMs), ms(r.earlyExit.p95Ms), `${r.speedup.toFixed(2)}x`],
+    ['final exit only', percent(e.finalAccuracy), ms(r.finalOnly.meanMs), ms(r.finalOnly.p95Ms), '1.00x'],
   ]);
   return [
     `${name} on ${data}: ${e.count} samples, criterion ${e.criterion}, thresholds [${e.thresholds.map((t) => +t.toPrecision(4)).join(', ')}], ${r.runtime}`,
@@ -40,6 +40,6 @@ export function formatModelReport(name: string, data: string, r: ModelReport): s
     '',
     summary,
     '',
-    `Latency: ${r.earlyExit.samples} samples one at a time; timers include every exit head and the criterion.`,
+    `Accuracy over all ${e.count} samples; latency over ${r.earlyExit.samples} of them, one at a time, after warm-up. Timers include every exit head and the criterion.`,
   ].join('\n');
 }

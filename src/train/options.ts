@@ -20,6 +20,11 @@ export interface TrainOptions {
   exitWeights?: number[];
   /** Seeds the shuffles, augmentation and dropout masks (weights are seeded when the network is built). */
   seed: number;
+  /**
+   * Learning-rate schedule over the epochs: `constant` (the paper) or `cosine` (from `learningRate` down to 0
+   * along half a cosine, stepped per epoch).
+   */
+  lrSchedule?: 'constant' | 'cosine';
   /** Shift each training image by up to this many pixels per axis, at random (0 = no augmentation). */
   augmentShift?: number;
 }
@@ -62,5 +67,14 @@ export function validateTrainOptions(o: TrainOptions): void {
   if (o.augmentShift !== undefined && !(Number.isInteger(o.augmentShift) && o.augmentShift >= 0)) {
     throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'augmentShift' is ${o.augmentShift}; expected a whole number of pixels ≥ 0.`);
   }
+  if (o.lrSchedule !== undefined && o.lrSchedule !== 'constant' && o.lrSchedule !== 'cosine') {
+    throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'lrSchedule' is ${JSON.stringify(o.lrSchedule)}; expected 'constant' or 'cosine'.`);
+  }
   if (o.mode !== 'joint' && o.mode !== 'frozen') throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'mode' is ${JSON.stringify(o.mode)}; expected 'joint' or 'frozen'.`);
+}
+
+/** The learning rate for a 1-based epoch under the options' schedule. */
+export function learningRateAt(o: TrainOptions, epoch: number): number {
+  if (o.lrSchedule !== 'cosine') return o.learningRate;
+  return o.learningRate * 0.5 * (1 + Math.cos((Math.PI * (epoch - 1)) / o.epochs));
 }

@@ -4,7 +4,7 @@ import { Rng } from '../common/rng.ts';
 import type { Dataset } from '../data/index.ts';
 import type { TfjsNetwork } from '../engine/tfjs/index.ts';
 import { shiftImages } from './augment.ts';
-import { resolveExitWeights, validateTrainOptions, type TrainOptions } from './options.ts';
+import { learningRateAt, resolveExitWeights, validateTrainOptions, type TrainOptions } from './options.ts';
 
 /** What a training run reports as it goes. */
 export type TrainEvent =
@@ -118,6 +118,8 @@ export async function trainNetwork(
 
   for (let epoch = firstEpoch; epoch <= options.epochs; epoch++) {
     hooks.onEvent?.({ type: 'epoch-start', epoch, epochs: options.epochs, steps });
+    // tfjs's Adam reads its step size on every update, so a schedule only has to set it per epoch.
+    (optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(options, epoch);
     const order = new Rng(options.seed * 1_000_003 + epoch).permutation(train.count);
     net.setSeedCounter(options.seed * 1_000_000_007 + epoch * 100_003);
     const augmentRng = new Rng(options.seed * 7_919 + epoch);

