@@ -6,6 +6,9 @@ import { loadModelDir, type LoadedModelDir } from '../io/index.ts';
 /** The B-LeNet the package ships, trained on the mnist package's digits. */
 export const SHIPPED_MODEL_DIR = fileURLToPath(new URL('../../models/b-lenet-mnist', import.meta.url));
 
+/** The LeNet baseline the shipped B-LeNet was started from. */
+export const SHIPPED_BASELINE_DIR = fileURLToPath(new URL('../../models/lenet-mnist', import.meta.url));
+
 /** Reads a model directory and loads it on the tfjs engine. */
 export async function openModel(dir: string, backend: TfjsBackend): Promise<{ model: LoadedModelDir; net: LoadedNetwork }> {
   const model = loadModelDir(dir);

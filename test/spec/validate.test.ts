@@ -60,7 +60,7 @@ describe('spec validation', () => {
 
   it('requires every exit to end in one logit per class', () => {
     const spec = tinySpec();
-    spec.exits[1].layers[1] = { type: 'dense', units: 4 };
+    spec.exits[1].layers[2] = { type: 'dense', units: 4 };
     rejects(spec, 'SPEC_EXITS', /spec\.exits\[1\].*\[4\].*\[3\]/);
   });
 

@@ -1,42 +1,52 @@
-import { Command } from 'commander';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
 import { mnistSplits } from '../../data/index.ts';
-import { DEFAULT_TRAIN_OPTIONS } from '../../train/index.ts';
+import { TFJS_BACKENDS, type TfjsBackend } from '../../engine/tfjs/index.ts';
+import { TRAIN_STATE_FILE } from '../../io/index.ts';
+import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from '../../train/index.ts';
 import { formatModelReport, measureModel } from '../model-report.ts';
-import { openModel, SHIPPED_MODEL_DIR } from '../open-model.ts';
+import { openModel, SHIPPED_BASELINE_DIR, SHIPPED_MODEL_DIR } from '../open-model.ts';
 import { positiveInt } from '../parse.ts';
-import type { TfjsBackend } from '../../engine/tfjs/index.ts';
-import { addTrainOptions, runTraining, trainOptionsFrom } from './train.ts';
+import { runTraining } from './train.ts';
+
+/**
+ * The recipe of the shipped models, as in the paper: train LeNet, start B-LeNet from it, train jointly. Beyond
+ * the paper's Adam settings it shifts images by up to 2 pixels and decays the learning rate along a cosine, which
+ * lifts the final exit's test accuracy on the 8,000 training digits by about a point.
+ */
+export const SHIPPED_RECIPE: Omit<TrainOptions, 'epochs' | 'seed'> = { ...DEFAULT_TRAIN_OPTIONS, augmentShift: 2, lrSchedule: 'cosine' };
 
 /** `branchy demo`. */
 export function demoCommand(): Command {
-  const cmd = new Command('demo')
+  return new Command('demo')
     .description('B-LeNet on real MNIST digits: accuracy per exit and batch-1 latency with early exit vs without, measured now')
     .option('--model-dir <dir>', 'the model to show (default: the B-LeNet shipped with branchy)', SHIPPED_MODEL_DIR)
-    .option('--train', "retrain the model first (writes '--model-dir')", false)
-    .option('--latency-samples <n>', 'test samples timed one at a time', positiveInt('--latency-samples'), 1000);
-  addTrainOptions(cmd).action(async (o: Record<string, unknown>) => {
-    const dir = o.modelDir as string;
-    const backend = o.backend as TfjsBackend;
-    if (o.train) {
-      await runTraining({
-        model: 'b-lenet',
-        data: 'mnist',
-        out: dir,
-        backend,
-        options: { ...DEFAULT_TRAIN_OPTIONS, ...trainOptionsFrom(o) },
-        splitSeed: o.splitSeed as number,
-        resume: false,
-        trainSamples: o.trainSamples as number | undefined,
-        maxDrop: (o.maxDrop as number) / 100,
-        log: (line) => process.stdout.write(`${line}\n`),
-      });
-      process.stdout.write('\n');
-    }
-    const { model, net } = await openModel(dir, backend);
-    const splits = mnistSplits(o.splitSeed as number);
-    const report = await measureModel(net, splits.test, { latencySamples: o.latencySamples as number });
-    net.dispose();
-    process.stdout.write(`${formatModelReport(model.spec.name, `${splits.source}, test split`, report)}\n`);
-  });
-  return cmd;
+    .option('--train', "retrain first, with the shipped recipe: LeNet into '--baseline-dir', then B-LeNet from it into '--model-dir' (about 10 minutes on 2 cores)", false)
+    .option('--baseline-dir <dir>', 'where --train writes the LeNet baseline', SHIPPED_BASELINE_DIR)
+    .option('--baseline-epochs <n>', 'epochs of the LeNet baseline with --train', positiveInt('--baseline-epochs'), 30)
+    .option('--epochs <n>', 'epochs of joint B-LeNet training with --train', positiveInt('--epochs'), 20)
+    .option('--seed <n>', 'seed for weights, shuffles and augmentation with --train', positiveInt('--seed'), 1)
+    .option('--latency-samples <n>', 'test samples timed one at a time', positiveInt('--latency-samples'), 1000)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'))
+    .action(async (o: Record<string, unknown>) => {
+      const dir = o.modelDir as string;
+      const backend = o.backend as TfjsBackend;
+      const log = (line: string) => process.stdout.write(`${line}\n`);
+      if (o.train) {
+        const common = { data: 'mnist', backend, splitSeed: 1, resume: false, maxDrop: 0.001, log };
+        const seed = o.seed as number;
+        const baselineDir = o.baselineDir as string;
+        await runTraining({ ...common, model: 'lenet', out: baselineDir, options: { ...SHIPPED_RECIPE, epochs: o.baselineEpochs as number, seed } });
+        await runTraining({ ...common, model: 'b-lenet', out: dir, initFrom: baselineDir, options: { ...SHIPPED_RECIPE, epochs: o.epochs as number, seed } });
+        // Optimizer state only matters for --resume; the shipped directories stay small without it.
+        for (const d of [baselineDir, dir]) rmSync(join(d, TRAIN_STATE_FILE), { force: true });
+        log('');
+      }
+      const { model, net } = await openModel(dir, backend);
+      const splits = mnistSplits(1);
+      const report = await measureModel(net, splits.test, { latencySamples: o.latencySamples as number });
+      net.dispose();
+      log(formatModelReport(model.spec.name, `${splits.source}, test split`, report));
+    });
 }
