@@ -84,6 +84,11 @@ describe('early-exit runner', () => {
     await assert.rejects(runEarlyExit(net, batch, { thresholds: [0.1] }), { code: 'EXIT_THRESHOLD_COUNT' });
   });
 
+  it("refuses another criterion without thresholds on its scale (the model's are entropy thresholds)", async () => {
+    await assert.rejects(runEarlyExit(net, batch, { criterion: 'max-prob' }), { code: 'EXIT_THRESHOLDS_REQUIRED' });
+    await assert.doesNotReject(runEarlyExit(net, batch, { criterion: 'max-prob', thresholds: [0.2, 0.2] }));
+  });
+
   it('evaluateExits agrees with the runner sample by sample', async () => {
     const labels = new Uint8Array(64).map((_, i) => i % 3);
     const samples = { x: batch.data, y: labels, shape: [6, 6, 1], count: 64 };
