@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { mnistSplits, subset } from '../src/data/index.ts';
 import { TfjsNetwork, useBackend, type TfjsBackend } from '../src/engine/tfjs/index.ts';
-import { evaluateExits, measureLatency } from '../src/infer/index.ts';
+import { evaluateExits, measureLatency, runEarlyExit } from '../src/infer/index.ts';
 import { loadModelDir } from '../src/io/index.ts';
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from '../src/train/index.ts';
 import { bLenet } from '../src/zoo/index.ts';
@@ -61,6 +61,28 @@ async function latencyTable(): Promise<void> {
     ]),
   );
   console.log(`\n(batch-1 accuracy check: early ${percent(mean(acc.early))}, lenet ${percent(mean(acc.base))})\n`);
+  // Where a batch-1 answer's time goes, per stage and exit head (each timer covers its piece as the runner pays it).
+  const sums = { stage: [0, 0], exit: [0, 0], entered: [0, 0] };
+  const n = Math.min(latencySamples, splits.test.count);
+  const row = 28 * 28;
+  for (let i = 0; i < n; i++) {
+    const { timing } = await runEarlyExit(branchy, { data: splits.test.x.subarray(i * row, (i + 1) * row), shape: [1, 28, 28, 1] });
+    for (let k = 0; k < 2; k++) {
+      sums.stage[k] += timing.stageMs[k];
+      sums.exit[k] += timing.exitMs[k];
+      sums.entered[k] += timing.entered[k];
+    }
+  }
+  console.log(
+    formatTable([
+      ['piece', 'samples entering', 'mean time per entering sample'],
+      ...[0, 1].flatMap((k) => [
+        [`stage ${k + 1}`, sums.entered[k], ms(sums.stage[k] / Math.max(sums.entered[k], 1))],
+        [`exit ${k + 1} (head + softmax + criterion)`, sums.entered[k], ms(sums.exit[k] / Math.max(sums.entered[k], 1))],
+      ]),
+    ]),
+  );
+  console.log('');
   branchy.dispose();
   base.dispose();
 }
