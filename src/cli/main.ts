@@ -34,6 +34,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`branchy: ${error.code}: ${error.message}\n`);
       return EXIT_USAGE;
     }
-    throw error;
+    // Printed here because tfjs-wasm's own uncaught-exception handler would dump its whole minified source.
+    process.stderr.write(`branchy: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return 1;
   }
 }

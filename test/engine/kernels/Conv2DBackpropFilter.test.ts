@@ -1,60 +1,11 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
-import { Rng } from '../../../src/common/rng.ts';
 import { conv2DBackpropFilterTuning, type Conv2DBackpropFilterTuning } from '../../../src/engine/tfjs/kernels/Conv2DBackpropFilter.ts';
 import { registerWasmGradientKernels } from '../../../src/engine/tfjs/kernels/index.ts';
-
-type Shape4 = [number, number, number, number];
-type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
-
-function normals(size: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  return Float32Array.from({ length: size }, () => rng.normal());
-}
-
-/** max |a - b| / max(1, max |b|) */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'result sizes differ');
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
-
-/** Runs `fn` on the wasm backend and checks it leaves no tensor and no backend data behind. */
-async function onWasmWithoutLeaks<T>(fn: () => T): Promise<T> {
-  await tf.setBackend('wasm');
-  const tensors = tf.memory().numTensors;
-  const dataIds = tf.engine().backend.numDataIds();
-  const result = fn();
-  assert.equal(tf.memory().numTensors, tensors, 'tensors leaked');
-  assert.equal(tf.engine().backend.numDataIds(), dataIds, 'wasm data leaked');
-  return result;
-}
-
-interface Case {
-  x: Shape4;
-  filter: Shape4;
-  strides: number | [number, number];
-  pad: Pad;
-}
-
-/** dL/dfilter for L = sum(conv2d(x, filter) * dy), through the public op and tfjs's conv2d gradient. */
-function filterGradient(c: Case, seed: number): Float32Array {
-  return tf.tidy(() => {
-    const x = tf.tensor4d(normals(tf.util.sizeFromShape(c.x), seed), c.x);
-    const filter = tf.tensor4d(normals(tf.util.sizeFromShape(c.filter), seed + 1), c.filter);
-    const outShape = tf.conv2d(x, filter, c.strides, c.pad).shape;
-    const dy = tf.tensor(normals(tf.util.sizeFromShape(outShape), seed + 2), outShape);
-    const grad = tf.grad((f: tf.Tensor) => tf.conv2d(x, f as tf.Tensor4D, c.strides, c.pad).mul(dy).sum())(filter);
-    return grad.dataSync() as Float32Array;
-  });
-}
+import {
+  assertRejectsNchw, assertRelErrBelow, convGradient, normals, onCpu, onWasmWithoutLeaks, setUpWasm, type ConvCase, type Shape4,
+} from './compare-backends.ts';
 
 const DEFAULT_TUNING: Conv2DBackpropFilterTuning = { ...conv2DBackpropFilterTuning };
 
@@ -66,27 +17,22 @@ const ROUTES: Record<string, Partial<Conv2DBackpropFilterTuning>> = {
   'phase-grid product, one image per chunk': { convPathMaxDyFloats: 0, maxColumnFloats: 1 },
 };
 
-async function assertWasmMatchesCpu(c: Case, seed: number, routes = ROUTES): Promise<void> {
-  await tf.setBackend('cpu');
-  const expected = filterGradient(c, seed);
+/** Checks dL/dfilter of conv2d on wasm against cpu, once per route: cpu's result is computed once. */
+async function assertWasmMatchesCpu(c: ConvCase, seed: number, routes = ROUTES): Promise<void> {
+  const filterGradient = () => convGradient(tf.conv2d, 'filter', c, seed);
+  const expected = await onCpu(filterGradient);
   try {
     for (const [route, tuning] of Object.entries(routes)) {
       Object.assign(conv2DBackpropFilterTuning, DEFAULT_TUNING, tuning);
-      const actual = await onWasmWithoutLeaks(() => filterGradient(c, seed));
-      const err = relErr(actual, expected);
-      assert.ok(err < 1e-4, `relative error ${err} via ${route} for ${JSON.stringify(c)}`);
+      const actual = await onWasmWithoutLeaks(filterGradient);
+      assertRelErrBelow(actual, expected, 1e-4, `via ${route} for ${JSON.stringify(c)}`);
     }
   } finally {
     Object.assign(conv2DBackpropFilterTuning, DEFAULT_TUNING);
   }
 }
 
-before(async () => {
-  tf.env().set('PROD', true);
-  registerWasmGradientKernels();
-  await tf.setBackend('wasm');
-  await tf.ready();
-});
+before(setUpWasm);
 
 describe('Conv2DBackpropFilter on wasm', () => {
   it('is registered for wasm, and registering again changes nothing', () => {
@@ -166,13 +112,6 @@ describe('Conv2DBackpropFilter on wasm', () => {
   });
 
   it('rejects NCHW with an error that names the value and what is allowed', async () => {
-    await tf.setBackend('wasm');
-    const x = tf.zeros([1, 2, 5, 5]);
-    const dy = tf.zeros([1, 3, 5, 5]);
-    assert.throws(
-      () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] }),
-      { name: 'BranchyArgumentError', code: 'KERNEL_UNSUPPORTED_ATTR', message: /"NCHW".*'NHWC'/ },
-    );
-    tf.dispose([x, dy]);
+    await assertRejectsNchw('Conv2DBackpropFilter', { x: [1, 2, 5, 5], dy: [1, 3, 5, 5] }, { strides: 1, pad: 'same', filterShape: [3, 3, 2, 3] });
   });
 });

@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import { Rng } from '../../../src/common/rng.ts';
-import { registerWasmGradientKernels } from '../../../src/engine/tfjs/kernels/index.ts';
-
-function normals(size: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  return Float32Array.from({ length: size }, () => rng.normal());
-}
+import { assertRelErrBelow, assertUnsupportedAttr, compareBackends, normals, onWasmWithoutLeaks, setUpWasm } from './compare-backends.ts';
 
 /** `size` ids drawn from [lo, hi). */
 function ids(size: number, lo: number, hi: number, seed: number): Int32Array {
@@ -16,36 +10,11 @@ function ids(size: number, lo: number, hi: number, seed: number): Int32Array {
   return Int32Array.from({ length: size }, () => lo + rng.int(hi - lo));
 }
 
-/** max |a - b| / max(1, max |b|) */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'result sizes differ');
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
-
-/** Runs `fn` on the wasm backend and checks it leaves no tensor and no backend data behind. */
-async function onWasmWithoutLeaks<T>(fn: () => T): Promise<T> {
-  await tf.setBackend('wasm');
-  const tensors = tf.memory().numTensors;
-  const dataIds = tf.engine().backend.numDataIds();
-  const result = fn();
-  assert.equal(tf.memory().numTensors, tensors, 'tensors leaked');
-  assert.equal(tf.engine().backend.numDataIds(), dataIds, 'wasm data leaked');
-  return result;
-}
-
+/** Checks that `fn` gives the same shape on wasm as on cpu, and values within 1e-4 relative error. */
 async function assertWasmMatchesCpu(fn: () => { values: ArrayLike<number>; shape: number[] }): Promise<void> {
-  await tf.setBackend('cpu');
-  const expected = fn();
-  const actual = await onWasmWithoutLeaks(fn);
+  const { cpu: expected, wasm: actual } = await compareBackends(fn);
   assert.deepEqual(actual.shape, expected.shape);
-  const err = relErr(actual.values, expected.values);
-  assert.ok(err < 1e-4, `relative error ${err}`);
+  assertRelErrBelow(actual.values, expected.values, 1e-4);
 }
 
 function segmentSum(x: Float32Array | Int32Array, xShape: number[], segmentIds: Int32Array, numSegments: number) {
@@ -55,12 +24,7 @@ function segmentSum(x: Float32Array | Int32Array, xShape: number[], segmentIds: 
   });
 }
 
-before(async () => {
-  tf.env().set('PROD', true);
-  registerWasmGradientKernels();
-  await tf.setBackend('wasm');
-  await tf.ready();
-});
+before(setUpWasm);
 
 describe('UnsortedSegmentSum on wasm', () => {
   it('segment sums of a vector on wasm equal cpu', async () => {
@@ -90,9 +54,7 @@ describe('UnsortedSegmentSum on wasm', () => {
   it('sums int32 values exactly and returns int32 (cpu returns the same values as float32)', async () => {
     const x = ids(20 * 2, -50, 50, 98);
     const s = ids(20, 0, 4, 99);
-    await tf.setBackend('cpu');
-    const expected = segmentSum(x, [20, 2], s, 4);
-    const actual = await onWasmWithoutLeaks(() => segmentSum(x, [20, 2], s, 4));
+    const { cpu: expected, wasm: actual } = await compareBackends(() => segmentSum(x, [20, 2], s, 4));
     assert.equal(actual.dtype, 'int32');
     assert.deepEqual(Array.from(actual.values), Array.from(expected.values));
   });
@@ -109,7 +71,7 @@ describe('UnsortedSegmentSum on wasm', () => {
       return { values: out.dataSync(), shape: out.shape };
     }));
     assert.deepEqual(actual.shape, [3, 2]);
-    assert.ok(relErr(actual.values, expected) < 1e-6);
+    assertRelErrBelow(actual.values, expected, 1e-6);
   });
 
   it('gather gradient (which runs through UnsortedSegmentSum) on wasm equals cpu on axis 0 and axis 1', async () => {
@@ -131,10 +93,7 @@ describe('UnsortedSegmentSum on wasm', () => {
     await tf.setBackend('wasm');
     const x = tf.zeros([4, 3]);
     const s = tf.tensor1d([0, 1, 0], 'int32');
-    assert.throws(
-      () => tf.unsortedSegmentSum(x, s, 2),
-      { name: 'BranchyArgumentError', code: 'KERNEL_UNSUPPORTED_ATTR', message: /\[3\].*prefix.*\[4,3\]/ },
-    );
+    assertUnsupportedAttr(() => tf.unsortedSegmentSum(x, s, 2), /\[3\].*prefix.*\[4,3\]/);
     tf.dispose([x, s]);
   });
 });

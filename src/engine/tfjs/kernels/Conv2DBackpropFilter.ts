@@ -1,20 +1,17 @@
 import {
-  backend_util,
   BatchMatMul,
   Conv2D,
   Conv2DBackpropFilter,
-  getKernel,
   Slice,
   Transpose,
   type Conv2DBackpropFilterAttrs,
   type KernelConfig,
   type KernelFunc,
-  type NamedAttrMap,
-  type NamedTensorInfoMap,
   type TensorInfo,
 } from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { BranchyArgumentError } from '../../../common/errors.ts';
+import { convGradientOperands, convWindow } from './conv-gradient-args.ts';
+import { unsupportedAttrErrors } from './unsupported-attr.ts';
+import { heapF32, wasmKernelAccess, type WasmBackend } from './wasm-backend.ts';
 
 /*
  * Filter gradient of conv2d on the wasm backend:
@@ -65,10 +62,8 @@ const GEMM_NS_PER_MAC = 0.06;
 const PACK_NS_PER_WEIGHT = 4; // XNNPACK repacks the right operand on every call, since dy is new each step
 const JS_COPY_NS_PER_FLOAT = 1;
 
-type Padding = Conv2DBackpropFilterAttrs['pad'];
-
-/** BackendWasm with the Emscripten heap typed (its module type does not resolve under this project's `types`). */
-type WasmBackend = BackendWasm & { wasm: { HEAPU8: Uint8Array } };
+const { offsetF32, runWasmKernel } = wasmKernelAccess(Conv2DBackpropFilter);
+const unsupported = unsupportedAttrErrors(Conv2DBackpropFilter);
 
 /** Pixel geometry shared by the phase grid and column builders. */
 interface Geometry {
@@ -92,21 +87,6 @@ interface Geometry {
   /** Number of stride phases actually read along height and width. */
   nph: number;
   npw: number;
-}
-
-function heapF32(backend: WasmBackend): Float32Array {
-  // Re-read after every allocation: growing wasm memory replaces the buffer.
-  return new Float32Array(backend.wasm.HEAPU8.buffer);
-}
-
-function offsetF32(backend: WasmBackend, info: TensorInfo): number {
-  const data = backend.dataIdMap.get(info.dataId);
-  if (data === undefined) throw new Error('Conv2DBackpropFilter on wasm: a tensor has no data on the wasm backend.');
-  return data.memoryOffset >>> 2;
-}
-
-function unsupported(message: string): BranchyArgumentError {
-  return new BranchyArgumentError('KERNEL_UNSUPPORTED_ATTR', `Conv2DBackpropFilter on wasm: ${message}`);
 }
 
 /**
@@ -195,12 +175,6 @@ function fillDy(heap: Float32Array, dyOff: number, dst: number, g: Geometry, b0:
       heap.copyWithin(dst + (bl * OH + oh) * rowWidth * CO, s, s + rowFloats);
     }
   }
-}
-
-function runWasmKernel(name: string, backend: WasmBackend, inputs: NamedTensorInfoMap, attrs: NamedAttrMap): TensorInfo {
-  const kernel = getKernel(name, 'wasm');
-  if (kernel === undefined) throw new Error(`Conv2DBackpropFilter on wasm: the wasm ${name} kernel is not registered.`);
-  return kernel.kernelFunc({ inputs, backend, attrs }) as TensorInfo;
 }
 
 /**
@@ -306,18 +280,8 @@ function viaPhaseGridProduct(backend: WasmBackend, x: TensorInfo, dy: TensorInfo
 
 function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters<KernelFunc>[0]): TensorInfo {
   const backend = anyBackend as WasmBackend;
-  const { x, dy } = inputs as { x?: TensorInfo; dy?: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
-  if (x === undefined || dy === undefined) throw unsupported('inputs must be x and dy.');
-  if (dataFormat !== undefined && dataFormat !== 'NHWC') {
-    throw unsupported(`dataFormat is ${JSON.stringify(dataFormat)}; only 'NHWC' is supported.`);
-  }
-  if (x.dtype !== 'float32' || dy.dtype !== 'float32') {
-    throw unsupported(`x and dy are ${x.dtype} and ${dy.dtype}; only float32 is supported.`);
-  }
-  if (x.shape.length !== 4 || dy.shape.length !== 4 || filterShape?.length !== 4) {
-    throw unsupported(`x, dy and filterShape must be rank 4; got [${x.shape}], [${dy.shape}] and [${filterShape}].`);
-  }
+  const [x, dy, filterShape] = convGradientOperands(unsupported, inputs, ['x', 'dy'], attrs, 'filterShape');
+  const { strides, pad, dimRoundingMode } = attrs as unknown as Conv2DBackpropFilterAttrs;
   const [B, H, W, C] = x.shape;
   const [KH, KW, fC, CO] = filterShape;
   // dy's own height and width are authoritative: they are what the forward conv produced, even when a rounding
@@ -327,19 +291,13 @@ function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters
     throw unsupported(`shapes disagree: x [${x.shape}], dy [${dy.shape}], filterShape [${filterShape}].`);
   }
   // Conv2DBackpropFilter has no dilations attr: tfjs's conv2d gradient only supports dilation 1.
-  const info = backend_util.computeConv2DInfo(
-    [B, H, W, C], filterShape, strides, 1, pad as Padding, dimRoundingMode, false, 'channelsLast',
-  );
+  const { sh, sw, pt, pl } = convWindow([B, H, W, C], filterShape, { strides, pad, dimRoundingMode }, false);
   const g: Geometry = {
-    B, H, W, C, OH, OW, CO, KH, KW,
-    sh: info.strideHeight,
-    sw: info.strideWidth,
-    pt: info.padInfo.top,
-    pl: info.padInfo.left,
-    Hq: OH + Math.floor((KH - 1) / info.strideHeight),
-    Wq: OW + Math.floor((KW - 1) / info.strideWidth),
-    nph: Math.min(info.strideHeight, KH),
-    npw: Math.min(info.strideWidth, KW),
+    B, H, W, C, OH, OW, CO, KH, KW, sh, sw, pt, pl,
+    Hq: OH + Math.floor((KH - 1) / sh),
+    Wq: OW + Math.floor((KW - 1) / sw),
+    nph: Math.min(sh, KH),
+    npw: Math.min(sw, KW),
   };
 
   if (KH * KW * C * CO === 0 || B * OH * OW === 0) {

@@ -1,13 +1,13 @@
 import {
-  backend_util,
   DepthwiseConv2dNativeBackpropFilter,
   type DepthwiseConv2dNativeBackpropFilterAttrs,
   type KernelConfig,
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { BranchyArgumentError } from '../../../common/errors.ts';
+import { convGradientOperands, convWindow } from './conv-gradient-args.ts';
+import { unsupportedAttrErrors } from './unsupported-attr.ts';
+import { heapF32, wasmKernelAccess, type WasmBackend } from './wasm-backend.ts';
 
 /*
  * Filter gradient of a depthwise conv on the wasm backend, as a direct loop over the wasm heap:
@@ -21,38 +21,12 @@ import { BranchyArgumentError } from '../../../common/errors.ts';
  * in registers, so the inner step is two loads and a multiply-add.
  */
 
-type Padding = DepthwiseConv2dNativeBackpropFilterAttrs['pad'];
-
-/** BackendWasm with the Emscripten heap typed (its module type does not resolve under this project's `types`). */
-type WasmBackend = BackendWasm & { wasm: { HEAPU8: Uint8Array } };
-
-function offsetF32(backend: WasmBackend, info: TensorInfo): number {
-  const data = backend.dataIdMap.get(info.dataId);
-  if (data === undefined) throw new Error('DepthwiseConv2dNativeBackpropFilter on wasm: a tensor has no data on the wasm backend.');
-  return data.memoryOffset >>> 2;
-}
-
-function unsupported(message: string): BranchyArgumentError {
-  return new BranchyArgumentError('KERNEL_UNSUPPORTED_ATTR', `DepthwiseConv2dNativeBackpropFilter on wasm: ${message}`);
-}
+const { offsetF32 } = wasmKernelAccess(DepthwiseConv2dNativeBackpropFilter);
+const unsupported = unsupportedAttrErrors(DepthwiseConv2dNativeBackpropFilter);
 
 function depthwiseConv2dNativeBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters<KernelFunc>[0]): TensorInfo {
   const backend = anyBackend as WasmBackend;
-  const { x, dy } = inputs as { x?: TensorInfo; dy?: TensorInfo };
-  const { strides, dilations, pad, dimRoundingMode, filterShape } = attrs as unknown as DepthwiseConv2dNativeBackpropFilterAttrs;
-  // The op never passes a data format (depthwise convs are NHWC-only in tfjs); refuse one anyway rather than
-  // silently reading NCHW data as NHWC.
-  const dataFormat = (attrs as { dataFormat?: unknown }).dataFormat;
-  if (x === undefined || dy === undefined) throw unsupported('inputs must be x and dy.');
-  if (dataFormat !== undefined && dataFormat !== 'NHWC') {
-    throw unsupported(`dataFormat is ${JSON.stringify(dataFormat)}; only 'NHWC' is supported.`);
-  }
-  if (x.dtype !== 'float32' || dy.dtype !== 'float32') {
-    throw unsupported(`x and dy are ${x.dtype} and ${dy.dtype}; only float32 is supported.`);
-  }
-  if (x.shape.length !== 4 || dy.shape.length !== 4 || filterShape?.length !== 4) {
-    throw unsupported(`x, dy and filterShape must be rank 4; got [${x.shape}], [${dy.shape}] and [${filterShape}].`);
-  }
+  const [x, dy, filterShape] = convGradientOperands(unsupported, inputs, ['x', 'dy'], attrs, 'filterShape');
   const [B, H, W, C] = x.shape;
   const [KH, KW, fC, m] = filterShape;
   // dy's own height and width are authoritative: they are what the forward conv produced.
@@ -60,15 +34,12 @@ function depthwiseConv2dNativeBackpropFilter({ inputs, backend: anyBackend, attr
   if (fC !== C || CM !== C * m || dB !== B) {
     throw unsupported(`shapes disagree: x [${x.shape}], dy [${dy.shape}], filterShape [${filterShape}].`);
   }
-  const info = backend_util.computeConv2DInfo(
-    [B, H, W, C], filterShape, strides, dilations ?? 1, pad as Padding, dimRoundingMode, true, 'channelsLast',
+  const { sh, sw, dh, dw, pt, pl } = convWindow(
+    [B, H, W, C], filterShape, attrs as unknown as DepthwiseConv2dNativeBackpropFilterAttrs, true,
   );
-  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
-  const pt = info.padInfo.top;
-  const pl = info.padInfo.left;
 
   const out = backend.makeOutput([KH, KW, C, m], 'float32');
-  const heap = new Float32Array(backend.wasm.HEAPU8.buffer); // after makeOutput, which may grow the heap
+  const heap = heapF32(backend); // after makeOutput, which may grow the heap
   const xOff = offsetF32(backend, x);
   const dyOff = offsetF32(backend, dy);
   const acc = new Float64Array(KH * KW * CM);

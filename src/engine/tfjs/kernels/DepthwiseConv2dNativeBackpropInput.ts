@@ -1,18 +1,15 @@
 import {
-  backend_util,
   DepthwiseConv2dNative,
   DepthwiseConv2dNativeBackpropInput,
-  getKernel,
   Sum,
   type DepthwiseConv2dNativeBackpropInputAttrs,
   type KernelConfig,
   type KernelFunc,
-  type NamedAttrMap,
-  type NamedTensorInfoMap,
   type TensorInfo,
 } from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { BranchyArgumentError } from '../../../common/errors.ts';
+import { convGradientOperands, convWindow, type Shape4 } from './conv-gradient-args.ts';
+import { unsupportedAttrErrors } from './unsupported-attr.ts';
+import { heapF32, wasmKernelAccess, type WasmBackend } from './wasm-backend.ts';
 
 /*
  * Input gradient of a depthwise conv on the wasm backend, run as a forward depthwise conv so XNNPACK does the
@@ -27,44 +24,12 @@ import { BranchyArgumentError } from '../../../common/errors.ts';
  * It measured 2x (stride 2, where 3/4 of the canvas is inserted zeros) to 10x faster than a direct JS loop.
  */
 
-type Padding = DepthwiseConv2dNativeBackpropInputAttrs['pad'];
-
-/** BackendWasm with the Emscripten heap typed (its module type does not resolve under this project's `types`). */
-type WasmBackend = BackendWasm & { wasm: { HEAPU8: Uint8Array } };
-
-function offsetF32(backend: WasmBackend, info: TensorInfo): number {
-  const data = backend.dataIdMap.get(info.dataId);
-  if (data === undefined) throw new Error('DepthwiseConv2dNativeBackpropInput on wasm: a tensor has no data on the wasm backend.');
-  return data.memoryOffset >>> 2;
-}
-
-function unsupported(message: string): BranchyArgumentError {
-  return new BranchyArgumentError('KERNEL_UNSUPPORTED_ATTR', `DepthwiseConv2dNativeBackpropInput on wasm: ${message}`);
-}
-
-function runWasmKernel(name: string, backend: WasmBackend, inputs: NamedTensorInfoMap, attrs: NamedAttrMap): TensorInfo {
-  const kernel = getKernel(name, 'wasm');
-  if (kernel === undefined) throw new Error(`DepthwiseConv2dNativeBackpropInput on wasm: the wasm ${name} kernel is not registered.`);
-  return kernel.kernelFunc({ inputs, backend, attrs }) as TensorInfo;
-}
+const { offsetF32, runWasmKernel } = wasmKernelAccess(DepthwiseConv2dNativeBackpropInput);
+const unsupported = unsupportedAttrErrors(DepthwiseConv2dNativeBackpropInput);
 
 function depthwiseConv2dNativeBackpropInput({ inputs, backend: anyBackend, attrs }: Parameters<KernelFunc>[0]): TensorInfo {
   const backend = anyBackend as WasmBackend;
-  const { dy, filter } = inputs as { dy?: TensorInfo; filter?: TensorInfo };
-  const { strides, dilations, pad, dimRoundingMode, inputShape } = attrs as unknown as DepthwiseConv2dNativeBackpropInputAttrs;
-  // The op never passes a data format (depthwise convs are NHWC-only in tfjs); refuse one anyway rather than
-  // silently writing NHWC data for an NCHW caller.
-  const dataFormat = (attrs as { dataFormat?: unknown }).dataFormat;
-  if (dy === undefined || filter === undefined) throw unsupported('inputs must be dy and filter.');
-  if (dataFormat !== undefined && dataFormat !== 'NHWC') {
-    throw unsupported(`dataFormat is ${JSON.stringify(dataFormat)}; only 'NHWC' is supported.`);
-  }
-  if (dy.dtype !== 'float32' || filter.dtype !== 'float32') {
-    throw unsupported(`dy and filter are ${dy.dtype} and ${filter.dtype}; only float32 is supported.`);
-  }
-  if (dy.shape.length !== 4 || filter.shape.length !== 4 || inputShape?.length !== 4) {
-    throw unsupported(`dy, filter and inputShape must be rank 4; got [${dy.shape}], [${filter.shape}] and [${inputShape}].`);
-  }
+  const [dy, filter, inputShape] = convGradientOperands(unsupported, inputs, ['dy', 'filter'], attrs, 'inputShape');
   const [B, H, W, C] = inputShape;
   const [KH, KW, fC, m] = filter.shape;
   // dy's own height and width are authoritative: they are what the forward conv produced.
@@ -72,12 +37,9 @@ function depthwiseConv2dNativeBackpropInput({ inputs, backend: anyBackend, attrs
   if (fC !== C || CM !== C * m || dB !== B) {
     throw unsupported(`shapes disagree: inputShape [${inputShape}], dy [${dy.shape}], filter [${filter.shape}].`);
   }
-  const info = backend_util.computeConv2DInfo(
-    inputShape, [KH, KW, fC, m], strides, dilations ?? 1, pad as Padding, dimRoundingMode, true, 'channelsLast',
+  const { sh, sw, dh, dw, pt, pl } = convWindow(
+    inputShape, filter.shape as Shape4, attrs as unknown as DepthwiseConv2dNativeBackpropInputAttrs, true,
   );
-  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
-  const pt = info.padInfo.top;
-  const pl = info.padInfo.left;
   const eh = (KH - 1) * dh;
   const ew = (KW - 1) * dw;
   // Z row u holds dy row oh where u = oh*sh + eh - pt; a 'valid' conv over Z then yields exactly H x W.
@@ -91,7 +53,7 @@ function depthwiseConv2dNativeBackpropInput({ inputs, backend: anyBackend, attrs
     temps.push(canvas);
     const flipped = backend.makeOutput([KH, KW, CM, 1], 'float32');
     temps.push(flipped);
-    const heap = new Float32Array(backend.wasm.HEAPU8.buffer); // after the allocations, which may grow the heap
+    const heap = heapF32(backend); // after the allocations, which may grow the heap
     const zOff = offsetF32(backend, canvas);
     const dyOff = offsetF32(backend, dy);
     heap.fill(0, zOff, zOff + B * ZH * ZW * CM);

@@ -7,8 +7,8 @@ import {
   type TensorInfo,
   type UnsortedSegmentSumAttrs,
 } from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { BranchyArgumentError } from '../../../common/errors.ts';
+import { unsupportedAttrErrors } from './unsupported-attr.ts';
+import type { WasmBackend } from './wasm-backend.ts';
 
 /*
  * out[s, ...] = sum of x[i, ...] over i with segmentIds[i] = s, for segment ids that are a prefix of x's shape.
@@ -16,12 +16,7 @@ import { BranchyArgumentError } from '../../../common/errors.ts';
  * the wasm heap: tfjs-cpu instead builds a mask, a product and a sum per segment, which is O(numSegments * size).
  */
 
-/** BackendWasm with the Emscripten heap typed (its module type does not resolve under this project's `types`). */
-type WasmBackend = BackendWasm & { wasm: { HEAPU8: Uint8Array } };
-
-function unsupported(message: string): BranchyArgumentError {
-  return new BranchyArgumentError('KERNEL_UNSUPPORTED_ATTR', `UnsortedSegmentSum on wasm: ${message}`);
-}
+const unsupported = unsupportedAttrErrors(UnsortedSegmentSum);
 
 function unsortedSegmentSum({ inputs, backend: anyBackend, attrs }: Parameters<KernelFunc>[0]): TensorInfo {
   const backend = anyBackend as WasmBackend;
