@@ -9,21 +9,22 @@ export function epochLine(e: Extract<TrainEvent, { type: 'epoch-end' }>): string
 }
 
 /**
- * Shows training progress: a bar on a terminal, plain lines (one per epoch) otherwise, so logs stay readable.
+ * Shows training progress: a bar on `barStream` when it is a terminal (none otherwise, so logs stay readable),
+ * and one summary line per epoch on `lineStream`.
  */
-export function trainProgress(stream: NodeJS.WriteStream = process.stderr): (event: TrainEvent) => void {
-  const tty = stream.isTTY === true;
+export function trainProgress(barStream: NodeJS.WriteStream = process.stderr, lineStream: NodeJS.WritableStream = process.stdout): (event: TrainEvent) => void {
+  const tty = barStream.isTTY === true;
   let bar: cliProgress.SingleBar | undefined;
   return (event) => {
     if (event.type === 'epoch-start' && tty) {
-      bar = new cliProgress.SingleBar({ stream, format: `epoch ${event.epoch}/${event.epochs} [{bar}] {value}/{total} steps  eta {eta}s`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+      bar = new cliProgress.SingleBar({ stream: barStream, format: `epoch ${event.epoch}/${event.epochs} [{bar}] {value}/{total} steps  eta {eta}s`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
       bar.start(event.steps, 0);
     } else if (event.type === 'step') {
       bar?.update(event.step);
     } else if (event.type === 'epoch-end') {
       bar?.stop();
       bar = undefined;
-      stream.write(`${epochLine(event)}\n`);
+      lineStream.write(`${epochLine(event)}\n`);
     }
   };
 }

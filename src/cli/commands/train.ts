@@ -46,6 +46,7 @@ export async function runTraining(run: TrainRun): Promise<{ spec: NetworkSpec; v
   let net: TfjsNetwork;
   let resumeState: TrainState | undefined;
   let options = run.options;
+  const history: unknown[] = [];
   if (run.resume) {
     if (!existsSync(join(run.out, MANIFEST_FILE))) throw new BranchyArgumentError('TRAIN_NOTHING_TO_RESUME', `'--resume': '${run.out}' holds no checkpoint to resume from.`);
     const saved = loadModelDir(run.out);
@@ -54,6 +55,8 @@ export async function runTraining(run: TrainRun): Promise<{ spec: NetworkSpec; v
     options = { ...options, ...previous, epochs: run.options.epochs };
     net = new TfjsNetwork(saved.spec, saved.weights);
     resumeState = { epoch: state.epoch, optimizer: state.optimizer };
+    const previousHistory = saved.manifest.training?.history;
+    if (Array.isArray(previousHistory)) history.push(...previousHistory.slice(0, state.epoch));
     run.log(`resuming '${run.out}' after epoch ${state.epoch} of ${options.epochs}`);
   } else {
     const spec = zooModel(run.model).build({ classes: [...splits.train.classes] });
@@ -63,7 +66,6 @@ export async function runTraining(run: TrainRun): Promise<{ spec: NetworkSpec; v
       run.log(`initialised ${copied} trunk weight tensors from '${run.initFrom}'`);
     }
   }
-  const history: unknown[] = [];
   const training = () => ({
     data: splits.source,
     backend: `tfjs-${run.backend}`,
