@@ -185,11 +185,15 @@ export class TfjsNetwork implements LoadedNetwork {
     if (per.length !== expected.length || per.some((d, i) => d !== expected[i])) {
       throw new BranchyArgumentError('ENGINE_BAD_SHAPE', `${kind} ${n} of '${this.spec.name}' takes [batch, ${expected.join(', ')}]; got [${x.shape.join(', ')}].`);
     }
-    return tf.tidy(() => {
+    // The result leaves tidy through a closure: tidy walks whatever its callback returns, element by element,
+    // looking for tensors, and for a large typed array that walk costs more than the whole stage.
+    let result: Batch | undefined;
+    tf.tidy(() => {
       const y = this.applyPiece(kind, n, tf.tensor(x.data, x.shape));
       const out = softmax ? tf.softmax(y) : y;
-      return { data: out.dataSync() as Float32Array, shape: out.shape.slice() };
+      result = { data: out.dataSync() as Float32Array, shape: out.shape.slice() };
     });
+    return result!;
   }
 
   /** Stage n on a batch. */
