@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { BranchyError } from '../common/errors.ts';
+import { calibrateCommand } from './commands/calibrate.ts';
 import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
 import { predictCommand } from './commands/predict.ts';
+import { reportCommand } from './commands/report.ts';
 import { trainCommand } from './commands/train.ts';
 
 /** Exit code for a usage or input error (bad flag, bad file, bad model). */
@@ -17,6 +19,8 @@ export function program(): Command {
     .addCommand(trainCommand())
     .addCommand(evalCommand())
     .addCommand(predictCommand())
+    .addCommand(calibrateCommand())
+    .addCommand(reportCommand())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 }

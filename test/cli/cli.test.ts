@@ -77,6 +77,39 @@ describe('branchy command', () => {
     assert.match(text.stdout, new RegExp(`^0 +${result.class} +${result.exit}/2 +${result.score.toFixed(5)}`, 'm'));
   });
 
+  it('calibrate stores the validation Pareto front, the cost profile and the chosen thresholds', async () => {
+    const r = await branchy('calibrate', dir, '--max-drop', '0.5', '--profile-samples', '20', '--batch-size', '64');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Pareto-optimal threshold vectors on 1000 validation samples/);
+    assert.match(r.stdout, /chosen \(\*\): validation accuracy at most 0\.5 points below/);
+    const manifest = JSON.parse(readFileSync(join(dir, 'branchy.json'), 'utf8'));
+    const { calibration } = manifest;
+    assert.equal(calibration.split, 'validation');
+    assert.ok(calibration.front.length >= 1);
+    assert.deepEqual(manifest.spec.policy.thresholds, calibration.front[calibration.chosen].thresholds);
+    assert.equal(calibration.profile.pieces.length, 4);
+    assert.ok(calibration.profile.costToExit[0] < calibration.profile.costToExit[1]);
+  });
+
+  it('calibrate explains an impossible constraint with the closest point', async () => {
+    const r = await branchy('calibrate', dir, '--min-accuracy', '0.9999', '--profile-samples', '5', '--batch-size', '16');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /CALIBRATE_IMPOSSIBLE/);
+  });
+
+  it('report writes an offline HTML page, or Markdown with SVGs beside it', async () => {
+    const out = tempDir();
+    const html = await branchy('report', dir, '--out', out, '--latency-samples', '10');
+    assert.equal(html.code, 0, html.stderr);
+    const page = readFileSync(join(out, 'index.html'), 'utf8');
+    assert.match(page, /<svg/);
+    assert.doesNotMatch(page, /https?:\/\//);
+    assert.match(html.stdout, /speed-up measured [\d.]+x, predicted [\d.]+x/);
+    const md = await branchy('report', dir, '--out', out, '--format', 'md', '--latency-samples', '10');
+    assert.equal(md.code, 0, md.stderr);
+    assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\.svg\)/);
+  });
+
   it('bad input ends with exit code 2 and a coded message, not a stack trace', async () => {
     const cases: [string[], RegExp][] = [
       [['predict', dir, '--input', '/nonexistent/digit.png'], /DATA_NOT_FOUND/],
@@ -86,6 +119,8 @@ describe('branchy command', () => {
       [['train', '--model', 'nope', '--out', tempDir()], /ZOO_UNKNOWN_MODEL.*b-lenet/],
       [['train', '--model', 'b-lenet', '--epochs', '0', '--out', tempDir()], /--epochs must be a positive integer/],
       [['train', '--model', 'b-lenet', '--out', tempDir(), '--resume'], /TRAIN_NOTHING_TO_RESUME/],
+      [['report', fileURLToPath(new URL('../../models/lenet-mnist', import.meta.url)), '--out', tempDir()], /REPORT_NOT_CALIBRATED/],
+      [['calibrate', dir, '--max-drop', '1', '--min-accuracy', '0.9'], /CLI_CONFLICTING_OPTIONS/],
     ];
     for (const [args, pattern] of cases) {
       const r = await branchy(...args);

@@ -1,0 +1,99 @@
+import { cpus } from 'node:os';
+import type { Batch, LoadedNetwork } from '../engine/types.ts';
+import { getCriterion } from '../exit/index.ts';
+import type { LabelledSamples } from '../infer/index.ts';
+import { networkFacts } from '../spec/shapes.ts';
+import type { CostProfile, PieceCost } from './types.ts';
+
+/** How a cost profile is measured. */
+export interface ProfileOptions {
+  /** Samples timed one at a time (default 200). */
+  batch1Samples?: number;
+  /** Size of the batched measurement (default 256). */
+  batchSize?: number;
+  /** Batches timed at that size (default 4). */
+  batches?: number;
+  /** Untimed runs first, so the engine's one-off set-up is not counted (default 20). */
+  warmup?: number;
+}
+
+function stats(perSampleMs: number[]): { meanMs: number; p50Ms: number; p95Ms: number } {
+  const sorted = [...perSampleMs].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))];
+  return { meanMs: perSampleMs.reduce((a, b) => a + b, 0) / perSampleMs.length, p50Ms: at(0.5), p95Ms: at(0.95) };
+}
+
+/** Times every stage and exit head (with the criterion) on one batch; returns ms per piece, in order s1, e1, s2, e2, … */
+async function timePieces(net: LoadedNetwork, x: Batch, score: (p: Float32Array, c: number, o: number) => number): Promise<number[]> {
+  const depth = net.spec.stages.length;
+  const classes = net.spec.classes.length;
+  const out: number[] = [];
+  let features = x;
+  for (let n = 1; n <= depth; n++) {
+    let t = performance.now();
+    features = await net.stage(n, features);
+    out.push(performance.now() - t);
+    t = performance.now();
+    const probs = await net.exit(n, features);
+    let sink = 0;
+    for (let i = 0; i < x.shape[0]; i++) sink += score(probs.data, classes, i * classes);
+    out.push(performance.now() - t + (sink === -1 ? 1 : 0));
+  }
+  return out;
+}
+
+/**
+ * Measures what each stage and exit head costs per sample on this machine and engine, at batch 1 and batched,
+ * after warm-up. Each exit timer includes the softmax and the criterion, as the runner pays them. `costToExit[n-1]`
+ * is the cost of answering at exit n: stages 1..n and exit heads 1..n.
+ */
+export async function profileCosts(net: LoadedNetwork, samples: LabelledSamples, options: ProfileOptions = {}): Promise<CostProfile> {
+  const depth = net.spec.stages.length;
+  const row = samples.x.length / samples.count;
+  const take = (start: number, n: number): Batch => ({ data: samples.x.subarray(start * row, (start + n) * row), shape: [n, ...samples.shape] });
+  const criterion = getCriterion(net.spec.policy.criterion);
+  const score = (p: Float32Array, c: number, o: number) => criterion.score(p, c, o);
+  const n1 = Math.min(options.batch1Samples ?? 200, samples.count);
+  const batchSize = Math.min(options.batchSize ?? 256, samples.count);
+  const batches = options.batches ?? 4;
+  for (let i = 0; i < (options.warmup ?? 20); i++) {
+    await timePieces(net, take(i % samples.count, 1), score);
+  }
+  await timePieces(net, take(0, batchSize), score);
+  const single = Array.from({ length: 2 * depth }, () => [] as number[]);
+  for (let i = 0; i < n1; i++) (await timePieces(net, take(i, 1), score)).forEach((ms, k) => single[k].push(ms));
+  const batched = Array.from({ length: 2 * depth }, () => [] as number[]);
+  for (let b = 0; b < batches; b++) {
+    const start = (b * batchSize) % Math.max(1, samples.count - batchSize + 1);
+    (await timePieces(net, take(start, batchSize), score)).forEach((ms, k) => batched[k].push(ms / batchSize));
+  }
+  const facts = networkFacts(net.spec);
+  const pieces: PieceCost[] = [];
+  for (let n = 1; n <= depth; n++) {
+    for (const kind of ['stage', 'exit'] as const) {
+      const k = 2 * (n - 1) + (kind === 'exit' ? 1 : 0);
+      const f = kind === 'stage' ? facts.stages[n - 1] : facts.exits[n - 1];
+      pieces.push({ kind, index: n, batch1: stats(single[k]), batched: { batchSize, ...stats(batched[k]) }, flops: f.flops, params: f.params });
+    }
+  }
+  const cumulative = (pick: (p: PieceCost) => number) => {
+    const out: number[] = [];
+    let sum = 0;
+    for (let n = 0; n < depth; n++) {
+      sum += pick(pieces[2 * n]) + pick(pieces[2 * n + 1]);
+      out.push(sum);
+    }
+    return out;
+  };
+  const finalOnly = (pick: (p: PieceCost) => number) => pieces.filter((p) => p.kind === 'stage' || p.index === depth).reduce((sum, p) => sum + pick(p), 0);
+  const cpu = cpus();
+  return {
+    runtime: net.runtime,
+    machine: { cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, node: process.version, measuredAt: new Date().toISOString() },
+    pieces,
+    costToExit: cumulative((p) => p.batch1.meanMs),
+    costToExitBatched: cumulative((p) => p.batched.meanMs),
+    finalOnlyCost: finalOnly((p) => p.batch1.meanMs),
+    finalOnlyCostBatched: finalOnly((p) => p.batched.meanMs),
+  };
+}
