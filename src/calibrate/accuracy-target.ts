@@ -1,11 +1,5 @@
 import type { ExitCriterion } from '../exit/index.ts';
-import type { AllExitsResult } from '../infer/index.ts';
-
-function argmaxRow(p: Float32Array, offset: number, n: number): number {
-  let best = 0;
-  for (let c = 1; c < n; c++) if (p[offset + c] > p[offset + best]) best = c;
-  return best;
-}
+import { argmaxRow, type AllExitsResult } from '../infer/index.ts';
 
 /** Thresholds chosen to keep accuracy, with the figures they reach on the table they were chosen on. */
 export interface AccuracyTargetChoice {

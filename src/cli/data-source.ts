@@ -1,4 +1,6 @@
+import type { Command } from 'commander';
 import { BranchyArgumentError } from '../common/errors.ts';
+import { positiveInt } from './parse.ts';
 import { FASHION_MNIST_CLASSES, idxSplits, mnistSplits, type DatasetSplits } from '../data/index.ts';
 
 /** Where Debian's `dataset-fashion-mnist` package puts its IDX files. */
@@ -13,4 +15,9 @@ export function loadDataSource(spec: string, seed: number): DatasetSplits {
   if (spec === 'fashion-mnist') return idxSplits(FASHION_MNIST_DIR, seed, 5000, FASHION_MNIST_CLASSES);
   if (spec.startsWith('idx:') && spec.length > 4) return idxSplits(spec.slice(4), seed);
   throw new BranchyArgumentError('CLI_UNKNOWN_DATA', `'--data' is ${JSON.stringify(spec)}; expected ${DATA_HELP}.`);
+}
+
+/** `--data` and `--split-seed`, as every command that reads a data set takes them. */
+export function addDataOptions(cmd: Command, splitSeedHelp = 'seed of the train/validation/test split (use the one the model was trained with)'): Command {
+  return cmd.option('--data <source>', DATA_HELP, 'mnist').option('--split-seed <n>', splitSeedHelp, positiveInt('--split-seed'), 1);
 }

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { tfjsEngine, type TfjsBackend } from '../engine/tfjs/index.ts';
+import { Option, type Command } from 'commander';
+import { TFJS_BACKENDS, tfjsEngine, type TfjsBackend } from '../engine/tfjs/index.ts';
 import type { LoadedNetwork } from '../engine/types.ts';
 import { loadModelDir, type LoadedModelDir } from '../io/index.ts';
 
@@ -14,4 +15,9 @@ export async function openModel(dir: string, backend: TfjsBackend): Promise<{ mo
   const model = loadModelDir(dir);
   const net = await tfjsEngine(backend).load(model);
   return { model, net };
+}
+
+/** `--backend wasm|cpu`, as every command that runs a network takes it. */
+export function addBackendOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'));
 }

@@ -1,5 +1,6 @@
 import type { LoadedNetwork } from '../engine/types.ts';
 import { firstPassingExit } from '../exit/index.ts';
+import { argmaxRow } from './argmax.ts';
 import { concatAllExits, runAllExits, type AllExitsResult } from './all-exits.ts';
 import { resolvePolicy, runEarlyExit, type EarlyExitOptions } from './runner.ts';
 
@@ -37,12 +38,6 @@ export async function allExitsOver(net: LoadedNetwork, samples: LabelledSamples,
     parts.push(await runAllExits(net, { data: samples.x.subarray(start * row, (start + n) * row), shape: [n, ...samples.shape] }));
   }
   return concatAllExits(parts);
-}
-
-function argmaxRow(p: Float32Array, offset: number, n: number): number {
-  let best = 0;
-  for (let c = 1; c < n; c++) if (p[offset + c] > p[offset + best]) best = c;
-  return best;
 }
 
 /**

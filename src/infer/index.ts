@@ -1,4 +1,5 @@
 export type { ExitResult, RunResult, RunTiming } from './types.ts';
 export { runEarlyExit, resolvePolicy, type EarlyExitOptions } from './runner.ts';
+export { argmaxRow } from './argmax.ts';
 export { runAllExits, concatAllExits, type AllExitsResult } from './all-exits.ts';
 export { allExitsOver, evaluateExits, measureLatency, type ExitEvaluation, type LabelledSamples, type LatencyMeasurement } from './evaluate.ts';

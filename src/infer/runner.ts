@@ -1,6 +1,7 @@
 import { BranchyArgumentError } from '../common/errors.ts';
 import type { Batch, LoadedNetwork } from '../engine/types.ts';
 import { getCriterion, validateThresholds, type ExitCriterion } from '../exit/index.ts';
+import { argmaxRow } from './argmax.ts';
 import type { ExitResult, RunResult } from './types.ts';
 
 /** How the runner decides. */
@@ -14,12 +15,6 @@ export interface EarlyExitOptions {
    * would. The baseline the speed-up is measured against.
    */
   finalOnly?: boolean;
-}
-
-function argmax(p: Float32Array, offset: number, n: number): number {
-  let best = 0;
-  for (let c = 1; c < n; c++) if (p[offset + c] > p[offset + best]) best = c;
-  return best;
 }
 
 /** Copies the rows of a batch whose index is in `keep` into a new, smaller batch. */
@@ -79,7 +74,7 @@ export async function runEarlyExit(net: LoadedNetwork, x: Batch, options: EarlyE
       const offset = i * classes;
       const score = criterion.score(probs.data, classes, offset);
       if (score < threshold || last) {
-        results[active[i]] = { label: argmax(probs.data, offset, classes), probs: probs.data.slice(offset, offset + classes), exit: n, score };
+        results[active[i]] = { label: argmaxRow(probs.data, offset, classes), probs: probs.data.slice(offset, offset + classes), exit: n, score };
       } else keep.push(i);
     }
     if (!last && keep.length < active.length) {

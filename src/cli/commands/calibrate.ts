@@ -1,12 +1,12 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
 import { chooseOperatingPoint, paretoFront, profileCosts, type OperatingConstraint, type StoredCalibration } from '../../calibrate/index.ts';
-import { TFJS_BACKENDS, type TfjsBackend } from '../../engine/tfjs/index.ts';
+import type { TfjsBackend } from '../../engine/tfjs/index.ts';
 import { getCriterion } from '../../exit/index.ts';
-import { allExitsOver } from '../../infer/index.ts';
+import { allExitsOver, argmaxRow } from '../../infer/index.ts';
 import { updateManifest } from '../../io/index.ts';
-import { DATA_HELP, loadDataSource } from '../data-source.ts';
-import { openModel } from '../open-model.ts';
+import { addDataOptions, loadDataSource } from '../data-source.ts';
+import { addBackendOption, openModel } from '../open-model.ts';
 import { positiveInt, positiveNumber, share } from '../parse.ts';
 import { formatTable, ms, percent } from '../table.ts';
 
@@ -36,11 +36,9 @@ function constraintFrom(o: Record<string, unknown>): { constraint: OperatingCons
 
 /** `branchy calibrate`. */
 export function calibrateCommand(): Command {
-  return new Command('calibrate')
+  return addBackendOption(addDataOptions(new Command('calibrate')
     .description('profile each stage and exit, find the exact accuracy/cost Pareto front of thresholds on the validation split, and store the chosen thresholds')
     .argument('<model-dir>', 'model directory (branchy.json + weights)')
-    .option('--data <source>', DATA_HELP, 'mnist')
-    .option('--split-seed <n>', 'seed of the train/validation/test split (use the one the model was trained with)', positiveInt('--split-seed'), 1)
     .option('--criterion <name>', "exit criterion to calibrate (default: the model's): entropy, normalized-entropy, max-prob, margin")
     .option('--max-drop <points>', "cheapest point whose validation accuracy is within this many points of the final exit's (default 0.2)", positiveNumber('--max-drop', true))
     .option('--target-speedup <x>', 'most accurate point with at least this predicted speed-up over the final exit alone', positiveNumber('--target-speedup'))
@@ -48,8 +46,7 @@ export function calibrateCommand(): Command {
     .option('--min-accuracy <share>', 'cheapest point with at least this validation accuracy (e.g. 0.985)', share('--min-accuracy'))
     .option('--profile-samples <n>', 'samples timed one at a time for the cost profile', positiveInt('--profile-samples'), 200)
     .option('--batch-size <n>', 'batch size of the batched cost profile', positiveInt('--batch-size'), 256)
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'))
-    .option('--json', 'print the front and choice as JSON', false)
+    .option('--json', 'print the front and choice as JSON', false)))
     .action(async (dir: string, o: Record<string, unknown>) => {
       const { constraint, text } = constraintFrom(o);
       const { model, net } = await openModel(dir, o.backend as TfjsBackend);
@@ -67,11 +64,7 @@ export function calibrateCommand(): Command {
       net.dispose();
       const perExitAccuracy = table.probs.map((p) => {
         let right = 0;
-        for (let i = 0; i < table.count; i++) {
-          let best = 0;
-          for (let c = 1; c < table.classes; c++) if (p[i * table.classes + c] > p[i * table.classes + best]) best = c;
-          if (best === validation.y[i]) right++;
-        }
+        for (let i = 0; i < table.count; i++) if (argmaxRow(p, i * table.classes, table.classes) === validation.y[i]) right++;
         return right / table.count;
       });
       const stored = thinFront(front, chosen);

@@ -1,12 +1,12 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { mnistSplits } from '../../data/index.ts';
-import { TFJS_BACKENDS, type TfjsBackend } from '../../engine/tfjs/index.ts';
+import type { TfjsBackend } from '../../engine/tfjs/index.ts';
 import { TRAIN_STATE_FILE } from '../../io/index.ts';
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from '../../train/index.ts';
 import { formatModelReport, measureModel } from '../model-report.ts';
-import { openModel, SHIPPED_BASELINE_DIR, SHIPPED_MODEL_DIR } from '../open-model.ts';
+import { addBackendOption, openModel, SHIPPED_BASELINE_DIR, SHIPPED_MODEL_DIR } from '../open-model.ts';
 import { positiveInt } from '../parse.ts';
 import { runTraining } from './train.ts';
 
@@ -19,7 +19,7 @@ export const SHIPPED_RECIPE: Omit<TrainOptions, 'epochs' | 'seed'> = { ...DEFAUL
 
 /** `branchy demo`. */
 export function demoCommand(): Command {
-  return new Command('demo')
+  return addBackendOption(new Command('demo')
     .description('B-LeNet on real MNIST digits: accuracy per exit and batch-1 latency with early exit vs without, measured now')
     .option('--model-dir <dir>', 'the model to show (default: the B-LeNet shipped with branchy)', SHIPPED_MODEL_DIR)
     .option('--train', "retrain first, with the shipped recipe: LeNet into '--baseline-dir', then B-LeNet from it into '--model-dir' (about 10 minutes on 2 cores)", false)
@@ -27,8 +27,7 @@ export function demoCommand(): Command {
     .option('--baseline-epochs <n>', 'epochs of the LeNet baseline with --train', positiveInt('--baseline-epochs'), 30)
     .option('--epochs <n>', 'epochs of joint B-LeNet training with --train', positiveInt('--epochs'), 20)
     .option('--seed <n>', 'seed for weights, shuffles and augmentation with --train', positiveInt('--seed'), 1)
-    .option('--latency-samples <n>', 'test samples timed one at a time', positiveInt('--latency-samples'), 1000)
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'))
+    .option('--latency-samples <n>', 'test samples timed one at a time', positiveInt('--latency-samples'), 1000))
     .action(async (o: Record<string, unknown>) => {
       const dir = o.modelDir as string;
       const backend = o.backend as TfjsBackend;

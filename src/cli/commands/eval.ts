@@ -1,24 +1,21 @@
 import { Command, Option } from 'commander';
-import { TFJS_BACKENDS, type TfjsBackend } from '../../engine/tfjs/index.ts';
+import type { TfjsBackend } from '../../engine/tfjs/index.ts';
 import { getCriterion, parseThresholds, broadcastThresholds } from '../../exit/index.ts';
-import { DATA_HELP, loadDataSource } from '../data-source.ts';
+import { addDataOptions, loadDataSource } from '../data-source.ts';
 import { formatModelReport, measureModel } from '../model-report.ts';
-import { openModel } from '../open-model.ts';
+import { addBackendOption, openModel } from '../open-model.ts';
 import { positiveInt } from '../parse.ts';
 
 /** `branchy eval`. */
 export function evalCommand(): Command {
-  return new Command('eval')
+  return addBackendOption(addDataOptions(new Command('eval')
     .description('accuracy per exit, share leaving at each exit, and batch-1 latency with and without early exit')
     .argument('<model-dir>', 'model directory (branchy.json + weights)')
-    .option('--data <source>', DATA_HELP, 'mnist')
     .addOption(new Option('--split <name>', 'which split to evaluate').choices(['test', 'validation']).default('test'))
-    .option('--split-seed <n>', 'seed of the train/validation/test split (use the one the model was trained with)', positiveInt('--split-seed'), 1)
     .option('--thresholds <t,...>', "one per early exit, or one for all (default: the model's)")
     .option('--criterion <name>', "exit criterion (default: the model's): entropy, normalized-entropy, max-prob, margin")
     .option('--latency-samples <n>', 'samples timed one at a time (default: all of the split)', positiveInt('--latency-samples'))
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'))
-    .option('--json', 'print JSON instead of tables', false)
+    .option('--json', 'print JSON instead of tables', false)))
     .action(async (dir: string, o: Record<string, unknown>) => {
       const { model, net } = await openModel(dir, o.backend as TfjsBackend);
       const splits = loadDataSource(o.data as string, o.splitSeed as number);

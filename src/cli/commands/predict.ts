@@ -1,21 +1,20 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { readInputFile } from '../../data/png.ts';
-import { TFJS_BACKENDS, type TfjsBackend } from '../../engine/tfjs/index.ts';
+import type { TfjsBackend } from '../../engine/tfjs/index.ts';
 import { broadcastThresholds, parseThresholds } from '../../exit/index.ts';
 import { runEarlyExit } from '../../infer/index.ts';
-import { openModel } from '../open-model.ts';
+import { addBackendOption, openModel } from '../open-model.ts';
 import { formatTable } from '../table.ts';
 
 /** `branchy predict`. */
 export function predictCommand(): Command {
-  return new Command('predict')
+  return addBackendOption(new Command('predict')
     .description('classify an image (PNG) or the samples of an IDX file with early exit')
     .argument('<model-dir>', 'model directory (branchy.json + weights)')
     .requiredOption('--input <file>', 'a PNG of the input size, or an IDX file of one or more samples (raw or .gz)')
     .option('--thresholds <t,...>', "one per early exit, or one for all (default: the model's)")
     .option('--criterion <name>', "exit criterion (default: the model's)")
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'))
-    .option('--json', 'print JSON', false)
+    .option('--json', 'print JSON', false))
     .action(async (dir: string, o: Record<string, unknown>) => {
       const { model, net } = await openModel(dir, o.backend as TfjsBackend);
       const spec = model.spec;

@@ -1,25 +1,22 @@
 import { Command, Option } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
 import type { StoredCalibration } from '../../calibrate/index.ts';
-import { TFJS_BACKENDS, type TfjsBackend } from '../../engine/tfjs/index.ts';
+import type { TfjsBackend } from '../../engine/tfjs/index.ts';
 import { writeReport, type CalibrationReportData, type ReportFormat } from '../../report/index.ts';
 import { networkFacts } from '../../spec/shapes.ts';
-import { DATA_HELP, loadDataSource } from '../data-source.ts';
+import { addDataOptions, loadDataSource } from '../data-source.ts';
 import { measureModel } from '../model-report.ts';
-import { openModel } from '../open-model.ts';
+import { addBackendOption, openModel } from '../open-model.ts';
 import { positiveInt } from '../parse.ts';
 
 /** `branchy report`. */
 export function reportCommand(): Command {
-  return new Command('report')
+  return addBackendOption(addDataOptions(new Command('report')
     .description('write an offline HTML (or Markdown) report of a calibrated model: Pareto front, exits, cost profile, and the test split at the chosen thresholds next to the network without early exits')
     .argument('<model-dir>', "a model directory calibrated with 'branchy calibrate'")
-    .option('--data <source>', DATA_HELP, 'mnist')
-    .option('--split-seed <n>', 'seed of the train/validation/test split (use the one the model was trained with)', positiveInt('--split-seed'), 1)
     .requiredOption('--out <dir>', 'directory to write index.html (or report.md and its SVGs) into')
     .addOption(new Option('--format <format>', 'html or md').choices(['html', 'md']).default('html'))
-    .option('--latency-samples <n>', 'test samples timed one at a time', positiveInt('--latency-samples'), 1000)
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'))
+    .option('--latency-samples <n>', 'test samples timed one at a time', positiveInt('--latency-samples'), 1000)))
     .action(async (dir: string, o: Record<string, unknown>) => {
       const { model, net } = await openModel(dir, o.backend as TfjsBackend);
       const calibration = model.manifest.calibration as StoredCalibration | undefined;
