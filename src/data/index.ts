@@ -11,3 +11,4 @@ export * from './split.ts';
 export * from './normalize.ts';
 export * from './mnist-package.ts';
 export * from './idx.ts';
+export * from './cifar10.ts';
