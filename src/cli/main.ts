@@ -3,6 +3,7 @@ import { BranchyError } from '../common/errors.ts';
 import { calibrateCommand } from './commands/calibrate.ts';
 import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
+import { modelsCommand } from './commands/models.ts';
 import { predictCommand } from './commands/predict.ts';
 import { reportCommand } from './commands/report.ts';
 import { trainCommand } from './commands/train.ts';
@@ -21,6 +22,7 @@ export function program(): Command {
     .addCommand(predictCommand())
     .addCommand(calibrateCommand())
     .addCommand(reportCommand())
+    .addCommand(modelsCommand())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 }

@@ -82,7 +82,7 @@ export interface DenseLayer {
 /**
  * Local response normalisation across channels:
  * `x / (bias + alpha · Σ_{|j-c| ≤ depthRadius} x_j²)^beta`. Note that `alpha` multiplies the plain sum (as in
- * TensorFlow); Chainer's and Caffe's `alpha` is divided by the window size first.
+ * TensorFlow and Chainer); Caffe's `alpha` is divided by the window size first.
  */
 export interface LrnLayer {
   type: 'lrn';
