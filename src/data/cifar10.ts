@@ -2,23 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { BranchyDataError } from '../common/errors.ts';
+import { CIFAR10_CLASSES } from './classes.ts';
 import { createDataset, type Dataset, type DatasetSplits } from './dataset.ts';
 import { isGzip } from './idx.ts';
+import { readDataFile } from './read-bytes.ts';
 import { splitDataset } from './split.ts';
 
-/** Class names of CIFAR-10 in label order (label 0 is 'airplane'), as listed in the distribution's `batches.meta.txt`. */
-export const CIFAR10_CLASSES: readonly string[] = Object.freeze([
-  'airplane',
-  'automobile',
-  'bird',
-  'cat',
-  'deer',
-  'dog',
-  'frog',
-  'horse',
-  'ship',
-  'truck',
-]);
 
 /** Image height and width of every CIFAR-10 sample. */
 const SIDE = 32;
@@ -154,14 +143,7 @@ function findBatch(dir: string, file: string): string {
 }
 
 function readBatch(path: string): NamedBytes {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (cause) {
-    throw new BranchyDataError('DATA_NOT_FOUND', `${path}: cannot be read (${(cause as Error).message}).`, {
-      cause,
-    });
-  }
+  const bytes = readDataFile(path);
   return { bytes: maybeGunzip(bytes, path), name: path };
 }
 

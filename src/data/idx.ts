@@ -1,9 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { BranchyArgumentError, BranchyDataError } from '../common/errors.ts';
 import { DIGIT_CLASSES } from './classes.ts';
 import type { Dataset, DatasetSplits } from './dataset.ts';
+import { readDataFile } from './read-bytes.ts';
 import { splitDataset } from './split.ts';
 
 /** Element type of an IDX file, named after the format's description (type bytes 0x08…0x0E). */
@@ -283,14 +284,7 @@ function findIdxFile(dir: string, split: IdxSplit, kind: 'images' | 'labels'): s
 }
 
 function readIdxFile(path: string): IdxTensor {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (cause) {
-    throw new BranchyDataError('DATA_NOT_FOUND', `${path}: cannot be read (${(cause as Error).message}).`, {
-      cause,
-    });
-  }
+  const bytes = readDataFile(path);
   return parseIdx(bytes, path);
 }
 

@@ -1,6 +1,5 @@
+import { DIGIT_CLASSES } from '../data/classes.ts';
 import type { LayerSpec, NetworkSpec } from '../spec/types.ts';
-
-const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
 /** The B-LeNet trunk's first convolution: the cut point of its early exit. */
 const FIRST_CONV: LayerSpec[] = [{ type: 'conv2d', filters: 5, kernel: 5, padding: 3 }];
@@ -44,7 +43,7 @@ export function bLenet(options: LenetOptions = {}): NetworkSpec {
     name: 'b-lenet',
     description: 'B-LeNet (BranchyNet, MNIST): LeNet with one early exit after the first convolution.',
     input: { shape: [28, 28, 1], ...(options.normalization ? { normalization: options.normalization } : {}) },
-    classes: options.classes ?? DIGITS,
+    classes: options.classes ?? [...DIGIT_CLASSES],
     stages: [
       { name: 'conv1', layers: FIRST_CONV },
       { name: 'trunk', layers: TRUNK_REST },
@@ -79,7 +78,7 @@ export function lenet(options: LenetOptions = {}): NetworkSpec {
     name: 'lenet',
     description: 'LeNet (BranchyNet baseline, MNIST): the B-LeNet trunk without early exits.',
     input: { shape: [28, 28, 1], ...(options.normalization ? { normalization: options.normalization } : {}) },
-    classes: options.classes ?? DIGITS,
+    classes: options.classes ?? [...DIGIT_CLASSES],
     stages: [{ name: 'trunk', layers: [...FIRST_CONV, ...TRUNK_REST] }],
     exits: [{ name: 'final', layers: CLASSIFIER }],
     policy: { criterion: 'entropy', thresholds: [] },

@@ -9,7 +9,7 @@ export interface ZooOptions {
 }
 
 /** The CIFAR-10 class names, in the dataset's label order. */
-export const CIFAR10_CLASSES: readonly string[] = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+export { CIFAR10_CLASSES } from '../data/classes.ts';
 
 /** The spec's `input` for a given shape, with the normalisation only when one is given (so specs stay minimal). */
 export function zooInput(shape: [number, number, number], options: ZooOptions): { shape: [number, number, number]; normalization?: Normalization } {
