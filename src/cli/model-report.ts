@@ -15,10 +15,37 @@ export interface ModelReport {
 /** Evaluates a network on samples and times batch-1 inference with early exit and with the final exit only, in one run. */
 export async function measureModel(net: LoadedNetwork, samples: LabelledSamples, options: { thresholds?: number[]; criterion?: string; latencySamples?: number }): Promise<ModelReport> {
   const evaluation = await evaluateExits(net, samples, options);
-  const count = options.latencySamples ?? samples.count;
-  const earlyExit = await measureLatency(net, samples, { ...options, count });
-  const finalOnly = await measureLatency(net, samples, { ...options, count, finalOnly: true });
+  const count = Math.min(options.latencySamples ?? samples.count, samples.count);
+  // Alternate the two in rounds, so a change in the machine's speed during the run hits both alike.
+  const rounds = Math.min(4, count);
+  const parts: { early: LatencyMeasurement[]; final: LatencyMeasurement[] } = { early: [], final: [] };
+  for (let r = 0; r < rounds; r++) {
+    const part = sliceSamples(samples, Math.floor((r * count) / rounds), Math.floor(((r + 1) * count) / rounds));
+    parts.early.push(await measureLatency(net, part, options));
+    parts.final.push(await measureLatency(net, part, { ...options, finalOnly: true }));
+  }
+  const earlyExit = combine(parts.early);
+  const finalOnly = combine(parts.final);
   return { evaluation, earlyExit, finalOnly, speedup: finalOnly.meanMs / earlyExit.meanMs, runtime: net.runtime };
+}
+
+function sliceSamples(samples: LabelledSamples, start: number, end: number): LabelledSamples {
+  const row = samples.x.length / samples.count;
+  return { x: samples.x.subarray(start * row, end * row), y: samples.y.subarray(start, end), shape: samples.shape, count: end - start };
+}
+
+/** Joins measurements of consecutive parts: means (and the median, approximately) weighted by samples; p95 as the worst part's. */
+function combine(parts: LatencyMeasurement[]): LatencyMeasurement {
+  const n = parts.reduce((a, p) => a + p.samples, 0);
+  const weighted = (pick: (p: LatencyMeasurement) => number) => parts.reduce((a, p) => a + pick(p) * p.samples, 0) / n;
+  return {
+    samples: n,
+    meanMs: weighted((p) => p.meanMs),
+    p50Ms: weighted((p) => p.p50Ms),
+    p95Ms: Math.max(...parts.map((p) => p.p95Ms)),
+    accuracy: weighted((p) => p.accuracy),
+    exitShare: parts[0].exitShare.map((_, i) => weighted((p) => p.exitShare[i])),
+  };
 }
 
 /** The report as text tables. */
