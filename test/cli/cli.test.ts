@@ -130,6 +130,16 @@ describe('branchy command', () => {
     }
   });
 
+  it('the shipped Fashion-MNIST B-LeNet reaches 90% at its final exit on the real test set', async () => {
+    const model = fileURLToPath(new URL('../../models/b-lenet-fashion-mnist', import.meta.url));
+    const r = await branchy('eval', model, '--data', 'fashion-mnist', '--latency-samples', '10', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const { evaluation } = JSON.parse(r.stdout);
+    assert.equal(evaluation.count, 10000);
+    assert.ok(evaluation.finalAccuracy >= 0.9, `final exit ${evaluation.finalAccuracy}`);
+    assert.ok(evaluation.exitShare[0] > 0.5, `leaving at exit 1: ${evaluation.exitShare[0]}`);
+  });
+
   it('demo prints the early-exit table for the shipped model', async () => {
     const r = await branchy('demo', '--latency-samples', '50');
     assert.equal(r.code, 0, r.stderr);
