@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/common/rng.ts';
@@ -35,9 +35,14 @@ export function randomBatch(shape: number[], seed: number, scale = 1): Batch {
   return { data, shape };
 }
 
-/** A fresh temporary directory. */
+const made: string[] = [];
+process.on('exit', () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** A fresh temporary directory, removed when the test process exits. */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'branchy-test-'));
+  const d = mkdtempSync(join(tmpdir(), 'branchy-test-'));
+  made.push(d);
+  return d;
 }
 
 /** Largest absolute difference between two arrays. */

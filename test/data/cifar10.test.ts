@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { loadDataSource } from '../../src/cli/data-source.ts';
 import { BranchyDataError } from '../../src/common/errors.ts';
@@ -14,15 +13,8 @@ import {
   parseCifar10Batch,
   type Dataset,
 } from '../../src/data/index.ts';
+import { tempDir } from '../helpers.ts';
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'branchy-'));
-  dirs.push(d);
-  return d;
-}
 
 /** Byte of record `g` (numbered across all batches), channel `c` (0 R, 1 G, 2 B), pixel `p` (y * 32 + x). */
 function pixelByte(g: number, c: number, p: number): number {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -12,15 +11,8 @@ import {
   writeIdx,
   type IdxDtype,
 } from '../../src/data/index.ts';
+import { tempDir } from '../helpers.ts';
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'branchy-'));
-  dirs.push(d);
-  return d;
-}
 
 /** n images of h×w ubyte pixels: pixel value (image * 7 + pixel) % 256, labels image % 10. */
 function fakeMnist(n: number, h = 4, w = 3): { images: Uint8Array; labels: Uint8Array } {
