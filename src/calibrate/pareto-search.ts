@@ -295,6 +295,23 @@ export function searchPareto(input: SearchInput, strides: readonly number[] = SE
     return true;
   }
 
+  /** Takes sample i out of the last exit's sweep buckets (and their block and super-block sums). */
+  function leaveSweep(i: number): void {
+    const b = bucket[i];
+    if (b >= m) return;
+    const d = cL[i] - cF[i];
+    const q = (b / BLOCK) | 0;
+    dAcc[b] -= d;
+    dCnt[b]--;
+    bAcc[q] -= d;
+    bCnt[q]--;
+    if (d > 0) bGain[q]--;
+    const u = (q / SUPER) | 0;
+    sAcc[u] -= d;
+    sCnt[u]--;
+    if (d > 0) sGain[u]--;
+  }
+
   function remove(i: number, n: number): void {
     removedAt[i] = n;
     removedStack[stackTop++] = i;
@@ -303,20 +320,7 @@ export function searchPareto(input: SearchInput, strides: readonly number[] = SE
     costFixed += costs[n];
     reaching--;
     accFinal -= cF[i];
-    const b = bucket[i];
-    if (b < m) {
-      const d = cL[i] - cF[i];
-      const q = (b / BLOCK) | 0;
-      dAcc[b] -= d;
-      dCnt[b]--;
-      bAcc[q] -= d;
-      bCnt[q]--;
-      if (d > 0) bGain[q]--;
-      const u = (q / SUPER) | 0;
-      sAcc[u] -= d;
-      sCnt[u]--;
-      if (d > 0) sGain[u]--;
-    }
+    leaveSweep(i);
     for (let j = n; j <= L; j++) H[j * (X + 1) + firstRight[j * N + i]]--;
     for (let j = n + 1; j < L; j++) {
       const p = posOf[j][i];
@@ -451,20 +455,7 @@ export function searchPareto(input: SearchInput, strides: readonly number[] = SE
         left++;
         accFixed += cn[i];
         accFinal -= cF[i];
-        const b = bucket[i];
-        if (b < m) {
-          const d = cL[i] - cF[i];
-          const bq = (b / BLOCK) | 0;
-          dAcc[b] -= d;
-          dCnt[b]--;
-          bAcc[bq] -= d;
-          bCnt[bq]--;
-          if (d > 0) bGain[bq]--;
-          const u = (bq / SUPER) | 0;
-          sAcc[u] -= d;
-          sCnt[u]--;
-          if (d > 0) sGain[u]--;
-        }
+        leaveSweep(i);
         H[hn + firstRight[frN + i]]--;
         H[hL + firstRight[frL + i]]--;
       }

@@ -206,15 +206,6 @@ export class TfjsNetwork implements LoadedNetwork {
     return this.run('exit', n, features, true);
   }
 
-  /** Synchronous forms, for the hot loop where an engine can run without awaiting. */
-  stageSync(n: number, x: Batch): Batch {
-    return this.run('stage', n, x, false);
-  }
-
-  exitSync(n: number, features: Batch): Batch {
-    return this.run('exit', n, features, true);
-  }
-
   dispose(): void {
     for (const v of this.variables.values()) v.dispose();
     this.variables.clear();
