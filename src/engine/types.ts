@@ -7,10 +7,27 @@ export interface Batch {
   shape: number[];
 }
 
-/** A network's description and its weights, named `stage<n>.<layer>.<param>` / `exit<n>.<layer>.<param>`. */
+/**
+ * A network's description and its weights, named `stage<n>.<layer>.<param>` / `exit<n>.<layer>.<param>`, and
+ * its ONNX files when it has them. A network imported from ONNX has no layer lists and no weights.
+ */
 export interface ModelSource {
   spec: NetworkSpec;
   weights: Record<string, Float32Array>;
+  onnx?: OnnxSource;
+}
+
+/** One ONNX model per stage and per exit head, in order, and how their boundaries are laid out. */
+export interface OnnxSource {
+  stages: Uint8Array[];
+  exits: Uint8Array[];
+  /**
+   * How stage 1 takes its input: `'nhwc'` (branchy's own exports; the default) or `'nchw'` (PyTorch's), in which
+   * case the engine transposes the NHWC input batch first.
+   */
+  inputLayout?: 'nhwc' | 'nchw';
+  /** What the exit heads return: `'probs'` (the default) or `'logits'`, to which the engine applies a softmax. */
+  exitOutput?: 'probs' | 'logits';
 }
 
 /**
