@@ -161,7 +161,10 @@ function unsupported(layer: LayerSpec, where: string): never {
   throw new BranchySpecError('ONNX_UNSUPPORTED_LAYER', `${where}: layer type ${JSON.stringify(type)} has no ONNX export.`);
 }
 
+const EXPORTABLE: ReadonlySet<string> = new Set<LayerSpec['type']>(['conv2d', 'maxPool', 'avgPool', 'globalAvgPool', 'relu', 'dropout', 'batchNorm', 'lrn', 'flatten', 'dense', 'residual']);
+
 function applyLayer(g: GraphBuilder, layer: LayerSpec, x: Value, prefix: string, where: string): Value {
+  if (!EXPORTABLE.has(layer.type)) unsupported(layer, where);
   const output = layerFacts(layer, x.shape, where).output;
   const same = (name: string, v: Value = x): Value => ({ name, layout: v.layout, shape: output });
   switch (layer.type) {
@@ -216,8 +219,6 @@ function applyLayer(g: GraphBuilder, layer: LayerSpec, x: Value, prefix: string,
       const v = toNchw(g, x);
       return same(residual(g, v, prefix, layer.filters, layer.stride ?? 1), v);
     }
-    default:
-      return unsupported(layer, where);
   }
 }
 
