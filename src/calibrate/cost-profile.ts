@@ -2,7 +2,7 @@ import { cpus } from 'node:os';
 import type { Batch, LoadedNetwork } from '../engine/types.ts';
 import { getCriterion } from '../exit/index.ts';
 import type { LabelledSamples } from '../infer/index.ts';
-import { networkFacts } from '../spec/shapes.ts';
+import { hasLayers, networkFacts } from '../spec/shapes.ts';
 import type { CostProfile, PieceCost } from './types.ts';
 
 /** How a cost profile is measured. */
@@ -67,13 +67,13 @@ export async function profileCosts(net: LoadedNetwork, samples: LabelledSamples,
     const start = (b * batchSize) % Math.max(1, samples.count - batchSize + 1);
     (await timePieces(net, take(start, batchSize), score)).forEach((ms, k) => batched[k].push(ms / batchSize));
   }
-  const facts = networkFacts(net.spec);
+  const facts = hasLayers(net.spec) ? networkFacts(net.spec) : undefined;
   const pieces: PieceCost[] = [];
   for (let n = 1; n <= depth; n++) {
     for (const kind of ['stage', 'exit'] as const) {
       const k = 2 * (n - 1) + (kind === 'exit' ? 1 : 0);
-      const f = kind === 'stage' ? facts.stages[n - 1] : facts.exits[n - 1];
-      pieces.push({ kind, index: n, batch1: stats(single[k]), batched: { batchSize, ...stats(batched[k]) }, flops: f.flops, params: f.params });
+      const f = facts && (kind === 'stage' ? facts.stages[n - 1] : facts.exits[n - 1]);
+      pieces.push({ kind, index: n, batch1: stats(single[k]), batched: { batchSize, ...stats(batched[k]) }, flops: f?.flops ?? null, params: f?.params ?? null });
     }
   }
   const cumulative = (pick: (p: PieceCost) => number) => {

@@ -7,9 +7,9 @@ export interface PieceCost {
   batch1: { meanMs: number; p50Ms: number; p95Ms: number };
   /** The same per sample at the profile's larger batch size. */
   batched: { batchSize: number; meanMs: number; p50Ms: number; p95Ms: number };
-  /** From the spec: FLOPs per sample and parameters. */
-  flops: number;
-  params: number;
+  /** From the spec: FLOPs per sample and parameters; null when unknown (a network imported from ONNX). */
+  flops: number | null;
+  params: number | null;
 }
 
 /** The cost of every piece of a network on one machine and engine. */

@@ -3,6 +3,8 @@ import { BranchyError } from '../common/errors.ts';
 import { calibrateCommand } from './commands/calibrate.ts';
 import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
+import { exportCommand } from './commands/export.ts';
+import { importOnnxCommand } from './commands/import-onnx.ts';
 import { modelsCommand } from './commands/models.ts';
 import { predictCommand } from './commands/predict.ts';
 import { reportCommand } from './commands/report.ts';
@@ -23,6 +25,8 @@ export function program(): Command {
     .addCommand(calibrateCommand())
     .addCommand(reportCommand())
     .addCommand(modelsCommand())
+    .addCommand(exportCommand())
+    .addCommand(importOnnxCommand())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 }

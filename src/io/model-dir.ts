@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BranchyError, BranchyIoError } from '../common/errors.ts';
-import type { ModelSource } from '../engine/types.ts';
+import type { ModelSource, OnnxSource } from '../engine/types.ts';
 import { validateSpec } from '../spec/validate.ts';
 import type { NetworkSpec } from '../spec/types.ts';
 import { decodeFrame, encodeFrame, type TensorEntry } from './frame.ts';
@@ -18,13 +18,32 @@ export interface FileEntry {
   bytes: number;
 }
 
+/** An ONNX file the manifest lists. */
+export interface OnnxFileEntry extends FileEntry {
+  file: string;
+}
+
+/** `branchy.json`'s `onnx` field: one ONNX model per stage and exit head, and how their boundaries are laid out. */
+export interface OnnxManifest {
+  /** The ONNX operator set the files were written for (branchy's exporter writes 13). */
+  opset: number;
+  stages: OnnxFileEntry[];
+  exits: OnnxFileEntry[];
+  /** See `OnnxSource.inputLayout`; default `'nhwc'`. */
+  inputLayout?: 'nhwc' | 'nchw';
+  /** See `OnnxSource.exitOutput`; default `'probs'`. */
+  exitOutput?: 'probs' | 'logits';
+}
+
 /** `branchy.json`: everything about a model except its weights. */
 export interface ModelManifest {
   format: 'branchy-model/1';
   /** The network, including its exit policy (criterion and thresholds), classes and input normalisation. */
   spec: NetworkSpec;
-  /** Weight files, one per stage and exit head, by file name. */
+  /** Weight files, one per stage and exit head, by file name (none for a network imported from ONNX). */
   weights: Record<string, FileEntry>;
+  /** ONNX files of the stages and exit heads, when the model has them (`branchy export`, `branchy import-onnx`). */
+  onnx?: OnnxManifest;
   /** How the model was trained: data, options, per-epoch figures, backend. */
   training?: Record<string, unknown>;
   /** Room for later layers (calibration, ONNX files), kept as written. */
@@ -40,6 +59,11 @@ export interface LoadedModelDir extends ModelSource {
 /** The weight file of stage or exit n. */
 export function pieceFile(kind: 'stage' | 'exit', n: number): string {
   return `${kind}_${n}.safetensors`;
+}
+
+/** The ONNX file of stage or exit n. */
+export function onnxFile(kind: 'stage' | 'exit', n: number): string {
+  return `${kind}_${n}.onnx`;
 }
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -121,11 +145,69 @@ export function readManifest(dir: string): ModelManifest {
     if (error instanceof BranchyError) throw new BranchyIoError(error.code, `'${path}': ${error.message}`, { cause: error });
     throw error;
   }
+  if (manifest.onnx !== undefined) checkOnnxManifest(manifest.onnx, manifest.spec.stages.length, path);
+  return manifest;
+}
+
+function readChecked(dir: string, file: string, entry: FileEntry, what: string): Uint8Array {
+  const path = join(dir, file);
+  const bytes = readBytes(path, what);
+  if (bytes.length !== entry.bytes || sha256(bytes) !== entry.sha256) {
+    throw new BranchyIoError('MODEL_CHECKSUM', `${what} '${path}' is corrupt: ${bytes.length} bytes with a checksum that does not match ${MANIFEST_FILE} (expected ${entry.bytes} bytes).`);
+  }
+  return bytes;
+}
+
+function checkOnnxManifest(onnx: unknown, depth: number, path: string): OnnxManifest {
+  const o = onnx as OnnxManifest;
+  const entryOk = (e: OnnxFileEntry) => typeof e === 'object' && e !== null && typeof e.file === 'string' && !/[\\/]/.test(e.file) && typeof e.sha256 === 'string' && Number.isInteger(e.bytes);
+  const listOk = (l: unknown) => Array.isArray(l) && l.length === depth && l.every(entryOk);
+  if (typeof o !== 'object' || o === null || !Number.isInteger(o.opset) || !listOk(o.stages) || !listOk(o.exits)) {
+    throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': field 'onnx' must be {opset, stages, exits} with ${depth} entries {file, sha256, bytes} each (one per stage and exit).`);
+  }
+  if (o.inputLayout !== undefined && o.inputLayout !== 'nhwc' && o.inputLayout !== 'nchw') throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': onnx.inputLayout is ${JSON.stringify(o.inputLayout)}; expected "nhwc" or "nchw".`);
+  if (o.exitOutput !== undefined && o.exitOutput !== 'probs' && o.exitOutput !== 'logits') throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': onnx.exitOutput is ${JSON.stringify(o.exitOutput)}; expected "probs" or "logits".`);
+  return o;
+}
+
+/** Reads the ONNX files a manifest lists, each checked against its checksum. */
+function readOnnxFiles(dir: string, onnx: OnnxManifest): OnnxSource {
+  const read = (e: OnnxFileEntry) => readChecked(dir, e.file, e, 'ONNX file');
+  return { stages: onnx.stages.map(read), exits: onnx.exits.map(read), inputLayout: onnx.inputLayout ?? 'nhwc', exitOutput: onnx.exitOutput ?? 'probs' };
+}
+
+/**
+ * Writes one ONNX file per stage and exit head into a model directory and lists them, with their checksums, in
+ * `branchy.json` (written last, so an interrupted export leaves the previous manifest valid).
+ */
+export function saveOnnxFiles(dir: string, pieces: { stages: Uint8Array[]; exits: Uint8Array[] }, info: Omit<OnnxManifest, 'stages' | 'exits'>): ModelManifest {
+  const write = (kind: 'stage' | 'exit') => (bytes: Uint8Array, i: number): OnnxFileEntry => {
+    const file = onnxFile(kind, i + 1);
+    writeFileAtomic(join(dir, file), bytes);
+    return { file, sha256: sha256(bytes), bytes: bytes.length };
+  };
+  const onnx: OnnxManifest = { ...info, stages: pieces.stages.map(write('stage')), exits: pieces.exits.map(write('exit')) };
+  return updateManifest(dir, (m) => ({ ...m, onnx }));
+}
+
+/**
+ * Writes `branchy.json` for a network that exists only as ONNX files already in `dir` (see `branchy
+ * import-onnx`): no weights; the files are listed with their checksums.
+ */
+export function saveImportedModelDir(dir: string, spec: NetworkSpec, files: { stages: string[]; exits: string[] }, info: Omit<OnnxManifest, 'stages' | 'exits'>, extra: Record<string, unknown> = {}): ModelManifest {
+  validateSpec(spec);
+  const entry = (file: string): OnnxFileEntry => {
+    const bytes = readBytes(join(dir, file), 'ONNX file');
+    return { file, sha256: sha256(bytes), bytes: bytes.length };
+  };
+  const manifest: ModelManifest = { ...extra, format: 'branchy-model/1', spec, weights: {}, onnx: { ...info, stages: files.stages.map(entry), exits: files.exits.map(entry) } };
+  writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
 }
 
 /**
- * Reads a model directory: the manifest, then every weight file, each checked against its checksum.
+ * Reads a model directory: the manifest, then every weight file and ONNX file it lists, each checked against its
+ * checksum. A directory imported from ONNX has no weight files; the ONNX files then carry the network.
  *
  * @throws BranchyIoError naming the file: `MODEL_NOT_FOUND`, `MODEL_MISSING_FILE`, `MODEL_BAD_JSON`,
  *   `MODEL_BAD_MANIFEST`, `MODEL_CHECKSUM`, a `FRAME_*` code for a malformed weight file, or a `SPEC_*` code.
@@ -135,17 +217,15 @@ export function loadModelDir(dir: string): LoadedModelDir {
   const weights: Record<string, Float32Array> = {};
   for (const [file, entry] of Object.entries(manifest.weights)) {
     const path = join(dir, file);
-    const bytes = readBytes(path, 'weight file');
-    if (bytes.length !== entry.bytes || sha256(bytes) !== entry.sha256) {
-      throw new BranchyIoError('MODEL_CHECKSUM', `weight file '${path}' is corrupt: ${bytes.length} bytes with a checksum that does not match ${MANIFEST_FILE} (expected ${entry.bytes} bytes).`);
-    }
+    const bytes = readChecked(dir, file, entry, 'weight file');
     const { tensors } = decodeFrame(bytes, path);
     for (const [name, tensor] of Object.entries(tensors)) {
       if (!(tensor.data instanceof Float32Array)) throw new BranchyIoError('MODEL_BAD_WEIGHT', `'${path}': weight '${name}' is ${tensor.dtype}; expected F32.`);
       weights[name] = tensor.data;
     }
   }
-  return { dir, manifest, spec: manifest.spec, weights };
+  const onnx = manifest.onnx === undefined ? undefined : readOnnxFiles(dir, manifest.onnx);
+  return { dir, manifest, spec: manifest.spec, weights, ...(onnx ? { onnx } : {}) };
 }
 
 /** Rewrites `branchy.json` with some fields changed (e.g. new thresholds); the weights stay as they are. */

@@ -66,7 +66,7 @@ export function buildReportContent(data: CalibrationReportData): ReportContent {
   const thresholds = (t: number[]) => (t.length ? t.map(formatThreshold).join(', ') : '–');
 
   const facts: Fact[] = [
-    { label: 'Model', value: `${data.model.name}: ${data.model.exits} exits, ${formatCount(data.model.classes)} classes, ${formatCount(data.model.params)} parameters` },
+    { label: 'Model', value: `${data.model.name}: ${data.model.exits} exits, ${formatCount(data.model.classes)} classes, ${data.model.params === null ? 'parameters unknown (imported from ONNX)' : `${formatCount(data.model.params)} parameters`}` },
     { label: 'Data', value: `${data.data.source}; ${formatCount(data.data.validationCount)} validation samples, ${formatCount(data.data.testCount)} test samples` },
     { label: 'Criterion', value: data.criterion },
     { label: 'Runtime', value: data.runtime },
@@ -188,7 +188,7 @@ export function buildReportContent(data: CalibrationReportData): ReportContent {
         head: ['piece', 'batch-1 mean', 'batch-1 p95', 'batched mean', 'batch size', 'FLOPs', 'parameters'],
         align: ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
         rows: pieces.map((p) => ({
-          cells: [`${p.kind} ${p.index}`, formatMs(p.batch1MeanMs), formatMs(p.batch1P95Ms), formatMs(p.batchedMeanMs), formatCount(p.batchSize), formatCount(p.flops), formatCount(p.params)],
+          cells: [`${p.kind} ${p.index}`, formatMs(p.batch1MeanMs), formatMs(p.batch1P95Ms), formatMs(p.batchedMeanMs), formatCount(p.batchSize), formatCount(p.flops ?? NaN), formatCount(p.params ?? NaN)],
         })),
       },
     ],

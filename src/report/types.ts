@@ -12,7 +12,8 @@ export interface CalibrationReportData {
     /** Number of exits, the final one included. */
     exits: number;
     classes: number;
-    params: number;
+    /** null when unknown (a network imported from ONNX). */
+    params: number | null;
   };
   data: { source: string; validationCount: number; testCount: number };
   /** Exit criterion, e.g. `entropy`. */
@@ -62,8 +63,9 @@ export interface CostPiece {
   /** Mean per sample at `batchSize`. */
   batchedMeanMs: number;
   batchSize: number;
-  flops: number;
-  params: number;
+  /** null when unknown (a network imported from ONNX). */
+  flops: number | null;
+  params: number | null;
 }
 
 /** One operating point of the validation front. */

@@ -133,8 +133,18 @@ export interface NetworkFacts {
   flopsToExit: number[];
 }
 
-/** Computes `NetworkFacts` for a spec whose structure is already valid. */
+/** Whether a spec describes its pieces as layers (false for a network imported from ONNX). */
+export function hasLayers(spec: NetworkSpec): boolean {
+  return spec.imported === undefined;
+}
+
+/**
+ * Computes `NetworkFacts` for a spec whose structure is already valid.
+ *
+ * @throws BranchySpecError `SPEC_NO_LAYERS` for a network imported from ONNX, whose layers are unknown.
+ */
 export function networkFacts(spec: NetworkSpec): NetworkFacts {
+  if (!hasLayers(spec)) throw new BranchySpecError('SPEC_NO_LAYERS', `'${spec.name}' was imported from ONNX; its layers, FLOPs and parameters are unknown.`);
   const stages: LayerFacts[] = [];
   const exits: LayerFacts[] = [];
   let shape: FeatureShape = spec.input.shape;

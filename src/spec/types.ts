@@ -185,4 +185,10 @@ export interface NetworkSpec {
   policy: ExitPolicy;
   /** Free-form remarks, e.g. where a zoo network departs from its reference. */
   notes?: string[];
+  /**
+   * `'onnx'` for a network whose stages and exit heads exist only as ONNX files (`branchy import-onnx`): every
+   * layer list is empty, and what needs layers (the tfjs engine, training, ONNX export, FLOP and parameter
+   * counts) refuses it.
+   */
+  imported?: 'onnx';
 }

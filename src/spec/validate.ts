@@ -154,6 +154,15 @@ export function validateSpec(value: unknown): NetworkSpec {
   policy.thresholds.forEach((t, i) => number(t, `spec.policy.thresholds[${i}]`, 0, Infinity));
 
   const typed = value as NetworkSpec;
+  if (spec.imported !== undefined) {
+    if (spec.imported !== 'onnx') bad('SPEC_VALUE', 'spec.imported', spec.imported, '"onnx" or no field');
+    const stages = spec.stages as { layers: unknown[] }[];
+    [...stages, ...(spec.exits as { layers: unknown[] }[])].forEach(({ layers }, i) => {
+      const where = i < stages.length ? `spec.stages[${i}].layers` : `spec.exits[${i - stages.length}].layers`;
+      if (layers.length > 0) bad('SPEC_VALUE', where, layers, 'an empty list (the pieces of an imported network are its ONNX files)');
+    });
+    return typed;
+  }
   const facts = networkFacts(typed);
   facts.exits.forEach((f, i) => {
     if (f.output.length !== 1 || f.output[0] !== classes.length) {

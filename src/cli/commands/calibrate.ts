@@ -1,12 +1,11 @@
 import { Command } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
 import { chooseOperatingPoint, paretoFront, profileCosts, type OperatingConstraint, type StoredCalibration } from '../../calibrate/index.ts';
-import type { TfjsBackend } from '../../engine/tfjs/index.ts';
 import { getCriterion } from '../../exit/index.ts';
 import { allExitsOver, argmaxRow } from '../../infer/index.ts';
 import { updateManifest } from '../../io/index.ts';
 import { addDataOptions, loadDataSource } from '../data-source.ts';
-import { addBackendOption, openModel } from '../open-model.ts';
+import { addEngineOptions, engineOptions, openModel } from '../open-model.ts';
 import { positiveInt, positiveNumber, share } from '../parse.ts';
 import { formatTable, ms, percent } from '../table.ts';
 
@@ -36,7 +35,7 @@ function constraintFrom(o: Record<string, unknown>): { constraint: OperatingCons
 
 /** `branchy calibrate`. */
 export function calibrateCommand(): Command {
-  return addBackendOption(addDataOptions(new Command('calibrate')
+  return addEngineOptions(addDataOptions(new Command('calibrate')
     .description('profile each stage and exit, find the exact accuracy/cost Pareto front of thresholds on the validation split, and store the chosen thresholds')
     .argument('<model-dir>', 'model directory (branchy.json + weights)')
     .option('--criterion <name>', "exit criterion to calibrate (default: the model's): entropy, normalized-entropy, max-prob, margin")
@@ -49,7 +48,7 @@ export function calibrateCommand(): Command {
     .option('--json', 'print the front and choice as JSON', false)))
     .action(async (dir: string, o: Record<string, unknown>) => {
       const { constraint, text } = constraintFrom(o);
-      const { model, net } = await openModel(dir, o.backend as TfjsBackend);
+      const { model, net } = await openModel(dir, engineOptions(o));
       const criterion = getCriterion((o.criterion as string | undefined) ?? model.spec.policy.criterion);
       const splits = loadDataSource(o.data as string, o.splitSeed as number);
       const validation = splits.validation;

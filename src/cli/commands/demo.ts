@@ -6,7 +6,7 @@ import type { TfjsBackend } from '../../engine/tfjs/index.ts';
 import { TRAIN_STATE_FILE } from '../../io/index.ts';
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from '../../train/index.ts';
 import { formatModelReport, measureModel } from '../model-report.ts';
-import { addBackendOption, openModel, SHIPPED_BASELINE_DIR, SHIPPED_MODEL_DIR } from '../open-model.ts';
+import { addEngineOptions, engineOptions, openModel, SHIPPED_BASELINE_DIR, SHIPPED_MODEL_DIR } from '../open-model.ts';
 import { positiveInt } from '../parse.ts';
 import { runTraining } from './train.ts';
 
@@ -19,7 +19,7 @@ export const SHIPPED_RECIPE: Omit<TrainOptions, 'epochs' | 'seed'> = { ...DEFAUL
 
 /** `branchy demo`. */
 export function demoCommand(): Command {
-  return addBackendOption(new Command('demo')
+  return addEngineOptions(new Command('demo')
     .description('B-LeNet on real MNIST digits: accuracy per exit and batch-1 latency with early exit vs without, measured now')
     .option('--model-dir <dir>', 'the model to show (default: the B-LeNet shipped with branchy)', SHIPPED_MODEL_DIR)
     .option('--train', "retrain first, with the shipped recipe: LeNet into '--baseline-dir', then B-LeNet from it into '--model-dir' (about 10 minutes on 2 cores)", false)
@@ -42,7 +42,7 @@ export function demoCommand(): Command {
         for (const d of [baselineDir, dir]) rmSync(join(d, TRAIN_STATE_FILE), { force: true });
         log('');
       }
-      const { model, net } = await openModel(dir, backend);
+      const { model, net } = await openModel(dir, engineOptions(o));
       const splits = mnistSplits(1);
       const report = await measureModel(net, splits.test, { latencySamples: o.latencySamples as number });
       net.dispose();

@@ -1,14 +1,13 @@
 import { Command, Option } from 'commander';
-import type { TfjsBackend } from '../../engine/tfjs/index.ts';
 import { getCriterion, parseThresholds, broadcastThresholds } from '../../exit/index.ts';
 import { addDataOptions, loadDataSource } from '../data-source.ts';
 import { formatModelReport, measureModel } from '../model-report.ts';
-import { addBackendOption, openModel } from '../open-model.ts';
+import { addEngineOptions, engineOptions, openModel } from '../open-model.ts';
 import { positiveInt } from '../parse.ts';
 
 /** `branchy eval`. */
 export function evalCommand(): Command {
-  return addBackendOption(addDataOptions(new Command('eval')
+  return addEngineOptions(addDataOptions(new Command('eval')
     .description('accuracy per exit, share leaving at each exit, and batch-1 latency with and without early exit')
     .argument('<model-dir>', 'model directory (branchy.json + weights)')
     .addOption(new Option('--split <name>', 'which split to evaluate').choices(['test', 'validation']).default('test'))
@@ -17,7 +16,7 @@ export function evalCommand(): Command {
     .option('--latency-samples <n>', 'samples timed one at a time (default: all of the split)', positiveInt('--latency-samples'))
     .option('--json', 'print JSON instead of tables', false)))
     .action(async (dir: string, o: Record<string, unknown>) => {
-      const { model, net } = await openModel(dir, o.backend as TfjsBackend);
+      const { model, net } = await openModel(dir, engineOptions(o));
       const splits = loadDataSource(o.data as string, o.splitSeed as number);
       const samples = splits[o.split as 'test' | 'validation'];
       const criterion = (o.criterion as string | undefined) ?? model.spec.policy.criterion;

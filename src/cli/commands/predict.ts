@@ -1,14 +1,13 @@
 import { Command } from 'commander';
 import { readInputFile } from '../../data/png.ts';
-import type { TfjsBackend } from '../../engine/tfjs/index.ts';
 import { broadcastThresholds, parseThresholds } from '../../exit/index.ts';
 import { runEarlyExit } from '../../infer/index.ts';
-import { addBackendOption, openModel } from '../open-model.ts';
+import { addEngineOptions, engineOptions, openModel } from '../open-model.ts';
 import { formatTable } from '../table.ts';
 
 /** `branchy predict`. */
 export function predictCommand(): Command {
-  return addBackendOption(new Command('predict')
+  return addEngineOptions(new Command('predict')
     .description('classify an image (PNG) or the samples of an IDX file with early exit')
     .argument('<model-dir>', 'model directory (branchy.json + weights)')
     .requiredOption('--input <file>', 'a PNG of the input size, or an IDX file of one or more samples (raw or .gz)')
@@ -16,7 +15,7 @@ export function predictCommand(): Command {
     .option('--criterion <name>', "exit criterion (default: the model's)")
     .option('--json', 'print JSON', false))
     .action(async (dir: string, o: Record<string, unknown>) => {
-      const { model, net } = await openModel(dir, o.backend as TfjsBackend);
+      const { model, net } = await openModel(dir, engineOptions(o));
       const spec = model.spec;
       const samples = readInputFile(o.input as string, spec.input.shape);
       const per = samples[0].length;
@@ -28,12 +27,12 @@ export function predictCommand(): Command {
       net.dispose();
       if (o.json) {
         const answers = results.map((r, i) => ({ index: i, label: r.label, class: spec.classes[r.label], exit: r.exit, score: r.score, criterion, probs: Array.from(r.probs) }));
-        process.stdout.write(`${JSON.stringify({ model: spec.name, input: o.input, results: answers, ms: timing.totalMs }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ model: spec.name, runtime: net.runtime, input: o.input, results: answers, ms: timing.totalMs }, null, 2)}\n`);
         return;
       }
       const scoreName = criterion === 'entropy' ? 'entropy (nats)' : `${criterion} score`;
       process.stdout.write(
-        `${formatTable([
+        `${spec.name} on ${net.runtime}\n${formatTable([
           ['sample', 'label', 'exit', scoreName, 'confidence'],
           ...results.map((r, i) => [i, spec.classes[r.label], `${r.exit}/${spec.stages.length}`, r.score.toFixed(5), `${(100 * r.probs[r.label]).toFixed(2)}%`]),
         ])}\n`,

@@ -1,24 +1,23 @@
 import { Command, Option } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
 import type { StoredCalibration } from '../../calibrate/index.ts';
-import type { TfjsBackend } from '../../engine/tfjs/index.ts';
 import { writeReport, type CalibrationReportData, type ReportFormat } from '../../report/index.ts';
-import { networkFacts } from '../../spec/shapes.ts';
+import { hasLayers, networkFacts } from '../../spec/shapes.ts';
 import { addDataOptions, loadDataSource } from '../data-source.ts';
 import { measureModel } from '../model-report.ts';
-import { addBackendOption, openModel } from '../open-model.ts';
+import { addEngineOptions, engineOptions, openModel } from '../open-model.ts';
 import { positiveInt } from '../parse.ts';
 
 /** `branchy report`. */
 export function reportCommand(): Command {
-  return addBackendOption(addDataOptions(new Command('report')
+  return addEngineOptions(addDataOptions(new Command('report')
     .description('write an offline HTML (or Markdown) report of a calibrated model: Pareto front, exits, cost profile, and the test split at the chosen thresholds next to the network without early exits')
     .argument('<model-dir>', "a model directory calibrated with 'branchy calibrate'")
     .requiredOption('--out <dir>', 'directory to write index.html (or report.md and its SVGs) into')
     .addOption(new Option('--format <format>', 'html or md').choices(['html', 'md']).default('html'))
     .option('--latency-samples <n>', 'test samples timed one at a time', positiveInt('--latency-samples'), 1000)))
     .action(async (dir: string, o: Record<string, unknown>) => {
-      const { model, net } = await openModel(dir, o.backend as TfjsBackend);
+      const { model, net } = await openModel(dir, engineOptions(o));
       const calibration = model.manifest.calibration as StoredCalibration | undefined;
       if (!calibration) throw new BranchyArgumentError('REPORT_NOT_CALIBRATED', `'${dir}' has no calibration; run 'branchy calibrate ${dir}' first.`);
       const splits = loadDataSource(o.data as string, o.splitSeed as number);
@@ -29,7 +28,7 @@ export function reportCommand(): Command {
       const finalCost = profile.finalOnlyCost;
       const finalOnly = calibration.front.find((p) => p.thresholds.every((t) => t === 0));
       const data: CalibrationReportData = {
-        model: { name: model.spec.name, description: model.spec.description, exits: model.spec.exits.length, classes: model.spec.classes.length, params: networkFacts(model.spec).params },
+        model: { name: model.spec.name, description: model.spec.description, exits: model.spec.exits.length, classes: model.spec.classes.length, params: hasLayers(model.spec) ? networkFacts(model.spec).params : null },
         data: { source: splits.source, validationCount: calibration.validationCount, testCount: splits.test.count },
         criterion: calibration.criterion,
         runtime: profile.runtime,
@@ -56,6 +55,6 @@ export function reportCommand(): Command {
       const out = o.out as string;
       const files = await writeReport(out, data, o.format as ReportFormat);
       process.stdout.write(`report written: ${files.join(', ')}\n`);
-      process.stdout.write(`test split at thresholds [${chosen.thresholds.map((t) => +t.toPrecision(4)).join(', ')}]: accuracy ${(100 * measured.evaluation.accuracy).toFixed(2)}% vs ${(100 * measured.evaluation.finalAccuracy).toFixed(2)}% without early exit; speed-up measured ${measured.speedup.toFixed(2)}x, predicted ${(finalCost / chosen.expectedCost).toFixed(2)}x\n`);
+      process.stdout.write(`test split at thresholds [${chosen.thresholds.map((t) => +t.toPrecision(4)).join(', ')}]: accuracy ${(100 * measured.evaluation.accuracy).toFixed(2)}% vs ${(100 * measured.evaluation.finalAccuracy).toFixed(2)}% without early exit; speed-up measured ${measured.speedup.toFixed(2)}x, predicted ${(finalCost / chosen.expectedCost).toFixed(2)}x (run on ${measured.runtime}; costs profiled on ${profile.runtime})\n`);
     });
 }

@@ -9,7 +9,7 @@
  * @module
  */
 import { BranchyIoError, BranchySpecError } from '../../common/errors.ts';
-import { convPads, layerFacts, pair, poolOut, type FeatureShape } from '../../spec/shapes.ts';
+import { convPads, hasLayers, layerFacts, pair, poolOut, type FeatureShape } from '../../spec/shapes.ts';
 import type { LayerSpec, NetworkSpec, PoolLayer } from '../../spec/types.ts';
 import type { ModelSource } from '../types.ts';
 import { encodeOnnxModel, ONNX_OPSET, type OnnxAttribute, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx-proto.ts';
@@ -236,6 +236,7 @@ export function pieceGraph(source: ModelSource, kind: OnnxPieceKind, n: number):
   const { spec, weights } = source;
   const list = kind === 'stage' ? spec.stages : spec.exits;
   if (!Number.isInteger(n) || n < 1 || n > list.length) throw new BranchySpecError('ONNX_BAD_PIECE', `${kind} ${n} does not exist; '${spec.name}' has ${list.length}.`);
+  if (!hasLayers(spec)) throw new BranchySpecError('ONNX_NO_LAYERS', `'${spec.name}' was imported from ONNX and has no layer lists to export; its ONNX files are the network.`);
   const layers = list[n - 1].layers;
   const g = new GraphBuilder((name, size, dims) => {
     const w = weights[name];

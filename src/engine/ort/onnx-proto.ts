@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ProtoWriter } from './protobuf.ts';
+import { ProtoWriter, readProtoFields } from './protobuf.ts';
 
 /** ONNX element types branchy writes (TensorProto.DataType). */
 export const ONNX_FLOAT = 1;
@@ -130,4 +130,25 @@ export function encodeOnnxModel(model: OnnxModel): Uint8Array {
     .message(8, new ProtoWriter().string(1, '').varint(2, model.opset ?? ONNX_OPSET));
   for (const [key, value] of Object.entries(model.metadata ?? {})) w.message(14, new ProtoWriter().string(1, key).string(2, value));
   return w.finish();
+}
+
+/**
+ * The operator-set version a model imports for the default ONNX domain (ModelProto.opset_import), or undefined
+ * when it declares none.
+ *
+ * @throws RangeError when the bytes are not a protobuf message.
+ */
+export function readOnnxOpset(bytes: Uint8Array): number | undefined {
+  let opset: number | undefined;
+  for (const f of readProtoFields(bytes)) {
+    if (f.field !== 8 || f.wire !== 2) continue;
+    let domain = '';
+    let version: number | undefined;
+    for (const g of readProtoFields(f.value)) {
+      if (g.field === 1 && g.wire === 2) domain = new TextDecoder().decode(g.value);
+      if (g.field === 2 && g.wire === 0) version = Number(g.value);
+    }
+    if ((domain === '' || domain === 'ai.onnx') && version !== undefined) opset = Math.max(opset ?? 0, version);
+  }
+  return opset;
 }

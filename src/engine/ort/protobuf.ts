@@ -94,3 +94,44 @@ export class ProtoWriter {
     return out;
   }
 }
+
+/** One field of a protobuf message as read: a varint's value, or a length-delimited field's bytes. */
+export type ProtoField = { field: number; wire: 0; value: bigint } | { field: number; wire: 2; value: Uint8Array } | { field: number; wire: 1 | 5; value: Uint8Array };
+
+/**
+ * The top-level fields of one protobuf message, in order. Nested messages come back as bytes, to be read the
+ * same way.
+ *
+ * @throws RangeError on a truncated or malformed message.
+ */
+export function readProtoFields(bytes: Uint8Array): ProtoField[] {
+  const out: ProtoField[] = [];
+  let at = 0;
+  const varint = (): bigint => {
+    let result = 0n;
+    for (let shift = 0n; ; shift += 7n) {
+      if (at >= bytes.length || shift > 63n) throw new RangeError(`malformed varint at byte ${at}`);
+      const b = bytes[at++];
+      result |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return result;
+    }
+  };
+  const take = (n: number): Uint8Array => {
+    if (at + n > bytes.length) throw new RangeError(`field runs past the end (${at + n} > ${bytes.length} bytes)`);
+    const v = bytes.subarray(at, at + n);
+    at += n;
+    return v;
+  };
+  while (at < bytes.length) {
+    const key = Number(varint());
+    const field = Math.floor(key / 8);
+    const wire = key % 8;
+    if (field === 0) throw new RangeError(`field number 0 at byte ${at}`);
+    if (wire === WIRE_VARINT) out.push({ field, wire: 0, value: varint() });
+    else if (wire === WIRE_LENGTH_DELIMITED) out.push({ field, wire: 2, value: take(Number(varint())) });
+    else if (wire === 1) out.push({ field, wire: 1, value: take(8) });
+    else if (wire === WIRE_FIXED32) out.push({ field, wire: 5, value: take(4) });
+    else throw new RangeError(`unsupported wire type ${wire} at byte ${at}`);
+  }
+  return out;
+}

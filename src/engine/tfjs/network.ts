@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { assert } from '../../common/assert.ts';
 import { BranchyArgumentError, BranchyIoError } from '../../common/errors.ts';
 import { Rng } from '../../common/rng.ts';
-import type { FeatureShape } from '../../spec/shapes.ts';
+import { hasLayers, type FeatureShape } from '../../spec/shapes.ts';
 import type { LayerSpec, NetworkSpec } from '../../spec/types.ts';
 import type { Batch, LoadedNetwork, ModelSource } from '../types.ts';
 import { currentBackend } from './backend.ts';
@@ -50,6 +50,7 @@ export class TfjsNetwork implements LoadedNetwork {
    * initialised from `seed`.
    */
   constructor(spec: NetworkSpec, weights?: Record<string, Float32Array>, seed = 1) {
+    if (!hasLayers(spec)) throw new BranchyArgumentError('ENGINE_NEEDS_LAYERS', `'${spec.name}' was imported from ONNX and has no layer lists; the tfjs engine (and training) needs them. Run it with --engine ort.`);
     this.spec = spec;
     this.runtime = `tfjs-${currentBackend()}`;
     const stage: Piece[] = [];
