@@ -1,6 +1,8 @@
 /** branchy's Node entry: everything in `branchy` plus model directories, data sets, training and calibration. */
 export * from './index.ts';
 export * from './io/model-dir.ts';
+export { importOnnxDir, type ImportOnnxOptions } from './io/import-onnx.ts';
+export { nodeOrtEngine, loadOnnxruntimeNode } from './engine/ort/node-engine.ts';
 export * from './data/index.ts';
 export { readInputFile, readPngAsInput, writePng } from './data/png.ts';
 export * from './train/index.ts';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { Rng } from '../../src/common/rng.ts';
+import { nodeOrtEngine } from '../../src/engine/ort/node-engine.ts';
 import { TfjsNetwork, useBackend } from '../../src/engine/tfjs/index.ts';
 import type { Batch, LoadedNetwork } from '../../src/engine/types.ts';
 import { entropyCriterion, firstPassingExit, getCriterion, listCriteria } from '../../src/exit/index.ts';
@@ -20,12 +21,26 @@ function counting(net: LoadedNetwork) {
   return { wrapped, seen };
 }
 
-describe('early-exit runner', () => {
-  let net: TfjsNetwork;
+/** The same seeded network on each engine: the suite below runs once per engine. */
+const engines: { name: string; open: () => Promise<LoadedNetwork> }[] = [
+  { name: 'tfjs', open: async () => new TfjsNetwork(tinySpec(), undefined, 5) },
+  {
+    name: 'ort',
+    open: async () => {
+      const tfjs = new TfjsNetwork(tinySpec(), undefined, 5);
+      const weights = tfjs.weights();
+      tfjs.dispose();
+      return (await nodeOrtEngine()).load({ spec: tinySpec(), weights });
+    },
+  },
+];
+
+for (const engine of engines) describe(`early-exit runner on ${engine.name}`, () => {
+  let net: LoadedNetwork;
   const batch = randomBatch([64, 6, 6, 1], 3);
   before(async () => {
     await useBackend('cpu');
-    net = new TfjsNetwork(tinySpec(), undefined, 5);
+    net = await engine.open();
   });
 
   it('answers like the all-exits pass with the first passing exit, for random thresholds and every criterion', async () => {

@@ -5,6 +5,7 @@ import { OrtNetwork, type OrtModule, type OrtSessionOptions } from './network.ts
 export { exportNetwork, exportPiece, pieceGraph, ONNX_INPUT, ONNX_OUTPUT, type OnnxPieces, type OnnxPieceKind } from './export.ts';
 export { encodeOnnxModel, ONNX_OPSET, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx-proto.ts';
 export { OrtNetwork, type OrtModule, type OrtSessionOptions } from './network.ts';
+export { inspectOnnxNetwork, type OnnxNetworkExpectation, type OnnxNetworkShapes } from './inspect.ts';
 
 /**
  * The onnxruntime engine over a given onnxruntime module: `onnxruntime-node` in Node (see `branchy/node`'s

@@ -16,6 +16,19 @@ export interface OnnxNetworkShapes {
   stageOutputs: number[][];
 }
 
+const DYNAMIC_BATCH_HINT = "export every piece with a dynamic batch dimension (torch.onnx.export(..., dynamic_axes={'input': {0: 'batch'}, 'output': {0: 'batch'}})).";
+
+/** Whether stage 1 runs on the first sample of `x` alone. */
+async function runsOnOne(net: OrtNetwork, x: Batch): Promise<boolean> {
+  const per = x.data.length / x.shape[0];
+  try {
+    await net.stage(1, { data: x.data.subarray(0, per), shape: [1, ...x.shape.slice(1)] });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function fail(code: string, message: string): never {
   throw new BranchyIoError(code, message);
 }
@@ -53,9 +66,10 @@ export async function inspectOnnxNetwork(ort: OrtModule, onnx: OnnxSource, expec
       try {
         features = await net.stage(n, features);
       } catch (error) {
+        if (n === 1 && (await runsOnOne(net, x))) fail('IMPORT_FIXED_BATCH', `stage_1.onnx takes a batch of 1 only; ${DYNAMIC_BATCH_HINT}`);
         fail('IMPORT_SHAPE_CHAIN', `stage_${n}.onnx cannot take ${from}: ${(error as Error).message}`);
       }
-      if (features.shape[0] !== batch) fail('IMPORT_FIXED_BATCH', `stage_${n}.onnx returned a batch of ${features.shape[0]} for ${batch} inputs; export it with a dynamic batch dimension (torch.onnx.export(..., dynamic_axes={'input': {0: 'batch'}, 'output': {0: 'batch'}})).`);
+      if (features.shape[0] !== batch) fail('IMPORT_FIXED_BATCH', `stage_${n}.onnx returned a batch of ${features.shape[0]} for ${batch} inputs; ${DYNAMIC_BATCH_HINT}`);
       stageOutputs.push(features.shape.slice(1));
       let probs: Batch;
       try {
@@ -64,7 +78,7 @@ export async function inspectOnnxNetwork(ort: OrtModule, onnx: OnnxSource, expec
         fail('IMPORT_SHAPE_CHAIN', `exit_${n}.onnx cannot take stage ${n}'s output [batch, ${stageOutputs[n - 1].join(', ')}]: ${(error as Error).message}`);
       }
       if (probs.shape.length !== 2 || probs.shape[1] !== expected.classes) fail('IMPORT_CLASS_COUNT', `exit_${n}.onnx returns [${probs.shape.join(', ')}]; expected [batch, ${expected.classes}] (one value per class).`);
-      if (probs.shape[0] !== batch) fail('IMPORT_FIXED_BATCH', `exit_${n}.onnx returned a batch of ${probs.shape[0]} for ${batch} inputs; export it with a dynamic batch dimension.`);
+      if (probs.shape[0] !== batch) fail('IMPORT_FIXED_BATCH', `exit_${n}.onnx returned a batch of ${probs.shape[0]} for ${batch} inputs; ${DYNAMIC_BATCH_HINT}`);
       for (let r = 0; r < batch; r++) {
         const row = probs.data.subarray(r * expected.classes, (r + 1) * expected.classes);
         const sum = row.reduce((a, b) => a + b, 0);

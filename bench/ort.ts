@@ -1,0 +1,155 @@
+/**
+ * onnxruntime vs tfjs-wasm (and PyTorch CPU when Debian's python3-torch is installed), same run, alternating
+ * rounds over the 1,000 MNIST test digits (mnist package, split seed 1):
+ *
+ * - batch-1 latency of the full LeNet (models/lenet-mnist) and of early-exit B-LeNet (models/b-lenet-mnist or
+ *   --model) on ort vs tfjs-wasm; target: ort ≥ 3x faster;
+ * - the same LeNet in PyTorch (bench/torch_lenet.py: reads our weights, checks its outputs equal ours, times batch
+ *   1 on the same digits with the same thread count); target: ort ≤ 0.5x PyTorch's latency;
+ * - the early-exit speed-up of B-LeNet over LeNet on ort at batch 1 and 256 with the model's thresholds (from
+ *   `branchy calibrate` when the model directory has been calibrated, else those chosen at training).
+ *
+ * onnxruntime's intra-op threads and torch's threads are both set to --threads (default 1; tfjs-wasm runs on one).
+ *
+ * Run: node --import tsx bench/ort.ts [--model DIR] [--baseline DIR] [--rounds N] [--threads N]
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { StoredCalibration } from '../src/calibrate/index.ts';
+import { formatTable, ms, percent } from '../src/cli/table.ts';
+import { mnistSplits } from '../src/data/index.ts';
+import { nodeOrtEngine } from '../src/engine/ort/node-engine.ts';
+import { tfjsEngine } from '../src/engine/tfjs/index.ts';
+import type { LoadedNetwork } from '../src/engine/types.ts';
+import { runEarlyExit, type EarlyExitOptions } from '../src/infer/index.ts';
+import { encodeFrame, loadModelDir } from '../src/io/index.ts';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: fileURLToPath(new URL('../models/b-lenet-mnist', import.meta.url)) },
+    baseline: { type: 'string', default: fileURLToPath(new URL('../models/lenet-mnist', import.meta.url)) },
+    rounds: { type: 'string', default: '5' },
+    threads: { type: 'string', default: '1' },
+  },
+});
+const rounds = Number(values.rounds);
+const threads = Number(values.threads);
+
+const model = loadModelDir(values.model!);
+const baseline = loadModelDir(values.baseline!);
+const calibration = model.manifest.calibration as StoredCalibration | undefined;
+const policy: EarlyExitOptions = calibration ? { thresholds: calibration.front[calibration.chosen].thresholds, criterion: calibration.criterion } : {};
+const thresholdSource = calibration
+  ? `from branchy calibrate (${calibration.constraint}; costs profiled on ${calibration.profile.runtime})`
+  : 'stored in the model at training (chosen on the validation split)';
+const thresholds = policy.thresholds ?? model.spec.policy.thresholds;
+
+const ort = await nodeOrtEngine({ threads });
+const nets = {
+  'lenet ort': await ort.load(baseline),
+  'lenet tfjs': await tfjsEngine('wasm').load(baseline),
+  'b-lenet ort': await ort.load(model),
+  'b-lenet tfjs': await tfjsEngine('wasm').load(model),
+};
+type Name = keyof typeof nets;
+const names = Object.keys(nets) as Name[];
+
+const test = mnistSplits(1).test;
+const row = test.x.length / test.count;
+
+/** ms per sample and accuracy over the test digits in batches of `size` (the remainder of 1000/size dropped). */
+async function run(net: LoadedNetwork, size: number): Promise<{ msPerSample: number; accuracy: number; exitShare: number[] }> {
+  const options = net.spec.stages.length > 1 ? policy : {};
+  let correct = 0;
+  let elapsed = 0;
+  const exits = new Array<number>(net.spec.stages.length).fill(0);
+  const n = Math.floor(test.count / size) * size;
+  for (let start = 0; start < n; start += size) {
+    const batch = { data: test.x.subarray(start * row, (start + size) * row), shape: [size, ...test.shape] };
+    const t = performance.now();
+    const { results } = await runEarlyExit(net, batch, options);
+    elapsed += performance.now() - t;
+    results.forEach((r, i) => {
+      exits[r.exit - 1]++;
+      if (r.label === test.y[start + i]) correct++;
+    });
+  }
+  return { msPerSample: elapsed / n, accuracy: correct / n, exitShare: exits.map((e) => e / n) };
+}
+
+// PyTorch: the same digits and our final-exit probabilities for the first 20, for its equality check.
+let torchAvailable = true;
+try {
+  execFileSync('python3', ['-c', 'import torch'], { stdio: 'ignore' });
+} catch {
+  torchAvailable = false;
+}
+const framePath = join(fileURLToPath(new URL('..', import.meta.url)), 'tmp', `bench-ort-inputs-${process.pid}.safetensors`);
+if (torchAvailable) {
+  const check = 20;
+  const expected = await runEarlyExit(nets['lenet ort'], { data: test.x.subarray(0, check * row), shape: [check, ...test.shape] });
+  const probs = new Float32Array(check * 10);
+  expected.results.forEach((r, i) => probs.set(r.probs, i * 10));
+  execFileSync('mkdir', ['-p', join(framePath, '..')]);
+  writeFileSync(framePath, encodeFrame({ digits: { dtype: 'F32', shape: [test.count, ...test.shape], data: Float32Array.from(test.x) }, expected: { dtype: 'F32', shape: [check, 10], data: probs } }));
+}
+function runTorch(): { msPerSample: number; maxDiff: number; threads: number; torch: string; labels: number[] } {
+  const out = execFileSync('python3', [fileURLToPath(new URL('./torch_lenet.py', import.meta.url)), values.baseline!, framePath, String(threads)], { encoding: 'utf8' });
+  return JSON.parse(out);
+}
+
+const sums = new Map<string, { ms: number; accuracy: number; exitShare: number[] }>();
+const add = (key: string, r: { msPerSample: number; accuracy: number; exitShare: number[] }) => {
+  const s = sums.get(key) ?? { ms: 0, accuracy: r.accuracy, exitShare: r.exitShare };
+  s.ms += r.msPerSample / rounds;
+  sums.set(key, s);
+};
+const torchInfo: { maxDiff: number; torch: string; threads: number; accuracy: number }[] = [];
+for (const size of [1, 256]) for (const name of names) await run(nets[name], size);
+for (let r = 0; r < rounds; r++) {
+  // Alternate every configuration within each round, so a change in the machine's speed hits all alike.
+  for (const name of names) add(`${name} 1`, await run(nets[name], 1));
+  if (torchAvailable) {
+    const t = runTorch();
+    add('lenet torch 1', { msPerSample: t.msPerSample, accuracy: t.labels.filter((l, i) => l === test.y[i]).length / test.count, exitShare: [1] });
+    torchInfo.push({ maxDiff: t.maxDiff, torch: t.torch, threads: t.threads, accuracy: 0 });
+  }
+  for (const name of names) add(`${name} 256`, await run(nets[name], 256));
+}
+
+const get = (key: string) => sums.get(key)!;
+const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+const table: (string | number)[][] = [['batch', 'network', 'runtime', 'test accuracy', 'leaving at exit 1', 'ms per sample', 'tfjs-wasm / this']];
+for (const size of [1, 256]) {
+  for (const net of ['lenet', 'b-lenet']) {
+    for (const engine of ['ort', 'tfjs']) {
+      const s = get(`${net} ${engine} ${size}`);
+      table.push([size, net, nets[`${net} ${engine}` as Name].runtime, percent(s.accuracy), net === 'b-lenet' ? percent(s.exitShare[0], 1) : '-', ms(s.ms), x(get(`${net} tfjs ${size}`).ms, s.ms)]);
+    }
+  }
+  if (size === 1 && torchAvailable) {
+    const s = get('lenet torch 1');
+    table.push([1, 'lenet', `pytorch ${torchInfo[0].torch} cpu`, percent(s.accuracy), '-', ms(s.ms), x(get('lenet tfjs 1').ms, s.ms)]);
+  }
+}
+
+console.log(`ort (onnxruntime-node, ${threads} intra-op thread${threads === 1 ? '' : 's'}) vs tfjs-wasm${torchAvailable ? ` vs PyTorch CPU (torch.set_num_threads(${torchInfo[0].threads}))` : ' (PyTorch skipped: python3 cannot import torch)'}`);
+console.log(`${test.count} MNIST test digits (mnist package, split seed 1), ${rounds} alternating rounds after a warm-up pass; batch 256 covers the first ${Math.floor(test.count / 256) * 256}.`);
+console.log(`b-lenet thresholds [${thresholds.map((t) => t.toPrecision(4)).join(', ')}] ${thresholdSource}.`);
+if (torchAvailable) console.log(`PyTorch LeNet built from our weights: largest probability difference to ort on 20 digits ${Math.max(...torchInfo.map((t) => t.maxDiff)).toExponential(2)}.`);
+console.log('');
+console.log(formatTable(table));
+console.log('');
+const summary: (string | number)[][] = [['figure', 'value', 'target']];
+summary.push(['lenet batch 1: tfjs-wasm / ort', x(get('lenet tfjs 1').ms, get('lenet ort 1').ms), '≥ 3x']);
+summary.push(['b-lenet batch 1: tfjs-wasm / ort', x(get('b-lenet tfjs 1').ms, get('b-lenet ort 1').ms), '≥ 3x']);
+if (torchAvailable) summary.push(['lenet batch 1: ort / PyTorch', x(get('lenet ort 1').ms, get('lenet torch 1').ms), '≤ 0.5x']);
+summary.push(['early-exit speed-up on ort, batch 1: lenet / b-lenet', x(get('lenet ort 1').ms, get('b-lenet ort 1').ms), '']);
+summary.push(['early-exit speed-up on ort, batch 256: lenet / b-lenet', x(get('lenet ort 256').ms, get('b-lenet ort 256').ms), '']);
+summary.push(['early-exit speed-up on tfjs-wasm, batch 1 (for reference)', x(get('lenet tfjs 1').ms, get('b-lenet tfjs 1').ms), '']);
+console.log(formatTable(summary));
+for (const net of Object.values(nets)) net.dispose();
+if (torchAvailable) execFileSync('rm', ['-f', framePath]);
