@@ -3,11 +3,13 @@
 Reads branchy.json and the safetensors-style weight files (u64 LE header length | JSON header | data), builds
 the stages and exits of the spec as torch modules (the layers LeNet uses: conv2d, max pool incl. ceil mode,
 relu, dropout, flatten in NHWC order, dense), checks its probabilities against the ones given, then times
-batch-1 inference over the given digits (NHWC input, softmax included, as branchy's timers count them).
+batch-1 inference over the given digits (NHWC input, softmax included, as branchy's timers count them) each
+time a line `time` arrives on stdin, so the caller can interleave its rounds with its own measurements.
 
 Usage: python3 bench/torch_lenet.py MODEL_DIR INPUTS_FRAME THREADS
   INPUTS_FRAME holds `digits` [n, h, w, c] and `expected` [k, classes] (branchy's final-exit probabilities for
-  the first k digits), both F32. Prints one JSON line.
+  the first k digits), both F32. Prints one JSON line when ready ({torch, threads, maxDiff}) and one per round
+  ({msPerSample, samples, labels}).
 """
 import json
 import struct
@@ -114,13 +116,17 @@ def main():
         max_diff = float(np.abs(probs - expected).max())
         for i in range(50):
             net(digits[i:i + 1].permute(0, 3, 1, 2))
-        t = time.perf_counter()
-        labels = []
-        for i in range(digits.shape[0]):
-            p = net(digits[i:i + 1].permute(0, 3, 1, 2))
-            labels.append(int(p.argmax(1)))
-        elapsed = time.perf_counter() - t
-    print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'maxDiff': max_diff, 'msPerSample': 1000 * elapsed / digits.shape[0], 'samples': int(digits.shape[0]), 'labels': labels}))
+        print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'maxDiff': max_diff}), flush=True)
+        for line in sys.stdin:
+            if line.strip() != 'time':
+                continue
+            t = time.perf_counter()
+            labels = []
+            for i in range(digits.shape[0]):
+                p = net(digits[i:i + 1].permute(0, 3, 1, 2))
+                labels.append(int(p.argmax(1)))
+            elapsed = time.perf_counter() - t
+            print(json.dumps({'msPerSample': 1000 * elapsed / digits.shape[0], 'samples': int(digits.shape[0]), 'labels': labels}), flush=True)
 
 
 if __name__ == '__main__':
