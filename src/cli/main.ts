@@ -6,6 +6,7 @@ import { evalCommand } from './commands/eval.ts';
 import { modelsCommand } from './commands/models.ts';
 import { predictCommand } from './commands/predict.ts';
 import { reportCommand } from './commands/report.ts';
+import { serveCommand } from './commands/serve.ts';
 import { trainCommand } from './commands/train.ts';
 
 /** Exit code for a usage or input error (bad flag, bad file, bad model). */
@@ -23,6 +24,7 @@ export function program(): Command {
     .addCommand(calibrateCommand())
     .addCommand(reportCommand())
     .addCommand(modelsCommand())
+    .addCommand(serveCommand())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 }
