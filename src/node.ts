@@ -1,7 +1,8 @@
-/** branchy's Node entry: everything in `branchy` plus model directories, data sets, training and calibration. */
+/** branchy's Node entry: everything in `branchy` plus model directories, data sets, training, calibration and the HTTP server. */
 export * from './index.ts';
 export * from './io/model-dir.ts';
 export * from './data/index.ts';
 export { readInputFile, readPngAsInput, writePng } from './data/png.ts';
 export * from './train/index.ts';
 export * from './calibrate/index.ts';
+export * from './serve/index.ts';

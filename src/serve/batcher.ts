@@ -88,8 +88,9 @@ export class MicroBatcher<Info> {
   private closing = false;
   private hurry = false;
   private idleWaiters: (() => void)[] = [];
-  /** Mean run time per sample of recent batches, for `Retry-After`. */
-  private msPerSample = 0;
+  /** Run time and samples of recent batches, decayed per batch: their ratio is the recent cost per sample. */
+  private recentMs = 0;
+  private recentSamples = 0;
 
   constructor(
     private readonly options: BatcherOptions,
@@ -98,6 +99,11 @@ export class MicroBatcher<Info> {
     private readonly onBatch: (report: BatchReport) => void = () => {},
     private readonly now: () => number = () => performance.now(),
   ) {}
+
+  /** Recent run time per sample, weighted by batch size (so that large batches, the common case under load, dominate). */
+  private get msPerSample(): number {
+    return this.recentSamples === 0 ? 0 : this.recentMs / this.recentSamples;
+  }
 
   /** Samples waiting for a batch. */
   get queuedSamples(): number {
@@ -118,7 +124,9 @@ export class MicroBatcher<Info> {
       return Promise.reject(new BranchyServeError('SERVE_QUEUE_FULL', `the queue holds ${this.queued} of at most ${this.options.queueLimit} samples and cannot take ${count} more; retry after ${retryAfterSeconds} s.`, 503, { retryAfterSeconds }));
     }
     const { maxQueueDelayMs } = this.options;
-    if (maxQueueDelayMs !== undefined && (this.queued + count) * this.msPerSample > maxQueueDelayMs) {
+    // Only the samples ahead count: a request to an empty queue is always taken, so batches keep running and the
+    // estimate keeps tracking the model.
+    if (maxQueueDelayMs !== undefined && this.queued * this.msPerSample > maxQueueDelayMs) {
       return Promise.reject(new BranchyServeError('SERVE_OVERLOADED', `the queue ahead (${this.queued} samples, about ${Math.round(this.queued * this.msPerSample)} ms) would hold this request past the latency objective; retry after 1 s.`, 503, { retryAfterSeconds: 1 }));
     }
     return new Promise((resolve, reject) => {
@@ -208,7 +216,8 @@ export class MicroBatcher<Info> {
       const { results, info } = await this.run({ data, shape: [size, ...this.sampleShape] }, slices[0].request.group);
       const finishedAt = this.now();
       const runMs = finishedAt - startedAt;
-      this.msPerSample = this.msPerSample === 0 ? runMs / size : 0.8 * this.msPerSample + (0.2 * runMs) / size;
+      this.recentMs = 0.9 * this.recentMs + runMs;
+      this.recentSamples = 0.9 * this.recentSamples + size;
       const latenciesMs: number[] = [];
       at = 0;
       for (const { request, from, count } of slices) {

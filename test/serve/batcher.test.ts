@@ -82,6 +82,15 @@ describe('micro-batcher', () => {
     assert.equal(b.queuedSamples, 0);
   });
 
+  it('sheds a request when the queue ahead would outlast the delay limit, but always takes one to an empty queue', async () => {
+    const { b } = batcher({ maxBatch: 4, maxWaitMs: 30, queueLimit: 100, maxQueueDelayMs: 0 });
+    assert.equal((await b.submit(one(x, 0), '0.5,0.5')).results.length, 1, 'an empty queue takes the request');
+    const first = b.submit(rows(x, 0, 2), '0.5,0.5');
+    await assert.rejects(b.submit(one(x, 2), '0.5,0.5'), (e: Error & { code?: string; status?: number }) => e.code === 'SERVE_OVERLOADED' && e.status === 503);
+    assert.equal((await first).results.length, 2);
+    assert.equal((await b.submit(one(x, 3), '0.5,0.5')).results.length, 1, 'taken again once the queue drained');
+  });
+
   it('close runs what is queued at once, then refuses new requests', async () => {
     const { b, batches } = batcher({ maxBatch: 64, maxWaitMs: 60_000, queueLimit: 100 });
     const queued = b.submit(rows(x, 0, 3), '0.5,0.5');
