@@ -1,4 +1,4 @@
-/** branchy's Node entry: everything in `branchy` plus model directories, data sets, training and calibration. */
+/** branchy's Node entry: everything in `branchy` plus model directories, data sets, training, calibration and the HTTP server. */
 export * from './index.ts';
 export * from './io/model-dir.ts';
 export { importOnnxDir, type ImportOnnxOptions } from './io/import-onnx.ts';
@@ -7,3 +7,4 @@ export * from './data/index.ts';
 export { readInputFile, readPngAsInput, writePng } from './data/png.ts';
 export * from './train/index.ts';
 export * from './calibrate/index.ts';
+export * from './serve/index.ts';

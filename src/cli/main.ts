@@ -8,6 +8,7 @@ import { importOnnxCommand } from './commands/import-onnx.ts';
 import { modelsCommand } from './commands/models.ts';
 import { predictCommand } from './commands/predict.ts';
 import { reportCommand } from './commands/report.ts';
+import { serveCommand } from './commands/serve.ts';
 import { trainCommand } from './commands/train.ts';
 
 /** Exit code for a usage or input error (bad flag, bad file, bad model). */
@@ -27,6 +28,7 @@ export function program(): Command {
     .addCommand(modelsCommand())
     .addCommand(exportCommand())
     .addCommand(importOnnxCommand())
+    .addCommand(serveCommand())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 }
