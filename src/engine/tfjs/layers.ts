@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { Conv2DBackpropFilter } from '@tensorflow/tfjs';
 import type { Rng } from '../../common/rng.ts';
 import { convPads, layerFacts, pair, poolOut, type FeatureShape } from '../../spec/shapes.ts';
 import type { LayerSpec, PoolLayer } from '../../spec/types.ts';
@@ -70,12 +71,39 @@ export interface LayerContext {
   param(name: string): tf.Variable;
   /** A fresh seed for dropout masks; deterministic per training step. */
   nextSeed(): number;
+  /** The layer's input needs no gradient (it is the network's input, or features of a frozen trunk). */
+  inputIsConstant?: boolean;
 }
 
-function conv(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | undefined, stride: [number, number], pads: [number, number, number, number]): tf.Tensor4D {
+type ConvPad = 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+
+function conv(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | undefined, stride: [number, number], pads: [number, number, number, number], ctx?: LayerContext): tf.Tensor4D {
   const [t, b, l, r] = pads;
-  const pad: 'valid' | [[number, number], [number, number], [number, number], [number, number]] = t + b + l + r === 0 ? 'valid' : [[0, 0], [t, b], [l, r], [0, 0]];
+  const pad: ConvPad = t + b + l + r === 0 ? 'valid' : [[0, 0], [t, b], [l, r], [0, 0]];
+  if (ctx?.training && ctx.inputIsConstant) return convOfConstant(x, kernel, bias, stride, pad);
   return tf.fused.conv2d({ x, filter: kernel, strides: stride, pad, bias });
+}
+
+/**
+ * A conv whose input needs no gradient (the network's input): the fused op's gradient would compute the input
+ * gradient anyway, a full transposed conv for nothing; this one's gradient covers only the kernel and bias.
+ */
+function convOfConstant(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | undefined, strides: [number, number], pad: ConvPad): tf.Tensor4D {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    // The last argument is the save function; the tensors before it are the kernel and, if any, the bias.
+    const [k, b] = args.slice(0, -1) as [tf.Tensor4D, tf.Tensor1D | undefined];
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    // x must be saved: intermediate tensors of the forward pass are disposed before the backward pass runs.
+    save([x]);
+    return {
+      value: tf.fused.conv2d({ x, filter: k, strides, pad, bias: b }),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const dKernel = tf.engine().runKernel(Conv2DBackpropFilter, { x: saved[0], dy }, { strides, pad, dataFormat: 'NHWC', filterShape: kernel.shape }) as tf.Tensor;
+        return b === undefined ? [dKernel] : [dKernel, tf.sum(dy, [0, 1, 2])];
+      },
+    };
+  });
+  return (bias === undefined ? op(kernel) : op(kernel, bias)) as tf.Tensor4D;
 }
 
 function pool(layer: PoolLayer, x: tf.Tensor4D): tf.Tensor4D {
@@ -111,7 +139,34 @@ function batchNorm(x: tf.Tensor, ctx: LayerContext, prefix: string, epsilon: num
     movingMean.assign(tf.add(tf.mul(movingMean, momentum), tf.mul(mean, 1 - momentum)));
     movingVariance.assign(tf.add(tf.mul(movingVariance, momentum), tf.mul(variance, 1 - momentum)));
   });
-  return tf.batchNorm(x, mean, variance, beta, gamma, epsilon);
+  return batchNormOfBatch(x, gamma, beta, mean, variance, epsilon, axes);
+}
+
+/**
+ * Batch norm with the batch's own statistics, with the closed-form gradient
+ * dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂)) over the batch axes. tfjs's generic gradient (of batchNorm, plus that
+ * of the moments it is fed) takes several times as many full-size ops, tiles included.
+ */
+function batchNormOfBatch(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, epsilon: number, axes: number[]): tf.Tensor {
+  const count = x.size / x.shape[x.shape.length - 1];
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, scale, offset] = args.slice(0, 3) as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const invStd = tf.rsqrt(tf.add(variance, epsilon));
+    const normalized = tf.mul(tf.sub(input, mean), invStd);
+    save([normalized, invStd]);
+    return {
+      value: tf.add(tf.mul(normalized, scale), offset),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xHat, inverse] = saved;
+        const dOffset = tf.sum(dy, axes);
+        const dScale = tf.sum(tf.mul(dy, xHat), axes);
+        const centred = tf.sub(tf.sub(dy, tf.div(dOffset, count)), tf.mul(xHat, tf.div(dScale, count)));
+        return [tf.mul(centred, tf.mul(scale, inverse)), dScale, dOffset];
+      },
+    };
+  });
+  return op(x, gamma, beta);
 }
 
 /** Applies one layer to a batch. Call inside `tf.tidy`. */
@@ -123,7 +178,7 @@ export function applyLayer(layer: LayerSpec, x: tf.Tensor, ctx: LayerContext): t
       const s = pair(layer.stride ?? 1);
       const pads = convPads(layer.padding ?? 'valid', x4.shape[1], x4.shape[2], k, s);
       const bias = layer.bias === false ? undefined : (ctx.param('bias') as tf.Tensor1D);
-      return conv(x4, ctx.param('kernel') as tf.Tensor4D, bias, s, pads);
+      return conv(x4, ctx.param('kernel') as tf.Tensor4D, bias, s, pads, ctx);
     }
     case 'maxPool':
     case 'avgPool':

@@ -76,7 +76,10 @@ export class TfjsNetwork implements LoadedNetwork {
             if (w.length !== size) throw new BranchyIoError('MODEL_WEIGHT_SHAPE', `weight '${name}' has ${w.length} values; the spec needs [${p.shape.join(', ')}] = ${size}.`);
             value = w;
           } else value = p.init(rng);
-          this.variables.set(name, tf.variable(tf.tensor(value, p.shape), p.trainable, this.scope + name));
+          // The variable holds its own reference to the initial value's data, so the initial tensor can go.
+          const initial = tf.tensor(value, p.shape);
+          this.variables.set(name, tf.variable(initial, p.trainable, this.scope + name));
+          initial.dispose();
           if (p.trainable) this.trainable.add(name);
         }
         sh = layerOutputShape(layer, sh);
@@ -142,10 +145,11 @@ export class TfjsNetwork implements LoadedNetwork {
     return list[n - 1];
   }
 
-  private context(piece: Piece, layerIndex: number, training: boolean): LayerContext {
+  private context(piece: Piece, layerIndex: number, training: boolean, inputIsConstant: boolean): LayerContext {
     const prefix = `${piece.kind}${piece.index}.${layerIndex}.`;
     return {
       training,
+      inputIsConstant: inputIsConstant && layerIndex === 0,
       param: (name) => {
         const v = this.variables.get(prefix + name);
         assert(v, () => `missing variable ${prefix + name}`);
@@ -155,13 +159,17 @@ export class TfjsNetwork implements LoadedNetwork {
     };
   }
 
-  /** Runs one stage or exit head's layers on a tensor (logits for an exit; no softmax). Call inside `tf.tidy`. */
-  applyPiece(kind: PieceKind, n: number, x: tf.Tensor, training = false): tf.Tensor {
+  /**
+   * Runs one stage or exit head's layers on a tensor (logits for an exit; no softmax). Call inside `tf.tidy`.
+   * `inputIsConstant` says no gradient needs to flow into `x` (so training skips computing one); by default that
+   * holds for stage 1, whose input is the data.
+   */
+  applyPiece(kind: PieceKind, n: number, x: tf.Tensor, training = false, inputIsConstant = kind === 'stage' && n === 1): tf.Tensor {
     const piece = this.piece(kind, n);
     let y = x;
     if (kind === 'stage' && n === 1 && this.normalization) y = tf.mul(tf.sub(y, this.normalization.mean), this.normalization.invStd);
     piece.layers.forEach((layer, i) => {
-      y = applyLayer(layer, y, this.context(piece, i, training));
+      y = applyLayer(layer, y, this.context(piece, i, training, inputIsConstant));
     });
     return y;
   }
@@ -174,7 +182,7 @@ export class TfjsNetwork implements LoadedNetwork {
     for (let n = 1; n <= this.depth; n++) {
       features = this.applyPiece('stage', n, features, trunkTraining);
       // In frozen mode no trunk variable is in the optimiser's list, so the tape never backpropagates into it.
-      logits.push(this.applyPiece('exit', n, features, options.training) as tf.Tensor2D);
+      logits.push(this.applyPiece('exit', n, features, options.training, options.frozenTrunk === true) as tf.Tensor2D);
     }
     return logits;
   }

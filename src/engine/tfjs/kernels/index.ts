@@ -1,13 +1,19 @@
-import { getKernel, registerKernel, type KernelConfig } from '@tensorflow/tfjs';
+import { BatchMatMul, getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs';
+import { batchMatMulWithExplicitTransposes } from './BatchMatMul.ts';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.ts';
+import { conv2DBackpropInputConfig } from './Conv2DBackpropInput.ts';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter.ts';
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput.ts';
+import { maxPoolGradConfig } from './MaxPoolGrad.ts';
 import { unsortedSegmentSumConfig } from './UnsortedSegmentSum.ts';
 
 export {
+  batchMatMulWithExplicitTransposes,
   conv2DBackpropFilterConfig,
+  conv2DBackpropInputConfig,
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
+  maxPoolGradConfig,
   unsortedSegmentSumConfig,
 };
 
@@ -19,13 +25,42 @@ const WASM_GRADIENT_KERNELS: readonly KernelConfig[] = [
   unsortedSegmentSumConfig,
 ];
 
+/** A faster kernel for one tfjs-wasm already has, built from the kernel it replaces (which it may fall back to). */
+interface WasmKernelReplacement {
+  kernelName: string;
+  replace(original: KernelFunc): KernelFunc;
+}
+
+/** tfjs-backend-wasm 4.22 kernels that training spends most of its time in, done as scalar loops there. */
+const WASM_REPLACED_KERNELS: readonly WasmKernelReplacement[] = [
+  { kernelName: conv2DBackpropInputConfig.kernelName, replace: () => conv2DBackpropInputConfig.kernelFunc },
+  { kernelName: maxPoolGradConfig.kernelName, replace: () => maxPoolGradConfig.kernelFunc },
+  { kernelName: BatchMatMul, replace: batchMatMulWithExplicitTransposes },
+];
+
+const replacements = new WeakSet<KernelFunc>();
+
 /**
- * Registers branchy's wasm implementations of the gradient kernels tfjs-backend-wasm lacks. Idempotent, and it
- * leaves alone any kernel the wasm backend already has (a newer tfjs may ship its own). Works before or after the
- * wasm backend is initialised.
+ * Registers branchy's wasm implementations of the gradient kernels tfjs-wasm lacks, and replaces the wasm kernels
+ * that training spends its time in with faster ones. Idempotent, and it leaves alone any missing kernel the wasm
+ * backend already has (a newer tfjs may ship its own). Works before or after the wasm backend is initialised.
  */
 export function registerWasmGradientKernels(): void {
   for (const config of WASM_GRADIENT_KERNELS) {
     if (getKernel(config.kernelName, 'wasm') === undefined) registerKernel(config);
   }
+  for (const { kernelName, replace } of WASM_REPLACED_KERNELS) {
+    const current = getKernel(kernelName, 'wasm');
+    if (current === undefined || replacements.has(current.kernelFunc)) continue;
+    const kernelFunc = replace(current.kernelFunc);
+    replacements.add(kernelFunc);
+    unregisterKernel(kernelName, 'wasm');
+    // The original's setupFunc stays: it binds the wasm function a replacement may fall back to.
+    registerKernel({ ...current, kernelFunc });
+  }
+}
+
+/** Names of the tfjs-wasm kernels that `registerWasmGradientKernels` replaces with faster ones. */
+export function replacedWasmKernelNames(): string[] {
+  return WASM_REPLACED_KERNELS.map((r) => r.kernelName);
 }
