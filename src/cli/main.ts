@@ -6,6 +6,7 @@ import { evalCommand } from './commands/eval.ts';
 import { modelsCommand } from './commands/models.ts';
 import { predictCommand } from './commands/predict.ts';
 import { reportCommand } from './commands/report.ts';
+import { reproduceCommand } from './commands/reproduce.ts';
 import { trainCommand } from './commands/train.ts';
 
 /** Exit code for a usage or input error (bad flag, bad file, bad model). */
@@ -22,6 +23,7 @@ export function program(): Command {
     .addCommand(predictCommand())
     .addCommand(calibrateCommand())
     .addCommand(reportCommand())
+    .addCommand(reproduceCommand())
     .addCommand(modelsCommand())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();

@@ -7,10 +7,10 @@ import { TFJS_BACKENDS, TfjsNetwork, useBackend, type TfjsBackend } from '../../
 import { getCriterion } from '../../exit/index.ts';
 import { allExitsOver } from '../../infer/index.ts';
 import { loadModelDir, loadTrainState, MANIFEST_FILE, saveModelDir, saveTrainState, updateManifest } from '../../io/index.ts';
-import type { NetworkSpec } from '../../spec/types.ts';
+import type { NetworkSpec, Normalization } from '../../spec/types.ts';
 import { DEFAULT_TRAIN_OPTIONS, exitAccuracies, initFromBaseline, trainNetwork, type TrainMode, type TrainOptions, type TrainState } from '../../train/index.ts';
 import { zooModel } from '../../zoo/index.ts';
-import { subset } from '../../data/index.ts';
+import { channelStats, subset, type Dataset, type DatasetSplits } from '../../data/index.ts';
 import { DATA_HELP, loadDataSource } from '../data-source.ts';
 import { trainProgress } from '../progress.ts';
 import { formatTable, percent } from '../table.ts';
@@ -31,22 +31,40 @@ export interface TrainRun {
   trainSamples?: number;
   /** Largest validation accuracy loss (a share) allowed when choosing thresholds at the end. */
   maxDrop: number;
+  /**
+   * Store per-channel mean and std of the train split in the spec, so every engine normalises inputs before stage 1
+   * (default true). With `initFrom`, the baseline's normalisation is kept instead, since its trunk learned on it.
+   */
+  normalize?: boolean;
   log: (line: string) => void;
+  /** The splits `data` names, when the caller has loaded them already. */
+  splits?: DatasetSplits;
+}
+
+/** What `runTraining` hands back. */
+export interface TrainingOutcome {
+  spec: NetworkSpec;
+  validationAccuracy: number[];
+  testAccuracy: number[];
+  /** Samples trained on per epoch. */
+  trainSamples: number;
+  /** Wall-clock seconds of each epoch, resumed ones included. */
+  epochSeconds: number[];
 }
 
 /**
  * Trains a zoo network, checkpointing after every epoch, then chooses exit thresholds on the validation split
  * and writes the finished model directory.
  */
-export async function runTraining(run: TrainRun): Promise<{ spec: NetworkSpec; validationAccuracy: number[]; testAccuracy: number[] }> {
+export async function runTraining(run: TrainRun): Promise<TrainingOutcome> {
   await useBackend(run.backend);
-  const loaded = loadDataSource(run.data, run.splitSeed);
+  const loaded = run.splits ?? loadDataSource(run.data, run.splitSeed);
   const limit = run.trainSamples ?? loaded.train.count;
   const splits = limit < loaded.train.count ? { ...loaded, train: subset(loaded.train, Uint32Array.from({ length: limit }, (_, i) => i)), source: `${loaded.source}, first ${limit} train samples` } : loaded;
   let net: TfjsNetwork;
   let resumeState: TrainState | undefined;
   let options = run.options;
-  const history: unknown[] = [];
+  const history: Record<string, unknown>[] = [];
   if (run.resume) {
     if (!existsSync(join(run.out, MANIFEST_FILE))) throw new BranchyArgumentError('TRAIN_NOTHING_TO_RESUME', `'--resume': '${run.out}' holds no checkpoint to resume from.`);
     const saved = loadModelDir(run.out);
@@ -59,10 +77,12 @@ export async function runTraining(run: TrainRun): Promise<{ spec: NetworkSpec; v
     if (Array.isArray(previousHistory)) history.push(...previousHistory.slice(0, state.epoch));
     run.log(`resuming '${run.out}' after epoch ${state.epoch} of ${options.epochs}`);
   } else {
-    const spec = zooModel(run.model).build({ classes: [...splits.train.classes] });
+    const baseline = run.initFrom ? loadModelDir(run.initFrom) : undefined;
+    const normalization = baseline ? baseline.spec.input.normalization : run.normalize === false ? undefined : normalizationOf(splits.train);
+    const spec = zooModel(run.model).build({ classes: [...splits.train.classes], normalization });
     net = new TfjsNetwork(spec, undefined, options.seed);
-    if (run.initFrom) {
-      const copied = initFromBaseline(net, loadModelDir(run.initFrom));
+    if (baseline) {
+      const copied = initFromBaseline(net, baseline);
       run.log(`initialised ${copied} trunk weight tensors from '${run.initFrom}'`);
     }
   }
@@ -108,7 +128,13 @@ export async function runTraining(run: TrainRun): Promise<{ spec: NetworkSpec; v
   );
   run.log(`model written to ${run.out}`);
   net.dispose();
-  return { spec, validationAccuracy, testAccuracy };
+  return { spec, validationAccuracy, testAccuracy, trainSamples: splits.train.count, epochSeconds: history.map((h) => Number(h.seconds)) };
+}
+
+/** Per-channel mean and std of a train split, as stored in a spec; a constant channel gets std 1 (left unscaled). */
+export function normalizationOf(train: Dataset): Normalization {
+  const stats = channelStats(train);
+  return { mean: stats.mean.map((m) => +m.toPrecision(6)), std: stats.std.map((s) => (s > 0 ? +s.toPrecision(6) : 1)) };
 }
 
 /** Options shared by `train` and `demo --train`. */
