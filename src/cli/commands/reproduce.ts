@@ -66,8 +66,8 @@ const PLANS: Record<string, DatasetPlan> = {
   cifar10: {
     title: 'CIFAR-10',
     baselines: ['alexnet', 'resnet110'],
-    recipe: { ...SHIPPED_RECIPE, augmentShift: 4 },
-    recipeText: 'random crops (4 pixels of zero padding)',
+    recipe: { ...SHIPPED_RECIPE, augmentShift: 4, augmentFlip: true },
+    recipeText: 'random crops after 4 pixels of zero padding and horizontal flips',
     howTo: "Download the binary version (https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz), unpack it and pass '--data cifar10:DIR' (DIR holding data_batch_1..5.bin and test_batch.bin).",
   },
 };

@@ -8,13 +8,13 @@ import { getCriterion } from '../../exit/index.ts';
 import { allExitsOver } from '../../infer/index.ts';
 import { loadModelDir, loadTrainState, MANIFEST_FILE, saveModelDir, saveTrainState, updateManifest } from '../../io/index.ts';
 import type { NetworkSpec, Normalization } from '../../spec/types.ts';
-import { DEFAULT_TRAIN_OPTIONS, exitAccuracies, initFromBaseline, trainNetwork, type TrainMode, type TrainOptions, type TrainState } from '../../train/index.ts';
+import { DEFAULT_TRAIN_OPTIONS, exitAccuracies, initFromBaseline, LR_SCHEDULES, OPTIMIZERS, trainNetwork, type LrSchedule, type OptimizerName, type TrainMode, type TrainOptions, type TrainState } from '../../train/index.ts';
 import { zooModel } from '../../zoo/index.ts';
 import { channelStats, subset, type Dataset, type DatasetSplits } from '../../data/index.ts';
 import { DATA_HELP, loadDataSource } from '../data-source.ts';
 import { trainProgress } from '../progress.ts';
 import { formatTable, percent } from '../table.ts';
-import { nonNegativeInt, numberList, positiveInt, positiveNumber, share } from '../parse.ts';
+import { nonNegativeInt, numberList, positiveInt, positiveIntList, positiveNumber, share } from '../parse.ts';
 
 /** Everything a training run needs; `branchy train` and `branchy demo --train` both build one. */
 export interface TrainRun {
@@ -142,15 +142,21 @@ export function addTrainOptions(cmd: Command): Command {
   return cmd
     .option('--epochs <n>', 'epochs to train', positiveInt('--epochs'), DEFAULT_TRAIN_OPTIONS.epochs)
     .option('--batch-size <n>', 'samples per step', positiveInt('--batch-size'), DEFAULT_TRAIN_OPTIONS.batchSize)
-    .option('--lr <rate>', "Adam's learning rate", positiveNumber('--lr'), DEFAULT_TRAIN_OPTIONS.learningRate)
-    .addOption(new Option('--lr-schedule <name>', "'constant' (the paper) or 'cosine' (decays to 0 over the epochs)").choices(['constant', 'cosine']).default('constant'))
+    .addOption(new Option('--optimizer <name>', "'adam' (the paper) or 'sgd' (with momentum)").choices([...OPTIMIZERS]).default('adam'))
+    .option('--lr <rate>', 'learning rate (at the first epoch, under a schedule)', positiveNumber('--lr'), DEFAULT_TRAIN_OPTIONS.learningRate)
+    .addOption(new Option('--lr-schedule <name>', "'constant' (the paper), 'cosine' (decays to 0 over the epochs) or 'step' (multiplied by --lr-gamma after each epoch in --lr-steps)").choices([...LR_SCHEDULES]).default('constant'))
+    .option('--lr-steps <e,...>', "with --lr-schedule step: the epochs after which the rate drops (default: after half and three quarters of the epochs)", positiveIntList('--lr-steps'))
+    .option('--lr-gamma <g>', 'with --lr-schedule step: the factor of each drop', positiveNumber('--lr-gamma'), 0.1)
     .option('--beta1 <b>', "Adam's β1 (the paper: 0.99)", share('--beta1'), DEFAULT_TRAIN_OPTIONS.beta1)
     .option('--beta2 <b>', "Adam's β2", share('--beta2'), DEFAULT_TRAIN_OPTIONS.beta2)
+    .option('--momentum <m>', "SGD's momentum", share('--momentum'), 0.9)
     .option('--exit-weights <w,...>', 'loss weight per exit (default 1 on early exits, 0.3 on the final one)', numberList('--exit-weights'))
     .addOption(new Option('--mode <mode>', "'joint' trains everything; 'frozen' trains only the exit heads").choices(['joint', 'frozen']).default('joint'))
     .option('--seed <n>', 'seed for weights, shuffles and dropout', positiveInt('--seed'), DEFAULT_TRAIN_OPTIONS.seed)
     .option('--split-seed <n>', 'seed of the train/validation/test split', positiveInt('--split-seed'), 1)
-    .option('--augment-shift <px>', 'shift training images by up to this many pixels at random (0 = off)', nonNegativeInt('--augment-shift'), 0)
+    .option('--augment-shift <px>', "shift training images by up to this many pixels at random, filling with zeros (0 = off); the same as CIFAR's 'pad by px, crop at random'", nonNegativeInt('--augment-shift'), 0)
+    .option('--augment-flip', 'mirror training images left to right at random (CIFAR-10)', false)
+    .option('--no-normalize', "do not store the train split's per-channel mean and std in the model (inputs then reach stage 1 as they are)")
     .option('--train-samples <n>', 'train on only the first n samples of the train split (quick runs)', positiveInt('--train-samples'))
     .option('--max-drop <points>', 'when choosing thresholds: the share of validation samples, in percentage points, that early exits may get wrong where the final exit is right', positiveNumber('--max-drop', true), 0.1)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'));
@@ -162,13 +168,18 @@ export function trainOptionsFrom(o: Record<string, unknown>): TrainOptions {
     mode: o.mode as TrainMode,
     epochs: o.epochs as number,
     batchSize: o.batchSize as number,
+    optimizer: o.optimizer as OptimizerName,
     learningRate: o.lr as number,
     beta1: o.beta1 as number,
     beta2: o.beta2 as number,
+    momentum: o.momentum as number,
     exitWeights: o.exitWeights as number[] | undefined,
     seed: o.seed as number,
     augmentShift: o.augmentShift as number,
-    lrSchedule: o.lrSchedule as 'constant' | 'cosine',
+    augmentFlip: o.augmentFlip as boolean,
+    lrSchedule: o.lrSchedule as LrSchedule,
+    lrStepEpochs: o.lrSteps as number[] | undefined,
+    lrGamma: o.lrGamma as number,
   };
 }
 
@@ -193,6 +204,7 @@ export function trainCommand(): Command {
       resume: o.resume as boolean,
       trainSamples: o.trainSamples as number | undefined,
       maxDrop: (o.maxDrop as number) / 100,
+      normalize: o.normalize as boolean,
       log: (line) => process.stdout.write(`${line}\n`),
     });
   });
