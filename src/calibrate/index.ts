@@ -1,4 +1,5 @@
 export { chooseThresholdsForAccuracy, type AccuracyTargetChoice } from './accuracy-target.ts';
 export { paretoFront, chooseOperatingPoint, type ParetoOptions, type ParetoStats } from './pareto.ts';
 export { profileCosts, type ProfileOptions } from './cost-profile.ts';
+export { calibrateNetwork, STORED_FRONT_POINTS, type CalibrationOutcome, type CalibrationRequest } from './calibrate-network.ts';
 export type { CostProfile, OperatingConstraint, OperatingPoint, ParetoPoint, PieceCost, StoredCalibration } from './types.ts';

@@ -9,6 +9,7 @@ import { modelsCommand } from './commands/models.ts';
 import { predictCommand } from './commands/predict.ts';
 import { reportCommand } from './commands/report.ts';
 import { serveCommand } from './commands/serve.ts';
+import { reproduceCommand } from './commands/reproduce.ts';
 import { trainCommand } from './commands/train.ts';
 
 /** Exit code for a usage or input error (bad flag, bad file, bad model). */
@@ -25,6 +26,7 @@ export function program(): Command {
     .addCommand(predictCommand())
     .addCommand(calibrateCommand())
     .addCommand(reportCommand())
+    .addCommand(reproduceCommand())
     .addCommand(modelsCommand())
     .addCommand(exportCommand())
     .addCommand(importOnnxCommand())

@@ -1,5 +1,5 @@
 import type { LoadedNetwork } from '../engine/types.ts';
-import type { ExitEvaluation, LabelledSamples, LatencyMeasurement } from '../infer/index.ts';
+import type { EarlyExitOptions, ExitEvaluation, LabelledSamples, LatencyMeasurement } from '../infer/index.ts';
 import { evaluateExits, measureLatency } from '../infer/index.ts';
 import { formatTable, ms, percent } from './table.ts';
 
@@ -15,18 +15,37 @@ export interface ModelReport {
 /** Evaluates a network on samples and times batch-1 inference with early exit and with the final exit only, in one run. */
 export async function measureModel(net: LoadedNetwork, samples: LabelledSamples, options: { thresholds?: number[]; criterion?: string; latencySamples?: number }): Promise<ModelReport> {
   const evaluation = await evaluateExits(net, samples, options);
-  const count = Math.min(options.latencySamples ?? samples.count, samples.count);
-  // Alternate the two in rounds, so a change in the machine's speed during the run hits both alike.
-  const rounds = Math.min(4, count);
-  const parts: { early: LatencyMeasurement[]; final: LatencyMeasurement[] } = { early: [], final: [] };
-  for (let r = 0; r < rounds; r++) {
-    const part = sliceSamples(samples, Math.floor((r * count) / rounds), Math.floor(((r + 1) * count) / rounds));
-    parts.early.push(await measureLatency(net, part, options));
-    parts.final.push(await measureLatency(net, part, { ...options, finalOnly: true }));
-  }
-  const earlyExit = combine(parts.early);
-  const finalOnly = combine(parts.final);
+  const [earlyExit, finalOnly] = await timeAlternating(
+    [
+      { net, options },
+      { net, options: { ...options, finalOnly: true } },
+    ],
+    samples,
+    options.latencySamples,
+  );
   return { evaluation, earlyExit, finalOnly, speedup: finalOnly.meanMs / earlyExit.meanMs, runtime: net.runtime };
+}
+
+/** A network and how to run it, for {@link timeAlternating}. */
+export interface LatencyContender {
+  net: LoadedNetwork;
+  options: EarlyExitOptions;
+}
+
+/**
+ * Batch-1 latency of several networks (or run modes) on the first `count` samples (default all), in four rounds:
+ * each round times every contender on its own quarter of the samples, so a change in the machine's speed during
+ * the run hits all of them alike.
+ */
+export async function timeAlternating(contenders: LatencyContender[], samples: LabelledSamples, count = samples.count): Promise<LatencyMeasurement[]> {
+  const n = Math.min(count, samples.count);
+  const rounds = Math.min(4, n);
+  const parts = contenders.map(() => [] as LatencyMeasurement[]);
+  for (let r = 0; r < rounds; r++) {
+    const part = sliceSamples(samples, Math.floor((r * n) / rounds), Math.floor(((r + 1) * n) / rounds));
+    for (const [i, c] of contenders.entries()) parts[i].push(await measureLatency(c.net, part, c.options));
+  }
+  return parts.map(combine);
 }
 
 function sliceSamples(samples: LabelledSamples, start: number, end: number): LabelledSamples {

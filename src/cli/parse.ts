@@ -37,3 +37,11 @@ export const nonNegativeInt = (flag: string) => (text: string): number => {
   if (text.trim() === '' || !Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`${flag} must be a whole number ≥ 0; got ${JSON.stringify(text)}.`);
   return v;
 };
+
+/** Commander parser for comma-separated positive integers. */
+export const positiveIntList = (flag: string) => (text: string): number[] => {
+  const parts = text.split(',').map((s) => s.trim());
+  const values = parts.map(Number);
+  if (parts.some((p) => p === '') || values.some((v) => !Number.isInteger(v) || v < 1)) throw new InvalidArgumentError(`${flag} must be comma-separated positive integers; got ${JSON.stringify(text)}.`);
+  return values;
+};

@@ -25,3 +25,49 @@ export function shiftImages(src: Float32Array, dst: Float32Array, count: number,
     }
   }
 }
+
+/**
+ * Mirrors each image of a batch left to right with probability 1/2, in place. With `shiftImages` this is the
+ * standard CIFAR-10 augmentation (random crop after zero padding, horizontal flip).
+ *
+ * @param x `count` images, NHWC
+ */
+export function flipImages(x: Float32Array, count: number, shape: readonly [number, number, number], rng: Rng): void {
+  const [h, w, c] = shape;
+  const size = h * w * c;
+  for (let i = 0; i < count; i++) {
+    if (rng.next() >= 0.5) continue;
+    for (let y = 0; y < h; y++) {
+      const row = i * size + y * w * c;
+      for (let left = 0, right = w - 1; left < right; left++, right--) {
+        for (let ch = 0; ch < c; ch++) {
+          const a = row + left * c + ch;
+          const b = row + right * c + ch;
+          const t = x[a];
+          x[a] = x[b];
+          x[b] = t;
+        }
+      }
+    }
+  }
+}
+
+/** Augments the first `count` images of a batch; returns the augmented batch (a buffer it owns), never `batch` itself. */
+export type BatchAugmenter = (batch: Float32Array, count: number, rng: Rng) => Float32Array;
+
+/**
+ * The augmentation the options ask for (random shift, then random flip), for batches of up to `batchSize` images
+ * of `shape`; `undefined` when they ask for none.
+ */
+export function batchAugmenter(options: { augmentShift?: number; augmentFlip?: boolean }, shape: readonly [number, number, number], batchSize: number): BatchAugmenter | undefined {
+  const shift = options.augmentShift ?? 0;
+  if (shift === 0 && !options.augmentFlip) return undefined;
+  const size = shape[0] * shape[1] * shape[2];
+  const out = new Float32Array(batchSize * size);
+  return (batch, count, rng) => {
+    if (shift > 0) shiftImages(batch, out, count, shape, shift, rng);
+    else out.set(batch.subarray(0, count * size));
+    if (options.augmentFlip) flipImages(out, count, shape, rng);
+    return out;
+  };
+}

@@ -3,6 +3,14 @@ import { BranchyArgumentError } from '../common/errors.ts';
 /** How a network learns. */
 export type TrainMode = 'joint' | 'frozen';
 
+/** The optimisers training offers: Adam (the paper) and SGD with momentum. */
+export const OPTIMIZERS = ['adam', 'sgd'] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+
+/** Learning-rate schedules over the epochs. */
+export const LR_SCHEDULES = ['constant', 'cosine', 'step'] as const;
+export type LrSchedule = (typeof LR_SCHEDULES)[number];
+
 /** Settings of one training run; every field has the paper's default. */
 export interface TrainOptions {
   /**
@@ -12,21 +20,36 @@ export interface TrainOptions {
   mode: TrainMode;
   epochs: number;
   batchSize: number;
-  /** Adam's step size. */
+  /** `adam` (the paper, default) or `sgd` with momentum. */
+  optimizer?: OptimizerName;
+  /** The step size (at the first epoch, under a schedule). */
   learningRate: number;
+  /** Adam's decay rates. */
   beta1: number;
   beta2: number;
+  /** SGD's momentum μ (default 0.9): `v ← μ·v + g`, `w ← w − lr·v`. */
+  momentum?: number;
   /** Loss weight per exit; default 1.0 on every early exit and 0.3 on the final one (the paper's B-LeNet). */
   exitWeights?: number[];
   /** Seeds the shuffles, augmentation and dropout masks (weights are seeded when the network is built). */
   seed: number;
   /**
-   * Learning-rate schedule over the epochs: `constant` (the paper) or `cosine` (from `learningRate` down to 0
-   * along half a cosine, stepped per epoch).
+   * Learning-rate schedule over the epochs, set once per epoch: `constant` (the paper), `cosine` (from
+   * `learningRate` down to 0 along half a cosine) or `step` (multiplied by `lrGamma` after each epoch in
+   * `lrStepEpochs`).
    */
-  lrSchedule?: 'constant' | 'cosine';
-  /** Shift each training image by up to this many pixels per axis, at random (0 = no augmentation). */
+  lrSchedule?: LrSchedule;
+  /** With `step`: the epochs after which the rate drops (default: after half and three quarters of the epochs). */
+  lrStepEpochs?: number[];
+  /** With `step`: the factor of each drop (default 0.1). */
+  lrGamma?: number;
+  /**
+   * Shift each training image by up to this many pixels per axis, at random, filling with zeros (0 = no
+   * augmentation). This is the same as the usual "pad by n, crop at random" of CIFAR training.
+   */
   augmentShift?: number;
+  /** Mirror each training image left to right with probability 1/2 (CIFAR's flip augmentation). */
+  augmentFlip?: boolean;
 }
 
 /** The paper's defaults: Adam (1e-3, β1 0.99, β2 0.999), batch 64. */
@@ -67,14 +90,32 @@ export function validateTrainOptions(o: TrainOptions): void {
   if (o.augmentShift !== undefined && !(Number.isInteger(o.augmentShift) && o.augmentShift >= 0)) {
     throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'augmentShift' is ${o.augmentShift}; expected a whole number of pixels ≥ 0.`);
   }
-  if (o.lrSchedule !== undefined && o.lrSchedule !== 'constant' && o.lrSchedule !== 'cosine') {
-    throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'lrSchedule' is ${JSON.stringify(o.lrSchedule)}; expected 'constant' or 'cosine'.`);
+  if (o.lrSchedule !== undefined && !LR_SCHEDULES.includes(o.lrSchedule)) {
+    throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'lrSchedule' is ${JSON.stringify(o.lrSchedule)}; expected one of ${LR_SCHEDULES.join(', ')}.`);
   }
+  if (o.optimizer !== undefined && !OPTIMIZERS.includes(o.optimizer)) {
+    throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'optimizer' is ${JSON.stringify(o.optimizer)}; expected one of ${OPTIMIZERS.join(', ')}.`);
+  }
+  if (o.momentum !== undefined && !(o.momentum >= 0 && o.momentum < 1)) {
+    throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'momentum' is ${o.momentum}; expected a number in [0, 1).`);
+  }
+  if (o.lrGamma !== undefined && !(o.lrGamma > 0 && o.lrGamma <= 1)) {
+    throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'lrGamma' is ${o.lrGamma}; expected a number in (0, 1].`);
+  }
+  o.lrStepEpochs?.forEach((e, i) => {
+    if (!Number.isInteger(e) || e < 1) throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'lrStepEpochs[${i}]' is ${e}; expected a positive whole epoch number.`);
+  });
   if (o.mode !== 'joint' && o.mode !== 'frozen') throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'mode' is ${JSON.stringify(o.mode)}; expected 'joint' or 'frozen'.`);
+}
+
+/** The epochs after which a `step` schedule drops the rate: as given, or after half and three quarters of the run. */
+export function lrStepEpochs(o: TrainOptions): number[] {
+  return o.lrStepEpochs ?? [Math.floor(o.epochs / 2), Math.floor((3 * o.epochs) / 4)].filter((e) => e >= 1);
 }
 
 /** The learning rate for a 1-based epoch under the options' schedule. */
 export function learningRateAt(o: TrainOptions, epoch: number): number {
-  if (o.lrSchedule !== 'cosine') return o.learningRate;
-  return o.learningRate * 0.5 * (1 + Math.cos((Math.PI * (epoch - 1)) / o.epochs));
+  if (o.lrSchedule === 'cosine') return o.learningRate * 0.5 * (1 + Math.cos((Math.PI * (epoch - 1)) / o.epochs));
+  if (o.lrSchedule === 'step') return o.learningRate * (o.lrGamma ?? 0.1) ** lrStepEpochs(o).filter((after) => epoch > after).length;
+  return o.learningRate;
 }

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { BranchyIoError } from '../common/errors.ts';
 import { Rng } from '../common/rng.ts';
 import type { Dataset } from '../data/index.ts';
 import type { TfjsNetwork } from '../engine/tfjs/index.ts';
-import { shiftImages } from './augment.ts';
+import { batchAugmenter } from './augment.ts';
+import { createOptimizer } from './optimizer.ts';
 import { learningRateAt, resolveExitWeights, validateTrainOptions, type TrainOptions } from './options.ts';
 
 /** What a training run reports as it goes. */
@@ -16,7 +16,7 @@ export type TrainEvent =
 export interface TrainState {
   /** Epochs completed. */
   epoch: number;
-  /** Adam's moments and step count, by name. */
+  /** The optimiser's slots (Adam's moments, SGD's momentum) by weight name, and its step count. */
   optimizer: Record<string, Float32Array>;
 }
 
@@ -56,38 +56,6 @@ export function exitAccuracies(net: TfjsNetwork, ds: Dataset, batchSize = 500): 
 }
 
 /**
- * Adam's slots are named after tfjs variables (`<variable>/m`, `<variable>/v`), whose names carry a per-process
- * scope; the checkpoint stores them under the weight names instead, so another process can resume.
- */
-async function optimizerState(optimizer: tf.Optimizer, net: TfjsNetwork, variables: tf.Variable[]): Promise<Record<string, Float32Array>> {
-  const byVariable = new Map(variables.map((v) => [v.name, net.weightName(v)]));
-  const out: Record<string, Float32Array> = {};
-  for (const { name, tensor } of await optimizer.getWeights()) {
-    const slot = /^(.*)\/(m|v)$/.exec(name);
-    const key = slot ? `${byVariable.get(slot[1]) ?? slot[1]}/${slot[2]}` : name;
-    out[key] = Float32Array.from(await tensor.data());
-  }
-  return out;
-}
-
-async function restoreOptimizer(optimizer: tf.Optimizer, state: Record<string, Float32Array>, net: TfjsNetwork, variables: tf.Variable[]): Promise<void> {
-  // Adam matches its slots to variables by position, in the order the variables are passed to minimize.
-  const weightNames = variables.map((v) => net.weightName(v));
-  const keys = ['iter', ...weightNames.map((n) => `${n}/m`), ...weightNames.map((n) => `${n}/v`)];
-  const missing = keys.filter((key) => !(key in state));
-  if (missing.length > 0) {
-    throw new BranchyIoError('TRAIN_BAD_CHECKPOINT', `the checkpoint's optimizer state lacks ${missing.length} slot(s), e.g. '${missing[0]}'; was it written for another network or mode?`);
-  }
-  const named = keys.map((key, i) => {
-    if (i === 0) return { name: 'iter', tensor: tf.scalar(Math.round(state.iter[0]), 'int32') as tf.Tensor };
-    const v = variables[(i - 1) % variables.length];
-    return { name: `${v.name}/${i <= variables.length ? 'm' : 'v'}`, tensor: tf.tensor(state[key], v.shape) };
-  });
-  await optimizer.setWeights(named);
-  named.forEach((n) => n.tensor.dispose());
-}
-
-/**
  * Trains a network on `train`, reporting per-exit accuracy on `validation` after every epoch.
  *
  * Loss = Σₙ wₙ · CE(exit n) over one graph, so one backward pass serves every exit. Deterministic for a seed on
@@ -104,22 +72,22 @@ export async function trainNetwork(
   validateTrainOptions(options);
   const weights = resolveExitWeights(options.exitWeights, net.depth);
   const variables = net.trainableVariables(options.mode === 'frozen' ? 'exitHeads' : 'all');
-  const optimizer = tf.train.adam(options.learningRate, options.beta1, options.beta2);
+  const training = createOptimizer(options, net, variables);
+  const optimizer = training.optimizer;
   const { train } = data;
   const steps = Math.ceil(train.count / options.batchSize);
   const row = train.x.length / train.count;
   const classes = net.spec.classes.length;
   const firstEpoch = resume ? resume.epoch + 1 : 1;
-  if (resume) await restoreOptimizer(optimizer, resume.optimizer, net, variables);
+  if (resume) await training.restore(resume.optimizer);
   let summary: TrainSummary = { epochs: firstEpoch - 1, loss: NaN, validationAccuracy: [], seconds: 0, samplesPerSecond: 0 };
   const xBuffer = new Float32Array(options.batchSize * row);
-  const shifted = options.augmentShift ? new Float32Array(options.batchSize * row) : undefined;
+  const augment = batchAugmenter(options, train.shape, options.batchSize);
   const yBuffer = new Int32Array(options.batchSize);
 
   for (let epoch = firstEpoch; epoch <= options.epochs; epoch++) {
     hooks.onEvent?.({ type: 'epoch-start', epoch, epochs: options.epochs, steps });
-    // tfjs's Adam reads its step size on every update, so a schedule only has to set it per epoch.
-    (optimizer as unknown as { learningRate: number }).learningRate = learningRateAt(options, epoch);
+    training.setLearningRate(learningRateAt(options, epoch));
     const order = new Rng(options.seed * 1_000_003 + epoch).permutation(train.count);
     net.setSeedCounter(options.seed * 1_000_000_007 + epoch * 100_003);
     const augmentRng = new Rng(options.seed * 7_919 + epoch);
@@ -133,8 +101,7 @@ export async function trainNetwork(
         xBuffer.set(train.x.subarray(s * row, (s + 1) * row), i * row);
         yBuffer[i] = train.y[s];
       }
-      if (shifted) shiftImages(xBuffer, shifted, n, train.shape, options.augmentShift!, augmentRng);
-      const input = shifted ?? xBuffer;
+      const input = augment ? augment(xBuffer, n, augmentRng) : xBuffer;
       const cost = tf.tidy(() => {
         const x = tf.tensor(input.subarray(0, n * row), [n, ...train.shape]);
         const y = tf.oneHot(tf.tensor1d(yBuffer.subarray(0, n), 'int32'), classes);
@@ -156,9 +123,9 @@ export async function trainNetwork(
     const validationAccuracy = exitAccuracies(net, data.validation);
     const end = { type: 'epoch-end' as const, epoch, epochs: options.epochs, loss, validationAccuracy, seconds, samplesPerSecond: train.count / seconds };
     hooks.onEvent?.(end);
-    if (hooks.onCheckpoint) await hooks.onCheckpoint({ epoch, optimizer: await optimizerState(optimizer, net, variables) }, end);
+    if (hooks.onCheckpoint) await hooks.onCheckpoint({ epoch, optimizer: await training.state() }, end);
     summary = { epochs: epoch, loss, validationAccuracy, seconds, samplesPerSecond: end.samplesPerSecond };
   }
-  optimizer.dispose();
+  training.dispose();
   return summary;
 }

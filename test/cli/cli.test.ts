@@ -1,26 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { mnistSplits, sample } from '../../src/data/index.ts';
 import { writePng } from '../../src/data/png.ts';
-import { tempDir } from '../helpers.ts';
-
-const BIN = fileURLToPath(new URL('../../bin/branchy.js', import.meta.url));
-
-/** Runs the real `branchy` command; never throws on a non-zero exit. */
-async function branchy(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { branchy, tempDir } from '../helpers.ts';
 
 describe('branchy command', () => {
   const dir = join(tempDir(), 'b-lenet');

@@ -1,25 +1,12 @@
 import { Command } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
-import { chooseOperatingPoint, paretoFront, profileCosts, type OperatingConstraint, type StoredCalibration } from '../../calibrate/index.ts';
+import { calibrateNetwork, type OperatingConstraint } from '../../calibrate/index.ts';
 import { getCriterion } from '../../exit/index.ts';
-import { allExitsOver, argmaxRow } from '../../infer/index.ts';
 import { updateManifest } from '../../io/index.ts';
 import { addDataOptions, loadDataSource } from '../data-source.ts';
 import { addEngineOptions, engineOptions, openModel } from '../open-model.ts';
 import { positiveInt, positiveNumber, share } from '../parse.ts';
 import { formatTable, ms, percent } from '../table.ts';
-
-/** Most points `branchy.json` keeps of a front; a large validation split can have thousands. */
-const STORED_FRONT_POINTS = 400;
-
-/** The front thinned evenly to at most `STORED_FRONT_POINTS`, always keeping both ends and the chosen point. */
-function thinFront<T>(front: T[], chosen: T): T[] {
-  if (front.length <= STORED_FRONT_POINTS) return front;
-  const step = front.length / (STORED_FRONT_POINTS - 2);
-  const keep = new Set<T>([front[0], front[front.length - 1], chosen]);
-  for (let x = 0; x < front.length; x += step) keep.add(front[Math.floor(x)]);
-  return front.filter((p) => keep.has(p));
-}
 
 /** Reads the one constraint the user gave. */
 function constraintFrom(o: Record<string, unknown>): { constraint: OperatingConstraint; text: string } {
@@ -52,22 +39,16 @@ export function calibrateCommand(): Command {
       const criterion = getCriterion((o.criterion as string | undefined) ?? model.spec.policy.criterion);
       const splits = loadDataSource(o.data as string, o.splitSeed as number);
       const validation = splits.validation;
-      const profile = await profileCosts(net, validation, { batch1Samples: o.profileSamples as number, batchSize: o.batchSize as number });
-      let started = performance.now();
-      const table = await allExitsOver(net, validation);
-      const tableSeconds = (performance.now() - started) / 1000;
-      started = performance.now();
-      const front = paretoFront(table, validation.y, criterion, profile.costToExit, { baselineCost: profile.finalOnlyCost });
-      const chosen = chooseOperatingPoint(front, constraint);
-      const searchSeconds = (performance.now() - started) / 1000;
-      net.dispose();
-      const perExitAccuracy = table.probs.map((p) => {
-        let right = 0;
-        for (let i = 0; i < table.count; i++) if (argmaxRow(p, i * table.classes, table.classes) === validation.y[i]) right++;
-        return right / table.count;
+      const { calibration, front, chosen } = await calibrateNetwork(net, validation, {
+        criterion,
+        constraint,
+        constraintText: text,
+        data: splits.source,
+        profile: { batch1Samples: o.profileSamples as number, batchSize: o.batchSize as number },
       });
-      const stored = thinFront(front, chosen);
-      const calibration: StoredCalibration = { criterion: criterion.name, data: splits.source, split: 'validation', validationCount: validation.count, constraint: text, profile, front: stored, chosen: stored.indexOf(chosen), perExitAccuracy, tableSeconds, searchSeconds };
+      net.dispose();
+      const { profile, tableSeconds, searchSeconds } = calibration;
+      const stored = calibration.front;
       updateManifest(dir, (m) => ({ ...m, spec: { ...m.spec, policy: { criterion: criterion.name, thresholds: chosen.thresholds } }, calibration }));
       if (o.json) {
         process.stdout.write(`${JSON.stringify({ model: dir, ...calibration, chosenPoint: chosen }, null, 2)}\n`);

@@ -33,7 +33,7 @@ export function demoCommand(): Command {
       const backend = o.backend as TfjsBackend;
       const log = (line: string) => process.stdout.write(`${line}\n`);
       if (o.train) {
-        const common = { data: 'mnist', backend, splitSeed: 1, resume: false, maxDrop: 0.001, log };
+        const common = { data: 'mnist', backend, splitSeed: 1, resume: false, maxDrop: 0.001, normalize: false, log };
         const seed = o.seed as number;
         const baselineDir = o.baselineDir as string;
         await runTraining({ ...common, model: 'lenet', out: baselineDir, options: { ...SHIPPED_RECIPE, epochs: o.baselineEpochs as number, seed } });

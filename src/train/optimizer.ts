@@ -1,0 +1,76 @@
+import * as tf from '@tensorflow/tfjs';
+import { BranchyIoError } from '../common/errors.ts';
+import type { TfjsNetwork } from '../engine/tfjs/index.ts';
+import type { TrainOptions } from './options.ts';
+
+/**
+ * The optimiser of a training run, with its state in a form another process can restore. tfjs names optimiser
+ * slots after its variables (`<variable>/m`), whose names carry a per-process scope; the state here is keyed by
+ * weight name instead (`stage1.0.kernel/m`), plus `iter`.
+ */
+export interface TrainingOptimizer {
+  readonly optimizer: tf.Optimizer;
+  /** Sets the step size for the following updates (a schedule calls it once per epoch). */
+  setLearningRate(rate: number): void;
+  /** The slots by weight name, for a checkpoint. */
+  state(): Promise<Record<string, Float32Array>>;
+  /** Restores what `state` returned, e.g. in another process. */
+  restore(state: Record<string, Float32Array>): Promise<void>;
+  dispose(): void;
+}
+
+/** Per-variable slots of each optimiser, in the order tfjs keeps them (all of one slot, then the next). */
+const SLOTS = { adam: ['m', 'v'], sgd: ['momentum'] } as const;
+
+/**
+ * Adam with the options' β1/β2 (the paper), or SGD with momentum (`v ← μ·v + g; w ← w − lr·v`, as PyTorch's SGD
+ * without dampening), over `variables` in that order.
+ */
+export function createOptimizer(options: TrainOptions, net: TfjsNetwork, variables: tf.Variable[]): TrainingOptimizer {
+  const kind = options.optimizer ?? 'adam';
+  const optimizer =
+    kind === 'sgd'
+      ? tf.train.momentum(options.learningRate, options.momentum ?? 0.9)
+      : tf.train.adam(options.learningRate, options.beta1, options.beta2);
+  const slots = SLOTS[kind];
+  const byVariable = new Map(variables.map((v) => [v.name, net.weightName(v)]));
+  return {
+    optimizer,
+    setLearningRate(rate) {
+      // Adam reads its step size on every update; SGD keeps it as a constant tensor that only this call renews.
+      // (`instanceof` cannot tell them apart: tfjs optimisers answer it by duck typing.)
+      if (kind === 'sgd') (optimizer as tf.SGDOptimizer).setLearningRate(rate);
+      else (optimizer as unknown as { learningRate: number }).learningRate = rate;
+    },
+    async state() {
+      const out: Record<string, Float32Array> = {};
+      for (const { name, tensor } of await optimizer.getWeights()) {
+        const slot = /^(.*)\/([^/]+)$/.exec(name);
+        const key = slot && byVariable.has(slot[1]) ? `${byVariable.get(slot[1])}/${slot[2]}` : name;
+        out[key] = Float32Array.from(await tensor.data());
+      }
+      return out;
+    },
+    async restore(state) {
+      // tfjs matches slots to variables by position, in the order the variables are passed to minimize.
+      const weightNames = variables.map((v) => net.weightName(v));
+      const keys = slots.flatMap((slot) => weightNames.map((n) => `${n}/${slot}`));
+      const missing = ['iter', ...keys].filter((key) => !(key in state));
+      if (missing.length > 0) {
+        throw new BranchyIoError('TRAIN_BAD_CHECKPOINT', `the checkpoint's optimizer state lacks ${missing.length} slot(s), e.g. '${missing[0]}'; was it written for another network, mode or optimizer (this run uses ${kind})?`);
+      }
+      const named = [
+        { name: 'iter', tensor: tf.scalar(Math.round(state.iter[0]), 'int32') as tf.Tensor },
+        ...keys.map((key, i) => {
+          const v = variables[i % variables.length];
+          return { name: `${v.name}/${slots[Math.floor(i / variables.length)]}`, tensor: tf.tensor(state[key], v.shape) };
+        }),
+      ];
+      await optimizer.setWeights(named);
+      named.forEach((n) => n.tensor.dispose());
+    },
+    dispose() {
+      optimizer.dispose();
+    },
+  };
+}
