@@ -9,8 +9,16 @@ import { ONNX_FUSED_FEATURES, ONNX_FUSED_PROBS } from './export.ts';
  * them (they re-export `onnxruntime-common`), so the caller picks the runtime and the engine imports neither.
  */
 export interface OrtModule {
-  InferenceSession: typeof InferenceSession;
+  InferenceSession: { create(model: Uint8Array, options?: InferenceSession.SessionOptions): Promise<OrtSession> };
   Tensor: typeof Tensor;
+}
+
+/** The parts of an onnxruntime inference session the engine uses. */
+export interface OrtSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: InferenceSession.FeedsType): Promise<InferenceSession.ReturnType>;
+  release(): Promise<void>;
 }
 
 /** How onnxruntime sessions are set up. */
@@ -24,10 +32,10 @@ export interface OrtSessionOptions {
 type PieceKind = 'stage' | 'exit';
 
 interface Sessions {
-  stage: InferenceSession[];
-  exit: InferenceSession[];
+  stage: OrtSession[];
+  exit: OrtSession[];
   /** Stage n followed by exit n in one graph (`fusedGraph`), when the network was built from layers. */
-  fused: InferenceSession[];
+  fused: OrtSession[];
 }
 
 function softmaxRows(data: Float32Array, classes: number): Float32Array {
@@ -90,18 +98,18 @@ export class OrtNetwork implements LoadedNetwork {
         throw new BranchyIoError('ONNX_BAD_MODEL', `onnxruntime cannot load ${kind} ${n} of '${spec.name}': ${(error as Error).message}`, { cause: error });
       }
     };
-    const stage: InferenceSession[] = [];
-    const exit: InferenceSession[] = [];
+    const stage: OrtSession[] = [];
+    const exit: OrtSession[] = [];
     for (let i = 0; i < depth; i++) {
       stage.push(await open('stage', onnx.stages[i], i + 1));
       exit.push(await open('exit', onnx.exits[i], i + 1));
     }
-    const fusedSessions: InferenceSession[] = [];
+    const fusedSessions: OrtSession[] = [];
     for (let i = 0; i < fused.length; i++) fusedSessions.push(await open('fused', fused[i], i + 1));
     return new OrtNetwork(spec, options.runtime ?? 'ort', { stage, exit, fused: fusedSessions }, ort, onnx);
   }
 
-  private session(kind: keyof Sessions, n: number): InferenceSession {
+  private session(kind: keyof Sessions, n: number): OrtSession {
     const list = this.sessions[kind];
     if (!Number.isInteger(n) || n < 1 || n > list.length) {
       throw new BranchyArgumentError('ENGINE_BAD_INDEX', `${kind} ${n} does not exist; network '${this.spec.name}' has ${list.length} (numbered from 1).`);
@@ -121,7 +129,7 @@ export class OrtNetwork implements LoadedNetwork {
   }
 
   /** Runs one session on one input and returns its outputs by name as batches. */
-  private async call(what: string, session: InferenceSession, input: Batch): Promise<Record<string, Batch>> {
+  private async call(what: string, session: OrtSession, input: Batch): Promise<Record<string, Batch>> {
     let outputs: InferenceSession.ReturnType;
     try {
       outputs = await session.run({ [session.inputNames[0]]: new this.ort.Tensor('float32', input.data, input.shape) });
