@@ -10,6 +10,8 @@
  *   `branchy calibrate` when the model directory has been calibrated, else those chosen at training).
  *
  * onnxruntime's intra-op threads and torch's threads are both set to --threads (default 1; tfjs-wasm runs on one).
+ * The table also shows, for information, the engine calls the runner makes per batch (on ort one fused
+ * stage-and-exit call per stage reached; on tfjs one call per stage and per exit head).
  *
  * Run: node --import tsx bench/ort.ts [--model DIR] [--baseline DIR] [--rounds N] [--threads N] [--per-round]
  * (--per-round also prints every round's ms per sample.)
@@ -25,7 +27,7 @@ import { formatTable, ms, percent } from '../src/cli/table.ts';
 import { mnistSplits } from '../src/data/index.ts';
 import { nodeOrtEngine } from '../src/engine/ort/node-engine.ts';
 import { tfjsEngine } from '../src/engine/tfjs/index.ts';
-import type { LoadedNetwork } from '../src/engine/types.ts';
+import type { Batch, LoadedNetwork } from '../src/engine/types.ts';
 import { runEarlyExit, type EarlyExitOptions } from '../src/infer/index.ts';
 import { encodeFrame, loadModelDir } from '../src/io/index.ts';
 
@@ -81,6 +83,25 @@ async function run(net: LoadedNetwork, size: number): Promise<{ msPerSample: num
     });
   }
   return { msPerSample: elapsed / n, accuracy: correct / n, exitShare: exits.map((e) => e / n) };
+}
+
+/** Engine calls (stage, exit head, or fused stage and exit head) per batch of `size`, averaged over the digits. */
+async function callsPerBatch(net: LoadedNetwork, size: number): Promise<number> {
+  let calls = 0;
+  const fused = net.stageAndExit?.bind(net);
+  const counting: LoadedNetwork = {
+    spec: net.spec,
+    runtime: net.runtime,
+    stage: (n, b) => (calls++, net.stage(n, b)),
+    exit: (n, b) => (calls++, net.exit(n, b)),
+    ...(fused ? { stageAndExit: (n: number, b: Batch) => (calls++, fused(n, b)) } : {}),
+    dispose: () => net.dispose(),
+  };
+  const n = Math.floor(test.count / size) * size;
+  for (let start = 0; start < n; start += size) {
+    await runEarlyExit(counting, { data: test.x.subarray(start * row, (start + size) * row), shape: [size, ...test.shape] }, net.spec.stages.length > 1 ? policy : {});
+  }
+  return calls / (n / size);
 }
 
 // PyTorch: the same digits and our final-exit probabilities for the first 20, for its equality check.
@@ -152,17 +173,18 @@ const get = (key: string) => {
   return { ms: median(m.rounds), accuracy: m.accuracy, exitShare: m.exitShare };
 };
 const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
-const table: (string | number)[][] = [['batch', 'network', 'runtime', 'test accuracy', 'leaving at exit 1', 'ms per sample', 'tfjs-wasm / this']];
+const table: (string | number)[][] = [['batch', 'network', 'runtime', 'test accuracy', 'leaving at exit 1', 'engine calls per batch', 'ms per sample', 'tfjs-wasm / this']];
 for (const size of [1, 256]) {
   for (const net of ['lenet', 'b-lenet']) {
     for (const engine of ['ort', 'tfjs']) {
       const s = get(`${net} ${engine} ${size}`);
-      table.push([size, net, nets[`${net} ${engine}` as Name].runtime, percent(s.accuracy), net === 'b-lenet' ? percent(s.exitShare[0], 1) : '-', ms(s.ms), x(get(`${net} tfjs ${size}`).ms, s.ms)]);
+      const loaded = nets[`${net} ${engine}` as Name];
+      table.push([size, net, loaded.runtime, percent(s.accuracy), net === 'b-lenet' ? percent(s.exitShare[0], 1) : '-', (await callsPerBatch(loaded, size)).toFixed(2), ms(s.ms), x(get(`${net} tfjs ${size}`).ms, s.ms)]);
     }
   }
   if (size === 1 && torchAvailable) {
     const s = get('lenet torch 1');
-    table.push([1, 'lenet', `pytorch ${torchInfo!.torch} cpu`, percent(s.accuracy), '-', ms(s.ms), x(get('lenet tfjs 1').ms, s.ms)]);
+    table.push([1, 'lenet', `pytorch ${torchInfo!.torch} cpu`, percent(s.accuracy), '-', '1', ms(s.ms), x(get('lenet tfjs 1').ms, s.ms)]);
   }
 }
 

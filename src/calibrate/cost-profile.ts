@@ -23,29 +23,47 @@ function stats(perSampleMs: number[]): { meanMs: number; p50Ms: number; p95Ms: n
   return { meanMs: perSampleMs.reduce((a, b) => a + b, 0) / perSampleMs.length, p50Ms: at(0.5), p95Ms: at(0.95) };
 }
 
-/** Times every stage and exit head (with the criterion) on one batch; returns ms per piece, in order s1, e1, s2, e2, … */
+/**
+ * Times every stage and exit head (with the criterion) on one batch; returns ms per timer, in order s1, e1, s2,
+ * e2, … and then, when the network offers `stageAndExit`, f1 … fN: each fused stage-and-exit call with the
+ * criterion.
+ */
 async function timePieces(net: LoadedNetwork, x: Batch, score: (p: Float32Array, c: number, o: number) => number): Promise<number[]> {
   const depth = net.spec.stages.length;
   const classes = net.spec.classes.length;
   const out: number[] = [];
+  const fused: number[] = [];
+  let sink = 0;
+  const decide = (probs: Batch) => {
+    for (let i = 0; i < x.shape[0]; i++) sink += score(probs.data, classes, i * classes);
+  };
   let features = x;
   for (let n = 1; n <= depth; n++) {
+    if (net.stageAndExit) {
+      const t = performance.now();
+      decide((await net.stageAndExit(n, features)).probs);
+      fused.push(performance.now() - t);
+    }
     let t = performance.now();
     features = await net.stage(n, features);
     out.push(performance.now() - t);
     t = performance.now();
-    const probs = await net.exit(n, features);
-    let sink = 0;
-    for (let i = 0; i < x.shape[0]; i++) sink += score(probs.data, classes, i * classes);
-    out.push(performance.now() - t + (sink === -1 ? 1 : 0));
+    decide(await net.exit(n, features));
+    out.push(performance.now() - t);
   }
-  return out;
+  return sink === -1 ? [] : [...out, ...fused];
 }
 
 /**
  * Measures what each stage and exit head costs per sample on this machine and engine, at batch 1 and batched,
- * after warm-up. Each exit timer includes the softmax and the criterion, as the runner pays them. `costToExit[n-1]`
- * is the cost of answering at exit n: stages 1..n and exit heads 1..n.
+ * after warm-up. Each exit timer includes the softmax and the criterion, as the runner pays them.
+ *
+ * The totals time what `runEarlyExit` runs. `costToExit[n-1]`, the cost of answering at exit n, is the sum over
+ * k ≤ n of stage k plus exit head k; `finalOnlyCost` is stages 1..N-1 plus stage N and the final head. When the
+ * network offers `stageAndExit` (onnxruntime), the runner pays one fused call for stage k and head k, so each
+ * "stage k + exit k" term is that call's own timer (criterion included), not the sum of the two pieces run alone.
+ * The `pieces` rows always time each stage and each exit head run alone, one engine call each: what a stage
+ * costs on the final-only path, and how the work splits between trunk and heads.
  */
 export async function profileCosts(net: LoadedNetwork, samples: LabelledSamples, options: ProfileOptions = {}): Promise<CostProfile> {
   const depth = net.spec.stages.length;
@@ -60,9 +78,10 @@ export async function profileCosts(net: LoadedNetwork, samples: LabelledSamples,
     await timePieces(net, take(i % samples.count, 1), score);
   }
   await timePieces(net, take(0, batchSize), score);
-  const single = Array.from({ length: 2 * depth }, () => [] as number[]);
+  const timers = (net.stageAndExit ? 3 : 2) * depth;
+  const single = Array.from({ length: timers }, () => [] as number[]);
   for (let i = 0; i < n1; i++) (await timePieces(net, take(i, 1), score)).forEach((ms, k) => single[k].push(ms));
-  const batched = Array.from({ length: 2 * depth }, () => [] as number[]);
+  const batched = Array.from({ length: timers }, () => [] as number[]);
   for (let b = 0; b < batches; b++) {
     const start = (b * batchSize) % Math.max(1, samples.count - batchSize + 1);
     (await timePieces(net, take(start, batchSize), score)).forEach((ms, k) => batched[k].push(ms / batchSize));
@@ -76,24 +95,27 @@ export async function profileCosts(net: LoadedNetwork, samples: LabelledSamples,
       pieces.push({ kind, index: n, batch1: stats(single[k]), batched: { batchSize, ...stats(batched[k]) }, flops: f?.flops ?? null, params: f?.params ?? null });
     }
   }
-  const cumulative = (pick: (p: PieceCost) => number) => {
-    const out: number[] = [];
+  const mean = (xs: number[]) => xs.reduce((sum, v) => sum + v, 0) / xs.length;
+  /** Per-sample cost of stage n and exit n as the runner runs them: the fused call when there is one. */
+  const stageAndExit = (n: number, series: number[][]) => (net.stageAndExit ? mean(series[2 * depth + n - 1]) : mean(series[2 * (n - 1)]) + mean(series[2 * n - 1]));
+  const costs = (series: number[][]) => {
+    const costToExit: number[] = [];
     let sum = 0;
-    for (let n = 0; n < depth; n++) {
-      sum += pick(pieces[2 * n]) + pick(pieces[2 * n + 1]);
-      out.push(sum);
-    }
-    return out;
+    for (let n = 1; n <= depth; n++) costToExit.push((sum += stageAndExit(n, series)));
+    let finalOnly = stageAndExit(depth, series);
+    for (let n = 1; n < depth; n++) finalOnly += mean(series[2 * (n - 1)]);
+    return { costToExit, finalOnly };
   };
-  const finalOnly = (pick: (p: PieceCost) => number) => pieces.filter((p) => p.kind === 'stage' || p.index === depth).reduce((sum, p) => sum + pick(p), 0);
+  const atBatch1 = costs(single);
+  const atBatchSize = costs(batched);
   const cpu = cpus();
   return {
     runtime: net.runtime,
     machine: { cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, node: process.version, measuredAt: new Date().toISOString() },
     pieces,
-    costToExit: cumulative((p) => p.batch1.meanMs),
-    costToExitBatched: cumulative((p) => p.batched.meanMs),
-    finalOnlyCost: finalOnly((p) => p.batch1.meanMs),
-    finalOnlyCostBatched: finalOnly((p) => p.batched.meanMs),
+    costToExit: atBatch1.costToExit,
+    costToExitBatched: atBatchSize.costToExit,
+    finalOnlyCost: atBatch1.finalOnly,
+    finalOnlyCostBatched: atBatchSize.finalOnly,
   };
 }

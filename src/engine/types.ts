@@ -51,6 +51,13 @@ export interface LoadedNetwork {
   stage(n: number, x: Batch): Promise<Batch>;
   /** Exit head n on stage n's features → class probabilities [batch, classes] (softmax applied). */
   exit(n: number, features: Batch): Promise<Batch>;
+  /**
+   * Stage n and exit head n in one engine call, when the engine offers it (onnxruntime, whose per-call overhead
+   * dominates small pieces): the same features and probabilities as `stage(n, x)` then `exit(n, features)`, with
+   * `features` null for the last stage (nothing runs after it). The runner and the cost profile use it when
+   * present, so what is timed is what runs.
+   */
+  stageAndExit?(n: number, x: Batch): Promise<{ features: Batch | null; probs: Batch }>;
   /** Frees the engine's memory for this network. */
   dispose(): void;
 }

@@ -39,7 +39,8 @@ export function resolvePolicy(net: LoadedNetwork, options: EarlyExitOptions): { 
 /**
  * Early-exit inference on one batch. Runs stage 1 and exit 1 on every sample, finishes the samples whose score
  * passes exit 1's threshold, carries only the rest to stage 2, and so on; the final exit answers for whatever is
- * left. Results come back in input order.
+ * left. Results come back in input order. When the network offers `stageAndExit`, stage n and exit head n run as
+ * one call (on the final-only path, only the last stage does: the stages before it run alone).
  *
  * Equivalent, for any thresholds, to running every exit on every sample and taking the first exit that passes.
  *
@@ -63,11 +64,25 @@ export async function runEarlyExit(net: LoadedNetwork, x: Batch, options: EarlyE
     const last = n === depth;
     timing.entered[n - 1] = active.length;
     let t = performance.now();
-    features = await net.stage(n, features);
-    timing.stageMs[n - 1] = performance.now() - t;
-    if (!last && options.finalOnly) continue;
-    t = performance.now();
-    const probs = await net.exit(n, features);
+    if (!last && options.finalOnly) {
+      features = await net.stage(n, features);
+      timing.stageMs[n - 1] = performance.now() - t;
+      continue;
+    }
+    let probs: Batch;
+    if (net.stageAndExit) {
+      // One engine call for stage n and exit head n; its time is the stage's, the decisions the exit's.
+      const both = await net.stageAndExit(n, features);
+      probs = both.probs;
+      if (both.features) features = both.features;
+      timing.stageMs[n - 1] = performance.now() - t;
+      t = performance.now();
+    } else {
+      features = await net.stage(n, features);
+      timing.stageMs[n - 1] = performance.now() - t;
+      t = performance.now();
+      probs = await net.exit(n, features);
+    }
     const keep: number[] = [];
     const threshold = last ? Infinity : thresholds[n - 1];
     for (let i = 0; i < active.length; i++) {

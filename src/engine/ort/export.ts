@@ -18,6 +18,9 @@ import { encodeOnnxModel, ONNX_OPSET, type OnnxAttribute, type OnnxGraph, type O
 export const ONNX_INPUT = 'input';
 /** Name of every exported piece's output. */
 export const ONNX_OUTPUT = 'output';
+/** Outputs of a fused stage-and-exit graph (`fusedGraph`): exit n's probabilities and stage n's features. */
+export const ONNX_FUSED_PROBS = 'probs';
+export const ONNX_FUSED_FEATURES = 'features';
 
 /** A stage or an exit head. */
 export type OnnxPieceKind = 'stage' | 'exit';
@@ -231,40 +234,80 @@ export function pieceInputShape(spec: NetworkSpec, kind: OnnxPieceKind, n: numbe
   return shape;
 }
 
-/** The ONNX graph of stage or exit n of a network with layer lists. */
-export function pieceGraph(source: ModelSource, kind: OnnxPieceKind, n: number): OnnxGraph {
+/** Checks that piece n exists and has layers, and returns a graph builder over the model's weights. */
+function builderFor(source: ModelSource, kind: OnnxPieceKind, n: number): GraphBuilder {
   const { spec, weights } = source;
   const list = kind === 'stage' ? spec.stages : spec.exits;
   if (!Number.isInteger(n) || n < 1 || n > list.length) throw new BranchySpecError('ONNX_BAD_PIECE', `${kind} ${n} does not exist; '${spec.name}' has ${list.length}.`);
   if (!hasLayers(spec)) throw new BranchySpecError('ONNX_NO_LAYERS', `'${spec.name}' was imported from ONNX and has no layer lists to export; its ONNX files are the network.`);
-  const layers = list[n - 1].layers;
-  const g = new GraphBuilder((name, size, dims) => {
+  return new GraphBuilder((name, size, dims) => {
     const w = weights[name];
     if (!w) throw new BranchyIoError('MODEL_MISSING_WEIGHT', `weight '${name}' (shape [${dims.join(', ')}]) is missing from the model's weights.`);
     if (w.length !== size) throw new BranchyIoError('MODEL_WEIGHT_SHAPE', `weight '${name}' has ${w.length} values; the spec needs [${dims.join(', ')}] = ${size}.`);
     return w;
   });
+}
+
+/** The boundary value a piece's graph starts from: its input, NHWC or flat. */
+function inputValue(spec: NetworkSpec, kind: OnnxPieceKind, n: number): Value {
   const input = pieceInputShape(spec, kind, n);
-  let x: Value = { name: ONNX_INPUT, layout: input.length === 3 ? 'nhwc' : 'flat', shape: input };
+  return { name: ONNX_INPUT, layout: input.length === 3 ? 'nhwc' : 'flat', shape: input };
+}
+
+/**
+ * Emits stage or exit n into `g` after `x` and returns its result in the graph's internal layout: a stage's
+ * features (possibly still NCHW; `toNhwc` makes them a boundary value) or an exit head's probabilities.
+ */
+function emitPiece(g: GraphBuilder, spec: NetworkSpec, kind: OnnxPieceKind, n: number, x: Value): Value {
   const norm = spec.input.normalization;
   if (kind === 'stage' && n === 1 && norm) {
-    const c = input[2];
+    const c = x.shape[2];
     const centred = g.node('Sub', [x.name, g.constant('mean', [c], Float32Array.from(norm.mean))]);
     x = { ...x, name: g.node('Mul', [centred, g.constant('inv_std', [c], Float32Array.from(norm.std, (s) => 1 / s))]) };
   }
+  const layers = (kind === 'stage' ? spec.stages : spec.exits)[n - 1].layers;
   layers.forEach((layer, li) => {
     x = applyLayer(g, layer, x, `${kind}${n}.${li}.`, `${kind}s[${n - 1}].layers[${li}]`);
   });
-  if (kind === 'exit') x = { ...x, name: g.node('Softmax', [x.name], [{ name: 'axis', int: 1 }]) };
-  else x = toNhwc(g, x);
+  return kind === 'exit' ? { ...x, name: g.node('Softmax', [x.name], [{ name: 'axis', int: 1 }]) } : x;
+}
+
+/** The ONNX graph of stage or exit n of a network with layer lists. */
+export function pieceGraph(source: ModelSource, kind: OnnxPieceKind, n: number): OnnxGraph {
+  const { spec } = source;
+  const g = builderFor(source, kind, n);
+  const input = inputValue(spec, kind, n);
+  const x = toNhwc(g, emitPiece(g, spec, kind, n, input));
   g.node('Identity', [x.name], [], ONNX_OUTPUT);
   return {
     name: `${spec.name}.${kind}${n}`,
     nodes: g.nodes,
     initializers: g.initializers,
-    inputs: [{ name: ONNX_INPUT, shape: ['batch', ...input] }],
+    inputs: [{ name: ONNX_INPUT, shape: ['batch', ...input.shape] }],
     outputs: [{ name: ONNX_OUTPUT, shape: ['batch', ...x.shape] }],
   };
+}
+
+/**
+ * One graph of stage n followed by exit head n, for running both in one onnxruntime call. It takes stage n's
+ * input (named `input`, as `stage_n.onnx`) and returns exit n's probabilities (`probs`) and, unless n is the last
+ * stage, stage n's NHWC features (`features`), both equal to what the two separate pieces return. The head reads
+ * the stage's result in the graph's internal layout, so no transpose pair sits between them.
+ */
+export function fusedGraph(source: ModelSource, n: number): OnnxGraph {
+  const { spec } = source;
+  const g = builderFor(source, 'stage', n);
+  const input = inputValue(spec, 'stage', n);
+  const stageOut = emitPiece(g, spec, 'stage', n, input);
+  const probs = emitPiece(g, spec, 'exit', n, stageOut);
+  g.node('Identity', [probs.name], [], ONNX_FUSED_PROBS);
+  const outputs = [{ name: ONNX_FUSED_PROBS, shape: ['batch', ...probs.shape] }];
+  if (n < spec.stages.length) {
+    const features = toNhwc(g, stageOut);
+    g.node('Identity', [features.name], [], ONNX_FUSED_FEATURES);
+    outputs.push({ name: ONNX_FUSED_FEATURES, shape: ['batch', ...features.shape] });
+  }
+  return { name: `${spec.name}.stage${n}+exit${n}`, nodes: g.nodes, initializers: g.initializers, inputs: [{ name: ONNX_INPUT, shape: ['batch', ...input.shape] }], outputs };
 }
 
 /**
@@ -282,4 +325,14 @@ export function exportNetwork(source: ModelSource): OnnxPieces {
   const n = source.spec.stages.length;
   const range = Array.from({ length: n }, (_, i) => i + 1);
   return { stages: range.map((i) => exportPiece(source, 'stage', i)), exits: range.map((i) => exportPiece(source, 'exit', i)) };
+}
+
+/**
+ * The fused stage-and-exit graph of every stage as ONNX bytes (see `fusedGraph`). They are built in memory for
+ * onnxruntime sessions, never written to a model directory.
+ */
+export function exportFused(source: ModelSource): Uint8Array[] {
+  return source.spec.stages.map((_, i) =>
+    encodeOnnxModel({ graph: fusedGraph(source, i + 1), producerName: 'branchy', producerVersion: '0.1.0', opset: ONNX_OPSET, metadata: { 'branchy.piece': `stage_${i + 1}+exit_${i + 1}` } }),
+  );
 }

@@ -2,14 +2,23 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { BranchyArgumentError, BranchyIoError } from '../../common/errors.ts';
 import type { NetworkSpec } from '../../spec/types.ts';
 import type { Batch, LoadedNetwork, OnnxSource } from '../types.ts';
+import { ONNX_FUSED_FEATURES, ONNX_FUSED_PROBS } from './export.ts';
 
 /**
  * The parts of an onnxruntime module the engine uses. `onnxruntime-node` and `onnxruntime-web` both provide
  * them (they re-export `onnxruntime-common`), so the caller picks the runtime and the engine imports neither.
  */
 export interface OrtModule {
-  InferenceSession: typeof InferenceSession;
+  InferenceSession: { create(model: Uint8Array, options?: InferenceSession.SessionOptions): Promise<OrtSession> };
   Tensor: typeof Tensor;
+}
+
+/** The parts of an onnxruntime inference session the engine uses. */
+export interface OrtSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: InferenceSession.FeedsType): Promise<InferenceSession.ReturnType>;
+  release(): Promise<void>;
 }
 
 /** How onnxruntime sessions are set up. */
@@ -21,6 +30,13 @@ export interface OrtSessionOptions {
 }
 
 type PieceKind = 'stage' | 'exit';
+
+interface Sessions {
+  stage: OrtSession[];
+  exit: OrtSession[];
+  /** Stage n followed by exit n in one graph (`fusedGraph`), when the network was built from layers. */
+  fused: OrtSession[];
+}
 
 function softmaxRows(data: Float32Array, classes: number): Float32Array {
   const out = new Float32Array(data.length);
@@ -44,49 +60,56 @@ function nhwcToNchw(x: Batch): Batch {
 }
 
 /**
- * A network run by onnxruntime: one inference session per stage and exit head, created once when the network
- * is loaded and reused for every batch.
+ * A network run by onnxruntime: one inference session per stage and exit head, and, when fused graphs are given,
+ * one per stage n followed by exit head n (`stageAndExit`), created once when the network is loaded and reused
+ * for every batch.
  */
 export class OrtNetwork implements LoadedNetwork {
   readonly spec: NetworkSpec;
   readonly runtime: string;
-  private readonly sessions: { stage: InferenceSession[]; exit: InferenceSession[] };
+  /** Present when the network has fused stage-and-exit sessions (built from layers; not for imported ONNX). */
+  readonly stageAndExit?: (n: number, x: Batch) => Promise<{ features: Batch | null; probs: Batch }>;
+  private readonly sessions: Sessions;
 
-  private constructor(spec: NetworkSpec, runtime: string, sessions: { stage: InferenceSession[]; exit: InferenceSession[] }, private readonly ort: OrtModule, private readonly onnx: OnnxSource) {
+  private constructor(spec: NetworkSpec, runtime: string, sessions: Sessions, private readonly ort: OrtModule, private readonly onnx: OnnxSource) {
     this.spec = spec;
     this.runtime = runtime;
     this.sessions = sessions;
+    if (sessions.fused.length > 0) this.stageAndExit = (n, x) => this.runFused(n, x);
   }
 
   /**
-   * Creates a session for every piece.
+   * Creates a session for every piece, and for every fused stage-and-exit graph in `fused` (one per stage, from
+   * `exportFused`; none for a network imported from ONNX, whose pieces are then run one call each).
    *
    * @throws BranchyIoError `ONNX_BAD_MODEL` naming the piece onnxruntime cannot load.
    */
-  static async create(ort: OrtModule, spec: NetworkSpec, onnx: OnnxSource, options: OrtSessionOptions = {}): Promise<OrtNetwork> {
+  static async create(ort: OrtModule, spec: NetworkSpec, onnx: OnnxSource, options: OrtSessionOptions = {}, fused: Uint8Array[] = []): Promise<OrtNetwork> {
     const depth = spec.stages.length;
-    if (onnx.stages.length !== depth || onnx.exits.length !== depth) {
-      throw new BranchyIoError('ONNX_PIECE_COUNT', `'${spec.name}' has ${depth} stages and exits; got ${onnx.stages.length} stage and ${onnx.exits.length} exit ONNX models.`);
+    if (onnx.stages.length !== depth || onnx.exits.length !== depth || (fused.length !== 0 && fused.length !== depth)) {
+      throw new BranchyIoError('ONNX_PIECE_COUNT', `'${spec.name}' has ${depth} stages and exits; got ${onnx.stages.length} stage, ${onnx.exits.length} exit and ${fused.length} fused ONNX models.`);
     }
     const sessionOptions: InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', executionMode: 'sequential', interOpNumThreads: 1, logSeverityLevel: 3 };
     if (options.threads !== undefined) sessionOptions.intraOpNumThreads = options.threads;
-    const open = async (kind: PieceKind, bytes: Uint8Array, n: number) => {
+    const open = async (kind: PieceKind | 'fused', bytes: Uint8Array, n: number) => {
       try {
         return await ort.InferenceSession.create(bytes, sessionOptions);
       } catch (error) {
         throw new BranchyIoError('ONNX_BAD_MODEL', `onnxruntime cannot load ${kind} ${n} of '${spec.name}': ${(error as Error).message}`, { cause: error });
       }
     };
-    const stage: InferenceSession[] = [];
-    const exit: InferenceSession[] = [];
+    const stage: OrtSession[] = [];
+    const exit: OrtSession[] = [];
     for (let i = 0; i < depth; i++) {
       stage.push(await open('stage', onnx.stages[i], i + 1));
       exit.push(await open('exit', onnx.exits[i], i + 1));
     }
-    return new OrtNetwork(spec, options.runtime ?? 'ort', { stage, exit }, ort, onnx);
+    const fusedSessions: OrtSession[] = [];
+    for (let i = 0; i < fused.length; i++) fusedSessions.push(await open('fused', fused[i], i + 1));
+    return new OrtNetwork(spec, options.runtime ?? 'ort', { stage, exit, fused: fusedSessions }, ort, onnx);
   }
 
-  private session(kind: PieceKind, n: number): InferenceSession {
+  private session(kind: keyof Sessions, n: number): OrtSession {
     const list = this.sessions[kind];
     if (!Number.isInteger(n) || n < 1 || n > list.length) {
       throw new BranchyArgumentError('ENGINE_BAD_INDEX', `${kind} ${n} does not exist; network '${this.spec.name}' has ${list.length} (numbered from 1).`);
@@ -94,29 +117,46 @@ export class OrtNetwork implements LoadedNetwork {
     return list[n - 1];
   }
 
+  /** Stage 1's input as its session takes it, checked against the spec. */
+  private stageInput(n: number, x: Batch): Batch {
+    if (n !== 1) return x;
+    const expected = this.spec.input.shape;
+    const per = x.shape.slice(1);
+    if (per.length !== 3 || per.some((d, i) => d !== expected[i])) {
+      throw new BranchyArgumentError('ENGINE_BAD_SHAPE', `stage 1 of '${this.spec.name}' takes [batch, ${expected.join(', ')}]; got [${x.shape.join(', ')}].`);
+    }
+    return this.onnx.inputLayout === 'nchw' ? nhwcToNchw(x) : x;
+  }
+
+  /** Runs one session on one input and returns its outputs by name as batches. */
+  private async call(what: string, session: OrtSession, input: Batch): Promise<Record<string, Batch>> {
+    let outputs: InferenceSession.ReturnType;
+    try {
+      outputs = await session.run({ [session.inputNames[0]]: new this.ort.Tensor('float32', input.data, input.shape) });
+    } catch (error) {
+      throw new BranchyArgumentError('ENGINE_RUN_FAILED', `${what} of '${this.spec.name}' failed on a [${input.shape.join(', ')}] batch: ${(error as Error).message}`, { cause: error });
+    }
+    const out: Record<string, Batch> = {};
+    for (const [name, tensor] of Object.entries(outputs)) {
+      const data = tensor.data;
+      if (!(data instanceof Float32Array)) throw new BranchyIoError('ONNX_BAD_OUTPUT', `${what} of '${this.spec.name}' returned ${tensor.type}; expected float32.`);
+      out[name] = { data, shape: tensor.dims.slice() };
+    }
+    return out;
+  }
+
   private async run(kind: PieceKind, n: number, x: Batch): Promise<Batch> {
     const session = this.session(kind, n);
-    let input = x;
-    if (kind === 'stage' && n === 1) {
-      const expected = this.spec.input.shape;
-      const per = x.shape.slice(1);
-      if (per.length !== 3 || per.some((d, i) => d !== expected[i])) {
-        throw new BranchyArgumentError('ENGINE_BAD_SHAPE', `stage 1 of '${this.spec.name}' takes [batch, ${expected.join(', ')}]; got [${x.shape.join(', ')}].`);
-      }
-      if (this.onnx.inputLayout === 'nchw') input = nhwcToNchw(x);
-    }
-    let output: Tensor;
-    try {
-      const feeds = { [session.inputNames[0]]: new this.ort.Tensor('float32', input.data, input.shape) };
-      output = (await session.run(feeds))[session.outputNames[0]];
-    } catch (error) {
-      throw new BranchyArgumentError('ENGINE_RUN_FAILED', `${kind} ${n} of '${this.spec.name}' failed on a [${x.shape.join(', ')}] batch: ${(error as Error).message}`, { cause: error });
-    }
-    const data = output.data;
-    if (!(data instanceof Float32Array)) throw new BranchyIoError('ONNX_BAD_OUTPUT', `${kind} ${n} of '${this.spec.name}' returned ${output.type}; expected float32.`);
-    const shape = output.dims.slice();
-    if (kind === 'exit' && this.onnx.exitOutput === 'logits') return { data: softmaxRows(data, shape[1]), shape };
-    return { data, shape };
+    const input = kind === 'stage' ? this.stageInput(n, x) : x;
+    const output = (await this.call(`${kind} ${n}`, session, input))[session.outputNames[0]];
+    if (kind === 'exit' && this.onnx.exitOutput === 'logits') return { data: softmaxRows(output.data, output.shape[1]), shape: output.shape };
+    return output;
+  }
+
+  private async runFused(n: number, x: Batch): Promise<{ features: Batch | null; probs: Batch }> {
+    const session = this.session('fused', n);
+    const outputs = await this.call(`stage ${n} + exit ${n}`, session, this.stageInput(n, x));
+    return { features: outputs[ONNX_FUSED_FEATURES] ?? null, probs: outputs[ONNX_FUSED_PROBS] };
   }
 
   /** Stage n on a batch: NHWC input (n = 1) or stage n-1's features → stage n's features. */
@@ -130,8 +170,9 @@ export class OrtNetwork implements LoadedNetwork {
   }
 
   dispose(): void {
-    for (const s of [...this.sessions.stage, ...this.sessions.exit]) void s.release();
+    for (const s of [...this.sessions.stage, ...this.sessions.exit, ...this.sessions.fused]) void s.release();
     this.sessions.stage.length = 0;
     this.sessions.exit.length = 0;
+    this.sessions.fused.length = 0;
   }
 }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { Rng } from '../../../src/common/rng.ts';
 import { nodeOrtEngine, loadOnnxruntimeNode } from '../../../src/engine/ort/node-engine.ts';
 import { encodeOnnxModel, exportPiece, type OrtModule } from '../../../src/engine/ort/index.ts';
 import { ProtoWriter } from '../../../src/engine/ort/protobuf.ts';
@@ -9,6 +8,7 @@ import type { Batch, LoadedNetwork, ModelSource } from '../../../src/engine/type
 import type { LayerSpec, NetworkSpec } from '../../../src/spec/types.ts';
 import { listZoo } from '../../../src/zoo/index.ts';
 import { maxAbsDiff, randomBatch, tinySpec } from '../../helpers.ts';
+import { seededSource } from './seeded-source.ts';
 
 /**
  * Agreement required: 1e-4, relative to the largest magnitude in the piece's output when that exceeds 1 (deep
@@ -28,19 +28,6 @@ function layerSpec(name: string, shape: [number, number, number], layers: LayerS
     policy: { criterion: 'entropy', thresholds: [] },
     ...extra,
   };
-}
-
-/** Seeded weights with batch-norm statistics moved away from 0 and 1, so the inference form is really tested. */
-function seededSource(spec: NetworkSpec, seed: number): ModelSource {
-  const net = new TfjsNetwork(spec, undefined, seed);
-  const weights = net.weights();
-  net.dispose();
-  const rng = new Rng(seed + 100);
-  for (const [name, w] of Object.entries(weights)) {
-    if (/(movingVariance|gamma)$/.test(name)) for (let i = 0; i < w.length; i++) w[i] = 0.5 + rng.next();
-    else if (/(movingMean|beta)$/.test(name)) for (let i = 0; i < w.length; i++) w[i] = rng.normal() * 0.3;
-  }
-  return { spec, weights };
 }
 
 function maxAbs(a: Float32Array): number {
