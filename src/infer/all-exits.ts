@@ -14,8 +14,14 @@ export async function runAllExits(net: LoadedNetwork, x: Batch): Promise<AllExit
   const probs: Float32Array[] = [];
   let features = x;
   for (let n = 1; n <= depth; n++) {
-    features = await net.stage(n, features);
-    probs.push((await net.exit(n, features)).data);
+    if (net.stageAndExit) {
+      const out = await net.stageAndExit(n, features);
+      probs.push(out.probs.data);
+      if (out.features) features = out.features;
+    } else {
+      features = await net.stage(n, features);
+      probs.push((await net.exit(n, features)).data);
+    }
   }
   return { count: x.shape[0], classes: net.spec.classes.length, probs };
 }

@@ -13,9 +13,12 @@ export interface ExitResult {
 /** Where the time of one early-exit run went, in milliseconds. Every figure includes what a user pays. */
 export interface RunTiming {
   totalMs: number;
-  /** Per stage n (index n-1). */
+  /**
+   * Per stage n (index n-1). On an engine with a fused call (`LoadedNetwork.stageAndExit`) this covers stage n
+   * and exit head n together.
+   */
   stageMs: number[];
-  /** Per exit head n: head + softmax + criterion + compaction. */
+  /** Per exit n: head + softmax + criterion + compaction; the criterion and compaction only when fused. */
   exitMs: number[];
   /** Samples that entered stage n (index n-1). */
   entered: number[];
