@@ -20,6 +20,14 @@ export interface TrainOptions {
   mode: TrainMode;
   epochs: number;
   batchSize: number;
+  /**
+   * Split each batch into parts of at most this many samples, run forward and backward on one part at a time
+   * and apply the summed gradients once per batch (default: the whole batch at once). The gradient is that of the
+   * whole batch, except that batch-norm layers see each part's statistics and update their moving statistics
+   * once per part. For networks whose activations do not fit in memory at the batch size: tfjs-wasm's heap ends
+   * at 4 GiB, and B-ResNet-110 needs about 2.3 GiB per 32 samples.
+   */
+  microBatch?: number;
   /** `adam` (the paper, default) or `sgd` with momentum. */
   optimizer?: OptimizerName;
   /** The step size (at the first epoch, under a schedule). */
@@ -83,6 +91,7 @@ export function validateTrainOptions(o: TrainOptions): void {
   };
   positiveInt('epochs', o.epochs);
   positiveInt('batchSize', o.batchSize);
+  if (o.microBatch !== undefined) positiveInt('microBatch', o.microBatch);
   if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'learningRate' is ${o.learningRate}; expected a positive number.`);
   for (const b of ['beta1', 'beta2'] as const) {
     if (!(o[b] >= 0 && o[b] < 1)) throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'${b}' is ${o[b]}; expected a number in [0, 1).`);

@@ -56,6 +56,32 @@ export function exitAccuracies(net: TfjsNetwork, ds: Dataset, batchSize = 500): 
 }
 
 /**
+ * One optimiser step on a batch of `n` samples run in parts of at most `part`: each part's mean loss gradient,
+ * weighted by its share of the batch, is added up (outside any part's graph, so only one part's activations are
+ * alive at a time) and applied once. Returns the batch's mean loss.
+ */
+function accumulatedStep(optimizer: tf.Optimizer, variables: tf.Variable[], n: number, part: number, partLoss: (from: number, size: number) => () => tf.Scalar): tf.Scalar {
+  let sums: Record<string, tf.Tensor> | null = null;
+  let loss: tf.Scalar = tf.scalar(0);
+  for (let from = 0; from < n; from += part) {
+    const size = Math.min(part, n - from);
+    const share = size / n;
+    const { value, grads } = optimizer.computeGradients(partLoss(from, size), variables);
+    const next: Record<string, tf.Tensor> = {};
+    for (const [name, g] of Object.entries(grads)) next[name] = sums ? tf.add(sums[name], tf.mul(g, share)) : tf.mul(g, share);
+    if (sums) Object.values(sums).forEach((t) => t.dispose());
+    Object.values(grads).forEach((t) => t.dispose());
+    sums = next;
+    const total: tf.Scalar = tf.add(loss, tf.mul(value, share));
+    loss.dispose();
+    value.dispose();
+    loss = total;
+  }
+  optimizer.applyGradients(sums!);
+  return loss;
+}
+
+/**
  * Trains a network on `train`, reporting per-exit accuracy on `validation` after every epoch.
  *
  * Loss = Σₙ wₙ · CE(exit n) over one graph, so one backward pass serves every exit. Deterministic for a seed on
@@ -102,13 +128,16 @@ export async function trainNetwork(
         yBuffer[i] = train.y[s];
       }
       const input = augment ? augment(xBuffer, n, augmentRng) : xBuffer;
+      const part = Math.min(n, options.microBatch ?? n);
       const cost = tf.tidy(() => {
-        const x = tf.tensor(input.subarray(0, n * row), [n, ...train.shape]);
-        const y = tf.oneHot(tf.tensor1d(yBuffer.subarray(0, n), 'int32'), classes);
-        return optimizer.minimize(() => {
+        const partLoss = (from: number, size: number) => () => {
+          const x = tf.tensor(input.subarray(from * row, (from + size) * row), [size, ...train.shape]);
+          const y = tf.oneHot(tf.tensor1d(yBuffer.subarray(from, from + size), 'int32'), classes);
           const logits = net.forward(x, { training: true, frozenTrunk: options.mode === 'frozen' });
           return tf.addN(logits.map((l, e) => tf.mul(tf.losses.softmaxCrossEntropy(y, l), weights[e]))) as unknown as tf.Scalar;
-        }, true, variables)!;
+        };
+        if (part === n) return optimizer.minimize(partLoss(0, n), true, variables)!;
+        return accumulatedStep(optimizer, variables, n, part, partLoss);
       });
       const next: tf.Scalar = tf.tidy(() => tf.add(lossSum, tf.mul(cost, n)));
       lossSum.dispose();

@@ -114,8 +114,10 @@ async function reproducePair(datasetName: string, baselineModel: string, splits:
   const baselineDir = join(run.out, datasetName, baselineModel);
   const branchyDir = join(run.out, datasetName, branchyModel);
   const common = { data: datasetName, splits, backend: run.backend, splitSeed: run.splitSeed, resume: false, maxDrop: run.maxDrop, trainSamples: run.budget.trainSamples, log: run.log };
-  const baselineTraining = await runTraining({ ...common, model: baselineModel, out: baselineDir, options: { ...plan.recipe, epochs: run.budget.baselineEpochs, seed: run.seed } });
-  const branchyTraining = await runTraining({ ...common, model: branchyModel, out: branchyDir, initFrom: baselineDir, options: { ...plan.recipe, epochs: run.budget.epochs, seed: run.seed } });
+  // ResNet-110's activations for a batch of 64 outgrow tfjs-wasm's 4 GiB heap; it trains in halves.
+  const recipe = { ...plan.recipe, ...(baselineModel === 'resnet110' ? { microBatch: 32 } : {}) };
+  const baselineTraining = await runTraining({ ...common, model: baselineModel, out: baselineDir, options: { ...recipe, epochs: run.budget.baselineEpochs, seed: run.seed } });
+  const branchyTraining = await runTraining({ ...common, model: branchyModel, out: branchyDir, initFrom: baselineDir, options: { ...recipe, epochs: run.budget.epochs, seed: run.seed } });
   for (const d of [baselineDir, branchyDir]) rmSync(join(d, TRAIN_STATE_FILE), { force: true });
 
   const constraintText = `validation accuracy at most ${(100 * run.maxDrop).toFixed(2)} points below the final exit's`;

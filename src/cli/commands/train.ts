@@ -142,6 +142,7 @@ export function addTrainOptions(cmd: Command): Command {
   return cmd
     .option('--epochs <n>', 'epochs to train', positiveInt('--epochs'), DEFAULT_TRAIN_OPTIONS.epochs)
     .option('--batch-size <n>', 'samples per step', positiveInt('--batch-size'), DEFAULT_TRAIN_OPTIONS.batchSize)
+    .option('--micro-batch <n>', 'run each batch forward and backward in parts of at most n samples and apply their summed gradients once (for networks whose activations outgrow memory, e.g. 32 for b-resnet110)', positiveInt('--micro-batch'))
     .addOption(new Option('--optimizer <name>', "'adam' (the paper) or 'sgd' (with momentum)").choices([...OPTIMIZERS]).default('adam'))
     .option('--lr <rate>', 'learning rate (at the first epoch, under a schedule)', positiveNumber('--lr'), DEFAULT_TRAIN_OPTIONS.learningRate)
     .addOption(new Option('--lr-schedule <name>', "'constant' (the paper), 'cosine' (decays to 0 over the epochs) or 'step' (multiplied by --lr-gamma after each epoch in --lr-steps)").choices([...LR_SCHEDULES]).default('constant'))
@@ -168,6 +169,7 @@ export function trainOptionsFrom(o: Record<string, unknown>): TrainOptions {
     mode: o.mode as TrainMode,
     epochs: o.epochs as number,
     batchSize: o.batchSize as number,
+    microBatch: o.microBatch as number | undefined,
     optimizer: o.optimizer as OptimizerName,
     learningRate: o.lr as number,
     beta1: o.beta1 as number,
