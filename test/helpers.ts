@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Rng } from '../src/common/rng.ts';
+import type { Dataset } from '../src/data/dataset.ts';
 import type { Batch } from '../src/engine/types.ts';
 import type { NetworkSpec } from '../src/spec/types.ts';
 
@@ -28,6 +29,18 @@ export function tinySpec(overrides: Partial<NetworkSpec> = {}): NetworkSpec {
     policy: { criterion: 'entropy', thresholds: [0.5, 0.5] },
     ...overrides,
   };
+}
+
+/** A learnable 3-class problem on 6x6 images (the shape of `tinySpec`): the class is which third is bright. */
+export function stripes(count: number, seed: number): Dataset {
+  const rng = new Rng(seed);
+  const x = new Float32Array(count * 36);
+  const y = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    y[i] = rng.int(3);
+    for (let p = 0; p < 36; p++) x[i * 36 + p] = (Math.floor((p % 6) / 2) === y[i] ? 1 : 0) + 0.3 * rng.normal();
+  }
+  return { x, y, shape: [6, 6, 1], count, classes: ['a', 'b', 'c'] };
 }
 
 /** A batch of seeded random values. */

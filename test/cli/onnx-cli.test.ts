@@ -1,25 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { tempDir } from '../helpers.ts';
+import { branchy, tempDir } from '../helpers.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/branchy.js', import.meta.url));
 const SHIPPED = fileURLToPath(new URL('../../models/b-lenet-mnist', import.meta.url));
 const BASELINE = fileURLToPath(new URL('../../models/lenet-mnist', import.meta.url));
 
-async function branchy(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('branchy export, import-onnx and --engine', () => {
   const dir = join(tempDir(), 'b-lenet');

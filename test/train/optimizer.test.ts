@@ -1,23 +1,9 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../../src/common/rng.ts';
-import type { Dataset } from '../../src/data/index.ts';
 import { TfjsNetwork, useBackend } from '../../src/engine/tfjs/index.ts';
 import { createOptimizer, DEFAULT_TRAIN_OPTIONS, trainNetwork, type TrainOptions, type TrainState } from '../../src/train/index.ts';
-import { tinySpec } from '../helpers.ts';
-
-/** The class is which third of the 6x6 image is bright. */
-function stripes(count: number, seed: number): Dataset {
-  const rng = new Rng(seed);
-  const x = new Float32Array(count * 36);
-  const y = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    y[i] = rng.int(3);
-    for (let p = 0; p < 36; p++) x[i * 36 + p] = (Math.floor((p % 6) / 2) === y[i] ? 1 : 0) + 0.3 * rng.normal();
-  }
-  return { x, y, shape: [6, 6, 1], count, classes: ['a', 'b', 'c'] };
-}
+import { stripes, tinySpec } from '../helpers.ts';
 
 const sgd = (o: Partial<TrainOptions> = {}): TrainOptions => ({ ...DEFAULT_TRAIN_OPTIONS, optimizer: 'sgd', momentum: 0.9, learningRate: 0.05, batchSize: 16, epochs: 2, ...o });
 

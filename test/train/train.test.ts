@@ -1,24 +1,11 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { before, describe, it } from 'node:test';
-import { subset, mnistSplits, type Dataset } from '../../src/data/index.ts';
+import { subset, mnistSplits } from '../../src/data/index.ts';
 import { TfjsNetwork, useBackend } from '../../src/engine/tfjs/index.ts';
 import { initFromBaseline, trainNetwork, DEFAULT_TRAIN_OPTIONS, type TrainOptions, type TrainState } from '../../src/train/index.ts';
 import { bLenet, lenet } from '../../src/zoo/index.ts';
-import { tinySpec } from '../helpers.ts';
-import { Rng } from '../../src/common/rng.ts';
-
-/** A learnable 3-class problem on 6x6 images: the class is which third of the image is bright. */
-function stripes(count: number, seed: number): Dataset {
-  const rng = new Rng(seed);
-  const x = new Float32Array(count * 36);
-  const y = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    y[i] = rng.int(3);
-    for (let p = 0; p < 36; p++) x[i * 36 + p] = (Math.floor((p % 6) / 2) === y[i] ? 1 : 0) + 0.3 * rng.normal();
-  }
-  return { x, y, shape: [6, 6, 1], count, classes: ['a', 'b', 'c'] };
-}
+import { stripes, tinySpec } from '../helpers.ts';
 
 const options = (o: Partial<TrainOptions> = {}): TrainOptions => ({ ...DEFAULT_TRAIN_OPTIONS, epochs: 2, batchSize: 16, learningRate: 0.01, ...o });
 
