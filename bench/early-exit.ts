@@ -14,7 +14,8 @@ import { formatTable, ms, percent } from '../src/cli/table.ts';
 import { mnistSplits } from '../src/data/index.ts';
 import { TfjsNetwork, useBackend } from '../src/engine/tfjs/index.ts';
 import type { LoadedNetwork } from '../src/engine/types.ts';
-import { runEarlyExit, type EarlyExitOptions } from '../src/infer/index.ts';
+import type { EarlyExitOptions } from '../src/infer/index.ts';
+import { timedRun } from './timed-runs.ts';
 import { loadModelDir } from '../src/io/index.ts';
 
 const { values } = parseArgs({
@@ -32,26 +33,11 @@ const chosen = calibration.front[calibration.chosen];
 const branchy = TfjsNetwork.fromSource(model);
 const base = TfjsNetwork.fromSource(loadModelDir(values.baseline!));
 const test = mnistSplits(1).test;
-const row = test.x.length / test.count;
 const policy: EarlyExitOptions = { thresholds: chosen.thresholds, criterion: calibration.criterion };
 
 /** Mean ms per sample and accuracy of a network over the test split in batches of `size`. */
-async function run(net: LoadedNetwork, size: number, options: EarlyExitOptions): Promise<{ msPerSample: number; accuracy: number; exitShare: number[] }> {
-  let correct = 0;
-  let elapsed = 0;
-  const exits = new Array<number>(net.spec.stages.length).fill(0);
-  for (let start = 0; start + size <= test.count; start += size) {
-    const batch = { data: test.x.subarray(start * row, (start + size) * row), shape: [size, ...test.shape] };
-    const t = performance.now();
-    const { results } = await runEarlyExit(net, batch, options);
-    elapsed += performance.now() - t;
-    results.forEach((r, i) => {
-      exits[r.exit - 1]++;
-      if (r.label === test.y[start + i]) correct++;
-    });
-  }
-  const n = Math.floor(test.count / size) * size;
-  return { msPerSample: elapsed / n, accuracy: correct / n, exitShare: exits.map((e) => e / n) };
+function run(net: LoadedNetwork, size: number, options: EarlyExitOptions) {
+  return timedRun(net, test, size, options);
 }
 
 const rounds = Number(values.rounds);

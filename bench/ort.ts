@@ -29,6 +29,7 @@ import { nodeOrtEngine } from '../src/engine/ort/node-engine.ts';
 import { tfjsEngine } from '../src/engine/tfjs/index.ts';
 import type { Batch, LoadedNetwork } from '../src/engine/types.ts';
 import { runEarlyExit, type EarlyExitOptions } from '../src/infer/index.ts';
+import { timedRun } from './timed-runs.ts';
 import { encodeFrame, loadModelDir } from '../src/io/index.ts';
 
 const { values } = parseArgs({
@@ -66,23 +67,8 @@ const test = mnistSplits(1).test;
 const row = test.x.length / test.count;
 
 /** ms per sample and accuracy over the test digits in batches of `size` (the remainder of 1000/size dropped). */
-async function run(net: LoadedNetwork, size: number): Promise<{ msPerSample: number; accuracy: number; exitShare: number[] }> {
-  const options = net.spec.stages.length > 1 ? policy : {};
-  let correct = 0;
-  let elapsed = 0;
-  const exits = new Array<number>(net.spec.stages.length).fill(0);
-  const n = Math.floor(test.count / size) * size;
-  for (let start = 0; start < n; start += size) {
-    const batch = { data: test.x.subarray(start * row, (start + size) * row), shape: [size, ...test.shape] };
-    const t = performance.now();
-    const { results } = await runEarlyExit(net, batch, options);
-    elapsed += performance.now() - t;
-    results.forEach((r, i) => {
-      exits[r.exit - 1]++;
-      if (r.label === test.y[start + i]) correct++;
-    });
-  }
-  return { msPerSample: elapsed / n, accuracy: correct / n, exitShare: exits.map((e) => e / n) };
+function run(net: LoadedNetwork, size: number) {
+  return timedRun(net, test, size, net.spec.stages.length > 1 ? policy : {});
 }
 
 /** Engine calls (stage, exit head, or fused stage and exit head) per batch of `size`, averaged over the digits. */
