@@ -10,11 +10,11 @@ import { Type, type Static } from '@sinclair/typebox';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { StoredCalibration } from '../calibrate/types.ts';
 import type { Batch } from '../engine/types.ts';
-import { runEarlyExit } from '../infer/runner.ts';
 import type { ExitResult } from '../infer/types.ts';
-import { LoadAdaptiveController, type AdaptiveOptions, type CurrentOperatingPoint } from './adaptive.ts';
+import { LoadAdaptiveController, batchedCosts, type AdaptiveOptions, type CurrentOperatingPoint } from './adaptive.ts';
 import { MicroBatcher, type BatchReport } from './batcher.ts';
 import { BranchyServeError, errorReply } from './errors.ts';
+import { InThreadHost } from './inference-host.ts';
 import { METRICS_CONTENT_TYPE, MetricsRegistry } from './metrics.ts';
 import { MODEL_NAME_PATTERN, type ServedModel } from './model-set.ts';
 import { inputsFromFrame, inputsFromJson, predictOptions } from './wire.ts';
@@ -145,14 +145,14 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
         500,
       );
     }
-    const controller = options.sloMs === undefined || calibration === undefined ? undefined : new LoadAdaptiveController(calibration.front, calibration.chosen, { ...options.adaptive, sloMs: options.sloMs }, performance.now());
+    const controller = options.sloMs === undefined || calibration === undefined ? undefined : new LoadAdaptiveController(calibration.front, calibration.chosen, { costs: batchedCosts(calibration.front, calibration.profile.costToExitBatched), ...options.adaptive, sloMs: options.sloMs }, performance.now());
     const spec = served.manifest.spec;
-    const net = served.net;
+    const host = served.host ?? new InThreadHost(served.net);
     const labels = { model: served.name };
     const run = async (x: Batch, group: string) => {
       const point = group === SERVER_THRESHOLDS ? controller?.current() : undefined;
       const thresholds = group === SERVER_THRESHOLDS ? (point?.thresholds ?? spec.policy.thresholds) : group.split(',').map(Number);
-      const { results } = await runEarlyExit(net, x, { thresholds });
+      const results = await host.run(x, thresholds);
       return { results, info: { thresholds, point } };
     };
     const onBatch = (report: BatchReport) => {
