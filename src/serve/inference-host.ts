@@ -123,9 +123,11 @@ export class WorkerInferenceHost implements InferenceHost {
   private spawn(): void {
     const worker = new Worker(WORKER_ENTRY, { workerData: { dir: this.dir, open: this.options } });
     this.current = worker;
+    let loaded = false;
     this.ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (reply: WorkerReply) => {
         if (reply.type === 'ready') {
+          loaded = true;
           this.runtime = reply.runtime;
           resolve();
         } else if (reply.type === 'failed') reject(asError(reply.error));
@@ -144,7 +146,8 @@ export class WorkerInferenceHost implements InferenceHost {
         this.inFlight.clear();
         const error = new BranchyServeError('SERVE_INFERENCE_CRASHED', `the inference thread of model '${this.name}' stopped (exit code ${code}) while running this batch; retry.`, 503, { retryAfterSeconds: 1 });
         lost.forEach((p) => p.reject(error));
-        if (!this.closing) {
+        // A thread that never loaded the model is not restarted here (that could loop); the next batch retries.
+        if (!this.closing && loaded) {
           this.restarts++;
           this.spawn();
         }
@@ -156,7 +159,14 @@ export class WorkerInferenceHost implements InferenceHost {
 
   async run(x: Batch, thresholds: readonly number[]): Promise<ExitResult[]> {
     if (this.closing) throw new BranchyServeError('SERVE_SHUTTING_DOWN', 'the server is shutting down; retry on another instance.', 503, { retryAfterSeconds: 1 });
-    await this.ready;
+    try {
+      await this.ready;
+    } catch (error) {
+      if (this.closing) throw error;
+      this.restarts++;
+      this.spawn();
+      await this.ready;
+    }
     const id = this.nextId++;
     const worker = this.current;
     return new Promise<ExitResult[]>((resolve, reject) => {
