@@ -179,9 +179,9 @@ async function fixedRate(url: string, rate: number, seconds: number): Promise<Op
   const requests = frames.slice(0, 256).map((body) => ({ method: 'POST', path: '/v1/models/b-lenet/predict', headers: { 'content-type': 'application/octet-stream' }, body, onResponse }));
   const run = autocannon({ url, connections: 256, duration: seconds, overallRate: Math.round(rate), requests });
   run.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => status === 200 && answeredMs.push(ms));
-  const r = (await run) as CannonResult & { duration: number };
+  const r = (await run) as CannonResult;
   answeredMs.sort((a, b) => a - b);
-  return { offered: rate, repliedPerSecond: r.requests.average, answeredPerSecond: answered / r.duration, p50: r.latency.p50, p99: r.latency.p99, refused, failed: failed + r.errors, points, answeredP50: quantile(answeredMs, 0.5), answeredP99: quantile(answeredMs, 0.99) };
+  return { offered: rate, repliedPerSecond: r.requests.average, answeredPerSecond: (r.requests.average * answered) / Math.max(1, answered + refused + failed), p50: r.latency.p50, p99: r.latency.p99, refused, failed: failed + r.errors, points, answeredP50: quantile(answeredMs, 0.5), answeredP99: quantile(answeredMs, 0.99) };
 }
 
 const fmt = (x: number, digits = 1) => x.toFixed(digits);
