@@ -1,13 +1,18 @@
 /**
  * `branchy serve` under load, next to in-process batched inference of the same samples in the same run.
  *
+ * Every server measurement runs twice: batches on the inference thread (the default) and on the HTTP thread
+ * (`--no-inference-thread`).
+ *
  * 1. Throughput: 64 concurrent single-sample clients (autocannon, closed loop, binary frames; one round with JSON
  *    bodies too) against the real server, a child process on 127.0.0.1, vs `runEarlyExit` in this process over
- *    the same digits in batches of `--max-batch`; rounds alternate. Target ratio ≥ 0.7.
- * 2. Latency at 50% and 100% of that throughput: autocannon at a fixed overall rate over 256 connections,
+ *    the same digits in batches of `--max-batch`; rounds alternate. Target ratio ≥ 0.7. The CPU time of the load
+ *    generator (this process) and of the server is shown per second of the run: autocannon shares the cores.
+ * 2. Latency at 50% and 100% of that mode's throughput: autocannon at a fixed overall rate over 256 connections,
  *    latencies corrected for coordinated omission (counted from each request's intended send time).
- * 3. 2x overload: the same at twice that throughput, against a server without and one with `--slo-ms`; p50/p99 of
- *    all replies, the share refused (503), and the calibrated accuracy of the operating points that answered.
+ * 3. 2x overload: the same at twice the inference-thread throughput, against servers without and with `--slo-ms`;
+ *    p50/p99 of the answered (200) replies (corrected, and as measured), the share refused (503), and the calibrated accuracy
+ *    of the operating points that answered.
  *
  * The model is a calibrated copy of the shipped B-LeNet, made with the real `branchy calibrate` in a temp dir.
  *
@@ -15,7 +20,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
@@ -70,6 +75,29 @@ async function startServer(extra: string[]): Promise<{ child: ChildProcess; url:
   return { child, url };
 }
 
+/**
+ * The server's own p99 of predict requests (from fastify's receipt of the request to its reply, without time
+ * spent in socket buffers or the load generator), as the upper bound of its histogram bucket, in ms.
+ */
+async function serverP99(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const buckets = [...text.matchAll(/^branchy_http_request_duration_seconds_bucket\{route="\/v1\/models\/:name\/predict",le="([^"]+)"\} (\d+)$/gm)].map((m) => ({ le: Number(m[1]), count: Number(m[2]) }));
+  const total = buckets.at(-1)?.count ?? 0;
+  return 1000 * (buckets.find((b) => b.count >= 0.99 * total)?.le ?? Number.NaN);
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc. */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds this process (the load generator) has used so far. */
+function ownCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
 async function stopServer(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.on('exit', resolve));
   child.kill('SIGTERM');
@@ -118,18 +146,28 @@ interface OpenLoopResult {
   refused: number;
   failed: number;
   points: Map<number, number>;
+  /** p50/p99 of the answered (200) replies from their actual send time, not corrected for coordinated omission. */
+  answeredP50: number;
+  answeredP99: number;
+  /** The server's own p99 (bucket bound), when read. */
+  serverP99?: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 }
 
 /**
  * Sends single-sample frames at a fixed `rate` per second for `seconds` (autocannon `overallRate` over 256
  * connections, latencies corrected for coordinated omission, i.e. counted from each request's intended send time).
- * p50/p99 cover every reply, 503s included.
+ * autocannon's p50/p99 cover the answered (2xx) replies only.
  */
 async function fixedRate(url: string, rate: number, seconds: number): Promise<OpenLoopResult> {
   const points = new Map<number, number>();
   let answered = 0;
   let refused = 0;
   let failed = 0;
+  const answeredMs: number[] = [];
   const onResponse = (status: number, body: string) => {
     if (status === 200) {
       answered++;
@@ -139,41 +177,65 @@ async function fixedRate(url: string, rate: number, seconds: number): Promise<Op
     else failed++;
   };
   const requests = frames.slice(0, 256).map((body) => ({ method: 'POST', path: '/v1/models/b-lenet/predict', headers: { 'content-type': 'application/octet-stream' }, body, onResponse }));
-  const r = (await autocannon({ url, connections: 256, duration: seconds, overallRate: Math.round(rate), requests })) as CannonResult & { duration: number };
-  return { offered: rate, repliedPerSecond: r.requests.average, answeredPerSecond: answered / r.duration, p50: r.latency.p50, p99: r.latency.p99, refused, failed: failed + r.errors, points };
+  const run = autocannon({ url, connections: 256, duration: seconds, overallRate: Math.round(rate), requests });
+  run.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => status === 200 && answeredMs.push(ms));
+  const r = (await run) as CannonResult;
+  answeredMs.sort((a, b) => a - b);
+  return { offered: rate, repliedPerSecond: r.requests.average, answeredPerSecond: (r.requests.average * answered) / Math.max(1, answered + refused + failed), p50: r.latency.p50, p99: r.latency.p99, refused, failed: failed + r.errors, points, answeredP50: quantile(answeredMs, 0.5), answeredP99: quantile(answeredMs, 0.99) };
 }
 
 const fmt = (x: number, digits = 1) => x.toFixed(digits);
 
-// 1. Throughput, alternating rounds.
-const rows: string[][] = [['round', 'in-process (samples/s)', 'server, 64 clients, frames (req/s)', 'ratio', 'p50 / p99 (ms)', 'non-2xx']];
-const ratios: number[] = [];
-const serverRates: number[] = [];
-const plain = await startServer([]);
-await closedLoop(plain.url, 1, 'frame');
+const MODES: [string, string[]][] = [
+  ['inference thread', []],
+  ['HTTP thread', ['--no-inference-thread']],
+];
+const loadBefore = loadavg();
+
+// 1. Throughput, alternating rounds: in-process, then each server mode.
+const rows: string[][] = [['round', 'in-process (samples/s)', ...MODES.flatMap(([mode]) => [`${mode}: req/s`, 'ratio', 'p50 / p99 (ms)', 'non-2xx', 'CPU s/s server / generator'])]];
+const ratios = MODES.map(() => [] as number[]);
+const serverRates = MODES.map(() => [] as number[]);
+const servers = await Promise.all(MODES.map(([, extra]) => startServer(extra)));
+for (const s of servers) await closedLoop(s.url, 1, 'frame');
 for (let round = 1; round <= ROUNDS; round++) {
   const local = await inProcess(SECONDS);
-  const served = await closedLoop(plain.url, SECONDS, 'frame');
-  ratios.push(served.requests.average / local);
-  serverRates.push(served.requests.average);
-  rows.push([String(round), fmt(local, 0), fmt(served.requests.average, 0), fmt(served.requests.average / local, 2), `${served.latency.p50} / ${served.latency.p99}`, String(served.non2xx + served.errors)]);
+  const row = [String(round), fmt(local, 0)];
+  for (const [m, s] of servers.entries()) {
+    const [serverCpu, ownCpu, wall] = [cpuSecondsOf(s.child.pid as number), ownCpuSeconds(), performance.now()];
+    const served = await closedLoop(s.url, SECONDS, 'frame');
+    const elapsed = (performance.now() - wall) / 1000;
+    ratios[m].push(served.requests.average / local);
+    serverRates[m].push(served.requests.average);
+    row.push(fmt(served.requests.average, 0), fmt(served.requests.average / local, 2), `${served.latency.p50} / ${served.latency.p99}`, String(served.non2xx + served.errors), `${fmt((cpuSecondsOf(s.child.pid as number) - serverCpu) / elapsed, 2)} / ${fmt((ownCpuSeconds() - ownCpu) / elapsed, 2)}`);
+  }
+  rows.push(row);
 }
-const viaJson = await closedLoop(plain.url, SECONDS, 'json');
-const throughput = serverRates.reduce((a, b) => a + b, 0) / serverRates.length;
+const viaJson = await Promise.all(servers.map((s) => closedLoop(s.url, SECONDS, 'json')));
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const throughput = serverRates.map(mean);
 
-// 2. Latency at 50% and 100% of the measured throughput.
-const half = await fixedRate(plain.url, 0.5 * throughput, SECONDS);
-const full = await fixedRate(plain.url, throughput, SECONDS);
-await stopServer(plain.child);
+// 2. Latency at 50% and 100% of each mode's throughput.
+const latency: [string, OpenLoopResult][] = [];
+for (const [m, s] of servers.entries()) {
+  latency.push([`${MODES[m][0]}, 50%`, await fixedRate(s.url, 0.5 * throughput[m], SECONDS)]);
+  latency.push([`${MODES[m][0]}, 100%`, await fixedRate(s.url, throughput[m], SECONDS)]);
+}
+for (const s of servers) await stopServer(s.child);
 
-// 3. 2x overload, without and with --slo-ms.
+// 3. 2x overload of the inference-thread throughput, without and with --slo-ms, in both modes.
 const overload: [string, OpenLoopResult][] = [];
-for (const [label, extra] of [['without --slo-ms', []], [`--slo-ms ${SLO_MS}`, ['--slo-ms', String(SLO_MS)]]] as [string, string[]][]) {
-  const s = await startServer(extra);
-  await closedLoop(s.url, 1, 'frame');
-  overload.push([label, await fixedRate(s.url, 2 * throughput, SECONDS)]);
-  await stopServer(s.child);
+for (const [mode, modeArgs] of MODES) {
+  for (const [label, extra] of [['without --slo-ms', []], [`--slo-ms ${SLO_MS}`, ['--slo-ms', String(SLO_MS)]]] as [string, string[]][]) {
+    const s = await startServer([...modeArgs, ...extra]);
+    await closedLoop(s.url, 1, 'frame');
+    const r = await fixedRate(s.url, 2 * throughput[0], SECONDS);
+    r.serverP99 = await serverP99(s.url);
+    overload.push([`${mode}, ${label}`, r]);
+    await stopServer(s.child);
+  }
 }
+const loadAfter = loadavg();
 
 const chosen = calibration.front[calibration.chosen];
 function pointsText(r: OpenLoopResult): string {
@@ -189,29 +251,28 @@ function pointsText(r: OpenLoopResult): string {
   return `${percent(acc / Math.max(1, n))} (${parts.join(', ')})`;
 }
 
+const openLoopRow = (label: string, r: OpenLoopResult) => {
+  const total = r.refused + r.failed + [...r.points.values()].reduce((a, b) => a + b, 0);
+  return [label, fmt(r.offered, 0), fmt(r.repliedPerSecond, 0), fmt(r.answeredPerSecond, 0), `${fmt(r.p50)} / ${fmt(r.p99)}`, `${fmt(r.answeredP50)} / ${fmt(r.answeredP99)}`, `${r.refused} (${percent(r.refused / Math.max(1, total), 0)})`, String(r.failed)];
+};
+const openLoopHead = ['server', 'target (req/s)', 'replies (req/s)', 'answered 200 (req/s)', 'p50 / p99 of 200s, corrected (ms)', 'p50 / p99 of 200s, as measured (ms)', 'refused (503)', 'failed'];
+const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(', ');
+
 process.stdout.write(
   [
     `B-LeNet (calibrated copy; chosen point #${calibration.chosen} of ${calibration.front.length}: thresholds [${chosen.thresholds.map((t) => +t.toPrecision(4)).join(', ')}], validation accuracy ${percent(chosen.accuracy)}), tfjs-wasm, max batch ${MAX_BATCH}, ${SECONDS} s per measurement`,
+    `load average (1, 5, 15 min): ${load(loadBefore)} before, ${load(loadAfter)} after`,
     '',
     'Throughput: 64 concurrent single-sample clients vs in-process batched inference (same samples, same run)',
     formatTable(rows),
-    `mean ratio ${fmt(ratios.reduce((a, b) => a + b, 0) / ratios.length, 2)} (target >= 0.7); JSON bodies instead of frames: ${fmt(viaJson.requests.average, 0)} req/s, p50/p99 ${viaJson.latency.p50}/${viaJson.latency.p99} ms`,
+    ...MODES.map(([mode], m) => `${mode}: mean ratio ${fmt(mean(ratios[m]), 2)} (target >= 0.7); JSON bodies instead of frames: ${fmt(viaJson[m].requests.average, 0)} req/s, p50/p99 ${viaJson[m].latency.p50}/${viaJson[m].latency.p99} ms`),
     '',
-    `Latency under a fixed offered rate (autocannon overallRate, corrected for coordinated omission; throughput = ${fmt(throughput, 0)} req/s)`,
-    formatTable([
-      ['load', 'target (req/s)', 'replies (req/s)', 'answered 200 (req/s)', 'p50 (ms)', 'p99 (ms)', '503', 'failed'],
-      ...[['50%', half], ['100%', full]].map(([label, r]) => {
-        const x = r as OpenLoopResult;
-        return [label as string, fmt(x.offered, 0), fmt(x.repliedPerSecond, 0), fmt(x.answeredPerSecond, 0), fmt(x.p50), fmt(x.p99), String(x.refused), String(x.failed)];
-      }),
-    ]),
+    `Latency under a fixed offered rate (autocannon overallRate; throughput: ${MODES.map(([mode], m) => `${mode} ${fmt(throughput[m], 0)} req/s`).join(', ')})`,
+    formatTable([openLoopHead, ...latency.map(([label, r]) => openLoopRow(label, r))]),
     '',
-    `2x overload (${fmt(2 * throughput, 0)} req/s offered), same run`,
-    formatTable([
-      ['server', 'target (req/s)', 'replies (req/s)', 'answered 200 (req/s)', 'p50 (ms)', 'p99 (ms)', 'refused (503)', 'failed', 'accuracy of the points that answered (validation)'],
-      ...overload.map(([label, r]) => [label, fmt(r.offered, 0), fmt(r.repliedPerSecond, 0), fmt(r.answeredPerSecond, 0), fmt(r.p50), fmt(r.p99), `${r.refused} (${percent(r.refused / Math.max(1, r.refused + r.failed + [...r.points.values()].reduce((a, b) => a + b, 0)), 0)})`, String(r.failed), pointsText(r)]),
-    ]),
-    `SLO ${SLO_MS} ms: p99 ${overload[1][1].p99 <= SLO_MS ? 'held' : 'NOT held'} with --slo-ms`,
+    `2x overload (${fmt(2 * throughput[0], 0)} req/s offered), same run`,
+    formatTable([[...openLoopHead, 'server-side p99 (ms, bucket bound)', 'accuracy of the points that answered (validation)'], ...overload.map(([label, r]) => [...openLoopRow(label, r), `<= ${r.serverP99}`, pointsText(r)])]),
+    ...MODES.map(([mode], m) => `SLO ${SLO_MS} ms, ${mode}: p99 of answered requests ${overload[2 * m + 1][1].p99 <= SLO_MS ? 'held' : 'NOT held'} with --slo-ms`),
     '',
   ].join('\n'),
 );

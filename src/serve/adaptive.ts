@@ -34,6 +34,19 @@ export interface AdaptiveOptions {
   maxUtilization?: number;
   /** Cost ratio of one step (default 0.85). */
   costStep?: number;
+  /**
+   * Cost per sample of each front point the steps and the forecast are judged by, e.g. at the batch size the
+   * server runs (see {@link batchedCosts}); default each point's `expectedCost` (batch 1).
+   */
+  costs?: readonly number[];
+}
+
+/**
+ * Each point's expected cost per sample at the profile's batched size: Σ over exits of its exit share × the
+ * batched cost to reach that exit. What a server running micro-batches pays, unlike `expectedCost` (batch 1).
+ */
+export function batchedCosts(front: readonly OperatingPoint[], costToExitBatched: readonly number[]): number[] {
+  return front.map((p) => p.exitShare.reduce((sum, share, n) => sum + share * costToExitBatched[n], 0));
 }
 
 /** The operating point in force, as responses and `/metrics` report it. */
@@ -69,7 +82,8 @@ export class LoadAdaptiveController {
   private lastMove: number;
   private latencies: { at: number; ms: number }[] = [];
   private busy: { at: number; ms: number }[] = [];
-  private readonly o: Required<AdaptiveOptions>;
+  private readonly o: Required<Omit<AdaptiveOptions, 'costs'>>;
+  private readonly costs: readonly number[];
 
   /**
    * @param front the calibrated front, cheapest first (`StoredCalibration.front`).
@@ -85,6 +99,11 @@ export class LoadAdaptiveController {
     if (!(options.sloMs > 0 && Number.isFinite(options.sloMs))) {
       throw new BranchyArgumentError('SERVE_BAD_SLO', `'sloMs' is ${options.sloMs}; expected a positive number of milliseconds.`);
     }
+    if (options.costs !== undefined && (options.costs.length !== front.length || !options.costs.every((c) => c >= 0 && Number.isFinite(c)))) {
+      throw new BranchyArgumentError('SERVE_BAD_FRONT', `'costs' has ${options.costs.length} entries for a front of ${front.length} points; expected one finite, non-negative cost per point.`);
+    }
+    const { costs, ...tuning } = options;
+    this.costs = costs ?? front.map((p) => p.expectedCost);
     const windowMs = options.windowMs ?? Math.max(1000, 20 * options.sloMs);
     this.o = {
       windowMs,
@@ -94,7 +113,7 @@ export class LoadAdaptiveController {
       calmShare: 0.4,
       maxUtilization: 0.7,
       costStep: 0.85,
-      ...options,
+      ...tuning,
     };
     this.index = chosen;
     this.lastMove = now;
@@ -131,7 +150,7 @@ export class LoadAdaptiveController {
     if (tail > this.o.overloadShare * this.o.sloMs) to = this.cheaper();
     else if (tail < this.o.calmShare * this.o.sloMs && this.index < this.chosen) {
       const next = this.costlier();
-      const forecast = (utilization * this.front[next].expectedCost) / this.front[this.index].expectedCost;
+      const forecast = (utilization * this.costs[next]) / this.costs[this.index];
       if (forecast < this.o.maxUtilization) to = next;
     }
     if (to === this.index) return undefined;
@@ -146,17 +165,17 @@ export class LoadAdaptiveController {
   /** The most accurate point costing at most `costStep` × the current one, or the next cheaper one. */
   private cheaper(): number {
     if (this.index === 0) return 0;
-    const limit = this.front[this.index].expectedCost * this.o.costStep;
+    const limit = this.costs[this.index] * this.o.costStep;
     let i = this.index - 1;
-    while (i > 0 && this.front[i].expectedCost > limit) i--;
+    while (i > 0 && this.costs[i] > limit) i--;
     return i;
   }
 
   /** The costliest point up to the chosen one costing at most the current one / `costStep`, or the next costlier. */
   private costlier(): number {
-    const limit = this.front[this.index].expectedCost / this.o.costStep;
+    const limit = this.costs[this.index] / this.o.costStep;
     let i = this.index + 1;
-    while (i < this.chosen && this.front[i + 1].expectedCost <= limit) i++;
+    while (i < this.chosen && this.costs[i + 1] <= limit) i++;
     return i;
   }
 }

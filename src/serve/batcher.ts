@@ -111,6 +111,19 @@ export class MicroBatcher<Info> {
   }
 
   /**
+   * The error a request would be refused with now because the queue ahead of it, at the recent run time per
+   * sample, would take longer than `maxQueueDelayMs`; `undefined` when it would be taken. Lets the server refuse
+   * before reading a request's body.
+   */
+  overloaded(): BranchyServeError | undefined {
+    const { maxQueueDelayMs } = this.options;
+    // Only the samples ahead count: a request to an empty queue is always taken, so batches keep running and the
+    // estimate keeps tracking the model.
+    if (maxQueueDelayMs === undefined || this.queued * this.msPerSample <= maxQueueDelayMs) return undefined;
+    return new BranchyServeError('SERVE_OVERLOADED', `the queue ahead (${this.queued} samples, about ${Math.round(this.queued * this.msPerSample)} ms) would hold this request past the latency objective; retry after 1 s.`, 503, { retryAfterSeconds: 1 });
+  }
+
+  /**
    * Queues `x`'s samples in `group` and resolves with their results once they have run.
    *
    * @throws BranchyServeError `SERVE_QUEUE_FULL` (503, with a retry delay) when the queue cannot take them,
@@ -123,12 +136,8 @@ export class MicroBatcher<Info> {
       const retryAfterSeconds = Math.max(1, Math.ceil(((this.queued + count) * this.msPerSample) / 1000));
       return Promise.reject(new BranchyServeError('SERVE_QUEUE_FULL', `the queue holds ${this.queued} of at most ${this.options.queueLimit} samples and cannot take ${count} more; retry after ${retryAfterSeconds} s.`, 503, { retryAfterSeconds }));
     }
-    const { maxQueueDelayMs } = this.options;
-    // Only the samples ahead count: a request to an empty queue is always taken, so batches keep running and the
-    // estimate keeps tracking the model.
-    if (maxQueueDelayMs !== undefined && this.queued * this.msPerSample > maxQueueDelayMs) {
-      return Promise.reject(new BranchyServeError('SERVE_OVERLOADED', `the queue ahead (${this.queued} samples, about ${Math.round(this.queued * this.msPerSample)} ms) would hold this request past the latency objective; retry after 1 s.`, 503, { retryAfterSeconds: 1 }));
-    }
+    const overloaded = this.overloaded();
+    if (overloaded !== undefined) return Promise.reject(overloaded);
     return new Promise((resolve, reject) => {
       this.queue.push({ data: x.data, count, group, arrivedAt: this.now(), taken: 0, done: 0, failed: false, results: new Array<ExitResult>(count), resolve, reject });
       this.queued += count;

@@ -4,6 +4,7 @@ import { BranchyError } from '../common/errors.ts';
 import type { LoadedNetwork } from '../engine/types.ts';
 import { MANIFEST_FILE, type ModelManifest } from '../io/model-dir.ts';
 import { BranchyServeError } from './errors.ts';
+import type { InferenceHost } from './inference-host.ts';
 
 /** A model the server answers for, under `name` (its directory's name). */
 export interface ServedModel {
@@ -11,6 +12,8 @@ export interface ServedModel {
   dir: string;
   manifest: ModelManifest;
   net: LoadedNetwork;
+  /** Where its batches run; default on the server's thread, on `net`. The caller closes it after the server. */
+  host?: InferenceHost;
 }
 
 /** Model names the server accepts in URLs: no path characters, at most 128 characters. */

@@ -10,11 +10,11 @@ import { Type, type Static } from '@sinclair/typebox';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { StoredCalibration } from '../calibrate/types.ts';
 import type { Batch } from '../engine/types.ts';
-import { runEarlyExit } from '../infer/runner.ts';
 import type { ExitResult } from '../infer/types.ts';
-import { LoadAdaptiveController, type AdaptiveOptions, type CurrentOperatingPoint } from './adaptive.ts';
+import { LoadAdaptiveController, batchedCosts, type AdaptiveOptions, type CurrentOperatingPoint } from './adaptive.ts';
 import { MicroBatcher, type BatchReport } from './batcher.ts';
 import { BranchyServeError, errorReply } from './errors.ts';
+import { InThreadHost } from './inference-host.ts';
 import { METRICS_CONTENT_TYPE, MetricsRegistry } from './metrics.ts';
 import { MODEL_NAME_PATTERN, type ServedModel } from './model-set.ts';
 import { inputsFromFrame, inputsFromJson, predictOptions } from './wire.ts';
@@ -49,6 +49,7 @@ export interface BranchyServer {
 
 /** Group key of requests that use the server's own thresholds (the adaptive point or the model's). */
 const SERVER_THRESHOLDS = 'server';
+const PREDICT_ROUTE = '/v1/models/:name/predict';
 /** Share of the SLO a request may spend queued before it is shed (the rest is its batch and HTTP). */
 const SLO_QUEUE_SHARE = 0.5;
 
@@ -125,7 +126,7 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
   const metrics = new MetricsRegistry();
   const requests = metrics.counter('branchy_http_requests_total', 'HTTP requests answered, by route, method and status.', ['route', 'method', 'status']);
   const errors = metrics.counter('branchy_http_errors_total', 'Error replies, by error code.', ['code']);
-  const duration = metrics.histogram('branchy_http_request_duration_seconds', 'Time from request to reply, by route.', ['route'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
+  const duration = metrics.histogram('branchy_http_request_duration_seconds', 'Time from request to reply, by route.', ['route'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5]);
   const samples = metrics.counter('branchy_predict_samples_total', 'Samples answered, by model.', ['model']);
   const exits = metrics.counter('branchy_exits_total', 'Samples answered at each exit (1-based), by model.', ['model', 'exit']);
   const batchSizes = metrics.histogram('branchy_batch_size', 'Samples per batch run, by model.', ['model'], [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]);
@@ -145,14 +146,14 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
         500,
       );
     }
-    const controller = options.sloMs === undefined || calibration === undefined ? undefined : new LoadAdaptiveController(calibration.front, calibration.chosen, { ...options.adaptive, sloMs: options.sloMs }, performance.now());
+    const controller = options.sloMs === undefined || calibration === undefined ? undefined : new LoadAdaptiveController(calibration.front, calibration.chosen, { costs: batchedCosts(calibration.front, calibration.profile.costToExitBatched), ...options.adaptive, sloMs: options.sloMs }, performance.now());
     const spec = served.manifest.spec;
-    const net = served.net;
+    const host = served.host ?? new InThreadHost(served.net);
     const labels = { model: served.name };
     const run = async (x: Batch, group: string) => {
       const point = group === SERVER_THRESHOLDS ? controller?.current() : undefined;
       const thresholds = group === SERVER_THRESHOLDS ? (point?.thresholds ?? spec.policy.thresholds) : group.split(',').map(Number);
-      const { results } = await runEarlyExit(net, x, { thresholds });
+      const results = await host.run(x, thresholds);
       return { results, info: { thresholds, point } };
     };
     const onBatch = (report: BatchReport) => {
@@ -235,6 +236,15 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
       void reply.code(401).header('www-authenticate', 'Bearer').send({ code: 'SERVE_UNAUTHORIZED', message: "this server needs 'Authorization: Bearer <token>' with the token it was started with." });
     });
   }
+  // Under an SLO, a predict request the queue would refuse anyway is refused before its body is read and parsed.
+  if (options.sloMs !== undefined) {
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (request.routeOptions.url !== PREDICT_ROUTE) return done();
+      const overloaded = runtimes.get((request.params as { name: string }).name)?.batcher.overloaded();
+      if (overloaded === undefined) return done();
+      done(overloaded);
+    });
+  }
   // While shutting down, close each connection after its reply, so that the drain does not wait on idle keep-alives.
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) void reply.header('connection', 'close');
@@ -290,7 +300,7 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
   app.get<{ Params: Static<typeof ModelParams> }>('/v1/models/:name', { schema: { params: ModelParams } }, async (request) => describeModel(runtimeFor(request.params.name), true));
 
   app.post<{ Params: Static<typeof ModelParams>; Querystring: Static<typeof PredictQuery> }>(
-    '/v1/models/:name/predict',
+    PREDICT_ROUTE,
     {
       schema: {
         params: ModelParams,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { OperatingPoint } from '../../src/calibrate/types.ts';
-import { LoadAdaptiveController } from '../../src/serve/index.ts';
+import { LoadAdaptiveController, batchedCosts } from '../../src/serve/index.ts';
 
 /** A front of 10 points, cheapest first: cost 1.0 … 1.9 ms, accuracy 0.90 … 0.99. */
 const front: OperatingPoint[] = Array.from({ length: 10 }, (_, i) => ({
@@ -55,6 +55,21 @@ describe('load-adaptive controller', () => {
     const to = c.current().index;
     assert.ok(front[to].expectedCost <= 0.85 * front[9].expectedCost);
     assert.ok(front[to + 1].expectedCost > 0.85 * front[9].expectedCost, 'the most accurate such point');
+  });
+
+  it('judges steps by the costs it is given: the batched cost of each point from the calibrated profile', () => {
+    // Batched, exit 2 costs 4x exit 1 (at batch 1 only 1.9x): points differ more in cost, so one step goes less far.
+    const costs = batchedCosts(front, [0.1, 0.4]);
+    assert.ok(Math.abs(costs[9] - (0.1 * 0.1 + 0.9 * 0.4)) < 1e-12);
+    const clock = { t: 0 };
+    const c = new LoadAdaptiveController(front, 9, { ...options, costs }, clock.t);
+    drive(c, clock, 260, 2 * SLO, 1);
+    const to = c.current().index;
+    assert.ok(costs[to] <= 0.85 * costs[9] && costs[to + 1] > 0.85 * costs[9], `stepped to ${to}`);
+    const byBatch1 = new LoadAdaptiveController(front, 9, options, 0);
+    drive(byBatch1, { t: 0 }, 260, 2 * SLO, 1);
+    assert.ok(byBatch1.current().index < to, 'batch-1 costs would have stepped further');
+    assert.throws(() => new LoadAdaptiveController(front, 9, { ...options, costs: [1, 2] }, 0), (e: Error & { code?: string }) => e.code === 'SERVE_BAD_FRONT');
   });
 
   it('holds a cheaper point without oscillating while the forecast load at the costlier one is too high', () => {

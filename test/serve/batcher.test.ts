@@ -85,9 +85,12 @@ describe('micro-batcher', () => {
   it('sheds a request when the queue ahead would outlast the delay limit, but always takes one to an empty queue', async () => {
     const { b } = batcher({ maxBatch: 4, maxWaitMs: 30, queueLimit: 100, maxQueueDelayMs: 0 });
     assert.equal((await b.submit(one(x, 0), '0.5,0.5')).results.length, 1, 'an empty queue takes the request');
+    assert.equal(b.overloaded(), undefined);
     const first = b.submit(rows(x, 0, 2), '0.5,0.5');
+    assert.equal(b.overloaded()?.code, 'SERVE_OVERLOADED', 'the server can refuse before reading a body');
     await assert.rejects(b.submit(one(x, 2), '0.5,0.5'), (e: Error & { code?: string; status?: number }) => e.code === 'SERVE_OVERLOADED' && e.status === 503);
     assert.equal((await first).results.length, 2);
+    assert.equal(b.overloaded(), undefined);
     assert.equal((await b.submit(one(x, 3), '0.5,0.5')).results.length, 1, 'taken again once the queue drained');
   });
 

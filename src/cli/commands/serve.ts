@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
-import { createServer, findModelDirs, openModels, type ServedModel } from '../../serve/index.ts';
+import { WorkerInferenceHost, createServer, findModelDirs, openModels, type ServedModel } from '../../serve/index.ts';
 import { addEngineOptions, engineOptions, openModel } from '../open-model.ts';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../parse.ts';
 
@@ -46,6 +46,7 @@ export function serveCommand(): Command {
     .option('--queue-limit <n>', 'most samples waiting per model; beyond it requests get 503 with Retry-After', positiveInt('--queue-limit'), 1024)
     .option('--body-limit <bytes>', 'largest request body', positiveInt('--body-limit'), 4 * 1024 * 1024)
     .option('--slo-ms <ms>', 'p99 latency objective: move along the calibrated Pareto front under load and shed what it cannot absorb (needs calibrated models)', positiveNumber('--slo-ms'))
+    .option('--no-inference-thread', 'run batches on the HTTP thread instead of one inference thread per model (which opens the model with the same --engine/--backend/--threads)')
     .option('--strict', 'fail to start when any model fails to load (default: report and skip it)', false)
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug, silent)', 'info'))
     .action(async (paths: string[], o: Record<string, unknown>) => {
@@ -59,8 +60,15 @@ export function serveCommand(): Command {
         strict: o.strict as boolean,
         onSkip: ({ dir, error }) => process.stderr.write(`branchy serve: skipping '${dir}': ${error.code}: ${error.message}\n`),
       });
+      const release = async () => {
+        await Promise.all(models.map((m) => m.host?.close()));
+        models.forEach((m) => m.net.dispose());
+      };
       let server;
       try {
+        if (o.inferenceThread as boolean) {
+          for (const m of models) m.host = await WorkerInferenceHost.start(m.dir, engineOptions(o), m.name);
+        }
         server = createServer(models, {
           maxBatch: o.maxBatch as number,
           maxWaitMs: o.maxWaitMs as number,
@@ -71,7 +79,7 @@ export function serveCommand(): Command {
           logger: { level: o.logLevel as string, stream: process.stderr },
         });
       } catch (error) {
-        models.forEach((m) => m.net.dispose());
+        await release();
         throw error;
       }
       const stopped = stopSignal();
@@ -80,7 +88,7 @@ export function serveCommand(): Command {
       const signal = await stopped;
       process.stdout.write(`branchy serve: ${signal}: finishing requests in flight\n`);
       await server.close();
-      models.forEach((m) => m.net.dispose());
+      await release();
       process.stdout.write('branchy serve: stopped\n');
     });
 }
