@@ -1,6 +1,7 @@
 /** branchy's Node entry: everything in `branchy` plus model directories, data sets, training, calibration and the HTTP server. */
 export * from './index.ts';
 export * from './io/model-dir.ts';
+export { openModel, resolveEngine, ENGINE_CHOICES, type EngineChoice, type OpenModelOptions } from './io/open-model.ts';
 export { importOnnxDir, type ImportOnnxOptions } from './io/import-onnx.ts';
 export { nodeOrtEngine, loadOnnxruntimeNode } from './engine/ort/node-engine.ts';
 export * from './data/index.ts';

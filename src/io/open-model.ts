@@ -1,0 +1,48 @@
+import { BranchyArgumentError } from '../common/errors.ts';
+import { nodeOrtEngine } from '../engine/ort/node-engine.ts';
+import { tfjsEngine, type TfjsBackend } from '../engine/tfjs/index.ts';
+import type { EngineName, LoadedNetwork, ModelSource } from '../engine/types.ts';
+import { hasLayers } from '../spec/shapes.ts';
+import { loadModelDir, type LoadedModelDir } from './model-dir.ts';
+
+/** `--engine`: `auto` runs onnxruntime when the model directory has ONNX files, else tfjs. */
+export type EngineChoice = 'auto' | EngineName;
+
+/** The `--engine` values. */
+export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'tfjs', 'ort'];
+
+/** How `openModel` runs a model. */
+export interface OpenModelOptions {
+  /** Default `auto`. `ort` on a model without ONNX files exports them in memory from the weights. */
+  engine?: EngineChoice;
+  /** tfjs backend (default `wasm`); used by the tfjs engine only. */
+  backend?: TfjsBackend;
+  /** onnxruntime intra-op threads (default: onnxruntime's choice); used by the ort engine only. */
+  threads?: number;
+}
+
+/** The engine `openModel` runs a model on. */
+export function resolveEngine(model: ModelSource, engine: EngineChoice = 'auto'): EngineName {
+  if (!ENGINE_CHOICES.includes(engine)) throw new BranchyArgumentError('ENGINE_UNKNOWN', `'engine' is ${JSON.stringify(engine)}; expected one of ${ENGINE_CHOICES.join(', ')}.`);
+  if (engine !== 'auto') return engine;
+  return model.onnx || !hasLayers(model.spec) ? 'ort' : 'tfjs';
+}
+
+/**
+ * Reads a model directory and loads it on an engine: onnxruntime-node (`LoadedNetwork.runtime` `ort-cpu`) or
+ * tfjs (`tfjs-wasm` / `tfjs-cpu`).
+ *
+ * @throws BranchyArgumentError `ENGINE_THREADS_NEED_ORT` when `threads` is given and the model runs on tfjs;
+ *   `ENGINE_NEEDS_LAYERS` for tfjs on a network imported from ONNX; any error of `loadModelDir`.
+ * @example
+ * const { model, net } = await openModel('models/b-lenet-mnist', { engine: 'ort', threads: 1 });
+ */
+export async function openModel(dir: string, options: OpenModelOptions = {}): Promise<{ model: LoadedModelDir; net: LoadedNetwork }> {
+  const model = loadModelDir(dir);
+  const engine = resolveEngine(model, options.engine);
+  if (engine === 'tfjs' && options.threads !== undefined) {
+    throw new BranchyArgumentError('ENGINE_THREADS_NEED_ORT', `--threads sets onnxruntime's threads, but '${dir}' runs on tfjs${options.engine === 'auto' || options.engine === undefined ? ' (it has no ONNX files; add --engine ort)' : ''}.`);
+  }
+  const net = engine === 'ort' ? await (await nodeOrtEngine({ threads: options.threads })).load(model) : await tfjsEngine(options.backend ?? 'wasm').load(model);
+  return { model, net };
+}
