@@ -16,7 +16,7 @@
  * Run: node --import tsx bench/ort.ts [--model DIR] [--baseline DIR] [--rounds N] [--threads N] [--per-round]
  * (--per-round also prints every round's ms per sample.)
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -91,12 +91,9 @@ async function callsPerBatch(net: LoadedNetwork, size: number): Promise<number> 
 }
 
 // PyTorch: the same digits and our final-exit probabilities for the first 20, for its equality check.
-let torchAvailable = true;
-try {
-  execFileSync('python3', ['-c', 'import torch'], { stdio: 'ignore' });
-} catch {
-  torchAvailable = false;
-}
+// Debian's python3-torch lives under /usr/bin/python3, which may not be the python3 on PATH.
+const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+const torchAvailable = python !== undefined;
 const framePath = join(fileURLToPath(new URL('..', import.meta.url)), 'tmp', `bench-ort-inputs-${process.pid}.safetensors`);
 if (torchAvailable) {
   const check = 20;
@@ -112,7 +109,7 @@ if (torchAvailable) {
  * between the rounds being compared.
  */
 function startTorch(): { ready: Promise<{ maxDiff: number; threads: number; torch: string }>; round: () => Promise<{ msPerSample: number; labels: number[] }>; stop: () => void } {
-  const child = spawn('python3', [fileURLToPath(new URL('./torch_lenet.py', import.meta.url)), values.baseline!, framePath, String(threads)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(python!, [fileURLToPath(new URL('./torch_lenet.py', import.meta.url)), values.baseline!, framePath, String(threads)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const next = async () => {
     const { value, done } = await lines.next();
@@ -174,7 +171,7 @@ for (const size of [1, 256]) {
   }
 }
 
-console.log(`ort (onnxruntime-node, ${threads} intra-op thread${threads === 1 ? '' : 's'}) vs tfjs-wasm${torchAvailable ? ` vs PyTorch CPU (torch.set_num_threads(${torchInfo!.threads}))` : ' (PyTorch skipped: python3 cannot import torch)'}`);
+console.log(`ort (onnxruntime-node, ${threads} intra-op thread${threads === 1 ? '' : 's'}) vs tfjs-wasm${torchAvailable ? ` vs PyTorch CPU (torch.set_num_threads(${torchInfo!.threads}))` : ' (PyTorch skipped: neither python3 nor /usr/bin/python3 can import torch)'}`);
 console.log(`${test.count} MNIST test digits (mnist package, split seed 1), ${rounds} alternating rounds after a warm-up pass, median round shown; batch 256 covers the first ${Math.floor(test.count / 256) * 256}.`);
 console.log(`b-lenet thresholds [${thresholds.map((t) => t.toPrecision(4)).join(', ')}] ${thresholdSource}.`);
 if (torchAvailable) console.log(`PyTorch LeNet built from our weights: largest probability difference to ort on 20 digits ${torchInfo!.maxDiff.toExponential(2)}.`);
