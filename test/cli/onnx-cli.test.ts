@@ -38,10 +38,15 @@ describe('branchy export, import-onnx and --engine', () => {
   });
 
   it('--engine ort runs a model without ONNX files (exported in memory) with the threads asked for', async () => {
-    const r = await branchy('eval', BASELINE, '--engine', 'ort', '--threads', '1', '--latency-samples', '10');
+    const plain = join(tempDir(), 'plain');
+    cpSync(BASELINE, plain, { recursive: true });
+    const { onnx, ...manifest } = JSON.parse(readFileSync(join(plain, 'branchy.json'), 'utf8'));
+    assert.ok(onnx, 'the shipped baseline lists its ONNX files');
+    writeFileSync(join(plain, 'branchy.json'), JSON.stringify(manifest));
+    const r = await branchy('eval', plain, '--engine', 'ort', '--threads', '1', '--latency-samples', '10');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /ort-cpu/);
-    const refused = await branchy('eval', BASELINE, '--threads', '1', '--latency-samples', '10');
+    const refused = await branchy('eval', plain, '--threads', '1', '--latency-samples', '10');
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /ENGINE_THREADS_NEED_ORT.*--engine ort/);
   });

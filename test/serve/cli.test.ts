@@ -56,10 +56,10 @@ describe('branchy serve command', () => {
     assert.match(s.stdout(), /SIGTERM: finishing requests in flight\n.*stopped/s);
   });
 
-  it('answers alike on the inference thread with --engine ort --threads 1 and on the HTTP thread (--no-inference-thread)', async () => {
+  it('answers alike on the inference thread with --engine ort --threads 1 and on the HTTP thread with tfjs (--no-inference-thread --engine tfjs)', async () => {
     const mine = digits(8, 60);
     const labels: number[][] = [];
-    for (const args of [['--engine', 'ort', '--threads', '1'], ['--no-inference-thread']]) {
+    for (const args of [['--engine', 'ort', '--threads', '1'], ['--no-inference-thread', '--engine', 'tfjs']]) {
       const s = await start(SHIPPED_MODEL_DIR, '--port', '0', '--log-level', 'warn', ...args);
       assert.ok(s.url, s.stderr());
       try {
@@ -67,7 +67,7 @@ describe('branchy serve command', () => {
         assert.equal(res.status, 200, args.join(' '));
         labels.push(((await res.json()) as { results: { label: number }[] }).results.map((r) => r.label));
         const runtime = ((await (await fetch(`${s.url}/v1/models`)).json()) as { models: { runtime: string }[] }).models[0].runtime;
-        assert.equal(runtime, args[0] === '--engine' ? 'ort-cpu' : 'tfjs-wasm');
+        assert.equal(runtime, args.includes('ort') ? 'ort-cpu' : 'tfjs-wasm');
       } finally {
         s.child.kill('SIGTERM');
         assert.equal(await s.exit, 0, s.stderr());

@@ -12,7 +12,7 @@ export const BIN = fileURLToPath(new URL('../../bin/branchy.js', import.meta.url
 
 /** Opens a model directory on tfjs-wasm under `name`, as `branchy serve` does. */
 export async function served(dir: string, name: string): Promise<ServedModel> {
-  const { model, net } = await openModel(dir, { backend: 'wasm' });
+  const { model, net } = await openModel(dir, { engine: 'tfjs', backend: 'wasm' });
   return { name, dir, manifest: model.manifest, net };
 }
 

@@ -8,6 +8,7 @@ import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from '../../train/index.ts';
 import { formatModelReport, measureModel } from '../model-report.ts';
 import { addEngineOptions, engineOptions, openModel, SHIPPED_BASELINE_DIR, SHIPPED_MODEL_DIR } from '../open-model.ts';
 import { positiveInt } from '../parse.ts';
+import { exportOnnx } from './export.ts';
 import { runTraining } from './train.ts';
 
 /**
@@ -38,8 +39,12 @@ export function demoCommand(): Command {
         const baselineDir = o.baselineDir as string;
         await runTraining({ ...common, model: 'lenet', out: baselineDir, options: { ...SHIPPED_RECIPE, epochs: o.baselineEpochs as number, seed } });
         await runTraining({ ...common, model: 'b-lenet', out: dir, initFrom: baselineDir, options: { ...SHIPPED_RECIPE, epochs: o.epochs as number, seed } });
-        // Optimizer state only matters for --resume; the shipped directories stay small without it.
-        for (const d of [baselineDir, dir]) rmSync(join(d, TRAIN_STATE_FILE), { force: true });
+        // Optimizer state only matters for --resume; the shipped directories stay small without it. The ONNX files
+        // are written again so that the new weights run on onnxruntime as the shipped ones do.
+        for (const d of [baselineDir, dir]) {
+          rmSync(join(d, TRAIN_STATE_FILE), { force: true });
+          exportOnnx(d);
+        }
         log('');
       }
       const { model, net } = await openModel(dir, engineOptions(o));

@@ -1,6 +1,13 @@
 import { Command, Option } from 'commander';
 import { exportNetwork, ONNX_OPSET } from '../../engine/ort/index.ts';
-import { loadModelDir, saveOnnxFiles } from '../../io/index.ts';
+import { loadModelDir, saveOnnxFiles, type ModelManifest } from '../../io/index.ts';
+
+/** Exports a model directory's network to per-piece ONNX files beside its weights and lists them in `branchy.json`. */
+export function exportOnnx(dir: string): { name: string; manifest: ModelManifest } {
+  const model = loadModelDir(dir);
+  const manifest = saveOnnxFiles(dir, exportNetwork(model), { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' });
+  return { name: model.spec.name, manifest };
+}
 
 /** `branchy export`. */
 export function exportCommand(): Command {
@@ -9,12 +16,10 @@ export function exportCommand(): Command {
     .argument('<model-dir>', 'model directory (branchy.json + weights)')
     .addOption(new Option('--format <format>', 'export format').choices(['onnx']).makeOptionMandatory())
     .action((dir: string) => {
-      const model = loadModelDir(dir);
-      const pieces = exportNetwork(model);
-      const manifest = saveOnnxFiles(dir, pieces, { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' });
+      const { name, manifest } = exportOnnx(dir);
       const onnx = manifest.onnx!;
       const files = [...onnx.stages, ...onnx.exits];
       const kb = files.reduce((a, f) => a + f.bytes, 0) / 1024;
-      process.stdout.write(`${model.spec.name}: wrote ${files.map((f) => f.file).join(', ')} (ONNX opset ${onnx.opset}, ${kb.toFixed(1)} KiB) into ${dir}; listed in branchy.json\n`);
+      process.stdout.write(`${name}: wrote ${files.map((f) => f.file).join(', ')} (ONNX opset ${onnx.opset}, ${kb.toFixed(1)} KiB) into ${dir}; listed in branchy.json\n`);
     });
 }
