@@ -383,17 +383,9 @@ export function searchPareto(input: SearchInput, strides: readonly number[] = SE
         remove(ord[p], n);
         p = nx[p];
       }
-      if (q < ks.length - 1) {
-        if (q - lastTried < stride) continue;
-        if (!badStillHere(bs, bl, ks[q])) {
-          stats.skipped++;
-          continue;
-        }
-        if (q > 0 && dominated(n)) {
-          stats.breaks++;
-          break;
-        }
-      }
+      const verdict = judgeCut(n, q, ks, lastTried, bs, bl);
+      if (verdict === 'skip') continue;
+      if (verdict === 'stop') break;
       lastTried = q;
       cut[n] = ks[q];
       if (dominated(n + 1)) {
@@ -461,17 +453,9 @@ export function searchPareto(input: SearchInput, strides: readonly number[] = SE
       }
       reaching = reaching0 - left;
       costFixed = cost0 + left * Cn;
-      if (q < ks.length - 1) {
-        if (q - lastTried < stride) continue;
-        if (!badStillHere(bs, bl, ks[q])) {
-          stats.skipped++;
-          continue;
-        }
-        if (q > 0 && dominated(n)) {
-          stats.breaks++;
-          break;
-        }
-      }
+      const verdict = judgeCut(n, q, ks, lastTried, bs, bl);
+      if (verdict === 'skip') continue;
+      if (verdict === 'stop') break;
       lastTried = q;
       cut[n] = ks[q];
       leftAt[n] = left;
@@ -496,6 +480,25 @@ export function searchPareto(input: SearchInput, strides: readonly number[] = SE
     reaching = reaching0;
     accFinal = final0;
     leftAt[n] = 0;
+  }
+
+  /**
+   * Whether to try cut q of exit n (of the sorted cuts `ks`): `try` it; `skip` it (off this pass's stride, or
+   * dominated by the next cut since no bad sample is left in its group); or `stop`, when nothing from here on can
+   * add to the front. The last cut is always tried.
+   */
+  function judgeCut(n: number, q: number, ks: Int32Array, lastTried: number, bs: Int32Array, bl: Uint32Array): 'try' | 'skip' | 'stop' {
+    if (q === ks.length - 1) return 'try';
+    if (q - lastTried < stride) return 'skip';
+    if (!badStillHere(bs, bl, ks[q])) {
+      stats.skipped++;
+      return 'skip';
+    }
+    if (q > 0 && dominated(n)) {
+      stats.breaks++;
+      return 'stop';
+    }
+    return 'try';
   }
 
   /**
