@@ -11,7 +11,8 @@
  *
  * onnxruntime's intra-op threads and torch's threads are both set to --threads (default 1; tfjs-wasm runs on one).
  * The table also shows, for information, the engine calls the runner makes per batch (on ort one fused
- * stage-and-exit call per stage reached; on tfjs one call per stage and per exit head).
+ * stage-and-exit call per stage reached, plus stage n again when that stage recomputes the features of the
+ * samples that go on; on tfjs one call per stage and per exit head).
  *
  * Run: node --import tsx bench/ort.ts [--model DIR] [--baseline DIR] [--rounds N] [--threads N] [--per-round]
  * (--per-round also prints every round's ms per sample.)
@@ -25,6 +26,7 @@ import { parseArgs } from 'node:util';
 import type { StoredCalibration } from '../src/calibrate/index.ts';
 import { formatTable, ms, percent } from '../src/cli/table.ts';
 import { mnistSplits } from '../src/data/index.ts';
+import type { OrtNetwork } from '../src/engine/ort/index.ts';
 import { nodeOrtEngine } from '../src/engine/ort/node-engine.ts';
 import { tfjsEngine } from '../src/engine/tfjs/index.ts';
 import type { Batch, LoadedNetwork } from '../src/engine/types.ts';
@@ -71,16 +73,28 @@ function run(net: LoadedNetwork, size: number) {
   return timedRun(net, test, size, net.spec.stages.length > 1 ? policy : {});
 }
 
-/** Engine calls (stage, exit head, or fused stage and exit head) per batch of `size`, averaged over the digits. */
+/** How each ort network's fused calls carry features on (`OrtNetwork.carry`), per stage before the last. */
+const carryOf = (net: LoadedNetwork): readonly string[] => (net as Partial<OrtNetwork>).carry ?? [];
+
+/**
+ * Engine calls (stage, exit head, fused stage and exit head, or stage n again to carry the samples that go on)
+ * per batch of `size`, averaged over the digits.
+ */
 async function callsPerBatch(net: LoadedNetwork, size: number): Promise<number> {
   let calls = 0;
   const fused = net.stageAndExit?.bind(net);
+  const counted = async (n: number, b: Batch) => {
+    calls++;
+    const call = await fused!(n, b);
+    const recompute = carryOf(net)[n - 1] === 'recompute';
+    return { probs: call.probs, features: (rows: readonly number[]) => (recompute && rows.length > 0 && calls++, call.features(rows)) };
+  };
   const counting: LoadedNetwork = {
     spec: net.spec,
     runtime: net.runtime,
     stage: (n, b) => (calls++, net.stage(n, b)),
     exit: (n, b) => (calls++, net.exit(n, b)),
-    ...(fused ? { stageAndExit: (n: number, b: Batch) => (calls++, fused(n, b)) } : {}),
+    ...(fused ? { stageAndExit: counted } : {}),
     dispose: () => net.dispose(),
   };
   const n = Math.floor(test.count / size) * size;
@@ -174,6 +188,7 @@ for (const size of [1, 256]) {
 console.log(`ort (onnxruntime-node, ${threads} intra-op thread${threads === 1 ? '' : 's'}) vs tfjs-wasm${torchAvailable ? ` vs PyTorch CPU (torch.set_num_threads(${torchInfo!.threads}))` : ' (PyTorch skipped: neither python3 nor /usr/bin/python3 can import torch)'}`);
 console.log(`${test.count} MNIST test digits (mnist package, split seed 1), ${rounds} alternating rounds after a warm-up pass, median round shown; batch 256 covers the first ${Math.floor(test.count / 256) * 256}.`);
 console.log(`b-lenet thresholds [${thresholds.map((t) => t.toPrecision(4)).join(', ')}] ${thresholdSource}.`);
+console.log(`b-lenet on ort carries features past exit 1 by ${carryOf(nets['b-lenet ort']).join(', ')} (measured when the network loads).`);
 if (torchAvailable) console.log(`PyTorch LeNet built from our weights: largest probability difference to ort on 20 digits ${torchInfo!.maxDiff.toExponential(2)}.`);
 console.log('');
 console.log(formatTable(table));

@@ -26,13 +26,15 @@ function stats(perSampleMs: number[]): { meanMs: number; p50Ms: number; p95Ms: n
 /**
  * Times every stage and exit head (with the criterion) on one batch; returns ms per timer, in order s1, e1, s2,
  * e2, … and then, when the network offers `stageAndExit`, f1 … fN: each fused stage-and-exit call with the
- * criterion.
+ * criterion, and c1 … cN-1: carrying every sample's features from that call on to the next stage.
  */
 async function timePieces(net: LoadedNetwork, x: Batch, score: (p: Float32Array, c: number, o: number) => number): Promise<number[]> {
   const depth = net.spec.stages.length;
   const classes = net.spec.classes.length;
   const out: number[] = [];
   const fused: number[] = [];
+  const carried: number[] = [];
+  const rows = Array.from({ length: x.shape[0] }, (_, i) => i);
   let sink = 0;
   const decide = (probs: Batch) => {
     for (let i = 0; i < x.shape[0]; i++) sink += score(probs.data, classes, i * classes);
@@ -40,9 +42,15 @@ async function timePieces(net: LoadedNetwork, x: Batch, score: (p: Float32Array,
   let features = x;
   for (let n = 1; n <= depth; n++) {
     if (net.stageAndExit) {
-      const t = performance.now();
-      decide((await net.stageAndExit(n, features)).probs);
+      let t = performance.now();
+      const call = await net.stageAndExit(n, features);
+      decide(call.probs);
       fused.push(performance.now() - t);
+      if (n < depth) {
+        t = performance.now();
+        sink += (await call.features(rows)).data.length;
+        carried.push(performance.now() - t);
+      }
     }
     let t = performance.now();
     features = await net.stage(n, features);
@@ -51,7 +59,7 @@ async function timePieces(net: LoadedNetwork, x: Batch, score: (p: Float32Array,
     decide(await net.exit(n, features));
     out.push(performance.now() - t);
   }
-  return sink === -1 ? [] : [...out, ...fused];
+  return sink === -1 ? [] : [...out, ...fused, ...carried];
 }
 
 /**
@@ -61,7 +69,8 @@ async function timePieces(net: LoadedNetwork, x: Batch, score: (p: Float32Array,
  * The totals time what `runEarlyExit` runs. `costToExit[n-1]`, the cost of answering at exit n, is the sum over
  * k ≤ n of stage k plus exit head k; `finalOnlyCost` is stages 1..N-1 plus stage N and the final head. When the
  * network offers `stageAndExit` (onnxruntime), the runner pays one fused call for stage k and head k, so each
- * "stage k + exit k" term is that call's own timer (criterion included), not the sum of the two pieces run alone.
+ * "stage k + exit k" term is that call's own timer (criterion included), not the sum of the two pieces run alone,
+ * and a sample that goes on past exit k also pays for carrying its features on (a copy, or stage k again).
  * The `pieces` rows always time each stage and each exit head run alone, one engine call each: what a stage
  * costs on the final-only path, and how the work splits between trunk and heads.
  */
@@ -78,7 +87,7 @@ export async function profileCosts(net: LoadedNetwork, samples: LabelledSamples,
     await timePieces(net, take(i % samples.count, 1), score);
   }
   await timePieces(net, take(0, batchSize), score);
-  const timers = (net.stageAndExit ? 3 : 2) * depth;
+  const timers = net.stageAndExit ? 4 * depth - 1 : 2 * depth;
   const single = Array.from({ length: timers }, () => [] as number[]);
   for (let i = 0; i < n1; i++) (await timePieces(net, take(i, 1), score)).forEach((ms, k) => single[k].push(ms));
   const batched = Array.from({ length: timers }, () => [] as number[]);
@@ -98,10 +107,15 @@ export async function profileCosts(net: LoadedNetwork, samples: LabelledSamples,
   const mean = (xs: number[]) => xs.reduce((sum, v) => sum + v, 0) / xs.length;
   /** Per-sample cost of stage n and exit n as the runner runs them: the fused call when there is one. */
   const stageAndExit = (n: number, series: number[][]) => (net.stageAndExit ? mean(series[2 * depth + n - 1]) : mean(series[2 * (n - 1)]) + mean(series[2 * n - 1]));
+  /** Per-sample cost of carrying a sample's features from stage n's fused call to stage n+1. */
+  const carry = (n: number, series: number[][]) => (net.stageAndExit ? mean(series[3 * depth + n - 1]) : 0);
   const costs = (series: number[][]) => {
     const costToExit: number[] = [];
     let sum = 0;
-    for (let n = 1; n <= depth; n++) costToExit.push((sum += stageAndExit(n, series)));
+    for (let n = 1; n <= depth; n++) {
+      costToExit.push(sum + stageAndExit(n, series));
+      if (n < depth) sum += stageAndExit(n, series) + carry(n, series);
+    }
     let finalOnly = stageAndExit(depth, series);
     for (let n = 1; n < depth; n++) finalOnly += mean(series[2 * (n - 1)]);
     return { costToExit, finalOnly };

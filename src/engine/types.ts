@@ -39,6 +39,18 @@ export interface Engine {
   load(model: ModelSource): Promise<LoadedNetwork>;
 }
 
+/** What one fused stage-and-exit call (`LoadedNetwork.stageAndExit`) returns. */
+export interface StageAndExit {
+  /** Exit n's class probabilities [batch, classes]. */
+  probs: Batch;
+  /**
+   * Stage n's features for the given rows of the call's batch, in that order: stage n+1's input for the samples
+   * that go on. Not for the last stage. The engine either copied every sample's features out of the call or
+   * runs stage n again on these rows, whichever it judged cheaper; the values are the same.
+   */
+  features(rows: readonly number[]): Promise<Batch>;
+}
+
 /** Engines known to branchy. */
 export type EngineName = 'tfjs' | 'ort';
 
@@ -53,11 +65,12 @@ export interface LoadedNetwork {
   exit(n: number, features: Batch): Promise<Batch>;
   /**
    * Stage n and exit head n in one engine call, when the engine offers it (onnxruntime, whose per-call overhead
-   * dominates small pieces): the same features and probabilities as `stage(n, x)` then `exit(n, features)`, with
-   * `features` null for the last stage (nothing runs after it). The runner and the cost profile use it when
-   * present, so what is timed is what runs.
+   * dominates small pieces): exit n's probabilities, and stage n's features for the samples that go on, which the
+   * engine may have fetched with the probabilities or may compute again (see `StageAndExit`). Probabilities and
+   * features equal those of `stage(n, x)` then `exit(n, features)`. The runner, the all-exits pass and the cost
+   * profile use it when present, so what is timed is what runs.
    */
-  stageAndExit?(n: number, x: Batch): Promise<{ features: Batch | null; probs: Batch }>;
+  stageAndExit?(n: number, x: Batch): Promise<StageAndExit>;
   /** Frees the engine's memory for this network. */
   dispose(): void;
 }

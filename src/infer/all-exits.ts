@@ -15,9 +15,10 @@ export async function runAllExits(net: LoadedNetwork, x: Batch): Promise<AllExit
   let features = x;
   for (let n = 1; n <= depth; n++) {
     if (net.stageAndExit) {
+      // The runner's own call, so calibration sees exactly the probabilities the runner decides on.
       const out = await net.stageAndExit(n, features);
       probs.push(out.probs.data);
-      if (out.features) features = out.features;
+      if (n < depth) features = await out.features(Array.from({ length: x.shape[0] }, (_, i) => i));
     } else {
       features = await net.stage(n, features);
       probs.push((await net.exit(n, features)).data);

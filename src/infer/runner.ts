@@ -1,5 +1,6 @@
 import { BranchyArgumentError } from '../common/errors.ts';
-import type { Batch, LoadedNetwork } from '../engine/types.ts';
+import { selectRows } from '../engine/batch.ts';
+import type { Batch, LoadedNetwork, StageAndExit } from '../engine/types.ts';
 import { getCriterion, validateThresholds, type ExitCriterion } from '../exit/index.ts';
 import { argmaxRow } from './argmax.ts';
 import type { ExitResult, RunResult } from './types.ts';
@@ -15,14 +16,6 @@ export interface EarlyExitOptions {
    * would. The baseline the speed-up is measured against.
    */
   finalOnly?: boolean;
-}
-
-/** Copies the rows of a batch whose index is in `keep` into a new, smaller batch. */
-function compact(batch: Batch, keep: number[]): Batch {
-  const row = batch.data.length / batch.shape[0];
-  const data = new Float32Array(keep.length * row);
-  keep.forEach((r, i) => data.set(batch.data.subarray(r * row, (r + 1) * row), i * row));
-  return { data, shape: [keep.length, ...batch.shape.slice(1)] };
 }
 
 /** Resolves criterion and thresholds from options and the spec, validated. */
@@ -70,11 +63,11 @@ export async function runEarlyExit(net: LoadedNetwork, x: Batch, options: EarlyE
       continue;
     }
     let probs: Batch;
+    let fused: StageAndExit | undefined;
     if (net.stageAndExit) {
-      // One engine call for stage n and exit head n; its time is the stage's, the decisions the exit's.
-      const both = await net.stageAndExit(n, features);
-      probs = both.probs;
-      if (both.features) features = both.features;
+      // One engine call for stage n and exit head n; its time, and that of carrying features on, is the stage's.
+      fused = await net.stageAndExit(n, features);
+      probs = fused.probs;
       timing.stageMs[n - 1] = performance.now() - t;
       t = performance.now();
     } else {
@@ -92,11 +85,13 @@ export async function runEarlyExit(net: LoadedNetwork, x: Batch, options: EarlyE
         results[active[i]] = { label: argmaxRow(probs.data, offset, classes), probs: probs.data.slice(offset, offset + classes), exit: n, score };
       } else keep.push(i);
     }
-    if (!last && keep.length < active.length) {
-      features = compact(features, keep);
-      active = keep.map((i) => active[i]);
-    }
     timing.exitMs[n - 1] = performance.now() - t;
+    if (!last && keep.length > 0) {
+      t = performance.now();
+      features = fused ? await fused.features(keep) : selectRows(features, keep);
+      active = keep.map((i) => active[i]);
+      timing.stageMs[n - 1] += performance.now() - t;
+    } else active = keep;
   }
   timing.totalMs = performance.now() - start;
   return { results, timing };

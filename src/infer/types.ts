@@ -14,11 +14,11 @@ export interface ExitResult {
 export interface RunTiming {
   totalMs: number;
   /**
-   * Per stage n (index n-1). On an engine with a fused call (`LoadedNetwork.stageAndExit`) this covers stage n
-   * and exit head n together.
+   * Per stage n (index n-1), including carrying the features of the samples that go on to stage n+1. On an
+   * engine with a fused call (`LoadedNetwork.stageAndExit`) this covers stage n and exit head n together.
    */
   stageMs: number[];
-  /** Per exit n: head + softmax + criterion + compaction; the criterion and compaction only when fused. */
+  /** Per exit n: head + softmax + criterion; the criterion only when fused. */
   exitMs: number[];
   /** Samples that entered stage n (index n-1). */
   entered: number[];

@@ -38,6 +38,11 @@ interface Value {
   layout: Layout;
   /** Per-sample shape in branchy's terms: [h, w, c] or [n]. */
   shape: FeatureShape;
+  /**
+   * A flat value made by flattening an NCHW map of this [h, w, c] shape in channel-major order, not branchy's
+   * [h, w, c] order; only the dense layer that reads it may see it, and it reorders its kernel rows to match.
+   */
+  channelMajorOf?: FeatureShape;
 }
 
 /** Builds one graph: nodes, constants and fresh value names. */
@@ -58,6 +63,13 @@ class GraphBuilder {
     return name;
   }
 
+  /** A 1-d int64 constant, e.g. a target shape. */
+  int64Constant(hint: string, values: number[]): string {
+    const name = this.fresh(hint);
+    this.initializers.push({ name, dims: [values.length], data: { int64: values } });
+    return name;
+  }
+
   /** A weight of the piece, by its name in the model's weights. */
   weight(name: string, dims: number[], transform?: (w: Float32Array) => Float32Array): string {
     const size = dims.reduce((a, b) => a * b, 1);
@@ -73,6 +85,15 @@ class GraphBuilder {
   }
 }
 
+/** The rows of a dense kernel [h·w·c, units] that reads an [h, w, c] map flattened channel-major. */
+function channelMajorRows(w: Float32Array, [h, wd, c]: FeatureShape, units: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let y = 0; y < h; y++) for (let x = 0; x < wd; x++) for (let ch = 0; ch < c; ch++) {
+    out.set(w.subarray(((y * wd + x) * c + ch) * units, ((y * wd + x) * c + ch + 1) * units), ((ch * h + y) * wd + x) * units);
+  }
+  return out;
+}
+
 /** HWIO (tfjs) → OIHW (ONNX). */
 function oihw(w: Float32Array, [kh, kw, ci, co]: number[]): Float32Array {
   const out = new Float32Array(w.length);
@@ -82,15 +103,28 @@ function oihw(w: Float32Array, [kh, kw, ci, co]: number[]): Float32Array {
   return out;
 }
 
+/**
+ * A transpose between NHWC and NCHW; with one channel both orders are the same memory, so a reshape (a view in
+ * onnxruntime) does instead.
+ */
+function relayout(g: GraphBuilder, v: Value, layout: 'nchw' | 'nhwc'): Value {
+  const [h, w, c] = v.shape;
+  if (c === 1) {
+    const dims = layout === 'nchw' ? [-1, 1, h, w] : [-1, h, w, 1];
+    return { ...v, layout, name: g.node('Reshape', [v.name, g.int64Constant('shape', dims)]) };
+  }
+  return { ...v, layout, name: g.node('Transpose', [v.name], [{ name: 'perm', ints: layout === 'nchw' ? [0, 3, 1, 2] : [0, 2, 3, 1] }]) };
+}
+
 function toNchw(g: GraphBuilder, v: Value): Value {
   if (v.layout === 'nchw') return v;
   if (v.layout !== 'nhwc') throw new Error(`internal: cannot make a ${v.layout} value NCHW`);
-  return { ...v, layout: 'nchw', name: g.node('Transpose', [v.name], [{ name: 'perm', ints: [0, 3, 1, 2] }]) };
+  return relayout(g, v, 'nchw');
 }
 
 function toNhwc(g: GraphBuilder, v: Value): Value {
   if (v.layout !== 'nchw') return v;
-  return { ...v, layout: 'nhwc', name: g.node('Transpose', [v.name], [{ name: 'perm', ints: [0, 2, 3, 1] }]) };
+  return relayout(g, v, 'nhwc');
 }
 
 function conv(g: GraphBuilder, x: Value, prefix: string, k: [number, number], filters: number, stride: [number, number], pads: [number, number, number, number], bias: boolean): string {
@@ -166,7 +200,12 @@ function unsupported(layer: LayerSpec, where: string): never {
 
 const EXPORTABLE: ReadonlySet<string> = new Set<LayerSpec['type']>(['conv2d', 'maxPool', 'avgPool', 'globalAvgPool', 'relu', 'dropout', 'batchNorm', 'lrn', 'flatten', 'dense', 'residual']);
 
-function applyLayer(g: GraphBuilder, layer: LayerSpec, x: Value, prefix: string, where: string): Value {
+/**
+ * Writes one layer after `x`. `next` is the layer that reads its result within the same piece (dropout, an
+ * identity, skipped), if any: a flatten feeding a dense layer skips the transpose to branchy's order, whose
+ * permutation the dense kernel's rows absorb instead.
+ */
+function applyLayer(g: GraphBuilder, layer: LayerSpec, x: Value, prefix: string, where: string, next?: LayerSpec): Value {
   if (!EXPORTABLE.has(layer.type)) unsupported(layer, where);
   const output = layerFacts(layer, x.shape, where).output;
   const same = (name: string, v: Value = x): Value => ({ name, layout: v.layout, shape: output });
@@ -210,11 +249,15 @@ function applyLayer(g: GraphBuilder, layer: LayerSpec, x: Value, prefix: string,
       );
     }
     case 'flatten': {
-      const v = toNhwc(g, x);
-      return { name: g.node('Flatten', [v.name], [{ name: 'axis', int: 1 }]), layout: 'flat', shape: output };
+      const channelMajor = x.layout === 'nchw' && next?.type === 'dense';
+      const v = channelMajor ? x : toNhwc(g, x);
+      const flat: Value = { name: g.node('Flatten', [v.name], [{ name: 'axis', int: 1 }]), layout: 'flat', shape: output };
+      return channelMajor ? { ...flat, channelMajorOf: x.shape } : flat;
     }
     case 'dense': {
-      const inputs = [x.name, g.weight(`${prefix}kernel`, [x.shape[0], layer.units])];
+      const from = x.channelMajorOf;
+      const kernel = g.weight(`${prefix}kernel`, [x.shape[0], layer.units], from && ((w) => channelMajorRows(w, from, layer.units)));
+      const inputs = [x.name, kernel];
       if (layer.bias !== false) inputs.push(g.weight(`${prefix}bias`, [layer.units]));
       return { name: g.node('Gemm', inputs), layout: 'flat', shape: output };
     }
@@ -261,14 +304,25 @@ function inputValue(spec: NetworkSpec, kind: OnnxPieceKind, n: number): Value {
 function emitPiece(g: GraphBuilder, spec: NetworkSpec, kind: OnnxPieceKind, n: number, x: Value): Value {
   const norm = spec.input.normalization;
   if (kind === 'stage' && n === 1 && norm) {
+    // Normalised in NCHW, per channel: onnxruntime runs this form several times faster than the NHWC one.
+    x = toNchw(g, x);
     const c = x.shape[2];
-    const centred = g.node('Sub', [x.name, g.constant('mean', [c], Float32Array.from(norm.mean))]);
-    x = { ...x, name: g.node('Mul', [centred, g.constant('inv_std', [c], Float32Array.from(norm.std, (s) => 1 / s))]) };
+    const centred = g.node('Sub', [x.name, g.constant('mean', [1, c, 1, 1], Float32Array.from(norm.mean))]);
+    x = { ...x, name: g.node('Mul', [centred, g.constant('inv_std', [1, c, 1, 1], Float32Array.from(norm.std, (s) => 1 / s))]) };
   }
   const layers = (kind === 'stage' ? spec.stages : spec.exits)[n - 1].layers;
-  layers.forEach((layer, li) => {
-    x = applyLayer(g, layer, x, `${kind}${n}.${li}.`, `${kind}s[${n - 1}].layers[${li}]`);
-  });
+  const reader = (li: number) => layers.slice(li + 1).find((l) => l.type !== 'dropout');
+  for (let li = 0; li < layers.length; li++) {
+    const emit = (at: number) => {
+      x = applyLayer(g, layers[at], x, `${kind}${n}.${at}.`, `${kind}s[${n - 1}].layers[${at}]`, reader(at));
+    };
+    if (layers[li].type === 'maxPool' && layers[li + 1]?.type === 'relu') {
+      // relu(maxPool(x)) = maxPool(relu(x)) exactly; in this order onnxruntime fuses a conv before it with the relu.
+      emit(li + 1);
+      emit(li);
+      li++;
+    } else emit(li);
+  }
   return kind === 'exit' ? { ...x, name: g.node('Softmax', [x.name], [{ name: 'axis', int: 1 }]) } : x;
 }
 
@@ -290,24 +344,33 @@ export function pieceGraph(source: ModelSource, kind: OnnxPieceKind, n: number):
 
 /**
  * One graph of stage n followed by exit head n, for running both in one onnxruntime call. It takes stage n's
- * input (named `input`, as `stage_n.onnx`) and returns exit n's probabilities (`probs`) and, unless n is the last
- * stage, stage n's NHWC features (`features`), both equal to what the two separate pieces return. The head reads
- * the stage's result in the graph's internal layout, so no transpose pair sits between them.
+ * input (named `input`, as `stage_n.onnx`) and returns exit n's probabilities (`probs`) and, when `features` is
+ * true (it may be only before the last stage), stage n's NHWC features (`features`), both equal to what the two
+ * separate pieces return. The head reads the stage's result in the graph's internal layout, so no transpose pair
+ * sits between them; without the features output nothing but the head reads the stage's result, so onnxruntime
+ * may fuse across it.
  */
-export function fusedGraph(source: ModelSource, n: number): OnnxGraph {
+export function fusedGraph(source: ModelSource, n: number, features = n < source.spec.stages.length): OnnxGraph {
   const { spec } = source;
   const g = builderFor(source, 'stage', n);
+  if (features && n === spec.stages.length) throw new BranchySpecError('ONNX_BAD_PIECE', `stage ${n} is the last of '${spec.name}'; its fused graph has no features output.`);
   const input = inputValue(spec, 'stage', n);
   const stageOut = emitPiece(g, spec, 'stage', n, input);
   const probs = emitPiece(g, spec, 'exit', n, stageOut);
   g.node('Identity', [probs.name], [], ONNX_FUSED_PROBS);
   const outputs = [{ name: ONNX_FUSED_PROBS, shape: ['batch', ...probs.shape] }];
-  if (n < spec.stages.length) {
-    const features = toNhwc(g, stageOut);
-    g.node('Identity', [features.name], [], ONNX_FUSED_FEATURES);
-    outputs.push({ name: ONNX_FUSED_FEATURES, shape: ['batch', ...features.shape] });
+  if (features) {
+    const nhwc = toNhwc(g, stageOut);
+    g.node('Identity', [nhwc.name], [], ONNX_FUSED_FEATURES);
+    outputs.push({ name: ONNX_FUSED_FEATURES, shape: ['batch', ...nhwc.shape] });
   }
   return { name: `${spec.name}.stage${n}+exit${n}`, nodes: g.nodes, initializers: g.initializers, inputs: [{ name: ONNX_INPUT, shape: ['batch', ...input.shape] }], outputs };
+}
+
+/** The fused graphs of one stage as ONNX bytes: probabilities only, and, before the last stage, with features. */
+export interface FusedModels {
+  probsOnly: Uint8Array;
+  withFeatures?: Uint8Array;
 }
 
 /**
@@ -328,11 +391,12 @@ export function exportNetwork(source: ModelSource): OnnxPieces {
 }
 
 /**
- * The fused stage-and-exit graph of every stage as ONNX bytes (see `fusedGraph`). They are built in memory for
+ * The fused stage-and-exit graphs of every stage as ONNX bytes (see `fusedGraph`). They are built in memory for
  * onnxruntime sessions, never written to a model directory.
  */
-export function exportFused(source: ModelSource): Uint8Array[] {
-  return source.spec.stages.map((_, i) =>
-    encodeOnnxModel({ graph: fusedGraph(source, i + 1), producerName: 'branchy', producerVersion: '0.1.0', opset: ONNX_OPSET, metadata: { 'branchy.piece': `stage_${i + 1}+exit_${i + 1}` } }),
-  );
+export function exportFused(source: ModelSource): FusedModels[] {
+  const depth = source.spec.stages.length;
+  const encode = (n: number, features: boolean) =>
+    encodeOnnxModel({ graph: fusedGraph(source, n, features), producerName: 'branchy', producerVersion: '0.1.0', opset: ONNX_OPSET, metadata: { 'branchy.piece': `stage_${n}+exit_${n}` } });
+  return source.spec.stages.map((_, i) => (i + 1 < depth ? { probsOnly: encode(i + 1, false), withFeatures: encode(i + 1, true) } : { probsOnly: encode(i + 1, false) }));
 }

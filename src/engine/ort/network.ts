@@ -1,8 +1,10 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { BranchyArgumentError, BranchyIoError } from '../../common/errors.ts';
 import type { NetworkSpec } from '../../spec/types.ts';
-import type { Batch, LoadedNetwork, OnnxSource } from '../types.ts';
-import { ONNX_FUSED_FEATURES, ONNX_FUSED_PROBS } from './export.ts';
+import { selectRows } from '../batch.ts';
+import type { Batch, LoadedNetwork, OnnxSource, StageAndExit } from '../types.ts';
+import type { FeatureShape } from '../../spec/shapes.ts';
+import { ONNX_FUSED_FEATURES, ONNX_FUSED_PROBS, pieceInputShape, type FusedModels } from './export.ts';
 
 /**
  * The parts of an onnxruntime module the engine uses. `onnxruntime-node` and `onnxruntime-web` both provide
@@ -27,7 +29,23 @@ export interface OrtSessionOptions {
   threads?: number;
   /** Shown as `LoadedNetwork.runtime`, e.g. `ort-cpu` (Node) or `ort-wasm` (browser). */
   runtime?: string;
+  /** How fused calls carry features to the next stage (see `CarryMode`); `auto` (the default) measures per stage. */
+  carry?: 'auto' | CarryMode;
 }
+
+/**
+ * How a fused stage-and-exit call hands stage n's features to stage n+1. `fetch` copies every sample's features
+ * out of the call with the probabilities. `recompute` fetches only the probabilities and runs stage n again, alone,
+ * for the samples that go on: cheaper when the stage is cheap next to copying its output and most samples leave
+ * at exit n, as early exit intends.
+ */
+export type CarryMode = 'fetch' | 'recompute';
+
+/**
+ * The share of samples assumed to go on past an early exit when `carry` is `auto`: stage n is recomputed when
+ * the fused call without features, plus this share of the stage's own cost, is cheaper than the call with them.
+ */
+export const RECOMPUTE_WHEN_SHARE_GOING_ON = 0.1;
 
 type PieceKind = 'stage' | 'exit';
 
@@ -60,6 +78,30 @@ function nhwcToNchw(x: Batch): Batch {
 }
 
 /**
+ * Chooses a stage's carry mode by timing, at batch 1 on zeros, its two fused sessions and the stage alone: the
+ * best of 7 interleaved rounds, each of enough calls to last about 0.2 ms. Recompute when the probabilities-only
+ * call plus the stage again for the assumed share of samples that go on beats fetching features for all.
+ */
+async function measureCarry(ort: OrtModule, shape: FeatureShape, sessions: { probsOnly: OrtSession; withFeatures: OrtSession; stage: OrtSession }): Promise<CarryMode> {
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  const run = (s: OrtSession) => () => s.run({ [s.inputNames[0]]: new ort.Tensor('float32', data, [1, ...shape]) });
+  const calls = [run(sessions.withFeatures), run(sessions.probsOnly), run(sessions.stage)];
+  let t = performance.now();
+  for (const call of calls) await call();
+  const repeats = Math.min(8, Math.max(1, Math.ceil((0.2 * calls.length) / (performance.now() - t))));
+  const best = [Infinity, Infinity, Infinity];
+  for (let round = 0; round < 7; round++) {
+    for (const [k, call] of calls.entries()) {
+      t = performance.now();
+      for (let r = 0; r < repeats; r++) await call();
+      best[k] = Math.min(best[k], (performance.now() - t) / repeats);
+    }
+  }
+  const [withFeatures, probsOnly, stageAlone] = best;
+  return probsOnly + RECOMPUTE_WHEN_SHARE_GOING_ON * stageAlone < withFeatures ? 'recompute' : 'fetch';
+}
+
+/**
  * A network run by onnxruntime: one inference session per stage and exit head, and, when fused graphs are given,
  * one per stage n followed by exit head n (`stageAndExit`), created once when the network is loaded and reused
  * for every batch.
@@ -68,23 +110,28 @@ export class OrtNetwork implements LoadedNetwork {
   readonly spec: NetworkSpec;
   readonly runtime: string;
   /** Present when the network has fused stage-and-exit sessions (built from layers; not for imported ONNX). */
-  readonly stageAndExit?: (n: number, x: Batch) => Promise<{ features: Batch | null; probs: Batch }>;
+  readonly stageAndExit?: (n: number, x: Batch) => Promise<StageAndExit>;
+  /** Per stage before the last (index n-1), how its fused call carries features on; empty without fused sessions. */
+  readonly carry: readonly CarryMode[];
   private readonly sessions: Sessions;
 
-  private constructor(spec: NetworkSpec, runtime: string, sessions: Sessions, private readonly ort: OrtModule, private readonly onnx: OnnxSource) {
+  private constructor(spec: NetworkSpec, runtime: string, sessions: Sessions, carry: CarryMode[], private readonly ort: OrtModule, private readonly onnx: OnnxSource) {
     this.spec = spec;
     this.runtime = runtime;
     this.sessions = sessions;
+    this.carry = carry;
     if (sessions.fused.length > 0) this.stageAndExit = (n, x) => this.runFused(n, x);
   }
 
   /**
-   * Creates a session for every piece, and for every fused stage-and-exit graph in `fused` (one per stage, from
-   * `exportFused`; none for a network imported from ONNX, whose pieces are then run one call each).
+   * Creates a session for every piece, and for every stage the fused stage-and-exit session from `fused` (one
+   * entry per stage, from `exportFused`; none for a network imported from ONNX, whose pieces are then run one call
+   * each). Before the last stage the carry mode decides which fused graph is kept: probabilities only
+   * (`recompute`) or with features (`fetch`); with `carry: 'auto'` both are loaded, timed, and one released.
    *
    * @throws BranchyIoError `ONNX_BAD_MODEL` naming the piece onnxruntime cannot load.
    */
-  static async create(ort: OrtModule, spec: NetworkSpec, onnx: OnnxSource, options: OrtSessionOptions = {}, fused: Uint8Array[] = []): Promise<OrtNetwork> {
+  static async create(ort: OrtModule, spec: NetworkSpec, onnx: OnnxSource, options: OrtSessionOptions = {}, fused: FusedModels[] = []): Promise<OrtNetwork> {
     const depth = spec.stages.length;
     if (onnx.stages.length !== depth || onnx.exits.length !== depth || (fused.length !== 0 && fused.length !== depth)) {
       throw new BranchyIoError('ONNX_PIECE_COUNT', `'${spec.name}' has ${depth} stages and exits; got ${onnx.stages.length} stage, ${onnx.exits.length} exit and ${fused.length} fused ONNX models.`);
@@ -105,8 +152,22 @@ export class OrtNetwork implements LoadedNetwork {
       exit.push(await open('exit', onnx.exits[i], i + 1));
     }
     const fusedSessions: OrtSession[] = [];
-    for (let i = 0; i < fused.length; i++) fusedSessions.push(await open('fused', fused[i], i + 1));
-    return new OrtNetwork(spec, options.runtime ?? 'ort', { stage, exit, fused: fusedSessions }, ort, onnx);
+    const carry: CarryMode[] = [];
+    for (const [i, models] of fused.entries()) {
+      const n = i + 1;
+      if (!models.withFeatures) {
+        fusedSessions.push(await open('fused', models.probsOnly, n));
+        continue;
+      }
+      const wanted = options.carry ?? 'auto';
+      const probsOnly = wanted === 'fetch' ? undefined : await open('fused', models.probsOnly, n);
+      const withFeatures = wanted === 'recompute' ? undefined : await open('fused', models.withFeatures, n);
+      const mode = probsOnly && withFeatures ? await measureCarry(ort, pieceInputShape(spec, 'stage', n), { probsOnly, withFeatures, stage: stage[i] }) : wanted;
+      carry.push(mode === 'recompute' ? 'recompute' : 'fetch');
+      fusedSessions.push(mode === 'recompute' ? probsOnly! : withFeatures!);
+      await (mode === 'recompute' ? withFeatures : probsOnly)?.release();
+    }
+    return new OrtNetwork(spec, options.runtime ?? 'ort', { stage, exit, fused: fusedSessions }, carry, ort, onnx);
   }
 
   private session(kind: keyof Sessions, n: number): OrtSession {
@@ -153,10 +214,18 @@ export class OrtNetwork implements LoadedNetwork {
     return output;
   }
 
-  private async runFused(n: number, x: Batch): Promise<{ features: Batch | null; probs: Batch }> {
+  private async runFused(n: number, x: Batch): Promise<StageAndExit> {
     const session = this.session('fused', n);
+    const last = n === this.sessions.fused.length;
     const outputs = await this.call(`stage ${n} + exit ${n}`, session, this.stageInput(n, x));
-    return { features: outputs[ONNX_FUSED_FEATURES] ?? null, probs: outputs[ONNX_FUSED_PROBS] };
+    const fetched = outputs[ONNX_FUSED_FEATURES];
+    return {
+      probs: outputs[ONNX_FUSED_PROBS],
+      features: async (rows) => {
+        if (last) throw new BranchyArgumentError('ENGINE_NO_FEATURES', `stage ${n} is the last of '${this.spec.name}'; nothing runs after it.`);
+        return fetched ? selectRows(fetched, rows) : this.stage(n, selectRows(x, rows));
+      },
+    };
   }
 
   /** Stage n on a batch: NHWC input (n = 1) or stage n-1's features → stage n's features. */

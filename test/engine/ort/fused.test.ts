@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { nodeOrtEngine } from '../../../src/engine/ort/node-engine.ts';
-import { exportNetwork, fusedGraph, ONNX_FUSED_FEATURES, ONNX_FUSED_PROBS } from '../../../src/engine/ort/index.ts';
+import { exportNetwork, fusedGraph, ONNX_FUSED_FEATURES, ONNX_FUSED_PROBS, type OrtNetwork } from '../../../src/engine/ort/index.ts';
 import { useBackend } from '../../../src/engine/tfjs/index.ts';
 import type { Batch, LoadedNetwork } from '../../../src/engine/types.ts';
 import { runEarlyExit } from '../../../src/infer/index.ts';
@@ -22,13 +22,13 @@ async function fusedDifferences(net: LoadedNetwork, x: Batch): Promise<{ piece: 
     const probs = await net.exit(n, stage);
     assert.deepEqual(fused.probs.shape, probs.shape, `exit ${n} shape`);
     out.push({ piece: `exit ${n}`, diff: maxAbsDiff(fused.probs.data, probs.data) });
-    if (n === depth) assert.equal(fused.features, null, 'the last stage returns no features');
+    if (n === depth) await assert.rejects(fused.features([0]), { code: 'ENGINE_NO_FEATURES' });
     else {
-      assert.ok(fused.features);
-      assert.deepEqual(fused.features.shape, stage.shape, `stage ${n} shape`);
+      const carried = await fused.features(Array.from({ length: x.shape[0] }, (_, i) => i));
+      assert.deepEqual(carried.shape, stage.shape, `stage ${n} shape`);
       let scale = 1;
       for (const v of stage.data) scale = Math.max(scale, Math.abs(v));
-      out.push({ piece: `stage ${n}`, diff: maxAbsDiff(fused.features.data, stage.data) / scale });
+      out.push({ piece: `stage ${n}`, diff: maxAbsDiff(carried.data, stage.data) / scale });
     }
     features = stage;
   }
@@ -66,6 +66,9 @@ describe('fused stage-and-exit sessions on ort', () => {
       [ONNX_FUSED_FEATURES, ['batch', 6, 6, 4]],
     ]);
     assert.deepEqual(fusedGraph(source, 3).outputs.map((v) => v.name), [ONNX_FUSED_PROBS]);
+    assert.deepEqual(fusedGraph(source, 1, false).outputs.map((v) => v.name), [ONNX_FUSED_PROBS]);
+    assert.ok(!fusedGraph(source, 1, false).nodes.some((node) => node.outputs.includes(ONNX_FUSED_FEATURES)));
+    assert.throws(() => fusedGraph(source, 3, true), { code: 'ONNX_BAD_PIECE' });
     assert.throws(() => fusedGraph(source, 4), { code: 'ONNX_BAD_PIECE' });
   });
 
@@ -83,9 +86,39 @@ describe('fused stage-and-exit sessions on ort', () => {
     });
   }
 
+  it('fetching and recomputing features give the same answers, probabilities and features bit for bit', async () => {
+    const source = seededSource(tinySpec(), 7);
+    const fetch = (await (await nodeOrtEngine({ threads: 1, carry: 'fetch' })).load(source)) as OrtNetwork;
+    const recompute = (await (await nodeOrtEngine({ threads: 1, carry: 'recompute' })).load(source)) as OrtNetwork;
+    assert.deepEqual(fetch.carry, ['fetch', 'fetch']);
+    assert.deepEqual(recompute.carry, ['recompute', 'recompute']);
+    const x = randomBatch([6, 6, 6, 1], 11);
+    for (const n of [1, 2]) {
+      const input = n === 1 ? x : await fetch.stage(1, x);
+      const a = await fetch.stageAndExit!(n, input);
+      const b = await recompute.stageAndExit!(n, input);
+      assert.deepEqual(a.probs, b.probs, `exit ${n}`);
+      for (const rows of [[0, 1, 2, 3, 4, 5], [4, 1], [5], []]) assert.deepEqual(await a.features(rows), await b.features(rows), `stage ${n} rows ${rows}`);
+    }
+    for (const thresholds of [[0, 0], [0.9, 0.95], [1.0986, 1.0986]]) {
+      const a = await runEarlyExit(fetch, x, { thresholds });
+      const b = await runEarlyExit(recompute, x, { thresholds });
+      assert.deepEqual(a.results, b.results, `thresholds ${thresholds}`);
+    }
+    fetch.dispose();
+    recompute.dispose();
+  });
+
+  it('auto chooses a carry mode per stage before the last', async () => {
+    const net = (await (await nodeOrtEngine({ threads: 1 })).load(seededSource(tinySpec(), 7))) as OrtNetwork;
+    assert.equal(net.carry.length, 2);
+    assert.ok(net.carry.every((m) => m === 'fetch' || m === 'recompute'), net.carry.join());
+    net.dispose();
+  });
+
   it('the runner makes one call per stage reached, and the final-only path fuses the last stage only', async () => {
     const source = seededSource(tinySpec(), 4);
-    const ort = await (await nodeOrtEngine()).load(source);
+    const ort = await (await nodeOrtEngine({ carry: 'fetch' })).load(source);
     const { net, calls } = counted(ort);
     const x = randomBatch([4, 6, 6, 1], 8);
     const all = await runEarlyExit(net, x, { thresholds: [0, 0] });

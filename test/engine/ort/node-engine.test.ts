@@ -25,7 +25,7 @@ describe('nodeOrtEngine (native sessions called directly)', () => {
       const fa = await direct.stageAndExit!(n, features);
       const fb = await viaPublic.stageAndExit!(n, features);
       assert.deepEqual(fa.probs.data, fb.probs.data, `fused ${n}`);
-      assert.deepEqual(fa.features?.data, fb.features?.data, `fused ${n} features`);
+      if (n < 3) assert.deepEqual((await fa.features([2, 0])).data, (await fb.features([2, 0])).data, `fused ${n} features`);
       features = a;
     }
     direct.dispose();
