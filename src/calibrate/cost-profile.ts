@@ -17,10 +17,24 @@ export interface ProfileOptions {
   warmup?: number;
 }
 
-function stats(perSampleMs: number[]): { meanMs: number; p50Ms: number; p95Ms: number } {
+/** Consecutive batch-1 samples per block of the typical cost. */
+const BLOCK = 20;
+
+const mean = (xs: readonly number[]) => xs.reduce((sum, v) => sum + v, 0) / xs.length;
+
+/** The median over blocks of `block` consecutive values of each block's mean. */
+function typical(perSampleMs: readonly number[], block: number): number {
+  const means: number[] = [];
+  for (let i = 0; i < perSampleMs.length; i += block) means.push(mean(perSampleMs.slice(i, i + block)));
+  means.sort((a, b) => a - b);
+  const mid = means.length >> 1;
+  return means.length % 2 ? means[mid] : (means[mid - 1] + means[mid]) / 2;
+}
+
+function stats(perSampleMs: number[], block: number): { meanMs: number; p50Ms: number; p95Ms: number; typicalMs: number } {
   const sorted = [...perSampleMs].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))];
-  return { meanMs: perSampleMs.reduce((a, b) => a + b, 0) / perSampleMs.length, p50Ms: at(0.5), p95Ms: at(0.95) };
+  return { meanMs: mean(perSampleMs), p50Ms: at(0.5), p95Ms: at(0.95), typicalMs: typical(perSampleMs, block) };
 }
 
 /**
@@ -64,7 +78,9 @@ async function timePieces(net: LoadedNetwork, x: Batch, score: (p: Float32Array,
 
 /**
  * Measures what each stage and exit head costs per sample on this machine and engine, at batch 1 and batched,
- * after warm-up. Each exit timer includes the softmax and the criterion, as the runner pays them.
+ * after warm-up. Each exit timer includes the softmax and the criterion, as the runner pays them. The totals are
+ * built from typical costs (`PieceCost.batch1.typicalMs`), so a burst of load during profiling does not decide
+ * the thresholds.
  *
  * The totals time what `runEarlyExit` runs. `costToExit[n-1]`, the cost of answering at exit n, is the sum over
  * k ≤ n of stage k plus exit head k; `finalOnlyCost` is stages 1..N-1 plus stage N and the final head. When the
@@ -101,27 +117,27 @@ export async function profileCosts(net: LoadedNetwork, samples: LabelledSamples,
     for (const kind of ['stage', 'exit'] as const) {
       const k = 2 * (n - 1) + (kind === 'exit' ? 1 : 0);
       const f = facts && (kind === 'stage' ? facts.stages[n - 1] : facts.exits[n - 1]);
-      pieces.push({ kind, index: n, batch1: stats(single[k]), batched: { batchSize, ...stats(batched[k]) }, flops: f?.flops ?? null, params: f?.params ?? null });
+      pieces.push({ kind, index: n, batch1: stats(single[k], BLOCK), batched: { batchSize, ...stats(batched[k], 1) }, flops: f?.flops ?? null, params: f?.params ?? null });
     }
   }
-  const mean = (xs: number[]) => xs.reduce((sum, v) => sum + v, 0) / xs.length;
-  /** Per-sample cost of stage n and exit n as the runner runs them: the fused call when there is one. */
-  const stageAndExit = (n: number, series: number[][]) => (net.stageAndExit ? mean(series[2 * depth + n - 1]) : mean(series[2 * (n - 1)]) + mean(series[2 * n - 1]));
-  /** Per-sample cost of carrying a sample's features from stage n's fused call to stage n+1. */
-  const carry = (n: number, series: number[][]) => (net.stageAndExit ? mean(series[3 * depth + n - 1]) : 0);
-  const costs = (series: number[][]) => {
+  const costs = (series: number[][], block: number) => {
+    const cost = (k: number) => typical(series[k], block);
+    /** Per-sample cost of stage n and exit n as the runner runs them: the fused call when there is one. */
+    const stageAndExit = (n: number) => (net.stageAndExit ? cost(2 * depth + n - 1) : cost(2 * (n - 1)) + cost(2 * n - 1));
+    /** Per-sample cost of carrying a sample's features from stage n's fused call to stage n+1. */
+    const carry = (n: number) => (net.stageAndExit ? cost(3 * depth + n - 1) : 0);
     const costToExit: number[] = [];
     let sum = 0;
     for (let n = 1; n <= depth; n++) {
-      costToExit.push(sum + stageAndExit(n, series));
-      if (n < depth) sum += stageAndExit(n, series) + carry(n, series);
+      costToExit.push(sum + stageAndExit(n));
+      if (n < depth) sum += stageAndExit(n) + carry(n);
     }
-    let finalOnly = stageAndExit(depth, series);
-    for (let n = 1; n < depth; n++) finalOnly += mean(series[2 * (n - 1)]);
+    let finalOnly = stageAndExit(depth);
+    for (let n = 1; n < depth; n++) finalOnly += cost(2 * (n - 1));
     return { costToExit, finalOnly };
   };
-  const atBatch1 = costs(single);
-  const atBatchSize = costs(batched);
+  const atBatch1 = costs(single, BLOCK);
+  const atBatchSize = costs(batched, 1);
   const cpu = cpus();
   return {
     runtime: net.runtime,

@@ -3,10 +3,14 @@ export interface PieceCost {
   /** `stage` or `exit`, 1-based index. */
   kind: 'stage' | 'exit';
   index: number;
-  /** Mean, median and 95th percentile time per sample, in milliseconds, at batch 1. */
-  batch1: { meanMs: number; p50Ms: number; p95Ms: number };
-  /** The same per sample at the profile's larger batch size. */
-  batched: { batchSize: number; meanMs: number; p50Ms: number; p95Ms: number };
+  /**
+   * Time per sample in milliseconds at batch 1: mean, median, 95th percentile, and the typical cost the cost
+   * model uses, the median over blocks of 20 consecutive samples of each block's mean (GC and other amortised
+   * costs stay in; a burst of load from other processes spoils a block, not the figure).
+   */
+  batch1: { meanMs: number; p50Ms: number; p95Ms: number; typicalMs: number };
+  /** The same per sample at the profile's larger batch size; each timed batch is a block. */
+  batched: { batchSize: number; meanMs: number; p50Ms: number; p95Ms: number; typicalMs: number };
   /** From the spec: FLOPs per sample and parameters; null when unknown (a network imported from ONNX). */
   flops: number | null;
   params: number | null;
@@ -21,7 +25,7 @@ export interface CostProfile {
   pieces: PieceCost[];
   /**
    * Cost per sample (ms at batch 1) to reach and evaluate exit n (index n-1): stages 1..n, exit heads 1..n and
-   * the criterion, as the runner pays it.
+   * the criterion, as the runner pays it; from typical costs (see `PieceCost.batch1.typicalMs`).
    */
   costToExit: number[];
   /** The same at the batched size. */
