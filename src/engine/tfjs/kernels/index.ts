@@ -1,4 +1,4 @@
-import { BatchMatMul, getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs';
+import { BatchMatMul, getKernel, Sum, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs';
 import { adamUpdateConfig } from './AdamUpdate.ts';
 import { batchMatMulWithExplicitTransposes } from './BatchMatMul.ts';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.ts';
@@ -7,6 +7,7 @@ import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNati
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput.ts';
 import { lrnConfig, lrnGradConfig } from './LRN.ts';
 import { maxPoolGradConfig } from './MaxPoolGrad.ts';
+import { sumOverLeadingAxes } from './Sum.ts';
 import { unsortedSegmentSumConfig } from './UnsortedSegmentSum.ts';
 
 export {
@@ -19,6 +20,7 @@ export {
   lrnConfig,
   lrnGradConfig,
   maxPoolGradConfig,
+  sumOverLeadingAxes,
   unsortedSegmentSumConfig,
 };
 
@@ -47,6 +49,7 @@ const WASM_REPLACED_KERNELS: readonly WasmKernelReplacement[] = [
   { kernelName: lrnConfig.kernelName, replace: () => lrnConfig.kernelFunc },
   { kernelName: lrnGradConfig.kernelName, replace: () => lrnGradConfig.kernelFunc },
   { kernelName: BatchMatMul, replace: batchMatMulWithExplicitTransposes },
+  { kernelName: Sum, replace: sumOverLeadingAxes },
 ];
 
 const replacements = new WeakSet<KernelFunc>();
