@@ -10,7 +10,7 @@ import { heapF32, wasmKernelAccess, type WasmBackend } from './wasm-backend.ts';
  *   w' = w − lr · (m' / (1−β1ᵗ)) / (√(v' / (1−β2ᵗ)) + ε)
  *
  * with β1ᵗ, β2ᵗ read from the optimiser's accumulator scalars. Every intermediate is rounded to float32 in the
- * order tfjs's ops round it, so the result matches tfjs's Adam to the last bit or two.
+ * order tfjs's ops round it, so the result matches tfjs's Adam to float32 rounding.
  */
 
 /** Name of the fused Adam kernel (not a tfjs kernel: branchy's optimiser runs it where it is registered). */

@@ -11,7 +11,7 @@ import { heapF32, wasmKernelAccess, type WasmBackend } from './wasm-backend.ts';
  * (the window is symmetric, so the o whose window holds k are exactly those in k's window). tfjs-wasm's kernels
  * raise to the power −β once per pair of channels in the gradient and once per element in the forward pass; here
  * the power is taken once per element, through square roots for the usual β = 0.75 and 0.5, and the window sums
- * run over one pixel's channels at a time. AlexNet's four LRNs and their gradients ran about 5x faster.
+ * slide over one pixel's channels at a time.
  */
 
 const lrnAccess = wasmKernelAccess(LRN);
