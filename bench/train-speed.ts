@@ -1,8 +1,8 @@
 /**
  * Training throughput (samples/s) of joint training, batch 64, Adam with the paper's settings and default exit
  * weights, in one run and alternating rounds:
- *  - tfjs-wasm with tfjs-backend-wasm's own kernels for the gradients it has (the state before branchy replaced the
- *    slow ones; branchy's kernels for the gradients wasm lacks are needed either way),
+ *  - tfjs-wasm with tfjs-backend-wasm's own kernels for the gradients it has and tfjs's Adam (the state before branchy
+ *    replaced the slow ones; branchy's kernels for the gradients wasm lacks are needed either way),
  *  - tfjs-wasm with branchy's kernels (what `useBackend('wasm')` sets up),
  *  - PyTorch CPU (bench/train-speed-torch.py) on the same network spec, samples, batch size, optimiser and exit
  *    weights, at `--threads` threads (tfjs-wasm runs one thread in Node, so 1 is the fair comparison) and at 2.
@@ -23,6 +23,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { Rng } from '../src/common/rng.ts';
 import { mnistSplits, subset, type Dataset } from '../src/data/index.ts';
 import { replacedWasmKernelNames } from '../src/engine/tfjs/kernels/index.ts';
+import { AdamUpdate } from '../src/engine/tfjs/kernels/AdamUpdate.ts';
 import { TfjsNetwork, useBackend } from '../src/engine/tfjs/index.ts';
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from '../src/train/index.ts';
 import { resolveExitWeights } from '../src/train/options.ts';
@@ -50,16 +51,20 @@ const threads = Number(values.threads);
 const networks = values.networks.split(',');
 const batch = DEFAULT_TRAIN_OPTIONS.batchSize;
 
-// tfjs-wasm's own kernels, taken before `useBackend` replaces them, so each round can train with either set.
+// tfjs-wasm's own kernels, taken before `useBackend` replaces them, so each round can train with either set. The
+// tfjs set also goes without branchy's fused Adam step (the optimiser then runs tfjs's Adam ops).
 const builtIn = new Map(replacedWasmKernelNames().map((name) => [name, tf.getKernel(name, 'wasm')!]));
 await useBackend('wasm');
 const branchy = new Map(replacedWasmKernelNames().map((name) => [name, tf.getKernel(name, 'wasm')!]));
+const fusedAdam = tf.getKernel(AdamUpdate, 'wasm')!;
 type KernelSet = 'tfjs' | 'branchy';
 function useKernels(set: KernelSet): void {
   for (const [name, config] of set === 'tfjs' ? builtIn : branchy) {
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel(config);
   }
+  if (tf.getKernel(AdamUpdate, 'wasm') !== undefined) tf.unregisterKernel(AdamUpdate, 'wasm');
+  if (set === 'branchy') tf.registerKernel(fusedAdam);
 }
 
 /** Whether kernel timers record: only during the measured steps. */
@@ -223,7 +228,7 @@ try {
         console.log(
           formatTable([
             ['kernel', 'calls/step', 'ms/step', 'share of step'],
-            ...sorted.slice(0, 12).map(([name, k]) => [name, k.calls.toFixed(0), k.ms.toFixed(2), `${((100 * k.ms) / msPerStep).toFixed(1)}%`]),
+            ...sorted.slice(0, 16).map(([name, k]) => [name, k.calls.toFixed(0), k.ms.toFixed(2), `${((100 * k.ms) / msPerStep).toFixed(1)}%`]),
             ['(outside kernels)', '', Math.max(0, msPerStep - inKernels).toFixed(2), `${((100 * Math.max(0, msPerStep - inKernels)) / msPerStep).toFixed(1)}%`],
           ]),
         );

@@ -1,24 +1,35 @@
-import { BatchMatMul, getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs';
+import { BatchMatMul, getKernel, Sum, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs';
+import { adamUpdateConfig } from './AdamUpdate.ts';
 import { batchMatMulWithExplicitTransposes } from './BatchMatMul.ts';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.ts';
 import { conv2DBackpropInputConfig } from './Conv2DBackpropInput.ts';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter.ts';
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput.ts';
+import { lrnConfig, lrnGradConfig } from './LRN.ts';
 import { maxPoolGradConfig } from './MaxPoolGrad.ts';
+import { sumOverLeadingAxes } from './Sum.ts';
 import { unsortedSegmentSumConfig } from './UnsortedSegmentSum.ts';
 
 export {
+  adamUpdateConfig,
   batchMatMulWithExplicitTransposes,
   conv2DBackpropFilterConfig,
   conv2DBackpropInputConfig,
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
+  lrnConfig,
+  lrnGradConfig,
   maxPoolGradConfig,
+  sumOverLeadingAxes,
   unsortedSegmentSumConfig,
 };
 
-/** The kernels tfjs-backend-wasm 4.22 lacks for training conv nets (and for the gradient of `tf.gather`). */
+/**
+ * The kernels tfjs-backend-wasm 4.22 lacks for training conv nets (and for the gradient of `tf.gather`), and
+ * branchy's fused Adam step.
+ */
 const WASM_GRADIENT_KERNELS: readonly KernelConfig[] = [
+  adamUpdateConfig,
   conv2DBackpropFilterConfig,
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
@@ -35,7 +46,10 @@ interface WasmKernelReplacement {
 const WASM_REPLACED_KERNELS: readonly WasmKernelReplacement[] = [
   { kernelName: conv2DBackpropInputConfig.kernelName, replace: () => conv2DBackpropInputConfig.kernelFunc },
   { kernelName: maxPoolGradConfig.kernelName, replace: () => maxPoolGradConfig.kernelFunc },
+  { kernelName: lrnConfig.kernelName, replace: () => lrnConfig.kernelFunc },
+  { kernelName: lrnGradConfig.kernelName, replace: () => lrnGradConfig.kernelFunc },
   { kernelName: BatchMatMul, replace: batchMatMulWithExplicitTransposes },
+  { kernelName: Sum, replace: sumOverLeadingAxes },
 ];
 
 const replacements = new WeakSet<KernelFunc>();
