@@ -14,21 +14,32 @@ import { BranchyServeError } from './errors.ts';
 
 /** Runs early-exit inference for one model, one batch at a time. */
 export interface InferenceHost {
+  /** The engine the batches run on (`LoadedNetwork.runtime`: `ort-cpu`, `tfjs-wasm`, …). */
+  readonly runtime: string;
   /** Early-exit results for every sample of `x`, in order, at `thresholds` (one per early exit, validated). */
   run(x: Batch, thresholds: readonly number[]): Promise<ExitResult[]>;
-  /** Releases what the host holds once no batch runs (the caller keeps the network it gave). */
+  /** Releases the network and whatever else the host holds, once no batch runs. */
   close(): Promise<void>;
 }
 
-/** Runs batches on the calling thread, on a network the caller owns. */
+/** Runs batches on the calling thread, on a network it takes over (and disposes on {@link close}). */
 export class InThreadHost implements InferenceHost {
-  constructor(private readonly net: LoadedNetwork) {}
+  readonly runtime: string;
+
+  constructor(private readonly net: LoadedNetwork) {
+    this.runtime = net.runtime;
+  }
 
   async run(x: Batch, thresholds: readonly number[]): Promise<ExitResult[]> {
     return (await runEarlyExit(this.net, x, { thresholds })).results;
   }
 
-  async close(): Promise<void> {}
+  private closed = false;
+
+  async close(): Promise<void> {
+    if (!this.closed) this.net.dispose();
+    this.closed = true;
+  }
 }
 
 /** A batch sent to an inference thread; `data` is transferred. */
@@ -84,8 +95,7 @@ export class WorkerInferenceHost implements InferenceHost {
   private inFlight = new Map<number, InFlight>();
   private closing = false;
   private restarts = 0;
-  /** The engine the thread runs (`LoadedNetwork.runtime`), once it has loaded. */
-  runtime = '';
+  private loadedRuntime = '';
 
   private constructor(
     private readonly dir: string,
@@ -110,6 +120,11 @@ export class WorkerInferenceHost implements InferenceHost {
     return host;
   }
 
+  /** The engine the thread runs the model on, as the thread reported once it had opened the model. */
+  get runtime(): string {
+    return this.loadedRuntime;
+  }
+
   /** The thread running now (replaced after a crash). */
   get worker(): Worker {
     return this.current;
@@ -128,7 +143,7 @@ export class WorkerInferenceHost implements InferenceHost {
       worker.on('message', (reply: WorkerReply) => {
         if (reply.type === 'ready') {
           loaded = true;
-          this.runtime = reply.runtime;
+          this.loadedRuntime = reply.runtime;
           resolve();
         } else if (reply.type === 'failed') reject(asError(reply.error));
         else {

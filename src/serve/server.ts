@@ -1,7 +1,7 @@
 /**
  * The HTTP inference server: a fastify app over a set of loaded models, each with its own micro-batcher and,
- * with an SLO, its own load-adaptive operating-point controller. Written against `LoadedNetwork` and the
- * early-exit runner only.
+ * with an SLO, its own load-adaptive operating-point controller. Written against `InferenceHost` and the models'
+ * manifests only.
  *
  * @module
  */
@@ -14,7 +14,6 @@ import type { ExitResult } from '../infer/types.ts';
 import { LoadAdaptiveController, batchedCosts, type AdaptiveOptions, type CurrentOperatingPoint } from './adaptive.ts';
 import { MicroBatcher, type BatchReport } from './batcher.ts';
 import { BranchyServeError, errorReply } from './errors.ts';
-import { InThreadHost } from './inference-host.ts';
 import { METRICS_CONTENT_TYPE, MetricsRegistry } from './metrics.ts';
 import { MODEL_NAME_PATTERN, type ServedModel } from './model-set.ts';
 import { inputsFromFrame, inputsFromJson, predictOptions } from './wire.ts';
@@ -109,7 +108,7 @@ function calibrationOf(model: ServedModel): StoredCalibration | undefined {
 
 /**
  * Builds the server for `models` (not listening yet: call `app.listen`). The caller keeps ownership of the
- * networks and disposes them after {@link BranchyServer.close}.
+ * models' hosts and closes them after {@link BranchyServer.close}.
  *
  * Routes: `POST /v1/models/:name/predict`, `GET /v1/models`, `GET /v1/models/:name`, `GET /healthz`,
  * `GET /readyz`, `GET /metrics`. Every error is a JSON `{code, message}` with a 4xx/5xx status.
@@ -148,7 +147,7 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
     }
     const controller = options.sloMs === undefined || calibration === undefined ? undefined : new LoadAdaptiveController(calibration.front, calibration.chosen, { costs: batchedCosts(calibration.front, calibration.profile.costToExitBatched), ...options.adaptive, sloMs: options.sloMs }, performance.now());
     const spec = served.manifest.spec;
-    const host = served.host ?? new InThreadHost(served.net);
+    const host = served.host;
     const labels = { model: served.name };
     const run = async (x: Batch, group: string) => {
       const point = group === SERVER_THRESHOLDS ? controller?.current() : undefined;
@@ -271,7 +270,7 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
     const summary = {
       name: r.served.name,
       network: spec.name,
-      runtime: r.served.net.runtime,
+      runtime: r.served.host.runtime,
       input: spec.input.shape,
       classes: spec.classes,
       exits: spec.stages.length,

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SHIPPED_MODEL_DIR } from '../../src/cli/open-model.ts';
 import { runEarlyExit } from '../../src/infer/index.ts';
-import { WorkerInferenceHost, type InferenceHost, type ServedModel } from '../../src/serve/index.ts';
+import { WorkerInferenceHost, type InferenceHost } from '../../src/serve/index.ts';
 import { maxAbsDiff } from '../helpers.ts';
-import { digits, listen, predictJson, served } from './fixtures.ts';
+import { digits, listen, predictJson, served, type InProcessModel } from './fixtures.ts';
 
 interface Answer {
   label: number;
@@ -26,7 +26,7 @@ async function queueDepth(url: string): Promise<number> {
 }
 
 describe('branchy serve: batches on an inference thread', () => {
-  let model: ServedModel;
+  let model: InProcessModel;
   let host: WorkerInferenceHost;
 
   before(async () => {
@@ -35,7 +35,7 @@ describe('branchy serve: batches on an inference thread', () => {
   });
   after(async () => {
     await host?.close();
-    model?.net.dispose();
+    await model?.host.close();
   });
 
   it('answers real digits as the in-process early-exit runner does, probabilities included', async () => {
@@ -90,6 +90,7 @@ describe('branchy serve: batches on an inference thread', () => {
     let crashed = false;
     // The real thread is stopped while the first batch is handed to it.
     const killFirstBatch: InferenceHost = {
+      runtime: crashing.runtime,
       run(x, thresholds) {
         const answer = crashing.run(x, thresholds);
         if (!crashed) void crashing.worker.terminate();
