@@ -155,14 +155,20 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
       const results = await host.run(x, thresholds);
       return { results, info: { thresholds, point } };
     };
+    const series = {
+      batchSizes: batchSizes.labels(labels),
+      samples: samples.labels(labels),
+      queueDelay: queueDelay.labels(labels),
+      exits: spec.stages.map((_, i) => exits.labels({ model: served.name, exit: String(i + 1) })),
+    };
     const onBatch = (report: BatchReport) => {
       const now = performance.now();
-      batchSizes.observe(labels, report.size);
-      samples.inc(labels, report.size);
+      series.batchSizes.observe(report.size);
+      series.samples.inc(report.size);
       const perExit = new Array<number>(spec.stages.length).fill(0);
       for (const r of report.results) perExit[r.exit - 1]++;
-      perExit.forEach((n, i) => n > 0 && exits.inc({ model: served.name, exit: String(i + 1) }, n));
-      for (const ms of report.queueDelaysMs) queueDelay.observe(labels, ms / 1000);
+      perExit.forEach((n, i) => n > 0 && series.exits[i].inc(n));
+      for (const ms of report.queueDelaysMs) series.queueDelay.observe(ms / 1000);
       if (controller) {
         controller.observeBusy(now, report.runMs);
         for (const ms of report.latenciesMs) controller.observeLatency(now, ms);
@@ -220,6 +226,7 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
     if (status >= 500 && !(error instanceof BranchyServeError)) request.log.error({ err: error }, body.message);
     else request.log.debug({ code: body.code, status }, body.message);
     if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
+    if (closing) void reply.header('connection', 'close');
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -244,15 +251,18 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
       done(overloaded);
     });
   }
-  // While shutting down, close each connection after its reply, so that the drain does not wait on idle keep-alives.
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) void reply.header('connection', 'close');
-    done(null, payload);
-  });
+  // Each reply counts into two series; they are looked up once per route, method and status, not per request.
+  const replySeries = new Map<string, { count: { inc(): void }; duration: { observe(seconds: number): void } }>();
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    requests.inc({ route, method: request.method, status: String(reply.statusCode) });
-    duration.observe({ route }, reply.elapsedTime / 1000);
+    const key = `${reply.statusCode} ${request.method} ${route}`;
+    let series = replySeries.get(key);
+    if (series === undefined) {
+      series = { count: requests.labels({ route, method: request.method, status: String(reply.statusCode) }), duration: duration.labels({ route }) };
+      replySeries.set(key, series);
+    }
+    series.count.inc();
+    series.duration.observe(reply.elapsedTime / 1000);
     done();
   });
 
@@ -304,11 +314,12 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
       schema: {
         params: ModelParams,
         querystring: PredictQuery,
-        body: { content: { 'application/json': { schema: PredictJsonBody }, 'application/octet-stream': { schema: {} } } },
+        // A frame is checked by inputsFromFrame; a media type without a schema skips fastify's body validation.
+        body: { content: { 'application/json': { schema: PredictJsonBody } } },
         response: { 200: PredictResponse },
       },
     },
-    async (request: FastifyRequest<{ Params: Static<typeof ModelParams>; Querystring: Static<typeof PredictQuery> }>, _reply: FastifyReply): Promise<PredictResponse> => {
+    async (request: FastifyRequest<{ Params: Static<typeof ModelParams>; Querystring: Static<typeof PredictQuery> }>, reply: FastifyReply): Promise<PredictResponse> => {
       const started = performance.now();
       const runtime = runtimeFor(request.params.name);
       const spec = runtime.served.manifest.spec;
@@ -316,6 +327,9 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
       const x = Buffer.isBuffer(request.body) ? inputsFromFrame(request.body, spec, queueLimit) : inputsFromJson(request.body, spec, queueLimit);
       const group = thresholds === undefined ? SERVER_THRESHOLDS : thresholds.join(',');
       const answer = await runtime.batcher.submit(x, group);
+      // Requests answered while shutting down close their connection, so that the drain does not wait on it as an
+      // idle keep-alive (the other routes answer at once; fastify refuses new requests with 503 and closes).
+      if (closing) void reply.header('connection', 'close');
       return {
         model: runtime.served.name,
         results: answer.results.map((r: ExitResult) => ({ label: r.label, class: spec.classes[r.label], exit: r.exit, score: r.score, probs: probs ? Array.from(r.probs) : undefined })),
