@@ -10,8 +10,9 @@
  *    order alternates by round): autocannon, and the lean one of `bench/load.ts`, which spends less CPU per request.
  *    The CPU time of the load generator (this process) and of the server is shown per second of the run and per
  *    request: the generator shares the cores with the server.
- * 2. Latency at 50% and 100% of that mode's throughput: autocannon at a fixed overall rate over 256 connections,
- *    latencies corrected for coordinated omission (counted from each request's intended send time).
+ * 2. Latency at 50% and 100% of that mode's throughput (with `bench/load.ts`): `fixedRateLoad` at a fixed rate
+ *    over 256 connections opened beforehand, latencies corrected for coordinated omission (counted from the time
+ *    each request fell due).
  * 3. 2x overload: the same at twice the inference-thread throughput, against servers without and with `--slo-ms`;
  *    p50/p99 of the answered (200) replies (corrected, and as measured), the share refused (503), and the calibrated accuracy
  *    of the operating points that answered.
@@ -34,7 +35,7 @@ import { formatTable, percent } from '../src/cli/table.ts';
 import { mnistSplits } from '../src/data/index.ts';
 import { runEarlyExit } from '../src/infer/index.ts';
 import { encodeInputsFrame } from '../src/serve/index.ts';
-import { closedLoopLoad } from './load.ts';
+import { closedLoopLoad, fixedRateLoad } from './load.ts';
 
 const { values } = parseArgs({
   options: {
@@ -176,6 +177,8 @@ interface OpenLoopResult {
   p99: number;
   refused: number;
   failed: number;
+  /** Requests that fell due but found no free connection before the end (the server held every one). */
+  unsent: number;
   points: Map<number, number>;
   /** p50/p99 of the answered (200) replies from their actual send time, not corrected for coordinated omission. */
   answeredP50: number;
@@ -189,30 +192,24 @@ function quantile(sorted: number[], q: number): number {
 }
 
 /**
- * Sends single-sample frames at a fixed `rate` per second for `seconds` (autocannon `overallRate` over 256
- * connections, latencies corrected for coordinated omission, i.e. counted from each request's intended send time).
- * autocannon's p50/p99 cover the answered (2xx) replies only.
+ * Sends single-sample frames at a fixed `rate` per second for `seconds` (`fixedRateLoad` of `bench/load.ts` over
+ * 256 connections opened beforehand; latencies corrected for coordinated omission, i.e. counted from the time each
+ * request fell due, and as measured from its send).
  */
 async function fixedRate(url: string, rate: number, seconds: number): Promise<OpenLoopResult> {
   const points = new Map<number, number>();
-  let answered = 0;
-  let refused = 0;
-  let failed = 0;
-  const answeredMs: number[] = [];
-  const onResponse = (status: number, body: string) => {
-    if (status === 200) {
-      answered++;
-      const index = (JSON.parse(body) as { operatingPoint?: { index: number } }).operatingPoint?.index ?? -1;
-      points.set(index, (points.get(index) ?? 0) + 1);
-    } else if (status === 503) refused++;
-    else failed++;
+  const onReply = (status: number, body: Buffer) => {
+    if (status !== 200) return;
+    const index = (JSON.parse(body.toString()) as { operatingPoint?: { index: number } }).operatingPoint?.index ?? -1;
+    points.set(index, (points.get(index) ?? 0) + 1);
   };
-  const requests = frames.slice(0, 256).map((body) => ({ method: 'POST', path: '/v1/models/b-lenet/predict', headers: { 'content-type': 'application/octet-stream' }, body, onResponse }));
-  const run = autocannon({ url, connections: 256, duration: seconds, overallRate: Math.round(rate), requests });
-  run.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => status === 200 && answeredMs.push(ms));
-  const r = (await run) as CannonResult;
-  answeredMs.sort((a, b) => a - b);
-  return { offered: rate, repliedPerSecond: r.requests.average, answeredPerSecond: (r.requests.average * answered) / Math.max(1, answered + refused + failed), p50: r.latency.p50, p99: r.latency.p99, refused, failed: failed + r.errors, points, answeredP50: quantile(answeredMs, 0.5), answeredP99: quantile(answeredMs, 0.99) };
+  const requests = frames.slice(0, 256).map((body) => ({ method: 'POST', path: '/v1/models/b-lenet/predict', headers: { 'content-type': 'application/octet-stream' }, body }));
+  const r = await fixedRateLoad({ port: Number(new URL(url).port), connections: 256, rate, seconds, requests, onReply });
+  const answered = r.byStatus.get(200) ?? 0;
+  const refused = r.byStatus.get(503) ?? 0;
+  const corrected = [...(r.correctedMs.get(200) ?? [])];
+  const measured = [...(r.measuredMs.get(200) ?? [])];
+  return { offered: rate, repliedPerSecond: r.replies / r.seconds, answeredPerSecond: answered / r.seconds, p50: quantile(corrected, 0.5), p99: quantile(corrected, 0.99), refused, failed: r.replies - answered - refused + r.errors, unsent: r.due - r.sent, points, answeredP50: quantile(measured, 0.5), answeredP99: quantile(measured, 0.99) };
 }
 
 const fmt = (x: number, digits = 1) => x.toFixed(digits);
@@ -251,8 +248,8 @@ for (let round = 1; round <= ROUNDS; round++) {
 }
 const viaJson = await Promise.all(servers.map((s) => closedLoop(s.url, SECONDS, 'json')));
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-// The fixed-rate runs below use autocannon, so they are set from its closed-loop throughput.
-const throughput = serverRates.map((perGenerator) => mean(perGenerator[0]));
+// The fixed-rate runs below use bench/load.ts, so they are set from its closed-loop throughput.
+const throughput = serverRates.map((perGenerator) => mean(perGenerator[1]));
 
 // 2. Latency at 50% and 100% of each mode's throughput.
 const latency: [string, OpenLoopResult][] = [];
@@ -292,9 +289,9 @@ function pointsText(r: OpenLoopResult): string {
 
 const openLoopRow = (label: string, r: OpenLoopResult) => {
   const total = r.refused + r.failed + [...r.points.values()].reduce((a, b) => a + b, 0);
-  return [label, fmt(r.offered, 0), fmt(r.repliedPerSecond, 0), fmt(r.answeredPerSecond, 0), `${fmt(r.p50)} / ${fmt(r.p99)}`, `${fmt(r.answeredP50)} / ${fmt(r.answeredP99)}`, `${r.refused} (${percent(r.refused / Math.max(1, total), 0)})`, String(r.failed)];
+  return [label, fmt(r.offered, 0), fmt(r.repliedPerSecond, 0), fmt(r.answeredPerSecond, 0), `${fmt(r.p50)} / ${fmt(r.p99)}`, `${fmt(r.answeredP50)} / ${fmt(r.answeredP99)}`, `${r.refused} (${percent(r.refused / Math.max(1, total), 0)})`, String(r.failed), String(r.unsent)];
 };
-const openLoopHead = ['server', 'target (req/s)', 'replies (req/s)', 'answered 200 (req/s)', 'p50 / p99 of 200s, corrected (ms)', 'p50 / p99 of 200s, as measured (ms)', 'refused (503)', 'failed'];
+const openLoopHead = ['server', 'target (req/s)', 'replies (req/s)', 'answered 200 (req/s)', 'p50 / p99 of 200s, corrected (ms)', 'p50 / p99 of 200s, as measured (ms)', 'refused (503)', 'failed', 'due, not sent'];
 const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(', ');
 
 process.stdout.write(
@@ -309,7 +306,7 @@ process.stdout.write(
       `${mode}: JSON bodies instead of frames (autocannon): ${fmt(viaJson[m].requests.average, 0)} req/s, p50/p99 ${viaJson[m].latency.p50}/${viaJson[m].latency.p99} ms`,
     ]),
     '',
-    `Latency under a fixed offered rate (autocannon overallRate; throughput: ${MODES.map(([mode], m) => `${mode} ${fmt(throughput[m], 0)} req/s`).join(', ')})`,
+    `Latency under a fixed offered rate (bench/load.ts fixedRateLoad, 256 connections; throughput with load.ts: ${MODES.map(([mode], m) => `${mode} ${fmt(throughput[m], 0)} req/s`).join(', ')})`,
     formatTable([openLoopHead, ...latency.map(([label, r]) => openLoopRow(label, r))]),
     '',
     `2x overload (${fmt(2 * throughput[0], 0)} req/s offered), same run`,

@@ -32,8 +32,12 @@ export interface BatcherOptions {
   maxQueueDelayMs?: number;
 }
 
-/** One run of the model over a batch of one group. */
-export type BatchRun<Info> = (x: Batch, group: string) => Promise<{ results: ExitResult[]; info: Info }>;
+/**
+ * One run of the model over a batch of one group. `modelMs`, when given, is how long the model itself took where
+ * it ran (an inference thread): the batcher judges queue delays by it rather than by the time until this thread
+ * heard back, which a busy HTTP thread stretches.
+ */
+export type BatchRun<Info> = (x: Batch, group: string) => Promise<{ results: ExitResult[]; info: Info; modelMs?: number }>;
 
 /** What a request gets back. */
 export interface BatchedAnswer<Info> {
@@ -248,11 +252,12 @@ export class MicroBatcher<Info> {
       }
     }
     try {
-      const { results, info } = await this.run({ data, shape: [size, ...this.sampleShape] }, slices[0].request.group);
+      const { results, info, modelMs } = await this.run({ data, shape: [size, ...this.sampleShape] }, slices[0].request.group);
       const finishedAt = this.now();
       const runMs = finishedAt - startedAt;
       const f = this.fit;
-      this.fit = { n: 0.9 * f.n + 1, size: 0.9 * f.size + size, size2: 0.9 * f.size2 + size * size, ms: 0.9 * f.ms + runMs, sizeMs: 0.9 * f.sizeMs + size * runMs };
+      const ms = modelMs ?? runMs;
+      this.fit = { n: 0.9 * f.n + 1, size: 0.9 * f.size + size, size2: 0.9 * f.size2 + size * size, ms: 0.9 * f.ms + ms, sizeMs: 0.9 * f.sizeMs + size * ms };
       const latenciesMs: number[] = [];
       at = 0;
       for (const { request, from, count } of slices) {

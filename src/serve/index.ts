@@ -10,5 +10,5 @@ export { LoadAdaptiveController, batchedCosts, type AdaptiveOptions, type Curren
 export { MetricsRegistry, Counter, Gauge, Histogram, METRICS_CONTENT_TYPE } from './metrics.ts';
 export { findModelDirs, openModels, openInProcess, openOnInferenceThread, MODEL_NAME_PATTERN, type ModelDirEntry, type ModelOpener, type ServedModel, type SkippedModel } from './model-set.ts';
 export { inputsFromJson, inputsFromFrame, encodeInputsFrame, predictOptions, INPUT_TENSOR, THRESHOLDS_HEADER, PROBS_HEADER, type PredictOptions } from './wire.ts';
-export { InThreadHost, WorkerInferenceHost, type InferenceHost } from './inference-host.ts';
+export { InThreadHost, WorkerInferenceHost, type HostRun, type InferenceHost } from './inference-host.ts';
 export { BranchyServeError, errorReply, type ErrorBody } from './errors.ts';

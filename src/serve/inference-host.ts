@@ -12,12 +12,18 @@ import { runEarlyExit } from '../infer/runner.ts';
 import type { ExitResult } from '../infer/types.ts';
 import { BranchyServeError } from './errors.ts';
 
+/** One batch's results and how long the runner took on it where it ran (without handing the batch over). */
+export interface HostRun {
+  results: ExitResult[];
+  runMs: number;
+}
+
 /** Runs early-exit inference for one model, one batch at a time. */
 export interface InferenceHost {
   /** The engine the batches run on (`LoadedNetwork.runtime`: `ort-cpu`, `tfjs-wasm`, …). */
   readonly runtime: string;
   /** Early-exit results for every sample of `x`, in order, at `thresholds` (one per early exit, validated). */
-  run(x: Batch, thresholds: readonly number[]): Promise<ExitResult[]>;
+  run(x: Batch, thresholds: readonly number[]): Promise<HostRun>;
   /** Releases the network and whatever else the host holds, once no batch runs. */
   close(): Promise<void>;
 }
@@ -30,8 +36,10 @@ export class InThreadHost implements InferenceHost {
     this.runtime = net.runtime;
   }
 
-  async run(x: Batch, thresholds: readonly number[]): Promise<ExitResult[]> {
-    return (await runEarlyExit(this.net, x, { thresholds })).results;
+  async run(x: Batch, thresholds: readonly number[]): Promise<HostRun> {
+    const started = performance.now();
+    const { results } = await runEarlyExit(this.net, x, { thresholds });
+    return { results, runMs: performance.now() - started };
   }
 
   private closed = false;
@@ -61,21 +69,22 @@ export interface WorkerFailure {
 export type WorkerReply =
   | { type: 'ready'; runtime: string }
   | { type: 'failed'; error: WorkerFailure }
-  | { type: 'results'; id: number; labels: Int32Array; exits: Int32Array; scores: Float64Array; probs: Float32Array }
+  | { type: 'results'; id: number; runMs: number; labels: Int32Array; exits: Int32Array; scores: Float64Array; probs: Float32Array }
   | { type: 'error'; id: number; error: WorkerFailure };
 
 const WORKER_ENTRY = new URL('./inference-worker.js', import.meta.url);
 
-function unpack(reply: Extract<WorkerReply, { type: 'results' }>): ExitResult[] {
+function unpack(reply: Extract<WorkerReply, { type: 'results' }>): HostRun {
   const n = reply.labels.length;
   const classes = n === 0 ? 0 : reply.probs.length / n;
-  return Array.from({ length: n }, (_, i) => ({ label: reply.labels[i], exit: reply.exits[i], score: reply.scores[i], probs: reply.probs.subarray(i * classes, (i + 1) * classes) }));
+  const results = Array.from({ length: n }, (_, i) => ({ label: reply.labels[i], exit: reply.exits[i], score: reply.scores[i], probs: reply.probs.subarray(i * classes, (i + 1) * classes) }));
+  return { results, runMs: reply.runMs };
 }
 
 const asError = (f: WorkerFailure) => new BranchyServeError(f.code, f.message, f.status);
 
 interface InFlight {
-  resolve(results: ExitResult[]): void;
+  resolve(run: HostRun): void;
   reject(error: unknown): void;
 }
 
@@ -172,7 +181,7 @@ export class WorkerInferenceHost implements InferenceHost {
     this.ready.catch(() => {});
   }
 
-  async run(x: Batch, thresholds: readonly number[]): Promise<ExitResult[]> {
+  async run(x: Batch, thresholds: readonly number[]): Promise<HostRun> {
     if (this.closing) throw new BranchyServeError('SERVE_SHUTTING_DOWN', 'the server is shutting down; retry on another instance.', 503, { retryAfterSeconds: 1 });
     try {
       await this.ready;
@@ -184,7 +193,7 @@ export class WorkerInferenceHost implements InferenceHost {
     }
     const id = this.nextId++;
     const worker = this.current;
-    return new Promise<ExitResult[]>((resolve, reject) => {
+    return new Promise<HostRun>((resolve, reject) => {
       this.inFlight.set(id, { resolve, reject });
       // The batcher builds a fresh array per batch, so its buffer can move; a view into a larger buffer is copied.
       const data = x.data.byteOffset === 0 && x.data.byteLength === x.data.buffer.byteLength ? x.data : x.data.slice();

@@ -152,8 +152,8 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
     const run = async (x: Batch, group: string) => {
       const point = group === SERVER_THRESHOLDS ? controller?.current() : undefined;
       const thresholds = group === SERVER_THRESHOLDS ? (point?.thresholds ?? spec.policy.thresholds) : group.split(',').map(Number);
-      const results = await host.run(x, thresholds);
-      return { results, info: { thresholds, point } };
+      const { results, runMs } = await host.run(x, thresholds);
+      return { results, info: { thresholds, point }, modelMs: runMs };
     };
     const series = {
       batchSizes: batchSizes.labels(labels),

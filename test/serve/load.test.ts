@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { closedLoopLoad, type LoadRequest } from '../../bench/load.ts';
+import { closedLoopLoad, fixedRateLoad, type LoadRequest } from '../../bench/load.ts';
 import { SHIPPED_MODEL_DIR } from '../../src/cli/open-model.ts';
 import { encodeInputsFrame, type BranchyServer } from '../../src/serve/index.ts';
 import { digits, listen, served, type InProcessModel } from './fixtures.ts';
@@ -50,6 +50,31 @@ describe('bench/load.ts: the closed-loop load generator', () => {
     assert.equal(r.latenciesMs.length, r.replies);
     // Each connection cycles through the six requests in turn: three valid for every three refused.
     assert.ok(Math.abs(served200 - (served400 + served404)) <= 8 * 3, `${served200} answered, ${served400 + served404} refused`);
+  });
+
+  it('at a fixed rate, sends what falls due, counts every reply as the server does and times it from when it fell due', async () => {
+    const frame = { 'content-type': 'application/octet-stream' };
+    const requests: LoadRequest[] = [
+      { method: 'POST', path: '/v1/models/b-lenet-mnist/predict', headers: frame, body: encodeInputsFrame(digits(1)[0], [1, 784]) },
+      { method: 'POST', path: '/v1/models/no-such-model/predict', headers: frame, body: encodeInputsFrame(digits(1)[0], [1, 784]) },
+    ];
+    const before = await Promise.all([200, 404].map((s) => metric(url, predicted(s))));
+    const labels: number[] = [];
+    const r = await fixedRateLoad({ port: Number(new URL(url).port), connections: 16, rate: 200, seconds: 0.5, requests, onReply: (status, body) => status === 200 && labels.push((JSON.parse(body.toString()) as { results: { label: number }[] }).results[0].label) });
+    assert.equal(r.due, 100);
+    assert.equal(r.errors, 0);
+    assert.equal(r.replies, r.sent);
+    assert.equal(r.byStatus.get(200), (await metric(url, predicted(200))) - before[0]);
+    assert.equal(r.byStatus.get(404), (await metric(url, predicted(404))) - before[1]);
+    assert.equal(labels.length, r.byStatus.get(200));
+    assert.ok(labels.every((l) => l === labels[0]), 'the same digit, the same label');
+    for (const status of [200, 404]) {
+      const corrected = r.correctedMs.get(status) as Float64Array;
+      const measured = r.measuredMs.get(status) as Float64Array;
+      assert.equal(corrected.length, r.byStatus.get(status));
+      // Counted from when it fell due, a reply is never faster than counted from when it was written.
+      corrected.forEach((ms, i) => assert.ok(ms >= measured[i] - 1e-9, `${status} #${i}: ${ms} < ${measured[i]}`));
+    }
   });
 
   it('counts a request whose connection fails without a reply as an error', async () => {
