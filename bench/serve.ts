@@ -4,12 +4,15 @@
  * Every server measurement runs twice: batches on the inference thread (the default) and on the HTTP thread
  * (`--no-inference-thread`).
  *
- * 1. Throughput: 64 concurrent single-sample clients (autocannon, closed loop, binary frames; one round with JSON
- *    bodies too) against the real server, a child process on 127.0.0.1, vs `runEarlyExit` in this process over
- *    the same digits in batches of `--max-batch`; rounds alternate. Target ratio ≥ 0.7. The CPU time of the load
- *    generator (this process) and of the server is shown per second of the run: autocannon shares the cores.
- * 2. Latency at 50% and 100% of that mode's throughput: autocannon at a fixed overall rate over 256 connections,
- *    latencies corrected for coordinated omission (counted from each request's intended send time).
+ * 1. Throughput: 64 concurrent single-sample clients (closed loop, binary frames; one round with JSON bodies too)
+ *    against the real server, a child process on 127.0.0.1, vs `runEarlyExit` in this process over the same digits
+ *    in batches of `--max-batch`; rounds alternate. Target ratio ≥ 0.7. Two load generators, each in turn (their
+ *    order alternates by round): autocannon, and the lean one of `bench/load.ts`, which spends less CPU per request.
+ *    The CPU time of the load generator (this process) and of the server is shown per second of the run and per
+ *    request: the generator shares the cores with the server.
+ * 2. Latency at 50% and 100% of that mode's throughput (with `bench/load.ts`): `fixedRateLoad` at a fixed rate
+ *    over 256 connections opened beforehand, latencies corrected for coordinated omission (counted from the time
+ *    each request fell due).
  * 3. 2x overload: the same at twice the inference-thread throughput, against servers without and with `--slo-ms`;
  *    p50/p99 of the answered (200) replies (corrected, and as measured), the share refused (503), and the calibrated accuracy
  *    of the operating points that answered.
@@ -32,6 +35,7 @@ import { formatTable, percent } from '../src/cli/table.ts';
 import { mnistSplits } from '../src/data/index.ts';
 import { runEarlyExit } from '../src/infer/index.ts';
 import { encodeInputsFrame } from '../src/serve/index.ts';
+import { closedLoopLoad, fixedRateLoad } from './load.ts';
 
 const { values } = parseArgs({
   options: {
@@ -104,9 +108,12 @@ async function stopServer(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+let runtime = '';
+
 /** Samples per second of in-process early-exit inference over the test digits in batches of `MAX_BATCH`. */
 async function inProcess(seconds: number): Promise<number> {
   const { net } = await openModel(modelDir, { backend: 'wasm' });
+  runtime = net.runtime;
   const thresholds = calibration.front[calibration.chosen].thresholds;
   for (let s = 0; s + MAX_BATCH <= test.count; s += MAX_BATCH) await runEarlyExit(net, { data: test.x.subarray(s * PER, (s + MAX_BATCH) * PER), shape: [MAX_BATCH, 28, 28, 1] }, { thresholds });
   let samples = 0;
@@ -123,17 +130,42 @@ async function inProcess(seconds: number): Promise<number> {
 }
 
 interface CannonResult {
-  requests: { average: number };
+  requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   non2xx: number;
   errors: number;
 }
 
-/** 64 closed-loop clients, one sample per request, for `seconds`. */
+/** 64 closed-loop clients, one sample per request, for `seconds` (autocannon). */
 async function closedLoop(url: string, seconds: number, kind: 'frame' | 'json'): Promise<CannonResult> {
   const bodies = kind === 'frame' ? frames.slice(0, 256) : jsonBodies;
   const requests = bodies.map((body) => ({ method: 'POST', path: '/v1/models/b-lenet/predict', headers: { 'content-type': kind === 'frame' ? 'application/octet-stream' : 'application/json' }, body }));
   return (await autocannon({ url, connections: CONNECTIONS, duration: seconds, requests })) as CannonResult;
+}
+
+const GENERATORS = ['autocannon', 'load.ts'] as const;
+type Generator = (typeof GENERATORS)[number];
+
+/** What one closed-loop run gives, whichever generator ran it. */
+interface ClosedLoopResult {
+  /** Replies (any status) per second. */
+  perSecond: number;
+  replies: number;
+  p50: number;
+  p99: number;
+  /** Replies other than 200, and requests without a reply. */
+  failed: number;
+}
+
+/** 64 closed-loop clients sending single-sample frames for `seconds`, driven by `generator`. */
+async function closedLoopWith(generator: Generator, url: string, seconds: number): Promise<ClosedLoopResult> {
+  if (generator === 'autocannon') {
+    const r = await closedLoop(url, seconds, 'frame');
+    return { perSecond: r.requests.average, replies: r.requests.total, p50: r.latency.p50, p99: r.latency.p99, failed: r.non2xx + r.errors };
+  }
+  const requests = frames.slice(0, 256).map((body) => ({ method: 'POST', path: '/v1/models/b-lenet/predict', headers: { 'content-type': 'application/octet-stream' }, body }));
+  const r = await closedLoopLoad({ port: Number(new URL(url).port), connections: CONNECTIONS, seconds, requests });
+  return { perSecond: r.replies / r.seconds, replies: r.replies, p50: quantile([...r.latenciesMs], 0.5), p99: quantile([...r.latenciesMs], 0.99), failed: r.replies - (r.byStatus.get(200) ?? 0) + r.errors };
 }
 
 interface OpenLoopResult {
@@ -145,6 +177,8 @@ interface OpenLoopResult {
   p99: number;
   refused: number;
   failed: number;
+  /** Requests that fell due but found no free connection before the end (the server held every one). */
+  unsent: number;
   points: Map<number, number>;
   /** p50/p99 of the answered (200) replies from their actual send time, not corrected for coordinated omission. */
   answeredP50: number;
@@ -158,30 +192,24 @@ function quantile(sorted: number[], q: number): number {
 }
 
 /**
- * Sends single-sample frames at a fixed `rate` per second for `seconds` (autocannon `overallRate` over 256
- * connections, latencies corrected for coordinated omission, i.e. counted from each request's intended send time).
- * autocannon's p50/p99 cover the answered (2xx) replies only.
+ * Sends single-sample frames at a fixed `rate` per second for `seconds` (`fixedRateLoad` of `bench/load.ts` over
+ * 256 connections opened beforehand; latencies corrected for coordinated omission, i.e. counted from the time each
+ * request fell due, and as measured from its send).
  */
 async function fixedRate(url: string, rate: number, seconds: number): Promise<OpenLoopResult> {
   const points = new Map<number, number>();
-  let answered = 0;
-  let refused = 0;
-  let failed = 0;
-  const answeredMs: number[] = [];
-  const onResponse = (status: number, body: string) => {
-    if (status === 200) {
-      answered++;
-      const index = (JSON.parse(body) as { operatingPoint?: { index: number } }).operatingPoint?.index ?? -1;
-      points.set(index, (points.get(index) ?? 0) + 1);
-    } else if (status === 503) refused++;
-    else failed++;
+  const onReply = (status: number, body: Buffer) => {
+    if (status !== 200) return;
+    const index = (JSON.parse(body.toString()) as { operatingPoint?: { index: number } }).operatingPoint?.index ?? -1;
+    points.set(index, (points.get(index) ?? 0) + 1);
   };
-  const requests = frames.slice(0, 256).map((body) => ({ method: 'POST', path: '/v1/models/b-lenet/predict', headers: { 'content-type': 'application/octet-stream' }, body, onResponse }));
-  const run = autocannon({ url, connections: 256, duration: seconds, overallRate: Math.round(rate), requests });
-  run.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => status === 200 && answeredMs.push(ms));
-  const r = (await run) as CannonResult;
-  answeredMs.sort((a, b) => a - b);
-  return { offered: rate, repliedPerSecond: r.requests.average, answeredPerSecond: (r.requests.average * answered) / Math.max(1, answered + refused + failed), p50: r.latency.p50, p99: r.latency.p99, refused, failed: failed + r.errors, points, answeredP50: quantile(answeredMs, 0.5), answeredP99: quantile(answeredMs, 0.99) };
+  const requests = frames.slice(0, 256).map((body) => ({ method: 'POST', path: '/v1/models/b-lenet/predict', headers: { 'content-type': 'application/octet-stream' }, body }));
+  const r = await fixedRateLoad({ port: Number(new URL(url).port), connections: 256, rate, seconds, requests, onReply });
+  const answered = r.byStatus.get(200) ?? 0;
+  const refused = r.byStatus.get(503) ?? 0;
+  const corrected = [...(r.correctedMs.get(200) ?? [])];
+  const measured = [...(r.measuredMs.get(200) ?? [])];
+  return { offered: rate, repliedPerSecond: r.replies / r.seconds, answeredPerSecond: answered / r.seconds, p50: quantile(corrected, 0.5), p99: quantile(corrected, 0.99), refused, failed: r.replies - answered - refused + r.errors, unsent: r.due - r.sent, points, answeredP50: quantile(measured, 0.5), answeredP99: quantile(measured, 0.99) };
 }
 
 const fmt = (x: number, digits = 1) => x.toFixed(digits);
@@ -192,28 +220,36 @@ const MODES: [string, string[]][] = [
 ];
 const loadBefore = loadavg();
 
-// 1. Throughput, alternating rounds: in-process, then each server mode.
-const rows: string[][] = [['round', 'in-process (samples/s)', ...MODES.flatMap(([mode]) => [`${mode}: req/s`, 'ratio', 'p50 / p99 (ms)', 'non-2xx', 'CPU s/s server / generator'])]];
-const ratios = MODES.map(() => [] as number[]);
-const serverRates = MODES.map(() => [] as number[]);
+// 1. Throughput, alternating rounds: in-process, then each server mode under each generator.
+const rows: string[][] = [['round', 'generator', 'in-process (samples/s)', ...MODES.flatMap(([mode]) => [`${mode}: req/s`, 'ratio', 'p50 / p99 (ms)', 'failed', 'CPU s/s server / generator', 'CPU us/req server / generator'])]];
+const ratios = MODES.map(() => GENERATORS.map(() => [] as number[]));
+const serverRates = MODES.map(() => GENERATORS.map(() => [] as number[]));
+const cpuPerRequest = MODES.map(() => GENERATORS.map(() => ({ server: [] as number[], generator: [] as number[] })));
 const servers = await Promise.all(MODES.map(([, extra]) => startServer(extra)));
-for (const s of servers) await closedLoop(s.url, 1, 'frame');
+for (const s of servers) for (const g of GENERATORS) await closedLoopWith(g, s.url, 1);
 for (let round = 1; round <= ROUNDS; round++) {
   const local = await inProcess(SECONDS);
-  const row = [String(round), fmt(local, 0)];
+  const order = round % 2 === 1 ? [0, 1] : [1, 0];
+  const cells = GENERATORS.map(() => [] as string[]);
   for (const [m, s] of servers.entries()) {
-    const [serverCpu, ownCpu, wall] = [cpuSecondsOf(s.child.pid as number), ownCpuSeconds(), performance.now()];
-    const served = await closedLoop(s.url, SECONDS, 'frame');
-    const elapsed = (performance.now() - wall) / 1000;
-    ratios[m].push(served.requests.average / local);
-    serverRates[m].push(served.requests.average);
-    row.push(fmt(served.requests.average, 0), fmt(served.requests.average / local, 2), `${served.latency.p50} / ${served.latency.p99}`, String(served.non2xx + served.errors), `${fmt((cpuSecondsOf(s.child.pid as number) - serverCpu) / elapsed, 2)} / ${fmt((ownCpuSeconds() - ownCpu) / elapsed, 2)}`);
+    for (const g of order) {
+      const [serverCpu, ownCpu, wall] = [cpuSecondsOf(s.child.pid as number), ownCpuSeconds(), performance.now()];
+      const served = await closedLoopWith(GENERATORS[g], s.url, SECONDS);
+      const elapsed = (performance.now() - wall) / 1000;
+      const [serverUsed, ownUsed] = [cpuSecondsOf(s.child.pid as number) - serverCpu, ownCpuSeconds() - ownCpu];
+      ratios[m][g].push(served.perSecond / local);
+      serverRates[m][g].push(served.perSecond);
+      cpuPerRequest[m][g].server.push((1e6 * serverUsed) / served.replies);
+      cpuPerRequest[m][g].generator.push((1e6 * ownUsed) / served.replies);
+      cells[g].push(fmt(served.perSecond, 0), fmt(served.perSecond / local, 2), `${fmt(served.p50)} / ${fmt(served.p99)}`, String(served.failed), `${fmt(serverUsed / elapsed, 2)} / ${fmt(ownUsed / elapsed, 2)}`, `${fmt((1e6 * serverUsed) / served.replies, 0)} / ${fmt((1e6 * ownUsed) / served.replies, 0)}`);
+    }
   }
-  rows.push(row);
+  for (const g of order) rows.push([String(round), GENERATORS[g], fmt(local, 0), ...cells[g]]);
 }
 const viaJson = await Promise.all(servers.map((s) => closedLoop(s.url, SECONDS, 'json')));
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const throughput = serverRates.map(mean);
+// The fixed-rate runs below use bench/load.ts, so they are set from its closed-loop throughput.
+const throughput = serverRates.map((perGenerator) => mean(perGenerator[1]));
 
 // 2. Latency at 50% and 100% of each mode's throughput.
 const latency: [string, OpenLoopResult][] = [];
@@ -253,21 +289,24 @@ function pointsText(r: OpenLoopResult): string {
 
 const openLoopRow = (label: string, r: OpenLoopResult) => {
   const total = r.refused + r.failed + [...r.points.values()].reduce((a, b) => a + b, 0);
-  return [label, fmt(r.offered, 0), fmt(r.repliedPerSecond, 0), fmt(r.answeredPerSecond, 0), `${fmt(r.p50)} / ${fmt(r.p99)}`, `${fmt(r.answeredP50)} / ${fmt(r.answeredP99)}`, `${r.refused} (${percent(r.refused / Math.max(1, total), 0)})`, String(r.failed)];
+  return [label, fmt(r.offered, 0), fmt(r.repliedPerSecond, 0), fmt(r.answeredPerSecond, 0), `${fmt(r.p50)} / ${fmt(r.p99)}`, `${fmt(r.answeredP50)} / ${fmt(r.answeredP99)}`, `${r.refused} (${percent(r.refused / Math.max(1, total), 0)})`, String(r.failed), String(r.unsent)];
 };
-const openLoopHead = ['server', 'target (req/s)', 'replies (req/s)', 'answered 200 (req/s)', 'p50 / p99 of 200s, corrected (ms)', 'p50 / p99 of 200s, as measured (ms)', 'refused (503)', 'failed'];
+const openLoopHead = ['server', 'target (req/s)', 'replies (req/s)', 'answered 200 (req/s)', 'p50 / p99 of 200s, corrected (ms)', 'p50 / p99 of 200s, as measured (ms)', 'refused (503)', 'failed', 'due, not sent'];
 const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(', ');
 
 process.stdout.write(
   [
-    `B-LeNet (calibrated copy; chosen point #${calibration.chosen} of ${calibration.front.length}: thresholds [${chosen.thresholds.map((t) => +t.toPrecision(4)).join(', ')}], validation accuracy ${percent(chosen.accuracy)}), tfjs-wasm, max batch ${MAX_BATCH}, ${SECONDS} s per measurement`,
+    `B-LeNet (calibrated copy; chosen point #${calibration.chosen} of ${calibration.front.length}: thresholds [${chosen.thresholds.map((t) => +t.toPrecision(4)).join(', ')}], validation accuracy ${percent(chosen.accuracy)}), ${runtime}, max batch ${MAX_BATCH}, ${SECONDS} s per measurement`,
     `load average (1, 5, 15 min): ${load(loadBefore)} before, ${load(loadAfter)} after`,
     '',
     'Throughput: 64 concurrent single-sample clients vs in-process batched inference (same samples, same run)',
     formatTable(rows),
-    ...MODES.map(([mode], m) => `${mode}: mean ratio ${fmt(mean(ratios[m]), 2)} (target >= 0.7); JSON bodies instead of frames: ${fmt(viaJson[m].requests.average, 0)} req/s, p50/p99 ${viaJson[m].latency.p50}/${viaJson[m].latency.p99} ms`),
+    ...MODES.flatMap(([mode], m) => [
+      ...GENERATORS.map((g, i) => `${mode}, ${g}: mean ratio ${fmt(mean(ratios[m][i]), 2)} (target >= 0.7); CPU per request ${fmt(mean(cpuPerRequest[m][i].server), 0)} us server, ${fmt(mean(cpuPerRequest[m][i].generator), 0)} us generator`),
+      `${mode}: JSON bodies instead of frames (autocannon): ${fmt(viaJson[m].requests.average, 0)} req/s, p50/p99 ${viaJson[m].latency.p50}/${viaJson[m].latency.p99} ms`,
+    ]),
     '',
-    `Latency under a fixed offered rate (autocannon overallRate; throughput: ${MODES.map(([mode], m) => `${mode} ${fmt(throughput[m], 0)} req/s`).join(', ')})`,
+    `Latency under a fixed offered rate (bench/load.ts fixedRateLoad, 256 connections; throughput with load.ts: ${MODES.map(([mode], m) => `${mode} ${fmt(throughput[m], 0)} req/s`).join(', ')})`,
     formatTable([openLoopHead, ...latency.map(([label, r]) => openLoopRow(label, r))]),
     '',
     `2x overload (${fmt(2 * throughput[0], 0)} req/s offered), same run`,

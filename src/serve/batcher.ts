@@ -25,15 +25,19 @@ export interface BatcherOptions {
   /** Most samples waiting (not yet running); beyond that requests are refused with 503. */
   queueLimit: number;
   /**
-   * Refuse a request (503) when the queue ahead of it, at the recent run time per sample, would take longer than
-   * this, in ms. Set from the SLO, so that overload the operating points cannot absorb is shed rather than
+   * Refuse a request (503) when the queue ahead of it, at recent batches' run time, would take longer than this,
+   * in ms. Set from the SLO, so that overload the operating points cannot absorb is shed rather than
    * queued past the SLO. Default: no such limit.
    */
   maxQueueDelayMs?: number;
 }
 
-/** One run of the model over a batch of one group. */
-export type BatchRun<Info> = (x: Batch, group: string) => Promise<{ results: ExitResult[]; info: Info }>;
+/**
+ * One run of the model over a batch of one group. `modelMs`, when given, is how long the model itself took where
+ * it ran (an inference thread): the batcher judges queue delays by it rather than by the time until this thread
+ * heard back, which a busy HTTP thread stretches.
+ */
+export type BatchRun<Info> = (x: Batch, group: string) => Promise<{ results: ExitResult[]; info: Info; modelMs?: number }>;
 
 /** What a request gets back. */
 export interface BatchedAnswer<Info> {
@@ -88,9 +92,8 @@ export class MicroBatcher<Info> {
   private closing = false;
   private hurry = false;
   private idleWaiters: (() => void)[] = [];
-  /** Run time and samples of recent batches, decayed per batch: their ratio is the recent cost per sample. */
-  private recentMs = 0;
-  private recentSamples = 0;
+  /** Decayed sums over recent batches of 1, size, size², run time and size × run time: the fit of {@link runModel}. */
+  private fit = { n: 0, size: 0, size2: 0, ms: 0, sizeMs: 0 };
 
   constructor(
     private readonly options: BatcherOptions,
@@ -100,9 +103,34 @@ export class MicroBatcher<Info> {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Recent run time per sample, weighted by batch size (so that large batches, the common case under load, dominate). */
-  private get msPerSample(): number {
-    return this.recentSamples === 0 ? 0 : this.recentMs / this.recentSamples;
+  /**
+   * A batch's run time as `perBatch + perSample × size`, fitted by least squares to recent batches. A per-sample
+   * rate alone would charge the fixed cost of a batch (handing it over, the engine's calls per stage) to each of
+   * its samples: small batches, as a lightly fed queue makes, would predict long queues and shed requests the model
+   * could take.
+   */
+  private runModel(): { perBatch: number; perSample: number } {
+    const { n, size, size2, ms, sizeMs } = this.fit;
+    if (n === 0 || size === 0) return { perBatch: 0, perSample: 0 };
+    const det = n * size2 - size * size;
+    if (det > 1e-9 * n * size2) {
+      const perSample = (n * sizeMs - size * ms) / det;
+      const perBatch = (ms - perSample * size) / n;
+      if (perSample >= 0 && perBatch >= 0) return { perBatch, perSample };
+      if (perSample < 0) return { perBatch: ms / n, perSample: 0 };
+    }
+    // One batch size only (or a fit through the origin): its time per sample.
+    return { perBatch: 0, perSample: ms / size };
+  }
+
+  /**
+   * How long the samples queued now would take to run, in ms, at recent batches' speed: the batches they fill
+   * (up to `maxBatch` each) at their fitted run time.
+   */
+  expectedQueueDelayMs(samples = this.queued): number {
+    if (samples === 0) return 0;
+    const { perBatch, perSample } = this.runModel();
+    return Math.ceil(samples / this.options.maxBatch) * perBatch + samples * perSample;
   }
 
   /** Samples waiting for a batch. */
@@ -111,16 +139,18 @@ export class MicroBatcher<Info> {
   }
 
   /**
-   * The error a request would be refused with now because the queue ahead of it, at the recent run time per
-   * sample, would take longer than `maxQueueDelayMs`; `undefined` when it would be taken. Lets the server refuse
+   * The error a request would be refused with now because the queue ahead of it
+   * ({@link expectedQueueDelayMs}) would take longer than `maxQueueDelayMs`; `undefined` when it would be taken. Lets the server refuse
    * before reading a request's body.
    */
   overloaded(): BranchyServeError | undefined {
     const { maxQueueDelayMs } = this.options;
+    if (maxQueueDelayMs === undefined) return undefined;
     // Only the samples ahead count: a request to an empty queue is always taken, so batches keep running and the
     // estimate keeps tracking the model.
-    if (maxQueueDelayMs === undefined || this.queued * this.msPerSample <= maxQueueDelayMs) return undefined;
-    return new BranchyServeError('SERVE_OVERLOADED', `the queue ahead (${this.queued} samples, about ${Math.round(this.queued * this.msPerSample)} ms) would hold this request past the latency objective; retry after 1 s.`, 503, { retryAfterSeconds: 1 });
+    const aheadMs = this.expectedQueueDelayMs();
+    if (aheadMs <= maxQueueDelayMs) return undefined;
+    return new BranchyServeError('SERVE_OVERLOADED', `the queue ahead (${this.queued} samples, about ${Math.round(aheadMs)} ms) would hold this request past the latency objective; retry after 1 s.`, 503, { retryAfterSeconds: 1 });
   }
 
   /**
@@ -133,7 +163,7 @@ export class MicroBatcher<Info> {
     const count = x.shape[0];
     if (this.closing) return Promise.reject(new BranchyServeError('SERVE_SHUTTING_DOWN', 'the server is shutting down; retry on another instance.', 503, { retryAfterSeconds: 1 }));
     if (this.queued + count > this.options.queueLimit) {
-      const retryAfterSeconds = Math.max(1, Math.ceil(((this.queued + count) * this.msPerSample) / 1000));
+      const retryAfterSeconds = Math.max(1, Math.ceil(this.expectedQueueDelayMs(this.queued + count) / 1000));
       return Promise.reject(new BranchyServeError('SERVE_QUEUE_FULL', `the queue holds ${this.queued} of at most ${this.options.queueLimit} samples and cannot take ${count} more; retry after ${retryAfterSeconds} s.`, 503, { retryAfterSeconds }));
     }
     const overloaded = this.overloaded();
@@ -222,11 +252,12 @@ export class MicroBatcher<Info> {
       }
     }
     try {
-      const { results, info } = await this.run({ data, shape: [size, ...this.sampleShape] }, slices[0].request.group);
+      const { results, info, modelMs } = await this.run({ data, shape: [size, ...this.sampleShape] }, slices[0].request.group);
       const finishedAt = this.now();
       const runMs = finishedAt - startedAt;
-      this.recentMs = 0.9 * this.recentMs + runMs;
-      this.recentSamples = 0.9 * this.recentSamples + size;
+      const f = this.fit;
+      const ms = modelMs ?? runMs;
+      this.fit = { n: 0.9 * f.n + 1, size: 0.9 * f.size + size, size2: 0.9 * f.size2 + size * size, ms: 0.9 * f.ms + ms, sizeMs: 0.9 * f.sizeMs + size * ms };
       const latenciesMs: number[] = [];
       at = 0;
       for (const { request, from, count } of slices) {

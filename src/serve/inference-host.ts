@@ -12,23 +12,42 @@ import { runEarlyExit } from '../infer/runner.ts';
 import type { ExitResult } from '../infer/types.ts';
 import { BranchyServeError } from './errors.ts';
 
+/** One batch's results and how long the runner took on it where it ran (without handing the batch over). */
+export interface HostRun {
+  results: ExitResult[];
+  runMs: number;
+}
+
 /** Runs early-exit inference for one model, one batch at a time. */
 export interface InferenceHost {
+  /** The engine the batches run on (`LoadedNetwork.runtime`: `ort-cpu`, `tfjs-wasm`, …). */
+  readonly runtime: string;
   /** Early-exit results for every sample of `x`, in order, at `thresholds` (one per early exit, validated). */
-  run(x: Batch, thresholds: readonly number[]): Promise<ExitResult[]>;
-  /** Releases what the host holds once no batch runs (the caller keeps the network it gave). */
+  run(x: Batch, thresholds: readonly number[]): Promise<HostRun>;
+  /** Releases the network and whatever else the host holds, once no batch runs. */
   close(): Promise<void>;
 }
 
-/** Runs batches on the calling thread, on a network the caller owns. */
+/** Runs batches on the calling thread, on a network it takes over (and disposes on {@link close}). */
 export class InThreadHost implements InferenceHost {
-  constructor(private readonly net: LoadedNetwork) {}
+  readonly runtime: string;
 
-  async run(x: Batch, thresholds: readonly number[]): Promise<ExitResult[]> {
-    return (await runEarlyExit(this.net, x, { thresholds })).results;
+  constructor(private readonly net: LoadedNetwork) {
+    this.runtime = net.runtime;
   }
 
-  async close(): Promise<void> {}
+  async run(x: Batch, thresholds: readonly number[]): Promise<HostRun> {
+    const started = performance.now();
+    const { results } = await runEarlyExit(this.net, x, { thresholds });
+    return { results, runMs: performance.now() - started };
+  }
+
+  private closed = false;
+
+  async close(): Promise<void> {
+    if (!this.closed) this.net.dispose();
+    this.closed = true;
+  }
 }
 
 /** A batch sent to an inference thread; `data` is transferred. */
@@ -50,21 +69,22 @@ export interface WorkerFailure {
 export type WorkerReply =
   | { type: 'ready'; runtime: string }
   | { type: 'failed'; error: WorkerFailure }
-  | { type: 'results'; id: number; labels: Int32Array; exits: Int32Array; scores: Float64Array; probs: Float32Array }
+  | { type: 'results'; id: number; runMs: number; labels: Int32Array; exits: Int32Array; scores: Float64Array; probs: Float32Array }
   | { type: 'error'; id: number; error: WorkerFailure };
 
 const WORKER_ENTRY = new URL('./inference-worker.js', import.meta.url);
 
-function unpack(reply: Extract<WorkerReply, { type: 'results' }>): ExitResult[] {
+function unpack(reply: Extract<WorkerReply, { type: 'results' }>): HostRun {
   const n = reply.labels.length;
   const classes = n === 0 ? 0 : reply.probs.length / n;
-  return Array.from({ length: n }, (_, i) => ({ label: reply.labels[i], exit: reply.exits[i], score: reply.scores[i], probs: reply.probs.subarray(i * classes, (i + 1) * classes) }));
+  const results = Array.from({ length: n }, (_, i) => ({ label: reply.labels[i], exit: reply.exits[i], score: reply.scores[i], probs: reply.probs.subarray(i * classes, (i + 1) * classes) }));
+  return { results, runMs: reply.runMs };
 }
 
 const asError = (f: WorkerFailure) => new BranchyServeError(f.code, f.message, f.status);
 
 interface InFlight {
-  resolve(results: ExitResult[]): void;
+  resolve(run: HostRun): void;
   reject(error: unknown): void;
 }
 
@@ -84,8 +104,7 @@ export class WorkerInferenceHost implements InferenceHost {
   private inFlight = new Map<number, InFlight>();
   private closing = false;
   private restarts = 0;
-  /** The engine the thread runs (`LoadedNetwork.runtime`), once it has loaded. */
-  runtime = '';
+  private loadedRuntime = '';
 
   private constructor(
     private readonly dir: string,
@@ -110,6 +129,11 @@ export class WorkerInferenceHost implements InferenceHost {
     return host;
   }
 
+  /** The engine the thread runs the model on, as the thread reported once it had opened the model. */
+  get runtime(): string {
+    return this.loadedRuntime;
+  }
+
   /** The thread running now (replaced after a crash). */
   get worker(): Worker {
     return this.current;
@@ -128,7 +152,7 @@ export class WorkerInferenceHost implements InferenceHost {
       worker.on('message', (reply: WorkerReply) => {
         if (reply.type === 'ready') {
           loaded = true;
-          this.runtime = reply.runtime;
+          this.loadedRuntime = reply.runtime;
           resolve();
         } else if (reply.type === 'failed') reject(asError(reply.error));
         else {
@@ -157,7 +181,7 @@ export class WorkerInferenceHost implements InferenceHost {
     this.ready.catch(() => {});
   }
 
-  async run(x: Batch, thresholds: readonly number[]): Promise<ExitResult[]> {
+  async run(x: Batch, thresholds: readonly number[]): Promise<HostRun> {
     if (this.closing) throw new BranchyServeError('SERVE_SHUTTING_DOWN', 'the server is shutting down; retry on another instance.', 503, { retryAfterSeconds: 1 });
     try {
       await this.ready;
@@ -169,7 +193,7 @@ export class WorkerInferenceHost implements InferenceHost {
     }
     const id = this.nextId++;
     const worker = this.current;
-    return new Promise<ExitResult[]>((resolve, reject) => {
+    return new Promise<HostRun>((resolve, reject) => {
       this.inFlight.set(id, { resolve, reject });
       // The batcher builds a fresh array per batch, so its buffer can move; a view into a larger buffer is copied.
       const data = x.data.byteOffset === 0 && x.data.byteLength === x.data.buffer.byteLength ? x.data : x.data.slice();

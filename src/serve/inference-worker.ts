@@ -27,7 +27,9 @@ try {
     void (async () => {
       let reply: WorkerReply;
       try {
+        const started = performance.now();
         const { results } = await runEarlyExit(net, { data: request.data, shape: request.shape }, { thresholds: request.thresholds });
+        const runMs = performance.now() - started;
         const n = results.length;
         const labels = new Int32Array(n);
         const exits = new Int32Array(n);
@@ -39,7 +41,7 @@ try {
           scores[i] = r.score;
           probs.set(r.probs, i * classes);
         });
-        reply = { type: 'results', id: request.id, labels, exits, scores, probs };
+        reply = { type: 'results', id: request.id, runMs, labels, exits, scores, probs };
         port.postMessage(reply, [labels.buffer, exits.buffer, scores.buffer, probs.buffer]);
         return;
       } catch (error) {

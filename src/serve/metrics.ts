@@ -75,6 +75,15 @@ export class Counter extends Labelled<{ value: number }> {
   inc(labels?: Labels, by = 1): void {
     this.state(labels).value += by;
   }
+  /** The series of `labels`, to count into without looking it up each time (for hot paths). */
+  labels(labels: Labels): { inc(by?: number): void } {
+    const state = this.state(labels);
+    return {
+      inc(by = 1) {
+        state.value += by;
+      },
+    };
+  }
   /** The current count of one series (0 if never incremented). */
   get(labels?: Labels): number {
     return this.state(labels).value;
@@ -131,9 +140,18 @@ export class Histogram extends Labelled<HistogramState> {
     return out;
   }
   observe(labels: Labels, value: number): void {
-    const s = this.state(labels);
-    const i = this.buckets.findIndex((b) => value <= b);
-    if (i >= 0) s.counts[i]++;
+    this.add(this.state(labels), value);
+  }
+  /** The series of `labels`, to observe into without looking it up each time (for hot paths). */
+  labels(labels: Labels): { observe(value: number): void } {
+    const state = this.state(labels);
+    return { observe: (value) => this.add(state, value) };
+  }
+  private add(s: HistogramState, value: number): void {
+    const { buckets } = this;
+    let i = 0;
+    while (i < buckets.length && value > buckets[i]) i++;
+    if (i < buckets.length) s.counts[i]++;
     s.sum += value;
     s.count++;
   }

@@ -1,19 +1,21 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { BranchyError } from '../common/errors.ts';
-import type { LoadedNetwork } from '../engine/types.ts';
-import { MANIFEST_FILE, type ModelManifest } from '../io/model-dir.ts';
+import { MANIFEST_FILE, readManifest, type ModelManifest } from '../io/model-dir.ts';
+import { openModel, type OpenModelOptions } from '../io/open-model.ts';
 import { BranchyServeError } from './errors.ts';
-import type { InferenceHost } from './inference-host.ts';
+import { InThreadHost, WorkerInferenceHost, type InferenceHost } from './inference-host.ts';
 
-/** A model the server answers for, under `name` (its directory's name). */
+/**
+ * A model the server answers for, under `name` (its directory's name): its manifest (spec, thresholds,
+ * calibration, cost profile), which the server reads, and the host its batches run on.
+ */
 export interface ServedModel {
   name: string;
   dir: string;
   manifest: ModelManifest;
-  net: LoadedNetwork;
-  /** Where its batches run; default on the server's thread, on `net`. The caller closes it after the server. */
-  host?: InferenceHost;
+  /** Where its batches run; it reports the runtime. The caller closes it after the server. */
+  host: InferenceHost;
 }
 
 /** Model names the server accepts in URLs: no path characters, at most 128 characters. */
@@ -54,8 +56,27 @@ export function findModelDirs(paths: readonly string[]): ModelDirEntry[] {
   return found;
 }
 
-/** Opens one model directory on an engine. The CLI passes its `openModel`, so this layer never picks an engine. */
-export type ModelOpener = (dir: string) => Promise<{ model: { manifest: ModelManifest }; net: LoadedNetwork }>;
+/** Opens one model directory: reads its manifest and starts the host its batches run on. */
+export type ModelOpener = (entry: ModelDirEntry) => Promise<{ manifest: ModelManifest; host: InferenceHost }>;
+
+/** Opens each model on the calling thread: the whole network, run there by an {@link InThreadHost}. */
+export function openInProcess(options: OpenModelOptions = {}): ModelOpener {
+  return async ({ dir }) => {
+    const { model, net } = await openModel(dir, options);
+    return { manifest: model.manifest, host: new InThreadHost(net) };
+  };
+}
+
+/**
+ * Opens each model on an inference thread of its own ({@link WorkerInferenceHost}): the calling thread reads the
+ * manifest alone, and only the inference thread loads the network.
+ */
+export function openOnInferenceThread(options: OpenModelOptions = {}): ModelOpener {
+  return async ({ name, dir }) => {
+    const manifest = readManifest(dir);
+    return { manifest, host: await WorkerInferenceHost.start(dir, options, name) };
+  };
+}
 
 /** A model that could not be served, and why. */
 export interface SkippedModel {
@@ -65,8 +86,9 @@ export interface SkippedModel {
 }
 
 /**
- * Opens every entry. A model that fails to load (or has a name unfit for URLs) is reported through `onSkip` and
- * left out; with `strict` the first such failure is thrown instead, after the models opened so far are disposed.
+ * Opens every entry. A model that fails to load, here or on its inference thread (or has a name unfit for URLs),
+ * is reported through `onSkip` and left out; with `strict` the first such failure is thrown instead, after the
+ * hosts opened so far are closed.
  *
  * @throws the model's own error under `strict`; BranchyServeError `SERVE_NO_MODELS` when none could be opened.
  */
@@ -77,12 +99,12 @@ export async function openModels(entries: readonly ModelDirEntry[], open: ModelO
       if (!MODEL_NAME_PATTERN.test(name)) {
         throw new BranchyServeError('SERVE_BAD_MODEL_NAME', `model directory '${dir}': its name '${name}' cannot be used in a URL; expected letters, digits, '.', '_' or '-' (at most 128), starting with a letter or digit.`, 500);
       }
-      const { model, net } = await open(dir);
-      served.push({ name, dir, manifest: model.manifest, net });
+      const { manifest, host } = await open({ name, dir });
+      served.push({ name, dir, manifest, host });
     } catch (error) {
       const coded = error instanceof BranchyError ? error : new BranchyServeError('SERVE_MODEL_LOAD_FAILED', `model '${dir}' failed to load: ${(error as Error)?.message ?? String(error)}`, 500, { cause: error });
       if (options.strict) {
-        served.forEach((m) => m.net.dispose());
+        await Promise.all(served.map((m) => m.host.close()));
         throw coded;
       }
       options.onSkip?.({ name, dir, error: coded });

@@ -1,7 +1,7 @@
 /**
  * The HTTP inference server: a fastify app over a set of loaded models, each with its own micro-batcher and,
- * with an SLO, its own load-adaptive operating-point controller. Written against `LoadedNetwork` and the
- * early-exit runner only.
+ * with an SLO, its own load-adaptive operating-point controller. Written against `InferenceHost` and the models'
+ * manifests only.
  *
  * @module
  */
@@ -14,7 +14,6 @@ import type { ExitResult } from '../infer/types.ts';
 import { LoadAdaptiveController, batchedCosts, type AdaptiveOptions, type CurrentOperatingPoint } from './adaptive.ts';
 import { MicroBatcher, type BatchReport } from './batcher.ts';
 import { BranchyServeError, errorReply } from './errors.ts';
-import { InThreadHost } from './inference-host.ts';
 import { METRICS_CONTENT_TYPE, MetricsRegistry } from './metrics.ts';
 import { MODEL_NAME_PATTERN, type ServedModel } from './model-set.ts';
 import { inputsFromFrame, inputsFromJson, predictOptions } from './wire.ts';
@@ -109,7 +108,7 @@ function calibrationOf(model: ServedModel): StoredCalibration | undefined {
 
 /**
  * Builds the server for `models` (not listening yet: call `app.listen`). The caller keeps ownership of the
- * networks and disposes them after {@link BranchyServer.close}.
+ * models' hosts and closes them after {@link BranchyServer.close}.
  *
  * Routes: `POST /v1/models/:name/predict`, `GET /v1/models`, `GET /v1/models/:name`, `GET /healthz`,
  * `GET /readyz`, `GET /metrics`. Every error is a JSON `{code, message}` with a 4xx/5xx status.
@@ -148,26 +147,31 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
     }
     const controller = options.sloMs === undefined || calibration === undefined ? undefined : new LoadAdaptiveController(calibration.front, calibration.chosen, { costs: batchedCosts(calibration.front, calibration.profile.costToExitBatched), ...options.adaptive, sloMs: options.sloMs }, performance.now());
     const spec = served.manifest.spec;
-    const host = served.host ?? new InThreadHost(served.net);
+    const host = served.host;
     const labels = { model: served.name };
     const run = async (x: Batch, group: string) => {
       const point = group === SERVER_THRESHOLDS ? controller?.current() : undefined;
       const thresholds = group === SERVER_THRESHOLDS ? (point?.thresholds ?? spec.policy.thresholds) : group.split(',').map(Number);
-      const results = await host.run(x, thresholds);
-      return { results, info: { thresholds, point } };
+      const { results, runMs } = await host.run(x, thresholds);
+      return { results, info: { thresholds, point }, modelMs: runMs };
+    };
+    const series = {
+      batchSizes: batchSizes.labels(labels),
+      samples: samples.labels(labels),
+      queueDelay: queueDelay.labels(labels),
+      exits: spec.stages.map((_, i) => exits.labels({ model: served.name, exit: String(i + 1) })),
     };
     const onBatch = (report: BatchReport) => {
       const now = performance.now();
-      batchSizes.observe(labels, report.size);
-      samples.inc(labels, report.size);
+      series.batchSizes.observe(report.size);
+      series.samples.inc(report.size);
       const perExit = new Array<number>(spec.stages.length).fill(0);
       for (const r of report.results) perExit[r.exit - 1]++;
-      perExit.forEach((n, i) => n > 0 && exits.inc({ model: served.name, exit: String(i + 1) }, n));
-      for (const ms of report.queueDelaysMs) queueDelay.observe(labels, ms / 1000);
+      perExit.forEach((n, i) => n > 0 && series.exits[i].inc(n));
+      for (const ms of report.queueDelaysMs) series.queueDelay.observe(ms / 1000);
       if (controller) {
         controller.observeBusy(now, report.runMs);
         for (const ms of report.latenciesMs) controller.observeLatency(now, ms);
-        adapt(served.name, controller, now);
       }
     };
     const batcher = new MicroBatcher<BatchInfo>(
@@ -204,7 +208,9 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
     pointMoves.inc({ model: name, direction: move.to < move.from ? 'cheaper' : 'costlier' });
     app.log.info({ model: name, ...move, thresholds: controller.current().thresholds }, 'operating point moved');
   }
-  // A controller also needs to hear the clock when no batches run, to step back after a burst.
+  // Controllers decide on a clock, not per batch: a decision sorts the window's latencies, which at thousands of
+  // requests per second costs more than the batches themselves if taken after each one. The clock also lets a
+  // controller step back after a burst, when no batches run.
   const ticker = setInterval(() => {
     for (const { served, controller } of runtimes.values()) if (controller) adapt(served.name, controller, performance.now());
   }, 100);
@@ -221,6 +227,7 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
     if (status >= 500 && !(error instanceof BranchyServeError)) request.log.error({ err: error }, body.message);
     else request.log.debug({ code: body.code, status }, body.message);
     if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
+    if (closing) void reply.header('connection', 'close');
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -245,15 +252,18 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
       done(overloaded);
     });
   }
-  // While shutting down, close each connection after its reply, so that the drain does not wait on idle keep-alives.
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) void reply.header('connection', 'close');
-    done(null, payload);
-  });
+  // Each reply counts into two series; they are looked up once per route, method and status, not per request.
+  const replySeries = new Map<string, { count: { inc(): void }; duration: { observe(seconds: number): void } }>();
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    requests.inc({ route, method: request.method, status: String(reply.statusCode) });
-    duration.observe({ route }, reply.elapsedTime / 1000);
+    const key = `${reply.statusCode} ${request.method} ${route}`;
+    let series = replySeries.get(key);
+    if (series === undefined) {
+      series = { count: requests.labels({ route, method: request.method, status: String(reply.statusCode) }), duration: duration.labels({ route }) };
+      replySeries.set(key, series);
+    }
+    series.count.inc();
+    series.duration.observe(reply.elapsedTime / 1000);
     done();
   });
 
@@ -271,7 +281,7 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
     const summary = {
       name: r.served.name,
       network: spec.name,
-      runtime: r.served.net.runtime,
+      runtime: r.served.host.runtime,
       input: spec.input.shape,
       classes: spec.classes,
       exits: spec.stages.length,
@@ -305,11 +315,12 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
       schema: {
         params: ModelParams,
         querystring: PredictQuery,
-        body: { content: { 'application/json': { schema: PredictJsonBody }, 'application/octet-stream': { schema: {} } } },
+        // A frame is checked by inputsFromFrame; a media type without a schema skips fastify's body validation.
+        body: { content: { 'application/json': { schema: PredictJsonBody } } },
         response: { 200: PredictResponse },
       },
     },
-    async (request: FastifyRequest<{ Params: Static<typeof ModelParams>; Querystring: Static<typeof PredictQuery> }>, _reply: FastifyReply): Promise<PredictResponse> => {
+    async (request: FastifyRequest<{ Params: Static<typeof ModelParams>; Querystring: Static<typeof PredictQuery> }>, reply: FastifyReply): Promise<PredictResponse> => {
       const started = performance.now();
       const runtime = runtimeFor(request.params.name);
       const spec = runtime.served.manifest.spec;
@@ -317,6 +328,9 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
       const x = Buffer.isBuffer(request.body) ? inputsFromFrame(request.body, spec, queueLimit) : inputsFromJson(request.body, spec, queueLimit);
       const group = thresholds === undefined ? SERVER_THRESHOLDS : thresholds.join(',');
       const answer = await runtime.batcher.submit(x, group);
+      // Requests answered while shutting down close their connection, so that the drain does not wait on it as an
+      // idle keep-alive (the other routes answer at once; fastify refuses new requests with 503 and closes).
+      if (closing) void reply.header('connection', 'close');
       return {
         model: runtime.served.name,
         results: answer.results.map((r: ExitResult) => ({ label: r.label, class: spec.classes[r.label], exit: r.exit, score: r.score, probs: probs ? Array.from(r.probs) : undefined })),

@@ -68,7 +68,8 @@ export function inputsFromJson(body: unknown, spec: NetworkSpec, maxSamples: num
 
 /**
  * The samples of a binary predict body: a tensor frame with one F32 tensor `inputs` of shape
- * `[n, ...input shape]` or `[n, values per sample]`, all values finite. The batch shares no memory with `bytes`.
+ * `[n, ...input shape]` or `[n, values per sample]`, all values finite. The batch is a view into `bytes` when
+ * its values are aligned there (as in frames from {@link encodeInputsFrame}), so it changes if `bytes` does.
  *
  * @throws BranchyIoError `FRAME_*` for a malformed frame; BranchyServeError `SERVE_BAD_INPUTS` for a missing
  *   tensor, a wrong dtype or shape or a non-finite value; `SERVE_TOO_MANY_SAMPLES`.
@@ -89,7 +90,7 @@ export function inputsFromFrame(bytes: Uint8Array, spec: NetworkSpec, maxSamples
     throw badInputs(`tensor '${INPUT_TENSOR}' has shape [${entry.shape.join(', ')}]; model '${spec.name}' takes [n, ${spec.input.shape.join(', ')}] or [n, ${per}].`);
   }
   checkCount(count, maxSamples);
-  const data = Float32Array.from(entry.data as Float32Array);
+  const data = entry.data as Float32Array;
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i])) throw badInputs(`sample ${Math.floor(i / per)}, value ${i % per} is ${data[i]}; expected a finite number.`);
   }

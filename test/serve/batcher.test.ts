@@ -94,6 +94,28 @@ describe('micro-batcher', () => {
     assert.equal((await b.submit(one(x, 3), '0.5,0.5')).results.length, 1, 'taken again once the queue drained');
   });
 
+  it('judges the queue ahead by a fixed cost per batch plus a cost per sample, so small batches do not inflate it', async () => {
+    // A fake clock: each batch takes 2 ms plus 0.1 ms per sample.
+    let clock = 0;
+    const b = new MicroBatcher<null>({ maxBatch: 64, maxWaitMs: 0, queueLimit: 1000, maxQueueDelayMs: 10 }, SHAPE, async (batch) => {
+      clock += 2 + 0.1 * batch.shape[0];
+      return { results: (await runEarlyExit(net, batch, { thresholds: [0.5, 0.5] })).results, info: null };
+    }, undefined, () => clock);
+    assert.equal(b.expectedQueueDelayMs(64), 0, 'nothing run yet, nothing known');
+    for (const size of [1, 1, 2, 1, 30, 1, 3]) await b.submit(rows(x, 0, size), 'g');
+    assert.ok(Math.abs(b.expectedQueueDelayMs(64) - (2 + 6.4)) < 1e-6, `64 samples: one batch, ${b.expectedQueueDelayMs(64)} ms`);
+    assert.ok(Math.abs(b.expectedQueueDelayMs(100) - (2 * 2 + 10)) < 1e-6, `100 samples: two batches, ${b.expectedQueueDelayMs(100)} ms`);
+    assert.equal(b.expectedQueueDelayMs(0), 0);
+
+    // A run that reports the model's own time (as an inference thread does) is judged by it, not by the wall clock.
+    const threaded = new MicroBatcher<null>({ maxBatch: 64, maxWaitMs: 0, queueLimit: 1000 }, SHAPE, async (batch) => {
+      clock += 50;
+      return { results: (await runEarlyExit(net, batch, { thresholds: [0.5, 0.5] })).results, info: null, modelMs: 1 + 0.01 * batch.shape[0] };
+    }, undefined, () => clock);
+    for (const size of [1, 4, 2, 16]) await threaded.submit(rows(x, 0, size), 'g');
+    assert.ok(Math.abs(threaded.expectedQueueDelayMs(64) - (1 + 0.64)) < 1e-6, `${threaded.expectedQueueDelayMs(64)} ms`);
+  });
+
   it('close runs what is queued at once, then refuses new requests', async () => {
     const { b, batches } = batcher({ maxBatch: 64, maxWaitMs: 60_000, queueLimit: 100 });
     const queued = b.submit(rows(x, 0, 3), '0.5,0.5');

@@ -76,16 +76,19 @@ describe('branchy serve command', () => {
     assert.deepEqual(labels[0], labels[1]);
   });
 
-  it('serves every model of a directory, skips a broken one with a report, and refuses to start with --strict', async () => {
+  it('serves every model of a directory, skips broken ones (manifest, or weights failing in the inference thread) with a report, and refuses to start with --strict', async () => {
     const root = tempDir();
     cpSync(SHIPPED_MODEL_DIR, join(root, 'digits-a'), { recursive: true });
     cpSync(SHIPPED_MODEL_DIR, join(root, 'digits-b'), { recursive: true });
     mkdirSync(join(root, 'broken'));
     writeFileSync(join(root, 'broken', 'branchy.json'), '{ not json');
+    cpSync(SHIPPED_MODEL_DIR, join(root, 'corrupt'), { recursive: true });
+    writeFileSync(join(root, 'corrupt', 'exit_2.onnx'), 'not onnx');
     const s = await start(root, '--port', '0', '--log-level', 'warn');
     assert.ok(s.url, s.stderr());
     try {
       assert.match(s.stderr(), /skipping '.*broken': MODEL_BAD_JSON/);
+      assert.match(s.stderr(), /skipping '.*corrupt': MODEL_CHECKSUM: .*exit_2\.onnx/);
       const list = (await (await fetch(`${s.url}/v1/models`)).json()) as { models: { name: string }[] };
       assert.deepEqual(list.models.map((m) => m.name), ['digits-a', 'digits-b']);
       for (const name of ['digits-a', 'digits-b']) assert.equal((await predictJson(s.url as string, name, digits(2))).status, 200);

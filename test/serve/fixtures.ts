@@ -5,15 +5,22 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { SHIPPED_MODEL_DIR, openModel } from '../../src/cli/open-model.ts';
 import { mnistSplits } from '../../src/data/index.ts';
-import { createServer, type BranchyServer, type ServeOptions, type ServedModel } from '../../src/serve/index.ts';
+import type { LoadedNetwork } from '../../src/engine/types.ts';
+import { InThreadHost, createServer, type BranchyServer, type ServeOptions, type ServedModel } from '../../src/serve/index.ts';
 import { tempDir } from '../helpers.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/branchy.js', import.meta.url));
 
-/** Opens a model directory on tfjs-wasm under `name`, as `branchy serve` does. */
-export async function served(dir: string, name: string): Promise<ServedModel> {
+/** A model served on this thread, with the network its host runs. */
+export type InProcessModel = ServedModel & { net: LoadedNetwork };
+
+/**
+ * Opens a model directory on tfjs-wasm under `name`, on this thread, as `branchy serve --no-inference-thread`
+ * does; `net` is the network its host runs, for comparisons (`host.close()` disposes it).
+ */
+export async function served(dir: string, name: string): Promise<InProcessModel> {
   const { model, net } = await openModel(dir, { engine: 'tfjs', backend: 'wasm' });
-  return { name, dir, manifest: model.manifest, net };
+  return { name, dir, manifest: model.manifest, host: new InThreadHost(net), net };
 }
 
 /** A copy of the shipped B-LeNet in a temp dir, calibrated by the real `branchy calibrate` (quick settings). */

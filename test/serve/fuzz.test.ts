@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { SHIPPED_MODEL_DIR } from '../../src/cli/open-model.ts';
 import { Rng } from '../../src/common/rng.ts';
 import { encodeFrame, type FrameDtype, type TensorEntry } from '../../src/io/frame.ts';
-import { encodeInputsFrame, type BranchyServer, type ServedModel } from '../../src/serve/index.ts';
-import { bodyOf, digits, listen, predictJson, served } from './fixtures.ts';
+import { encodeInputsFrame, type BranchyServer } from '../../src/serve/index.ts';
+import { bodyOf, digits, listen, predictJson, served, type InProcessModel } from './fixtures.ts';
 
 const BODY_LIMIT = 64 * 1024;
 const MODEL = 'b-lenet-mnist';
@@ -95,7 +95,7 @@ const generators: ((rng: Rng) => Malformed)[] = [
 ];
 
 describe('branchy serve: malformed requests', () => {
-  let model: ServedModel;
+  let model: InProcessModel;
   let server: BranchyServer;
   let url: string;
 
@@ -105,7 +105,7 @@ describe('branchy serve: malformed requests', () => {
   });
   after(async () => {
     await server?.close();
-    model?.net.dispose();
+    await model?.host.close();
   });
 
   it('1,000 seeded malformed requests each get a 4xx {code, message} naming the problem, and a valid request after each succeeds', async () => {

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SHIPPED_MODEL_DIR } from '../../src/cli/open-model.ts';
 import { runEarlyExit } from '../../src/infer/index.ts';
-import { createServer, encodeInputsFrame, type BranchyServer, type ServedModel } from '../../src/serve/index.ts';
+import { createServer, encodeInputsFrame, type BranchyServer } from '../../src/serve/index.ts';
 import { maxAbsDiff } from '../helpers.ts';
-import { bodyOf, calibratedCopy, digits, listen, predictJson, served } from './fixtures.ts';
+import { bodyOf, calibratedCopy, digits, listen, predictJson, served, type InProcessModel } from './fixtures.ts';
 
 interface Answer {
   label: number;
@@ -22,7 +22,7 @@ function metric(text: string, series: string): number {
 }
 
 describe('branchy serve: HTTP API on 127.0.0.1', () => {
-  let model: ServedModel;
+  let model: InProcessModel;
   let server: BranchyServer;
   let url: string;
   const samples = digits(24, 100);
@@ -33,7 +33,7 @@ describe('branchy serve: HTTP API on 127.0.0.1', () => {
   });
   after(async () => {
     await server?.close();
-    model?.net.dispose();
+    await model?.host.close();
   });
 
   it('answers JSON inputs as the in-process early-exit runner does, per sample', async () => {
@@ -171,14 +171,14 @@ describe('branchy serve: HTTP API on 127.0.0.1', () => {
 });
 
 describe('branchy serve: load-adaptive operating points', () => {
-  let model: ServedModel;
+  let model: InProcessModel;
   let calibration: { chosen: number; front: { accuracy: number; thresholds: number[] }[] };
 
   before(async () => {
     model = await served(await calibratedCopy(), 'calibrated');
     calibration = model.manifest.calibration as typeof calibration;
   });
-  after(() => model?.net.dispose());
+  after(() => model?.host.close());
 
   it('moves to cheaper points under a burst, says so in each response, and comes back when load falls', async () => {
     assert.ok(calibration.chosen > 0, 'the calibrated choice has cheaper points to move to');

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SHIPPED_MODEL_DIR } from '../../src/cli/open-model.ts';
 import { runEarlyExit } from '../../src/infer/index.ts';
-import { WorkerInferenceHost, type InferenceHost, type ServedModel } from '../../src/serve/index.ts';
+import { WorkerInferenceHost, type InferenceHost } from '../../src/serve/index.ts';
 import { maxAbsDiff } from '../helpers.ts';
-import { digits, listen, predictJson, served } from './fixtures.ts';
+import { digits, listen, predictJson, served, type InProcessModel } from './fixtures.ts';
 
 interface Answer {
   label: number;
@@ -26,7 +26,7 @@ async function queueDepth(url: string): Promise<number> {
 }
 
 describe('branchy serve: batches on an inference thread', () => {
-  let model: ServedModel;
+  let model: InProcessModel;
   let host: WorkerInferenceHost;
 
   before(async () => {
@@ -35,7 +35,7 @@ describe('branchy serve: batches on an inference thread', () => {
   });
   after(async () => {
     await host?.close();
-    model?.net.dispose();
+    await model?.host.close();
   });
 
   it('answers real digits as the in-process early-exit runner does, probabilities included', async () => {
@@ -82,7 +82,9 @@ describe('branchy serve: batches on an inference thread', () => {
     const thread = host.worker.threadId;
     await assert.rejects(host.run({ data: flat(digits(2)), shape: [2, 28, 28, 1] }, [Number.NaN]), (e: Error & { code?: string; status?: number }) => e.code?.startsWith('EXIT_') === true && e.status === 400);
     assert.equal(host.worker.threadId, thread);
-    assert.equal((await host.run({ data: flat(digits(2)), shape: [2, 28, 28, 1] }, [0.5])).length, 2);
+    const run = await host.run({ data: flat(digits(2)), shape: [2, 28, 28, 1] }, [0.5]);
+    assert.equal(run.results.length, 2);
+    assert.ok(run.runMs > 0, 'the thread reports how long the batch took there');
   });
 
   it('a crash of the thread fails its batch with a 503 JSON error; a new thread answers the next requests', async () => {
@@ -90,6 +92,7 @@ describe('branchy serve: batches on an inference thread', () => {
     let crashed = false;
     // The real thread is stopped while the first batch is handed to it.
     const killFirstBatch: InferenceHost = {
+      runtime: crashing.runtime,
       run(x, thresholds) {
         const answer = crashing.run(x, thresholds);
         if (!crashed) void crashing.worker.terminate();

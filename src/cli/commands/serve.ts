@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
-import { WorkerInferenceHost, createServer, findModelDirs, openModels, type ServedModel } from '../../serve/index.ts';
-import { addEngineOptions, engineOptions, openModel } from '../open-model.ts';
+import { createServer, findModelDirs, openInProcess, openModels, openOnInferenceThread, type ServedModel } from '../../serve/index.ts';
+import { addEngineOptions, engineOptions } from '../open-model.ts';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../parse.ts';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -56,19 +56,14 @@ export function serveCommand(): Command {
         throw new BranchyArgumentError('SERVE_UNSAFE_HOST', `--host ${host} would expose the server beyond this machine without authentication; give --token-file too (or bind 127.0.0.1).`);
       }
       const entries = findModelDirs(paths);
-      const models: ServedModel[] = await openModels(entries, (dir) => openModel(dir, engineOptions(o)), {
+      const open = o.inferenceThread ? openOnInferenceThread(engineOptions(o)) : openInProcess(engineOptions(o));
+      const models: ServedModel[] = await openModels(entries, open, {
         strict: o.strict as boolean,
         onSkip: ({ dir, error }) => process.stderr.write(`branchy serve: skipping '${dir}': ${error.code}: ${error.message}\n`),
       });
-      const release = async () => {
-        await Promise.all(models.map((m) => m.host?.close()));
-        models.forEach((m) => m.net.dispose());
-      };
+      const release = () => Promise.all(models.map((m) => m.host.close()));
       let server;
       try {
-        if (o.inferenceThread as boolean) {
-          for (const m of models) m.host = await WorkerInferenceHost.start(m.dir, engineOptions(o), m.name);
-        }
         server = createServer(models, {
           maxBatch: o.maxBatch as number,
           maxWaitMs: o.maxWaitMs as number,
