@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import type { StoredCalibration } from '../src/calibrate/index.ts';
 import { formatTable, ms, percent } from '../src/cli/table.ts';
 import { mnistSplits } from '../src/data/index.ts';
-import type { OrtNetwork } from '../src/engine/ort/index.ts';
+import { goingOnShares, type OrtNetwork } from '../src/engine/ort/index.ts';
 import { nodeOrtEngine } from '../src/engine/ort/node-engine.ts';
 import { tfjsEngine } from '../src/engine/tfjs/index.ts';
 import type { Batch, LoadedNetwork } from '../src/engine/types.ts';
@@ -59,7 +59,8 @@ const ort = await nodeOrtEngine({ threads });
 const nets = {
   'lenet ort': await ort.load(baseline),
   'lenet tfjs': await tfjsEngine('wasm').load(baseline),
-  'b-lenet ort': await ort.load(model),
+  // As openModel does: the calibrated exit shares guide how the first stage carries features on.
+  'b-lenet ort': await (await nodeOrtEngine({ threads, goingOn: calibration && goingOnShares(calibration.front[calibration.chosen].exitShare) })).load(model),
   'b-lenet tfjs': await tfjsEngine('wasm').load(model),
 };
 type Name = keyof typeof nets;

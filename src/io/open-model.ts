@@ -1,4 +1,5 @@
 import { BranchyArgumentError } from '../common/errors.ts';
+import { goingOnShares } from '../engine/ort/network.ts';
 import { nodeOrtEngine } from '../engine/ort/node-engine.ts';
 import { tfjsEngine, type TfjsBackend } from '../engine/tfjs/index.ts';
 import type { EngineName, LoadedNetwork, ModelSource } from '../engine/types.ts';
@@ -21,6 +22,14 @@ export interface OpenModelOptions {
   threads?: number;
 }
 
+/** Per early exit, the share of samples going on past it at the model's calibrated operating point, if any. */
+function calibratedGoingOn(model: LoadedModelDir): number[] | undefined {
+  // The parts of a stored calibration (`calibrate/types.ts`, a layer above this one) read here.
+  const calibration = model.manifest.calibration as { front?: { exitShare?: number[] }[]; chosen?: number } | undefined;
+  const point = calibration?.front?.[calibration.chosen ?? -1];
+  return point?.exitShare?.length === model.spec.stages.length ? goingOnShares(point.exitShare) : undefined;
+}
+
 /** The engine `openModel` runs a model on. */
 export function resolveEngine(model: ModelSource, engine: EngineChoice = 'auto'): EngineName {
   if (!ENGINE_CHOICES.includes(engine)) throw new BranchyArgumentError('ENGINE_UNKNOWN', `'engine' is ${JSON.stringify(engine)}; expected one of ${ENGINE_CHOICES.join(', ')}.`);
@@ -30,7 +39,8 @@ export function resolveEngine(model: ModelSource, engine: EngineChoice = 'auto')
 
 /**
  * Reads a model directory and loads it on an engine: onnxruntime-node (`LoadedNetwork.runtime` `ort-cpu`) or
- * tfjs (`tfjs-wasm` / `tfjs-cpu`).
+ * tfjs (`tfjs-wasm` / `tfjs-cpu`). On ort, a calibrated model's exit shares at its chosen point guide how each
+ * stage carries features on (`OrtSessionOptions.goingOn`).
  *
  * @throws BranchyArgumentError `ENGINE_THREADS_NEED_ORT` when `threads` is given and the model runs on tfjs;
  *   `ENGINE_NEEDS_LAYERS` for tfjs on a network imported from ONNX; any error of `loadModelDir`.
@@ -43,6 +53,6 @@ export async function openModel(dir: string, options: OpenModelOptions = {}): Pr
   if (engine === 'tfjs' && options.threads !== undefined) {
     throw new BranchyArgumentError('ENGINE_THREADS_NEED_ORT', `--threads sets onnxruntime's threads, but '${dir}' runs on tfjs${options.engine === 'auto' || options.engine === undefined ? ' (it has no ONNX files; add --engine ort)' : ''}.`);
   }
-  const net = engine === 'ort' ? await (await nodeOrtEngine({ threads: options.threads })).load(model) : await tfjsEngine(options.backend ?? 'wasm').load(model);
+  const net = engine === 'ort' ? await (await nodeOrtEngine({ threads: options.threads, goingOn: calibratedGoingOn(model) })).load(model) : await tfjsEngine(options.backend ?? 'wasm').load(model);
   return { model, net };
 }

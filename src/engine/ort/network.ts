@@ -31,6 +31,26 @@ export interface OrtSessionOptions {
   runtime?: string;
   /** How fused calls carry features to the next stage (see `CarryMode`); `auto` (the default) measures per stage. */
   carry?: 'auto' | CarryMode;
+  /**
+   * Per early exit n (index n-1), the share of the samples reaching stage n expected to go on past exit n, e.g.
+   * from the model's calibration (`goingOnShares`); `auto` weighs running stage n again by it. Default
+   * `RECOMPUTE_WHEN_SHARE_GOING_ON` for every exit.
+   */
+  goingOn?: readonly number[];
+}
+
+/**
+ * Per early exit n (index n-1), the share of the samples that reach stage n and go on past exit n, from the
+ * share of all samples leaving at each exit (an operating point's `exitShare`).
+ */
+export function goingOnShares(exitShare: readonly number[]): number[] {
+  const out: number[] = [];
+  let reaching = exitShare.reduce((a, b) => a + b, 0);
+  for (let n = 0; n < exitShare.length - 1; n++) {
+    out.push(reaching > 0 ? Math.max(0, (reaching - exitShare[n]) / reaching) : 0);
+    reaching -= exitShare[n];
+  }
+  return out;
 }
 
 /**
@@ -42,8 +62,9 @@ export interface OrtSessionOptions {
 export type CarryMode = 'fetch' | 'recompute';
 
 /**
- * The share of samples assumed to go on past an early exit when `carry` is `auto`: stage n is recomputed when
- * the fused call without features, plus this share of the stage's own cost, is cheaper than the call with them.
+ * The share of samples assumed to go on past an early exit when `carry` is `auto` and no `goingOn` is given:
+ * stage n is recomputed when the fused call without features, plus this share of the stage's own cost, is
+ * cheaper than the call with them.
  */
 export const RECOMPUTE_WHEN_SHARE_GOING_ON = 0.1;
 
@@ -80,9 +101,9 @@ function nhwcToNchw(x: Batch): Batch {
 /**
  * Chooses a stage's carry mode by timing, at batch 1 on zeros, its two fused sessions and the stage alone: the
  * best of 7 interleaved rounds, each of enough calls to last about 0.2 ms. Recompute when the probabilities-only
- * call plus the stage again for the assumed share of samples that go on beats fetching features for all.
+ * call plus the stage again for the share of samples that go on (`goingOn`) beats fetching features for all.
  */
-async function measureCarry(ort: OrtModule, shape: FeatureShape, sessions: { probsOnly: OrtSession; withFeatures: OrtSession; stage: OrtSession }): Promise<CarryMode> {
+async function measureCarry(ort: OrtModule, shape: FeatureShape, sessions: { probsOnly: OrtSession; withFeatures: OrtSession; stage: OrtSession }, goingOn: number): Promise<CarryMode> {
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
   const run = (s: OrtSession) => () => s.run({ [s.inputNames[0]]: new ort.Tensor('float32', data, [1, ...shape]) });
   const calls = [run(sessions.withFeatures), run(sessions.probsOnly), run(sessions.stage)];
@@ -98,7 +119,7 @@ async function measureCarry(ort: OrtModule, shape: FeatureShape, sessions: { pro
     }
   }
   const [withFeatures, probsOnly, stageAlone] = best;
-  return probsOnly + RECOMPUTE_WHEN_SHARE_GOING_ON * stageAlone < withFeatures ? 'recompute' : 'fetch';
+  return probsOnly + goingOn * stageAlone < withFeatures ? 'recompute' : 'fetch';
 }
 
 /**
@@ -162,7 +183,8 @@ export class OrtNetwork implements LoadedNetwork {
       const wanted = options.carry ?? 'auto';
       const probsOnly = wanted === 'fetch' ? undefined : await open('fused', models.probsOnly, n);
       const withFeatures = wanted === 'recompute' ? undefined : await open('fused', models.withFeatures, n);
-      const mode = probsOnly && withFeatures ? await measureCarry(ort, pieceInputShape(spec, 'stage', n), { probsOnly, withFeatures, stage: stage[i] }) : wanted;
+      const goingOn = options.goingOn?.[i] ?? RECOMPUTE_WHEN_SHARE_GOING_ON;
+      const mode = probsOnly && withFeatures ? await measureCarry(ort, pieceInputShape(spec, 'stage', n), { probsOnly, withFeatures, stage: stage[i] }, goingOn) : wanted;
       carry.push(mode === 'recompute' ? 'recompute' : 'fetch');
       fusedSessions.push(mode === 'recompute' ? probsOnly! : withFeatures!);
       await (mode === 'recompute' ? withFeatures : probsOnly)?.release();

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { nodeOrtEngine } from '../../../src/engine/ort/node-engine.ts';
-import { exportNetwork, fusedGraph, ONNX_FUSED_FEATURES, ONNX_FUSED_PROBS, type OrtNetwork } from '../../../src/engine/ort/index.ts';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SHIPPED_MODEL_DIR } from '../../../src/cli/open-model.ts';
+import { exportNetwork, fusedGraph, goingOnShares, ONNX_FUSED_FEATURES, ONNX_FUSED_PROBS, type OrtNetwork } from '../../../src/engine/ort/index.ts';
+import { openModel } from '../../../src/io/open-model.ts';
 import { useBackend } from '../../../src/engine/tfjs/index.ts';
 import type { Batch, LoadedNetwork } from '../../../src/engine/types.ts';
 import { runEarlyExit } from '../../../src/infer/index.ts';
@@ -147,5 +152,31 @@ describe('fused stage-and-exit sessions on ort', () => {
     a.results.forEach((r, i) => assert.ok(maxAbsDiff(r.probs, b.results[i].probs) < 1e-5));
     imported.dispose();
     built.dispose();
+  });
+});
+
+describe('goingOnShares', () => {
+  it('turns the share leaving at each exit into the share of those reaching each early exit that go on', () => {
+    const rounded = (xs: number[]) => xs.map((v) => Math.round(v * 1e9) / 1e9);
+    assert.deepEqual(rounded(goingOnShares([0.8, 0.2])), [0.2]);
+    assert.deepEqual(rounded(goingOnShares([0.5, 0.25, 0.25])), [0.5, 0.5]);
+    assert.deepEqual(goingOnShares([1, 0, 0]), [0, 0]);
+    assert.deepEqual(goingOnShares([0, 0, 1]), [1, 1]);
+    assert.deepEqual(goingOnShares([1]), []);
+  });
+
+  it('openModel on a calibrated model directory loads ort with a carry mode for every early exit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'branchy-carry-'));
+    try {
+      cpSync(SHIPPED_MODEL_DIR, dir, { recursive: true });
+      const manifest = JSON.parse(readFileSync(join(dir, 'branchy.json'), 'utf8'));
+      manifest.calibration = { chosen: 0, front: [{ thresholds: [0.5], exitShare: [0.9, 0.1] }] };
+      writeFileSync(join(dir, 'branchy.json'), JSON.stringify(manifest));
+      const { net } = await openModel(dir, { engine: 'ort', threads: 1 });
+      assert.equal((net as OrtNetwork).carry.length, 1);
+      net.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
