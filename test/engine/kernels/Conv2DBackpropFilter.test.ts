@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterTuning, type Conv2DBackpropFilterTuning } from '../../../src/engine/tfjs/kernels/Conv2DBackpropFilter.ts';
 import { registerWasmGradientKernels } from '../../../src/engine/tfjs/kernels/index.ts';
 import {
-  assertRejectsNchw, assertRelErrBelow, convGradient, normals, onCpu, onWasmWithoutLeaks, setUpWasm, type ConvCase, type Shape4,
+  assertRejectsNchw, assertRelErrBelow, convGradient, normals, onCpu, onWasmWithoutLeaks, setUpWasm, worstFiniteDifference, type ConvCase, type Shape4,
 } from './compare-backends.ts';
 
 const DEFAULT_TUNING: Conv2DBackpropFilterTuning = { ...conv2DBackpropFilterTuning };
@@ -91,22 +91,8 @@ describe('Conv2DBackpropFilter on wasm', () => {
     const outShape = tf.conv2d(x, tf.zeros<tf.Rank.R4>(fShape), 2, 'same').shape;
     const w = tf.tensor(normals(tf.util.sizeFromShape(outShape), 23), outShape);
     const loss = (f: tf.Tensor) => tf.conv2d(x, f as tf.Tensor4D, 2, 'same').mul(w).sum();
-    const analytic = tf.tidy(() => tf.grad(loss)(tf.tensor4d(filter, fShape)).dataSync());
     // The loss is linear in the filter, so a large step has no truncation error and keeps float32 rounding small.
-    const h = 1;
-    let worst = 0;
-    for (let i = 0; i < filter.length; i++) {
-      const numeric = tf.tidy(() => {
-        const plus = filter.slice();
-        const minus = filter.slice();
-        plus[i] += h;
-        minus[i] -= h;
-        const lPlus = loss(tf.tensor4d(plus, fShape)).dataSync()[0];
-        const lMinus = loss(tf.tensor4d(minus, fShape)).dataSync()[0];
-        return (lPlus - lMinus) / (2 * h);
-      });
-      worst = Math.max(worst, Math.abs(numeric - analytic[i]) / Math.max(1, Math.abs(analytic[i])));
-    }
+    const worst = worstFiniteDifference(loss, filter, fShape, 1);
     tf.dispose([x, w]);
     assert.ok(worst < 1e-3, `finite-difference mismatch ${worst}`);
   });

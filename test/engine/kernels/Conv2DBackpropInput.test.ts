@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropInputConfig, registerWasmGradientKernels } from '../../../src/engine/tfjs/kernels/index.ts';
-import { assertRejectsNchw, assertRelErrBelow, compareBackends, convGradient, normals, setUpWasm, type ConvCase, type Shape4 } from './compare-backends.ts';
+import { assertRejectsNchw, assertRelErrBelow, compareBackends, convGradient, normals, setUpWasm, worstFiniteDifference, type ConvCase, type Shape4 } from './compare-backends.ts';
 
 /** Checks dL/dx of conv2d on wasm against cpu. */
 async function assertWasmMatchesCpu(c: ConvCase, seed: number): Promise<void> {
@@ -62,20 +62,8 @@ describe('Conv2DBackpropInput on wasm', () => {
     const outShape = tf.conv2d(tf.zeros<tf.Rank.R4>(xShape), filter, 2, 'same').shape;
     const w = tf.tensor(normals(tf.util.sizeFromShape(outShape), 41), outShape);
     const loss = (v: tf.Tensor) => tf.conv2d(v as tf.Tensor4D, filter, 2, 'same').mul(w).sum();
-    const analytic = tf.tidy(() => tf.grad(loss)(tf.tensor4d(x, xShape)).dataSync());
     // The loss is linear in x, so a large step has no truncation error and keeps float32 rounding small.
-    const h = 1;
-    let worst = 0;
-    for (let i = 0; i < x.length; i++) {
-      const numeric = tf.tidy(() => {
-        const plus = x.slice();
-        const minus = x.slice();
-        plus[i] += h;
-        minus[i] -= h;
-        return (loss(tf.tensor4d(plus, xShape)).dataSync()[0] - loss(tf.tensor4d(minus, xShape)).dataSync()[0]) / (2 * h);
-      });
-      worst = Math.max(worst, Math.abs(numeric - analytic[i]) / Math.max(1, Math.abs(analytic[i])));
-    }
+    const worst = worstFiniteDifference(loss, x, xShape, 1);
     tf.dispose([filter, w]);
     assert.ok(worst < 1e-3, `finite-difference mismatch ${worst}`);
   });

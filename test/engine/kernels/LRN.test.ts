@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { lrnConfig, lrnGradConfig, registerWasmGradientKernels } from '../../../src/engine/tfjs/kernels/index.ts';
-import { assertRelErrBelow, assertUnsupportedAttr, compareBackends, normals, setUpWasm, type Shape4 } from './compare-backends.ts';
+import { assertRelErrBelow, assertUnsupportedAttr, compareBackends, normals, setUpWasm, worstFiniteDifference, type Shape4 } from './compare-backends.ts';
 
 interface LrnCase {
   x: Shape4;
@@ -66,19 +66,7 @@ describe('LRN and LRNGrad on wasm', () => {
     const x = normals(tf.util.sizeFromShape(c.x), 65);
     const w = tf.tensor4d(normals(tf.util.sizeFromShape(c.x), 66), c.x);
     const loss = (v: tf.Tensor) => lrnOf(c, v).mul(w).sum();
-    const analytic = tf.tidy(() => tf.grad(loss)(tf.tensor4d(x, c.x)).dataSync());
-    const h = 1e-2;
-    let worst = 0;
-    for (let i = 0; i < x.length; i++) {
-      const numeric = tf.tidy(() => {
-        const plus = x.slice();
-        const minus = x.slice();
-        plus[i] += h;
-        minus[i] -= h;
-        return (loss(tf.tensor4d(plus, c.x)).dataSync()[0] - loss(tf.tensor4d(minus, c.x)).dataSync()[0]) / (2 * h);
-      });
-      worst = Math.max(worst, Math.abs(numeric - analytic[i]) / Math.max(1, Math.abs(analytic[i])));
-    }
+    const worst = worstFiniteDifference(loss, x, c.x, 1e-2);
     w.dispose();
     assert.ok(worst < 2e-3, `finite-difference mismatch ${worst}`);
   });

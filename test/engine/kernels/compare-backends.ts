@@ -24,6 +24,26 @@ export interface ConvCase {
   pad: Pad;
 }
 
+/**
+ * The worst relative difference, over every element of `values`, between the analytic gradient of the scalar
+ * `loss` at `values` (shaped `shape`) and its central finite difference with step `h`.
+ */
+export function worstFiniteDifference(loss: (v: tf.Tensor) => tf.Scalar | tf.Tensor, values: Float32Array, shape: Shape4, h: number): number {
+  const analytic = tf.tidy(() => tf.grad(loss)(tf.tensor4d(values, shape)).dataSync());
+  let worst = 0;
+  for (let i = 0; i < values.length; i++) {
+    const numeric = tf.tidy(() => {
+      const plus = values.slice();
+      const minus = values.slice();
+      plus[i] += h;
+      minus[i] -= h;
+      return (loss(tf.tensor4d(plus, shape)).dataSync()[0] - loss(tf.tensor4d(minus, shape)).dataSync()[0]) / (2 * h);
+    });
+    worst = Math.max(worst, Math.abs(numeric - analytic[i]) / Math.max(1, Math.abs(analytic[i])));
+  }
+  return worst;
+}
+
 /** `size` seeded standard normal values. */
 export function normals(size: number, seed: number): Float32Array {
   const rng = new Rng(seed);
