@@ -174,20 +174,25 @@ export class OrtNetwork implements LoadedNetwork {
     }
     const fusedSessions: OrtSession[] = [];
     const carry: CarryMode[] = [];
+    const wanted = options.carry ?? 'auto';
     for (const [i, models] of fused.entries()) {
       const n = i + 1;
       if (!models.withFeatures) {
         fusedSessions.push(await open('fused', models.probsOnly, n));
         continue;
       }
-      const wanted = options.carry ?? 'auto';
-      const probsOnly = wanted === 'fetch' ? undefined : await open('fused', models.probsOnly, n);
-      const withFeatures = wanted === 'recompute' ? undefined : await open('fused', models.withFeatures, n);
-      const goingOn = options.goingOn?.[i] ?? RECOMPUTE_WHEN_SHARE_GOING_ON;
-      const mode = probsOnly && withFeatures ? await measureCarry(ort, pieceInputShape(spec, 'stage', n), { probsOnly, withFeatures, stage: stage[i] }, goingOn) : wanted;
-      carry.push(mode === 'recompute' ? 'recompute' : 'fetch');
-      fusedSessions.push(mode === 'recompute' ? probsOnly! : withFeatures!);
-      await (mode === 'recompute' ? withFeatures : probsOnly)?.release();
+      const sessions = {
+        probsOnly: wanted === 'fetch' ? undefined : await open('fused', models.probsOnly, n),
+        withFeatures: wanted === 'recompute' ? undefined : await open('fused', models.withFeatures, n),
+      };
+      let mode: CarryMode;
+      if (wanted === 'auto') {
+        const both = { probsOnly: sessions.probsOnly!, withFeatures: sessions.withFeatures!, stage: stage[i] };
+        mode = await measureCarry(ort, pieceInputShape(spec, 'stage', n), both, options.goingOn?.[i] ?? RECOMPUTE_WHEN_SHARE_GOING_ON);
+        await (mode === 'recompute' ? both.withFeatures : both.probsOnly).release();
+      } else mode = wanted;
+      carry.push(mode);
+      fusedSessions.push((mode === 'recompute' ? sessions.probsOnly : sessions.withFeatures)!);
     }
     return new OrtNetwork(spec, options.runtime ?? 'ort', { stage, exit, fused: fusedSessions }, carry, ort, onnx);
   }
