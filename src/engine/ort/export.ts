@@ -373,6 +373,11 @@ export interface FusedModels {
   withFeatures?: Uint8Array;
 }
 
+/** A graph as an ONNX model written by branchy, with the piece it holds in its metadata (`branchy.piece`). */
+function encodeBranchyGraph(graph: OnnxGraph, piece: string): Uint8Array {
+  return encodeOnnxModel({ graph, producerName: 'branchy', producerVersion: '0.1.0', opset: ONNX_OPSET, metadata: { 'branchy.piece': piece } });
+}
+
 /**
  * Stage or exit n of a network as ONNX bytes.
  *
@@ -380,7 +385,7 @@ export interface FusedModels {
  *   `MODEL_MISSING_WEIGHT` / `MODEL_WEIGHT_SHAPE` when a weight is absent or the wrong size.
  */
 export function exportPiece(source: ModelSource, kind: OnnxPieceKind, n: number): Uint8Array {
-  return encodeOnnxModel({ graph: pieceGraph(source, kind, n), producerName: 'branchy', producerVersion: '0.1.0', opset: ONNX_OPSET, metadata: { 'branchy.piece': `${kind}_${n}` } });
+  return encodeBranchyGraph(pieceGraph(source, kind, n), `${kind}_${n}`);
 }
 
 /** Every stage and exit head of a network as ONNX bytes. */
@@ -396,7 +401,6 @@ export function exportNetwork(source: ModelSource): OnnxPieces {
  */
 export function exportFused(source: ModelSource): FusedModels[] {
   const depth = source.spec.stages.length;
-  const encode = (n: number, features: boolean) =>
-    encodeOnnxModel({ graph: fusedGraph(source, n, features), producerName: 'branchy', producerVersion: '0.1.0', opset: ONNX_OPSET, metadata: { 'branchy.piece': `stage_${n}+exit_${n}` } });
+  const encode = (n: number, features: boolean) => encodeBranchyGraph(fusedGraph(source, n, features), `stage_${n}+exit_${n}`);
   return source.spec.stages.map((_, i) => (i + 1 < depth ? { probsOnly: encode(i + 1, false), withFeatures: encode(i + 1, true) } : { probsOnly: encode(i + 1, false) }));
 }
