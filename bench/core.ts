@@ -9,7 +9,8 @@
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { mnistSplits, subset } from '../src/data/index.ts';
-import { TfjsNetwork, useBackend, type TfjsBackend } from '../src/engine/tfjs/index.ts';
+import { useBackend, type TfjsBackend } from '../src/engine/tfjs/index.ts';
+import { TfjsNetwork } from '../src/engine/tfjs/network.ts';
 import { evaluateExits, measureLatency, runEarlyExit } from '../src/infer/index.ts';
 import { loadModelDir } from '../src/io/index.ts';
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from '../src/train/index.ts';

@@ -12,7 +12,8 @@ import { parseArgs } from 'node:util';
 import { Rng } from '../src/common/rng.ts';
 import { formatTable } from '../src/cli/table.ts';
 import { mnistSplits, subset, type Dataset } from '../src/data/index.ts';
-import { TfjsNetwork, useBackend, type TfjsBackend } from '../src/engine/tfjs/index.ts';
+import { useBackend, type TfjsBackend } from '../src/engine/tfjs/index.ts';
+import { TfjsNetwork } from '../src/engine/tfjs/network.ts';
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from '../src/train/index.ts';
 import { zooModel } from '../src/zoo/index.ts';
 

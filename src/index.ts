@@ -7,7 +7,7 @@ export type * from './spec/types.ts';
 export { validateSpec } from './spec/validate.ts';
 export { networkFacts, type NetworkFacts, type LayerFacts } from './spec/shapes.ts';
 export type { Batch, Engine, EngineName, LoadedNetwork, ModelSource, StageAndExit } from './engine/types.ts';
-export { tfjsEngine, TfjsNetwork, useBackend, type TfjsBackend } from './engine/tfjs/index.ts';
+export { tfjsEngine, useBackend, TFJS_BACKENDS, type TfjsBackend } from './engine/tfjs/index.ts';
 export { ortEngine, OrtNetwork, exportNetwork, exportPiece, type OrtModule, type OrtSessionOptions, type OnnxPieces } from './engine/ort/index.ts';
 export type { OnnxSource } from './engine/types.ts';
 export * from './exit/index.ts';

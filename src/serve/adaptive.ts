@@ -92,7 +92,12 @@ export class LoadAdaptiveController {
    * @throws BranchyArgumentError `SERVE_BAD_FRONT` for an empty front or a chosen index outside it,
    *   `SERVE_BAD_SLO` for an SLO that is not a positive number.
    */
-  constructor(private readonly front: readonly OperatingPoint[], private readonly chosen: number, options: AdaptiveOptions, now: number) {
+  private readonly front: readonly OperatingPoint[];
+  private readonly chosen: number;
+
+  constructor(front: readonly OperatingPoint[], chosen: number, options: AdaptiveOptions, now: number) {
+    this.front = front;
+    this.chosen = chosen;
     if (front.length === 0 || !Number.isInteger(chosen) || chosen < 0 || chosen >= front.length) {
       throw new BranchyArgumentError('SERVE_BAD_FRONT', `the calibrated front has ${front.length} points and the chosen index is ${chosen}; expected a non-empty front containing it.`);
     }

@@ -95,13 +95,19 @@ export class MicroBatcher<Info> {
   /** Decayed sums over recent batches of 1, size, size², run time and size × run time: the fit of {@link runModel}. */
   private fit = { n: 0, size: 0, size2: 0, ms: 0, sizeMs: 0 };
 
-  constructor(
-    private readonly options: BatcherOptions,
-    private readonly sampleShape: readonly number[],
-    private readonly run: BatchRun<Info>,
-    private readonly onBatch: (report: BatchReport) => void = () => {},
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+  private readonly options: BatcherOptions;
+  private readonly sampleShape: readonly number[];
+  private readonly run: BatchRun<Info>;
+  private readonly onBatch: (report: BatchReport) => void;
+  private readonly now: () => number;
+
+  constructor(options: BatcherOptions, sampleShape: readonly number[], run: BatchRun<Info>, onBatch: (report: BatchReport) => void = () => {}, now: () => number = () => performance.now()) {
+    this.options = options;
+    this.sampleShape = sampleShape;
+    this.run = run;
+    this.onBatch = onBatch;
+    this.now = now;
+  }
 
   /**
    * A batch's run time as `perBatch + perSample × size`, fitted by least squares to recent batches. A per-sample

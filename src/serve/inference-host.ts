@@ -32,7 +32,10 @@ export interface InferenceHost {
 export class InThreadHost implements InferenceHost {
   readonly runtime: string;
 
-  constructor(private readonly net: LoadedNetwork) {
+  private readonly net: LoadedNetwork;
+
+  constructor(net: LoadedNetwork) {
+    this.net = net;
     this.runtime = net.runtime;
   }
 
@@ -106,11 +109,15 @@ export class WorkerInferenceHost implements InferenceHost {
   private restarts = 0;
   private loadedRuntime = '';
 
-  private constructor(
-    private readonly dir: string,
-    private readonly options: OpenModelOptions,
-    private readonly name: string,
-  ) {}
+  private readonly dir: string;
+  private readonly options: OpenModelOptions;
+  private readonly name: string;
+
+  private constructor(dir: string, options: OpenModelOptions, name: string) {
+    this.dir = dir;
+    this.options = options;
+    this.name = name;
+  }
 
   /**
    * Starts the thread and resolves once it has opened the model.

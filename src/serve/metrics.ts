@@ -38,7 +38,15 @@ interface Metric {
 abstract class Labelled<T> implements Metric {
   protected readonly series = new Map<string, { values: string[]; state: T }>();
 
-  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[]) {}
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames: readonly string[];
+
+  constructor(name: string, help: string, labelNames: readonly string[]) {
+    this.name = name;
+    this.help = help;
+    this.labelNames = labelNames;
+  }
 
   protected abstract readonly type: string;
   protected abstract fresh(): T;
@@ -118,8 +126,11 @@ interface HistogramState {
 export class Histogram extends Labelled<HistogramState> {
   protected readonly type = 'histogram';
 
-  constructor(name: string, help: string, labelNames: readonly string[], readonly buckets: readonly number[]) {
+  readonly buckets: readonly number[];
+
+  constructor(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]) {
     super(name, help, labelNames);
+    this.buckets = buckets;
     if (buckets.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]))) {
       throw new RangeError(`histogram '${name}': buckets must be finite and increasing; got [${buckets.join(', ')}].`);
     }

@@ -1,5 +1,5 @@
 import { BranchyArgumentError } from '../common/errors.ts';
-import type { TfjsNetwork } from '../engine/tfjs/index.ts';
+import type { TfjsNetwork } from '../engine/tfjs/network.ts';
 import type { LayerSpec, NetworkSpec } from '../spec/types.ts';
 
 interface Owner {

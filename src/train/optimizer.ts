@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { BranchyIoError } from '../common/errors.ts';
-import type { TfjsNetwork } from '../engine/tfjs/index.ts';
+import type { TfjsNetwork } from '../engine/tfjs/network.ts';
 import { AdamUpdate, type AdamUpdateAttrs } from '../engine/tfjs/kernels/AdamUpdate.ts';
 import type { TrainOptions } from './options.ts';
 

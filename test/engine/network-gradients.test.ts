@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { TfjsNetwork } from '../../src/engine/tfjs/index.ts';
+import { TfjsNetwork } from '../../src/engine/tfjs/network.ts';
 import type { NetworkSpec } from '../../src/spec/types.ts';
 import { bAlexnet, bLenet, bResnet } from '../../src/zoo/index.ts';
 import { randomBatch } from '../helpers.ts';

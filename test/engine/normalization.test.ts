@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { normalize } from '../../src/data/index.ts';
-import { TfjsNetwork, useBackend } from '../../src/engine/tfjs/index.ts';
+import { useBackend } from '../../src/engine/tfjs/index.ts';
+import { TfjsNetwork } from '../../src/engine/tfjs/network.ts';
 import { runEarlyExit } from '../../src/infer/index.ts';
 import { maxAbsDiff, randomBatch, tinySpec } from '../helpers.ts';
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { TfjsNetwork, useBackend } from '../../src/engine/tfjs/index.ts';
+import { useBackend } from '../../src/engine/tfjs/index.ts';
+import { TfjsNetwork } from '../../src/engine/tfjs/network.ts';
 import { loadModelDir, readManifest, saveModelDir, updateManifest } from '../../src/io/index.ts';
 import { maxAbsDiff, randomBatch, tempDir, tinySpec } from '../helpers.ts';
 

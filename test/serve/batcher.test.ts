@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { TfjsNetwork, useBackend } from '../../src/engine/tfjs/index.ts';
+import { useBackend } from '../../src/engine/tfjs/index.ts';
+import { TfjsNetwork } from '../../src/engine/tfjs/network.ts';
 import type { Batch } from '../../src/engine/types.ts';
 import { runEarlyExit } from '../../src/infer/index.ts';
 import { MicroBatcher, type BatcherOptions, type BatchReport } from '../../src/serve/index.ts';

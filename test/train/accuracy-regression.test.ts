@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { mnistSplits, subset } from '../../src/data/index.ts';
-import { TfjsNetwork, useBackend } from '../../src/engine/tfjs/index.ts';
+import { useBackend } from '../../src/engine/tfjs/index.ts';
+import { TfjsNetwork } from '../../src/engine/tfjs/network.ts';
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from '../../src/train/index.ts';
 import { bLenet } from '../../src/zoo/index.ts';
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { Rng } from '../../src/common/rng.ts';
 import type { Dataset } from '../../src/data/index.ts';
-import { TfjsNetwork, useBackend } from '../../src/engine/tfjs/index.ts';
+import { useBackend } from '../../src/engine/tfjs/index.ts';
+import { TfjsNetwork } from '../../src/engine/tfjs/network.ts';
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork, validateTrainOptions, type TrainOptions } from '../../src/train/index.ts';
 import { tinySpec } from '../helpers.ts';
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { TfjsNetwork, useBackend } from '../../src/engine/tfjs/index.ts';
+import { useBackend } from '../../src/engine/tfjs/index.ts';
+import { TfjsNetwork } from '../../src/engine/tfjs/network.ts';
 import { createOptimizer, DEFAULT_TRAIN_OPTIONS, trainNetwork, type TrainOptions, type TrainState } from '../../src/train/index.ts';
 import { stripes, tinySpec } from '../helpers.ts';
 

@@ -51,7 +51,11 @@ class GraphBuilder {
   readonly initializers: OnnxTensor[] = [];
   private count = 0;
 
-  constructor(private readonly weightOf: (name: string, size: number, shape: number[]) => Float32Array) {}
+  private readonly weightOf: (name: string, size: number, shape: number[]) => Float32Array;
+
+  constructor(weightOf: (name: string, size: number, shape: number[]) => Float32Array) {
+    this.weightOf = weightOf;
+  }
 
   fresh(hint: string): string {
     return `${hint}_${++this.count}`;

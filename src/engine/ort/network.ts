@@ -136,7 +136,12 @@ export class OrtNetwork implements LoadedNetwork {
   readonly carry: readonly CarryMode[];
   private readonly sessions: Sessions;
 
-  private constructor(spec: NetworkSpec, runtime: string, sessions: Sessions, carry: CarryMode[], private readonly ort: OrtModule, private readonly onnx: OnnxSource) {
+  private readonly ort: OrtModule;
+  private readonly onnx: OnnxSource;
+
+  private constructor(spec: NetworkSpec, runtime: string, sessions: Sessions, carry: CarryMode[], ort: OrtModule, onnx: OnnxSource) {
+    this.ort = ort;
+    this.onnx = onnx;
     this.spec = spec;
     this.runtime = runtime;
     this.sessions = sessions;

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
-import { Conv2DBackpropFilter } from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import { Conv2DBackpropFilter } from '@tensorflow/tfjs-core';
 import type { Rng } from '../../common/rng.ts';
 import { convPads, layerFacts, pair, poolOut, type FeatureShape } from '../../spec/shapes.ts';
 import type { LayerSpec, PoolLayer } from '../../spec/types.ts';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { assert } from '../../common/assert.ts';
 import { BranchyArgumentError, BranchyIoError } from '../../common/errors.ts';
 import { Rng } from '../../common/rng.ts';

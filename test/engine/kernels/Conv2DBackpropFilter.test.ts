@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterTuning, type Conv2DBackpropFilterTuning } from '../../../src/engine/tfjs/kernels/Conv2DBackpropFilter.ts';
-import { registerWasmGradientKernels } from '../../../src/engine/tfjs/kernels/index.ts';
+import { useWasmTrainingKernels } from '../../../src/engine/tfjs/kernels/index.ts';
 import {
   assertRejectsNchw, assertRelErrBelow, convGradient, normals, onCpu, onWasmWithoutLeaks, setUpWasm, worstFiniteDifference, type ConvCase, type Shape4,
 } from './compare-backends.ts';
@@ -38,7 +38,7 @@ describe('Conv2DBackpropFilter on wasm', () => {
   it('is registered for wasm, and registering again changes nothing', () => {
     const kernel = tf.getKernel('Conv2DBackpropFilter', 'wasm');
     assert.ok(kernel);
-    registerWasmGradientKernels();
+    useWasmTrainingKernels();
     assert.equal(tf.getKernel('Conv2DBackpropFilter', 'wasm'), kernel);
   });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { conv2DBackpropInputConfig, registerWasmGradientKernels } from '../../../src/engine/tfjs/kernels/index.ts';
+import { conv2DBackpropInputConfig, useWasmTrainingKernels } from '../../../src/engine/tfjs/kernels/index.ts';
 import { assertRejectsNchw, assertRelErrBelow, compareBackends, convGradient, normals, setUpWasm, worstFiniteDifference, type ConvCase, type Shape4 } from './compare-backends.ts';
 
 /** Checks dL/dx of conv2d on wasm against cpu. */
@@ -16,7 +16,7 @@ describe('Conv2DBackpropInput on wasm', () => {
   it("replaces tfjs-wasm's kernel, and registering again changes nothing", () => {
     const kernel = tf.getKernel('Conv2DBackpropInput', 'wasm');
     assert.equal(kernel?.kernelFunc, conv2DBackpropInputConfig.kernelFunc);
-    registerWasmGradientKernels();
+    useWasmTrainingKernels();
     assert.equal(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc, kernel?.kernelFunc);
   });
 

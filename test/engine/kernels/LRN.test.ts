@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { lrnConfig, lrnGradConfig, registerWasmGradientKernels } from '../../../src/engine/tfjs/kernels/index.ts';
+import { lrnConfig, lrnGradConfig, useWasmTrainingKernels } from '../../../src/engine/tfjs/kernels/index.ts';
 import { assertRelErrBelow, assertUnsupportedAttr, compareBackends, normals, setUpWasm, worstFiniteDifference, type Shape4 } from './compare-backends.ts';
 
 interface LrnCase {
@@ -42,7 +42,7 @@ describe('LRN and LRNGrad on wasm', () => {
   it("replace tfjs-wasm's kernels, and registering again changes nothing", () => {
     assert.equal(tf.getKernel('LRN', 'wasm')?.kernelFunc, lrnConfig.kernelFunc);
     assert.equal(tf.getKernel('LRNGrad', 'wasm')?.kernelFunc, lrnGradConfig.kernelFunc);
-    registerWasmGradientKernels();
+    useWasmTrainingKernels();
     assert.equal(tf.getKernel('LRN', 'wasm')?.kernelFunc, lrnConfig.kernelFunc);
     assert.equal(tf.getKernel('LRNGrad', 'wasm')?.kernelFunc, lrnGradConfig.kernelFunc);
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { maxPoolGradConfig, registerWasmGradientKernels } from '../../../src/engine/tfjs/kernels/index.ts';
+import { maxPoolGradConfig, useWasmTrainingKernels } from '../../../src/engine/tfjs/kernels/index.ts';
 import { assertRelErrBelow, compareBackends, normals, setUpWasm, type Shape4 } from './compare-backends.ts';
 
 type PoolPad = 'valid' | 'same' | number;
@@ -26,7 +26,7 @@ before(setUpWasm);
 describe('MaxPoolGrad on wasm', () => {
   it("replaces tfjs-wasm's kernel, and registering again changes nothing", () => {
     assert.equal(tf.getKernel('MaxPoolGrad', 'wasm')?.kernelFunc, maxPoolGradConfig.kernelFunc);
-    registerWasmGradientKernels();
+    useWasmTrainingKernels();
     assert.equal(tf.getKernel('MaxPoolGrad', 'wasm')?.kernelFunc, maxPoolGradConfig.kernelFunc);
   });
 

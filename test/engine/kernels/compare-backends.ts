@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Rng } from '../../../src/common/rng.ts';
-import { registerWasmGradientKernels } from '../../../src/engine/tfjs/kernels/index.ts';
+import { useWasmTrainingKernels } from '../../../src/engine/tfjs/kernels/index.ts';
 
 /*
  * Scaffolding shared by the wasm kernel tests: each runs the same computation on tfjs-cpu (the reference) and on
@@ -71,7 +71,7 @@ export function assertRelErrBelow(actual: ArrayLike<number>, expected: ArrayLike
 /** For `before`: registers the kernels under test and starts on an initialised wasm backend. */
 export async function setUpWasm(): Promise<void> {
   tf.env().set('PROD', true);
-  registerWasmGradientKernels();
+  useWasmTrainingKernels();
   await tf.setBackend('wasm');
   await tf.ready();
 }

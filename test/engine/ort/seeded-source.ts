@@ -1,5 +1,5 @@
 import { Rng } from '../../../src/common/rng.ts';
-import { TfjsNetwork } from '../../../src/engine/tfjs/index.ts';
+import { TfjsNetwork } from '../../../src/engine/tfjs/network.ts';
 import type { ModelSource } from '../../../src/engine/types.ts';
 import type { NetworkSpec } from '../../../src/spec/types.ts';
 

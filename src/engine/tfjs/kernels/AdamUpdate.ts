@@ -1,4 +1,4 @@
-import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { unsupportedAttrErrors } from './unsupported-attr.ts';
 import { heapF32, wasmKernelAccess, type WasmBackend } from './wasm-backend.ts';
 

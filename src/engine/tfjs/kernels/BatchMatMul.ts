@@ -1,4 +1,4 @@
-import { BatchMatMul, Transpose, util, type BatchMatMulAttrs, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs';
+import { BatchMatMul, Transpose, util, type BatchMatMulAttrs, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { wasmKernelAccess, type WasmBackend } from './wasm-backend.ts';
 
 /*

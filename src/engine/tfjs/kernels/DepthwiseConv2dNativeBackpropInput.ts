@@ -6,7 +6,7 @@ import {
   type KernelConfig,
   type KernelFunc,
   type TensorInfo,
-} from '@tensorflow/tfjs';
+} from '@tensorflow/tfjs-core';
 import { convGradientOperands, convWindow, type Shape4 } from './conv-gradient-args.ts';
 import { unsupportedAttrErrors } from './unsupported-attr.ts';
 import { heapF32, wasmKernelAccess, type WasmBackend } from './wasm-backend.ts';

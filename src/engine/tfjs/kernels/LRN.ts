@@ -1,4 +1,4 @@
-import { LRN, LRNGrad, type KernelConfig, type KernelFunc, type LRNAttrs, type TensorInfo } from '@tensorflow/tfjs';
+import { LRN, LRNGrad, type KernelConfig, type KernelFunc, type LRNAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
 import { unsupportedAttrErrors } from './unsupported-attr.ts';
 import { heapF32, wasmKernelAccess, type WasmBackend } from './wasm-backend.ts';
 

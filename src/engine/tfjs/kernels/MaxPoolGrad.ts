@@ -1,4 +1,4 @@
-import { backend_util, MaxPoolGrad, util, type KernelConfig, type KernelFunc, type MaxPoolGradAttrs, type TensorInfo } from '@tensorflow/tfjs';
+import { backend_util, MaxPoolGrad, util, type KernelConfig, type KernelFunc, type MaxPoolGradAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
 import { unsupportedAttrErrors } from './unsupported-attr.ts';
 import { heapF32, wasmKernelAccess, type WasmBackend } from './wasm-backend.ts';
 

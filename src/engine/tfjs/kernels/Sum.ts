@@ -1,4 +1,4 @@
-import { backend_util, util, type KernelFunc, type SumAttrs, type TensorInfo } from '@tensorflow/tfjs';
+import { backend_util, util, type KernelFunc, type SumAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
 import { heapF32, wasmKernelAccess, type WasmBackend } from './wasm-backend.ts';
 
 /*

@@ -6,7 +6,7 @@ import {
   type KernelFunc,
   type TensorInfo,
   type UnsortedSegmentSumAttrs,
-} from '@tensorflow/tfjs';
+} from '@tensorflow/tfjs-core';
 import { unsupportedAttrErrors } from './unsupported-attr.ts';
 import type { WasmBackend } from './wasm-backend.ts';
 

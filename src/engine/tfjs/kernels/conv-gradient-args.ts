@@ -4,7 +4,7 @@ import {
   type NamedAttrMap,
   type NamedTensorInfoMap,
   type TensorInfo,
-} from '@tensorflow/tfjs';
+} from '@tensorflow/tfjs-core';
 import type { BranchyArgumentError } from '../../../common/errors.ts';
 
 /** The padding forms of tfjs convs (every conv kernel's attrs use the same union). */

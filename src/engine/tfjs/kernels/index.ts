@@ -1,4 +1,4 @@
-import { BatchMatMul, getKernel, Sum, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs';
+import { BatchMatMul, getKernel, Sum, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs-core';
 import { adamUpdateConfig } from './AdamUpdate.ts';
 import { batchMatMulWithExplicitTransposes } from './BatchMatMul.ts';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.ts';
@@ -55,11 +55,14 @@ const WASM_REPLACED_KERNELS: readonly WasmKernelReplacement[] = [
 const replacements = new WeakSet<KernelFunc>();
 
 /**
- * Registers branchy's wasm implementations of the gradient kernels tfjs-wasm lacks, and replaces the wasm kernels
- * that training spends its time in with faster ones. Idempotent, and it leaves alone any missing kernel the wasm
- * backend already has (a newer tfjs may ship its own). Works before or after the wasm backend is initialised.
+ * Registers branchy's wasm implementations of the gradient kernels tfjs-wasm lacks (and its fused Adam step), and
+ * replaces the wasm kernels that training spends its time in with faster ones, in tfjs's process-wide kernel
+ * registry. Nothing does this on import: `trainNetwork` calls it when it trains on wasm, and a program that trains
+ * through tfjs on wasm by other means calls it first. Inference needs none of these kernels. Idempotent, and it
+ * leaves alone any missing kernel the wasm backend already has (a newer tfjs may ship its own). Works before or
+ * after the wasm backend is initialised.
  */
-export function registerWasmGradientKernels(): void {
+export function useWasmTrainingKernels(): void {
   for (const config of WASM_GRADIENT_KERNELS) {
     if (getKernel(config.kernelName, 'wasm') === undefined) registerKernel(config);
   }
@@ -74,7 +77,7 @@ export function registerWasmGradientKernels(): void {
   }
 }
 
-/** Names of the tfjs-wasm kernels that `registerWasmGradientKernels` replaces with faster ones. */
+/** Names of the tfjs-wasm kernels that `useWasmTrainingKernels` replaces with faster ones. */
 export function replacedWasmKernelNames(): string[] {
   return WASM_REPLACED_KERNELS.map((r) => r.kernelName);
 }
