@@ -15,7 +15,7 @@ import { evaluateExits, measureLatency, runEarlyExit } from '../src/infer/index.
 import { loadModelDir } from '../src/io/index.ts';
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from '../src/train/index.ts';
 import { bLenet } from '../src/zoo/index.ts';
-import { formatTable, ms, percent } from '../src/cli/table.ts';
+import { formatTable, ms, percent } from '../src/report/text-table.ts';
 
 const { values } = parseArgs({
   options: {

@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { StoredCalibration } from '../src/calibrate/index.ts';
-import { formatTable, ms, percent } from '../src/cli/table.ts';
+import { formatTable, ms, percent } from '../src/report/text-table.ts';
 import { mnistSplits } from '../src/data/index.ts';
 import { useBackend } from '../src/engine/tfjs/index.ts';
 import { TfjsNetwork } from '../src/engine/tfjs/network.ts';

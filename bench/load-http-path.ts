@@ -13,7 +13,7 @@
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
-import { SHIPPED_MODEL_DIR } from '../src/cli/open-model.ts';
+import { SHIPPED_MODEL_DIR } from '../src/io/shipped-models.ts';
 import { mnistSplits } from '../src/data/index.ts';
 import { readManifest } from '../src/io/model-dir.ts';
 import { createServer, encodeInputsFrame, type InferenceHost } from '../src/serve/index.ts';

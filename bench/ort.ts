@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { StoredCalibration } from '../src/calibrate/index.ts';
-import { formatTable, ms, percent } from '../src/cli/table.ts';
+import { formatTable, ms, percent } from '../src/report/text-table.ts';
 import { mnistSplits } from '../src/data/index.ts';
 import { goingOnShares, type OrtNetwork } from '../src/engine/ort/index.ts';
 import { nodeOrtEngine } from '../src/engine/ort/node-engine.ts';

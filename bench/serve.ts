@@ -30,8 +30,9 @@ import { parseArgs, promisify } from 'node:util';
 // @ts-expect-error autocannon ships no type declarations.
 import autocannon from 'autocannon';
 import type { StoredCalibration } from '../src/calibrate/index.ts';
-import { SHIPPED_MODEL_DIR, openModel } from '../src/cli/open-model.ts';
-import { formatTable, percent } from '../src/cli/table.ts';
+import { SHIPPED_MODEL_DIR } from '../src/io/shipped-models.ts';
+import { openModel } from '../src/open/open-model.ts';
+import { formatTable, percent } from '../src/report/text-table.ts';
 import { mnistSplits } from '../src/data/index.ts';
 import { runEarlyExit } from '../src/infer/index.ts';
 import { encodeInputsFrame } from '../src/serve/index.ts';

@@ -29,7 +29,7 @@ import { TfjsNetwork } from '../src/engine/tfjs/network.ts';
 import { DEFAULT_TRAIN_OPTIONS, trainNetwork } from '../src/train/index.ts';
 import { resolveExitWeights } from '../src/train/options.ts';
 import { zooModel } from '../src/zoo/index.ts';
-import { formatTable } from '../src/cli/table.ts';
+import { formatTable } from '../src/report/text-table.ts';
 import type { NetworkSpec } from '../src/spec/types.ts';
 
 const { values } = parseArgs({

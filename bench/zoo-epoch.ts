@@ -10,7 +10,7 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Rng } from '../src/common/rng.ts';
-import { formatTable } from '../src/cli/table.ts';
+import { formatTable } from '../src/report/text-table.ts';
 import { mnistSplits, subset, type Dataset } from '../src/data/index.ts';
 import { useBackend, type TfjsBackend } from '../src/engine/tfjs/index.ts';
 import { TfjsNetwork } from '../src/engine/tfjs/network.ts';

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-// The package ships TypeScript sources; tsx compiles them on load, so a fresh clone runs without a build step.
-import { register } from 'tsx/esm/api';
+// The CLI runs from the built JavaScript in dist/ (npm ci and npm pack build it; in a clone, npm run build).
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/main.ts');
+const entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write("branchy: dist/ is missing: run 'npm run build' (npm ci runs it in a clone).\n");
+  process.exit(1);
+}
+const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));

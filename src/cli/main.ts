@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { BranchyError } from '../common/errors.ts';
+import { BRANCHY_VERSION } from '../common/version.ts';
 import { calibrateCommand } from './commands/calibrate.ts';
 import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
@@ -19,7 +20,7 @@ export const EXIT_USAGE = 2;
 export function program(): Command {
   return new Command('branchy')
     .description('Early-exit neural networks (BranchyNet): train, evaluate and run networks that answer early on easy inputs.')
-    .version('0.1.0')
+    .version(BRANCHY_VERSION)
     .addCommand(demoCommand())
     .addCommand(trainCommand())
     .addCommand(evalCommand())
@@ -35,7 +36,21 @@ export function program(): Command {
     .exitOverride();
 }
 
-/** Runs the CLI; returns the process exit code. Errors with a code print as `branchy: CODE: message`. */
+/**
+ * What to do about a library error in the CLI's terms: the library names its options (`threads`, `sloMs`), the
+ * CLI names its flags.
+ */
+const FLAG_HINTS: Readonly<Record<string, string>> = {
+  ENGINE_THREADS_NEED_ORT: 'drop --threads, or add --engine ort',
+  ENGINE_NEEDS_LAYERS: 'run it with --engine ort',
+  IMPORT_EXIT_NOT_PROBS: 'if the exit heads return logits, import with --exit-output logits',
+  SERVE_NOT_CALIBRATED: "run 'branchy calibrate DIR' on each model first, or drop --slo-ms",
+  TRAIN_INIT_MISMATCH: '--init-from must name the baseline this network was built from',
+  TRAIN_NOTHING_TO_RESUME: "drop --resume, or point --out at a directory a run checkpointed into",
+  DATA_UNKNOWN_SOURCE: 'see --data in --help',
+};
+
+/** Runs the CLI; returns the process exit code. Errors with a code print as `branchy: CODE: message (hint)`. */
 export async function main(argv: string[]): Promise<number> {
   const cli = program();
   cli.commands.forEach((c) => c.exitOverride());
@@ -45,7 +60,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
     if (error instanceof BranchyError) {
-      process.stderr.write(`branchy: ${error.code}: ${error.message}\n`);
+      const hint = FLAG_HINTS[error.code];
+      process.stderr.write(`branchy: ${error.code}: ${error.message}${hint === undefined ? '' : ` (${hint})`}\n`);
       return EXIT_USAGE;
     }
     // Printed here because tfjs-wasm's own uncaught-exception handler would dump its whole minified source.

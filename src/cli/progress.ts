@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { TrainEvent } from '../train/index.ts';
-import { percent } from './table.ts';
+import { percent } from '../report/text-table.ts';
 
 /** One line summing up an epoch. */
 export function epochLine(e: Extract<TrainEvent, { type: 'epoch-end' }>): string {

@@ -12,3 +12,4 @@ export * from './normalize.ts';
 export * from './mnist-package.ts';
 export * from './idx.ts';
 export * from './cifar10.ts';
+export * from './source.ts';

@@ -3,3 +3,4 @@ export { runEarlyExit, resolvePolicy, type EarlyExitOptions } from './runner.ts'
 export { argmaxRow } from './argmax.ts';
 export { runAllExits, concatAllExits, type AllExitsResult } from './all-exits.ts';
 export { allExitsOver, evaluateExits, measureLatency, type ExitEvaluation, type LabelledSamples, type LatencyMeasurement } from './evaluate.ts';
+export { measureModel, timeAlternating, type LatencyContender, type ModelReport } from './compare-latency.ts';

@@ -1,3 +1,3 @@
 export * from './frame.ts';
 export * from './model-dir.ts';
-export * from './open-model.ts';
+export * from './shipped-models.ts';

@@ -6,7 +6,7 @@
  * @module
  */
 import { Worker } from 'node:worker_threads';
-import type { OpenModelOptions } from '../io/open-model.ts';
+import type { OpenModelOptions } from '../open/open-model.ts';
 import type { Batch, LoadedNetwork } from '../engine/types.ts';
 import { runEarlyExit } from '../infer/runner.ts';
 import type { ExitResult } from '../infer/types.ts';

@@ -6,7 +6,7 @@
  * @module
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openModel, type OpenModelOptions } from '../io/open-model.ts';
+import { openModel, type OpenModelOptions } from '../open/open-model.ts';
 import { runEarlyExit } from '../infer/runner.ts';
 import { errorReply } from './errors.ts';
 import type { WorkerReply, WorkerRequest } from './inference-host.ts';

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { BranchyError } from '../common/errors.ts';
 import { MANIFEST_FILE, readManifest, type ModelManifest } from '../io/model-dir.ts';
-import { openModel, type OpenModelOptions } from '../io/open-model.ts';
+import { openModel, type OpenModelOptions } from '../open/open-model.ts';
 import { BranchyServeError } from './errors.ts';
 import { InThreadHost, WorkerInferenceHost, type InferenceHost } from './inference-host.ts';
 

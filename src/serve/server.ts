@@ -141,7 +141,7 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
     if (options.sloMs !== undefined && (calibration === undefined || calibration.criterion !== served.manifest.spec.policy.criterion)) {
       throw new BranchyServeError(
         'SERVE_NOT_CALIBRATED',
-        `--slo-ms needs each model's calibrated Pareto front, and model '${served.name}' (${served.dir}) has ${calibration === undefined ? 'none' : `one for criterion '${calibration.criterion}', not its own '${served.manifest.spec.policy.criterion}'`}; run 'branchy calibrate ${served.dir}' first.`,
+        `an SLO ('sloMs') needs each model's calibrated Pareto front, and model '${served.name}' (${served.dir}) has ${calibration === undefined ? 'none' : `one for criterion '${calibration.criterion}', not its own '${served.manifest.spec.policy.criterion}'`}; calibrate it first.`,
         500,
       );
     }

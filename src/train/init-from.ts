@@ -31,7 +31,7 @@ export function initFromBaseline(target: TfjsNetwork, source: { spec: NetworkSpe
   const from = trunkOwners(source.spec);
   const to = trunkOwners(target.spec);
   if (from.length !== to.length) {
-    throw new BranchyArgumentError('TRAIN_INIT_MISMATCH', `'--init-from' network '${source.spec.name}' has ${from.length} weighted trunk layers; '${target.spec.name}' has ${to.length}.`);
+    throw new BranchyArgumentError('TRAIN_INIT_MISMATCH', `the baseline network '${source.spec.name}' has ${from.length} weighted trunk layers; '${target.spec.name}' has ${to.length}.`);
   }
   const copy: Record<string, Float32Array> = {};
   from.forEach((f, i) => {

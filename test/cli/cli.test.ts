@@ -100,7 +100,7 @@ describe('branchy command', () => {
       [['predict', dir, '--input', '/nonexistent/digit.png'], /DATA_NOT_FOUND/],
       [['eval', '/nonexistent/model'], /MODEL_NOT_FOUND/],
       [['eval', dir, '--thresholds', '0.1,0.2'], /EXIT_THRESHOLD_COUNT/],
-      [['eval', dir, '--data', 'cifar99'], /CLI_UNKNOWN_DATA/],
+      [['eval', dir, '--data', 'cifar99'], /DATA_UNKNOWN_SOURCE/],
       [['train', '--model', 'nope', '--out', tempDir()], /ZOO_UNKNOWN_MODEL.*b-lenet/],
       [['train', '--model', 'b-lenet', '--epochs', '0', '--out', tempDir()], /--epochs must be a positive integer/],
       [['train', '--model', 'b-lenet', '--out', tempDir(), '--resume'], /TRAIN_NOTHING_TO_RESUME/],

@@ -3,7 +3,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { loadDataSource } from '../../src/cli/data-source.ts';
+import { loadDataSource } from '../../src/data/source.ts';
 import { BranchyDataError } from '../../src/common/errors.ts';
 import {
   CIFAR10_CLASSES,

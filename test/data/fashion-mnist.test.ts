@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadDataSource } from '../../src/cli/data-source.ts';
+import { loadDataSource } from '../../src/data/source.ts';
 import { FASHION_MNIST_CLASSES } from '../../src/data/index.ts';
 
 // The real data set, from Debian's dataset-fashion-mnist (installed by .ci/run).

@@ -7,7 +7,7 @@ import { encodeOnnxModel, exportNetwork, exportPiece, ONNX_OPSET, type OnnxGraph
 import { useBackend } from '../../src/engine/tfjs/index.ts';
 import { TfjsNetwork } from '../../src/engine/tfjs/network.ts';
 import type { ModelSource } from '../../src/engine/types.ts';
-import { importOnnxDir, type ImportOnnxOptions } from '../../src/io/import-onnx.ts';
+import { importOnnxDir, type ImportOnnxOptions } from '../../src/open/import-onnx.ts';
 import { loadModelDir, saveModelDir, saveOnnxFiles } from '../../src/io/index.ts';
 import { networkFacts } from '../../src/spec/shapes.ts';
 import { maxAbsDiff, randomBatch, tempDir, tinySpec } from '../helpers.ts';
@@ -171,7 +171,7 @@ describe('import-onnx', () => {
     const probs = handWrittenDir({ softmax: true });
     await importOnnxDir(probs.dir, ort, { ...HAND_IMPORT, exitOutput: 'probs' });
     const logits = handWrittenDir();
-    await assert.rejects(importOnnxDir(logits.dir, ort, { ...HAND_IMPORT, exitOutput: 'probs' }), { code: 'IMPORT_EXIT_NOT_PROBS', message: /--exit-output logits/ });
+    await assert.rejects(importOnnxDir(logits.dir, ort, { ...HAND_IMPORT, exitOutput: 'probs' }), { code: 'IMPORT_EXIT_NOT_PROBS', message: /exitOutput 'logits'/ });
   });
 
   it('refuses a missing file, shapes that do not chain, a wrong class count, a fixed batch and a file that is not ONNX', async () => {

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { SHIPPED_MODEL_DIR } from '../../src/cli/open-model.ts';
+import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { tempDir } from '../helpers.ts';
 import { BIN, digits, predictJson } from './fixtures.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SHIPPED_MODEL_DIR } from '../../src/cli/open-model.ts';
+import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { Rng } from '../../src/common/rng.ts';
 import { encodeFrame, type FrameDtype, type TensorEntry } from '../../src/io/frame.ts';
 import { encodeInputsFrame, type BranchyServer } from '../../src/serve/index.ts';

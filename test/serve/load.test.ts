@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { closedLoopLoad, fixedRateLoad, type LoadRequest } from '../../bench/load.ts';
-import { SHIPPED_MODEL_DIR } from '../../src/cli/open-model.ts';
+import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { encodeInputsFrame, type BranchyServer } from '../../src/serve/index.ts';
 import { digits, listen, served, type InProcessModel } from './fixtures.ts';
 

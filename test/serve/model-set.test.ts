@@ -3,7 +3,7 @@ import fs, { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { basename, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { SHIPPED_MODEL_DIR } from '../../src/cli/open-model.ts';
+import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { findModelDirs, openInProcess, openModels, openOnInferenceThread, type ModelOpener, type ServedModel, type SkippedModel } from '../../src/serve/index.ts';
 import { tempDir } from '../helpers.ts';
 import { digits, listen, predictJson } from './fixtures.ts';

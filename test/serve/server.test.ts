@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SHIPPED_MODEL_DIR } from '../../src/cli/open-model.ts';
+import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { runEarlyExit } from '../../src/infer/index.ts';
 import { createServer, encodeInputsFrame, type BranchyServer } from '../../src/serve/index.ts';
 import { maxAbsDiff } from '../helpers.ts';

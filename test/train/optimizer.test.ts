@@ -3,7 +3,8 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../../src/engine/tfjs/index.ts';
 import { TfjsNetwork } from '../../src/engine/tfjs/network.ts';
-import { createOptimizer, DEFAULT_TRAIN_OPTIONS, trainNetwork, type TrainOptions, type TrainState } from '../../src/train/index.ts';
+import { DEFAULT_TRAIN_OPTIONS, trainNetwork, type TrainOptions, type TrainState } from '../../src/train/index.ts';
+import { createOptimizer } from '../../src/train/optimizer.ts';
 import { stripes, tinySpec } from '../helpers.ts';
 
 const sgd = (o: Partial<TrainOptions> = {}): TrainOptions => ({ ...DEFAULT_TRAIN_OPTIONS, optimizer: 'sgd', momentum: 0.9, learningRate: 0.05, batchSize: 16, epochs: 2, ...o });

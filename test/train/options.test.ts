@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_TRAIN_OPTIONS, learningRateAt, lrStepEpochs, resolveExitWeights, validateTrainOptions, type TrainOptions } from '../../src/train/index.ts';
+import { DEFAULT_TRAIN_OPTIONS, learningRateAt, lrStepEpochs, resolveExitWeights, validateTrainOptions, type TrainOptions } from '../../src/train/options.ts';
 
 describe('training options', () => {
   it("exit weights default to the paper's: 1 on early exits, 0.3 on the final one", () => {

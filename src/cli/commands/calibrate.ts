@@ -3,10 +3,12 @@ import { BranchyArgumentError } from '../../common/errors.ts';
 import { calibrateNetwork, type OperatingConstraint } from '../../calibrate/index.ts';
 import { getCriterion } from '../../exit/index.ts';
 import { updateManifest } from '../../io/index.ts';
-import { addDataOptions, loadDataSource } from '../data-source.ts';
-import { addEngineOptions, engineOptions, openModel } from '../open-model.ts';
+import { loadDataSource } from '../../data/source.ts';
+import { addDataOptions } from '../data-source.ts';
+import { openModel } from '../../open/open-model.ts';
+import { addEngineOptions, engineOptions } from '../engine-options.ts';
 import { positiveInt, positiveNumber, share } from '../parse.ts';
-import { formatTable, ms, percent } from '../table.ts';
+import { formatTable, ms, percent } from '../../report/text-table.ts';
 
 /** Reads the one constraint the user gave. */
 function constraintFrom(o: Record<string, unknown>): { constraint: OperatingConstraint; text: string } {

@@ -4,19 +4,16 @@ import { Command } from 'commander';
 import { mnistSplits } from '../../data/index.ts';
 import type { TfjsBackend } from '../../engine/tfjs/index.ts';
 import { TRAIN_STATE_FILE } from '../../io/index.ts';
-import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from '../../train/index.ts';
-import { formatModelReport, measureModel } from '../model-report.ts';
-import { addEngineOptions, engineOptions, openModel, SHIPPED_BASELINE_DIR, SHIPPED_MODEL_DIR } from '../open-model.ts';
+import { SHIPPED_RECIPE } from '../../train/recipes.ts';
+import { measureModel } from '../../infer/index.ts';
+import { formatModelReport } from '../model-report.ts';
+import { SHIPPED_BASELINE_DIR, SHIPPED_MODEL_DIR } from '../../io/shipped-models.ts';
+import { exportModelDirOnnx } from '../../open/export-onnx.ts';
+import { openModel } from '../../open/open-model.ts';
+import { addEngineOptions, engineOptions } from '../engine-options.ts';
 import { positiveInt } from '../parse.ts';
-import { exportOnnx } from './export.ts';
-import { runTraining } from './train.ts';
+import { trainWithProgress } from '../training.ts';
 
-/**
- * The recipe of the shipped models, as in the paper: train LeNet, start B-LeNet from it, train jointly. Beyond
- * the paper's Adam settings it shifts images by up to 2 pixels and decays the learning rate along a cosine, which
- * lifts the final exit's test accuracy on the 8,000 training digits by about a point.
- */
-export const SHIPPED_RECIPE: Omit<TrainOptions, 'epochs' | 'seed'> = { ...DEFAULT_TRAIN_OPTIONS, augmentShift: 2, lrSchedule: 'cosine' };
 
 /** `branchy demo`. */
 export function demoCommand(): Command {
@@ -37,13 +34,13 @@ export function demoCommand(): Command {
         const common = { data: 'mnist', backend, splitSeed: 1, resume: false, maxDrop: 0.001, normalize: false, log };
         const seed = o.seed as number;
         const baselineDir = o.baselineDir as string;
-        await runTraining({ ...common, model: 'lenet', out: baselineDir, options: { ...SHIPPED_RECIPE, epochs: o.baselineEpochs as number, seed } });
-        await runTraining({ ...common, model: 'b-lenet', out: dir, initFrom: baselineDir, options: { ...SHIPPED_RECIPE, epochs: o.epochs as number, seed } });
+        await trainWithProgress({ ...common, model: 'lenet', out: baselineDir, options: { ...SHIPPED_RECIPE, epochs: o.baselineEpochs as number, seed } });
+        await trainWithProgress({ ...common, model: 'b-lenet', out: dir, initFrom: baselineDir, options: { ...SHIPPED_RECIPE, epochs: o.epochs as number, seed } });
         // Optimizer state only matters for --resume; the shipped directories stay small without it. The ONNX files
         // are written again so that the new weights run on onnxruntime as the shipped ones do.
         for (const d of [baselineDir, dir]) {
           rmSync(join(d, TRAIN_STATE_FILE), { force: true });
-          exportOnnx(d);
+          exportModelDirOnnx(d);
         }
         log('');
       }

@@ -1,8 +1,11 @@
 import { Command, Option } from 'commander';
 import { getCriterion, parseThresholds, broadcastThresholds } from '../../exit/index.ts';
-import { addDataOptions, loadDataSource } from '../data-source.ts';
-import { formatModelReport, measureModel } from '../model-report.ts';
-import { addEngineOptions, engineOptions, openModel } from '../open-model.ts';
+import { loadDataSource } from '../../data/source.ts';
+import { addDataOptions } from '../data-source.ts';
+import { measureModel } from '../../infer/index.ts';
+import { formatModelReport } from '../model-report.ts';
+import { openModel } from '../../open/open-model.ts';
+import { addEngineOptions, engineOptions } from '../engine-options.ts';
 import { positiveInt } from '../parse.ts';
 
 /** `branchy eval`. */

@@ -1,13 +1,5 @@
 import { Command, Option } from 'commander';
-import { exportNetwork, ONNX_OPSET } from '../../engine/ort/index.ts';
-import { loadModelDir, saveOnnxFiles, type ModelManifest } from '../../io/index.ts';
-
-/** Exports a model directory's network to per-piece ONNX files beside its weights and lists them in `branchy.json`. */
-export function exportOnnx(dir: string): { name: string; manifest: ModelManifest } {
-  const model = loadModelDir(dir);
-  const manifest = saveOnnxFiles(dir, exportNetwork(model), { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' });
-  return { name: model.spec.name, manifest };
-}
+import { exportModelDirOnnx } from '../../open/export-onnx.ts';
 
 /** `branchy export`. */
 export function exportCommand(): Command {
@@ -16,7 +8,7 @@ export function exportCommand(): Command {
     .argument('<model-dir>', 'model directory (branchy.json + weights)')
     .addOption(new Option('--format <format>', 'export format').choices(['onnx']).makeOptionMandatory())
     .action((dir: string) => {
-      const { name, manifest } = exportOnnx(dir);
+      const { name, manifest } = exportModelDirOnnx(dir);
       const onnx = manifest.onnx!;
       const files = [...onnx.stages, ...onnx.exits];
       const kb = files.reduce((a, f) => a + f.bytes, 0) / 1024;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { BranchyArgumentError, BranchyDataError } from '../../common/errors.ts';
 import { loadOnnxruntimeNode } from '../../engine/ort/node-engine.ts';
-import { importOnnxDir } from '../../io/import-onnx.ts';
+import { importOnnxDir } from '../../open/import-onnx.ts';
 
 function classList(o: Record<string, unknown>): string[] {
   if ((o.classes === undefined) === (o.classesFile === undefined)) throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', 'give the class names with exactly one of --classes a,b,… or --classes-file FILE.');

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { networkFacts } from '../../spec/shapes.ts';
 import { listZoo } from '../../zoo/index.ts';
-import { formatTable } from '../table.ts';
+import { formatTable } from '../../report/text-table.ts';
 
 /** One zoo network as `branchy models` describes it. */
 export interface ZooModelSummary {

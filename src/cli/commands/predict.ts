@@ -1,9 +1,9 @@
 import { Command } from 'commander';
-import { readInputFile } from '../../data/png.ts';
 import { broadcastThresholds, parseThresholds } from '../../exit/index.ts';
 import { runEarlyExit } from '../../infer/index.ts';
-import { addEngineOptions, engineOptions, openModel } from '../open-model.ts';
-import { formatTable } from '../table.ts';
+import { openModel } from '../../open/open-model.ts';
+import { addEngineOptions, engineOptions } from '../engine-options.ts';
+import { formatTable } from '../../report/text-table.ts';
 
 /** `branchy predict`. */
 export function predictCommand(): Command {
@@ -15,6 +15,8 @@ export function predictCommand(): Command {
     .option('--criterion <name>', "exit criterion (default: the model's)")
     .option('--json', 'print JSON', false))
     .action(async (dir: string, o: Record<string, unknown>) => {
+      // pngjs loads with the first prediction, not with the CLI.
+      const { readInputFile } = await import('../../data/png.ts');
       const { model, net } = await openModel(dir, engineOptions(o));
       const spec = model.spec;
       const samples = readInputFile(o.input as string, spec.input.shape);

@@ -1,11 +1,13 @@
 import { Command, Option } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
 import type { StoredCalibration } from '../../calibrate/index.ts';
-import { writeReport, type CalibrationReportData, type ReportFormat } from '../../report/index.ts';
+import type { CalibrationReportData, ReportFormat } from '../../report/index.ts';
 import { hasLayers, networkFacts } from '../../spec/shapes.ts';
-import { addDataOptions, loadDataSource } from '../data-source.ts';
-import { measureModel } from '../model-report.ts';
-import { addEngineOptions, engineOptions, openModel } from '../open-model.ts';
+import { loadDataSource } from '../../data/source.ts';
+import { addDataOptions } from '../data-source.ts';
+import { measureModel } from '../../infer/index.ts';
+import { openModel } from '../../open/open-model.ts';
+import { addEngineOptions, engineOptions } from '../engine-options.ts';
 import { positiveInt } from '../parse.ts';
 
 /** `branchy report`. */
@@ -53,6 +55,8 @@ export function reportCommand(): Command {
         calibrationSeconds: calibration.tableSeconds + calibration.searchSeconds,
       };
       const out = o.out as string;
+      // vega loads when a report is written, not with the CLI.
+      const { writeReport } = await import('../../report/index.ts');
       const files = await writeReport(out, data, o.format as ReportFormat);
       process.stdout.write(`report written: ${files.join(', ')}\n`);
       process.stdout.write(`test split at thresholds [${chosen.thresholds.map((t) => +t.toPrecision(4)).join(', ')}]: accuracy ${(100 * measured.evaluation.accuracy).toFixed(2)}% vs ${(100 * measured.evaluation.finalAccuracy).toFixed(2)}% without early exit; speed-up measured ${measured.speedup.toFixed(2)}x, predicted ${(finalCost / chosen.expectedCost).toFixed(2)}x (run on ${measured.runtime}; costs profiled on ${profile.runtime})\n`);

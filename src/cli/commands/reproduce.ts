@@ -7,17 +7,16 @@ import { BranchyArgumentError, BranchyDataError } from '../../common/errors.ts';
 import type { DatasetSplits } from '../../data/index.ts';
 import { TFJS_BACKENDS, type TfjsBackend } from '../../engine/tfjs/index.ts';
 import { getCriterion } from '../../exit/index.ts';
-import { evaluateExits } from '../../infer/index.ts';
+import { evaluateExits, timeAlternating } from '../../infer/index.ts';
 import { TRAIN_STATE_FILE, updateManifest } from '../../io/index.ts';
 import { BRANCHYNET_TABLE_I_CPU } from '../../report/branchynet-table-1.ts';
 import { renderReproductionMarkdown, type AbsentDataset, type MeasuredDataset, type MeasuredNetwork, type MeasuredPair, type ReproductionReport } from '../../report/reproduction.ts';
-import type { TrainOptions } from '../../train/index.ts';
-import { FASHION_MNIST_DIR, loadDataSource } from '../data-source.ts';
-import { timeAlternating } from '../model-report.ts';
-import { openModel } from '../open-model.ts';
+import type { TrainOptions } from '../../train/options.ts';
+import { SHIPPED_RECIPE } from '../../train/recipes.ts';
+import { FASHION_MNIST_DIR, loadDataSource } from '../../data/source.ts';
+import { openModel } from '../../open/open-model.ts';
 import { positiveInt, positiveNumber } from '../parse.ts';
-import { SHIPPED_RECIPE } from './demo.ts';
-import { runTraining } from './train.ts';
+import { trainWithProgress } from '../training.ts';
 
 /** How much of the recipe a run does. */
 interface Budget {
@@ -116,8 +115,8 @@ async function reproducePair(datasetName: string, baselineModel: string, splits:
   const common = { data: datasetName, splits, backend: run.backend, splitSeed: run.splitSeed, resume: false, maxDrop: run.maxDrop, trainSamples: run.budget.trainSamples, log: run.log };
   // ResNet-110's activations for a batch of 64 outgrow tfjs-wasm's 4 GiB heap; it trains in halves.
   const recipe = { ...plan.recipe, ...(baselineModel === 'resnet110' ? { microBatch: 32 } : {}) };
-  const baselineTraining = await runTraining({ ...common, model: baselineModel, out: baselineDir, options: { ...recipe, epochs: run.budget.baselineEpochs, seed: run.seed } });
-  const branchyTraining = await runTraining({ ...common, model: branchyModel, out: branchyDir, initFrom: baselineDir, options: { ...recipe, epochs: run.budget.epochs, seed: run.seed } });
+  const baselineTraining = await trainWithProgress({ ...common, model: baselineModel, out: baselineDir, options: { ...recipe, epochs: run.budget.baselineEpochs, seed: run.seed } });
+  const branchyTraining = await trainWithProgress({ ...common, model: branchyModel, out: branchyDir, initFrom: baselineDir, options: { ...recipe, epochs: run.budget.epochs, seed: run.seed } });
   for (const d of [baselineDir, branchyDir]) rmSync(join(d, TRAIN_STATE_FILE), { force: true });
 
   const constraintText = `validation accuracy at most ${(100 * run.maxDrop).toFixed(2)} points below the final exit's`;

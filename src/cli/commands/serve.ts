@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
-import { createServer, findModelDirs, openInProcess, openModels, openOnInferenceThread, type ServedModel } from '../../serve/index.ts';
-import { addEngineOptions, engineOptions } from '../open-model.ts';
+import type { ServedModel } from '../../serve/index.ts';
+import { addEngineOptions, engineOptions } from '../engine-options.ts';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../parse.ts';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -55,6 +55,8 @@ export function serveCommand(): Command {
       if (!LOOPBACK_HOSTS.has(host) && token === undefined) {
         throw new BranchyArgumentError('SERVE_UNSAFE_HOST', `--host ${host} would expose the server beyond this machine without authentication; give --token-file too (or bind 127.0.0.1).`);
       }
+      // fastify and the server load when a server starts, not with the CLI.
+      const { createServer, findModelDirs, openInProcess, openModels, openOnInferenceThread } = await import('../../serve/index.ts');
       const entries = findModelDirs(paths);
       const open = o.inferenceThread ? openOnInferenceThread(engineOptions(o)) : openInProcess(engineOptions(o));
       const models: ServedModel[] = await openModels(entries, open, {

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { BRANCHY_VERSION } from '../../common/version.ts';
 import { BranchyIoError, BranchySpecError } from '../../common/errors.ts';
 import { convPads, hasLayers, layerFacts, pair, poolOut, type FeatureShape } from '../../spec/shapes.ts';
 import type { LayerSpec, NetworkSpec, PoolLayer } from '../../spec/types.ts';
@@ -379,7 +380,7 @@ export interface FusedModels {
 
 /** A graph as an ONNX model written by branchy, with the piece it holds in its metadata (`branchy.piece`). */
 function encodeBranchyGraph(graph: OnnxGraph, piece: string): Uint8Array {
-  return encodeOnnxModel({ graph, producerName: 'branchy', producerVersion: '0.1.0', opset: ONNX_OPSET, metadata: { 'branchy.piece': piece } });
+  return encodeOnnxModel({ graph, producerName: 'branchy', producerVersion: BRANCHY_VERSION, opset: ONNX_OPSET, metadata: { 'branchy.piece': piece } });
 }
 
 /**

@@ -82,7 +82,7 @@ export async function inspectOnnxNetwork(ort: OrtModule, onnx: OnnxSource, expec
       for (let r = 0; r < batch; r++) {
         const row = probs.data.subarray(r * expected.classes, (r + 1) * expected.classes);
         const sum = row.reduce((a, b) => a + b, 0);
-        if (Math.abs(sum - 1) > 1e-3 || row.some((p) => p < 0)) fail('IMPORT_EXIT_NOT_PROBS', `exit_${n}.onnx returns values that are not probabilities (a row sums to ${sum.toPrecision(4)}); if it returns logits, import with --exit-output logits.`);
+        if (Math.abs(sum - 1) > 1e-3 || row.some((p) => p < 0)) fail('IMPORT_EXIT_NOT_PROBS', `exit_${n}.onnx returns values that are not probabilities (a row sums to ${sum.toPrecision(4)}); if it returns logits, import it with exitOutput 'logits'.`);
       }
     }
     return { stageOutputs };

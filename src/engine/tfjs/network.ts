@@ -50,7 +50,7 @@ export class TfjsNetwork implements LoadedNetwork {
    * initialised from `seed`.
    */
   constructor(spec: NetworkSpec, weights?: Record<string, Float32Array>, seed = 1) {
-    if (!hasLayers(spec)) throw new BranchyArgumentError('ENGINE_NEEDS_LAYERS', `'${spec.name}' was imported from ONNX and has no layer lists; the tfjs engine (and training) needs them. Run it with --engine ort.`);
+    if (!hasLayers(spec)) throw new BranchyArgumentError('ENGINE_NEEDS_LAYERS', `'${spec.name}' was imported from ONNX and has no layer lists; the tfjs engine (and training) needs them; run it on the ort engine.`);
     this.spec = spec;
     this.runtime = `tfjs-${currentBackend()}`;
     const stage: Piece[] = [];

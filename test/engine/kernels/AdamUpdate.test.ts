@@ -3,7 +3,8 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { AdamUpdate } from '../../../src/engine/tfjs/kernels/AdamUpdate.ts';
 import { TfjsNetwork } from '../../../src/engine/tfjs/network.ts';
-import { createOptimizer, DEFAULT_TRAIN_OPTIONS } from '../../../src/train/index.ts';
+import { DEFAULT_TRAIN_OPTIONS } from '../../../src/train/index.ts';
+import { createOptimizer } from '../../../src/train/optimizer.ts';
 import { tinySpec } from '../../helpers.ts';
 import { assertRelErrBelow, assertUnsupportedAttr, normals, onCpu, setUpWasm } from './compare-backends.ts';
 

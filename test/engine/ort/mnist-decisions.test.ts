@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SHIPPED_MODEL_DIR } from '../../../src/cli/open-model.ts';
+import { SHIPPED_MODEL_DIR } from '../../../src/io/shipped-models.ts';
 import { mnistSplits } from '../../../src/data/index.ts';
 import { nodeOrtEngine } from '../../../src/engine/ort/node-engine.ts';
 import { tfjsEngine } from '../../../src/engine/tfjs/index.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as ortWeb from 'onnxruntime-web';
-import { SHIPPED_MODEL_DIR } from '../../../src/cli/open-model.ts';
+import { SHIPPED_MODEL_DIR } from '../../../src/io/shipped-models.ts';
 import { ortEngine } from '../../../src/engine/ort/index.ts';
 import { nodeOrtEngine } from '../../../src/engine/ort/node-engine.ts';
 import { loadModelDir } from '../../../src/io/index.ts';

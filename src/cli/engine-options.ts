@@ -1,16 +1,7 @@
-import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { TFJS_BACKENDS, type TfjsBackend } from '../engine/tfjs/index.ts';
-import { ENGINE_CHOICES, type EngineChoice, type OpenModelOptions } from '../io/open-model.ts';
+import { ENGINE_CHOICES, type EngineChoice, type OpenModelOptions } from '../open/open-model.ts';
 import { positiveInt } from './parse.ts';
-
-export { openModel, resolveEngine, ENGINE_CHOICES, type EngineChoice, type OpenModelOptions } from '../io/open-model.ts';
-
-/** The B-LeNet the package ships, trained on the mnist package's digits. */
-export const SHIPPED_MODEL_DIR = fileURLToPath(new URL('../../models/b-lenet-mnist', import.meta.url));
-
-/** The LeNet baseline the shipped B-LeNet was started from. */
-export const SHIPPED_BASELINE_DIR = fileURLToPath(new URL('../../models/lenet-mnist', import.meta.url));
 
 /** `--backend wasm|cpu`, as every command that runs a network takes it. */
 export function addBackendOption(cmd: Command): Command {

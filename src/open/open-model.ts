@@ -1,15 +1,15 @@
 import { BranchyArgumentError } from '../common/errors.ts';
-import { goingOnShares } from '../engine/ort/network.ts';
+import { goingOnShares } from '../engine/ort/index.ts';
 import { nodeOrtEngine } from '../engine/ort/node-engine.ts';
 import { tfjsEngine, type TfjsBackend } from '../engine/tfjs/index.ts';
 import type { EngineName, LoadedNetwork, ModelSource } from '../engine/types.ts';
+import { loadModelDir, type LoadedModelDir } from '../io/model-dir.ts';
 import { hasLayers } from '../spec/shapes.ts';
-import { loadModelDir, type LoadedModelDir } from './model-dir.ts';
 
-/** `--engine`: `auto` runs onnxruntime when the model directory has ONNX files, else tfjs. */
+/** Which engine runs a model: `auto` runs onnxruntime when the model directory has ONNX files, else tfjs. */
 export type EngineChoice = 'auto' | EngineName;
 
-/** The `--engine` values. */
+/** The engine choices `openModel` accepts. */
 export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'tfjs', 'ort'];
 
 /** How `openModel` runs a model. */
@@ -51,7 +51,7 @@ export async function openModel(dir: string, options: OpenModelOptions = {}): Pr
   const model = loadModelDir(dir);
   const engine = resolveEngine(model, options.engine);
   if (engine === 'tfjs' && options.threads !== undefined) {
-    throw new BranchyArgumentError('ENGINE_THREADS_NEED_ORT', `--threads sets onnxruntime's threads, but '${dir}' runs on tfjs${options.engine === 'auto' || options.engine === undefined ? ' (it has no ONNX files; add --engine ort)' : ''}.`);
+    throw new BranchyArgumentError('ENGINE_THREADS_NEED_ORT', `'threads' sets onnxruntime's threads, but '${dir}' runs on tfjs${options.engine === 'auto' || options.engine === undefined ? " (it has no ONNX files; choose engine 'ort')" : ''}.`);
   }
   const net = engine === 'ort' ? await (await nodeOrtEngine({ threads: options.threads, goingOn: calibratedGoingOn(model) })).load(model) : await tfjsEngine(options.backend ?? 'wasm').load(model);
   return { model, net };

@@ -1,13 +1,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { BranchyArgumentError, BranchyIoError } from '../common/errors.ts';
-import { inspectOnnxNetwork } from '../engine/ort/inspect.ts';
-import type { OrtModule } from '../engine/ort/network.ts';
-import { readOnnxOpset } from '../engine/ort/onnx-proto.ts';
+import { inspectOnnxNetwork, readOnnxOpset, type OrtModule } from '../engine/ort/index.ts';
 import type { OnnxSource } from '../engine/types.ts';
 import { getCriterion } from '../exit/index.ts';
 import type { NetworkSpec } from '../spec/types.ts';
-import { MANIFEST_FILE, onnxFile, readManifest, saveImportedModelDir, type ModelManifest } from './model-dir.ts';
+import { MANIFEST_FILE, onnxFile, readManifest, saveImportedModelDir, type ModelManifest } from '../io/model-dir.ts';
 
 /** How `importOnnxDir` describes the network it finds. */
 export interface ImportOnnxOptions {
