@@ -1,13 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core ships its gradient functions only as ES module sources that Node cannot load (their imports have no
-// file extensions); the copy Node can load is compiled into the @tensorflow/tfjs bundle, which registers them in
-// tfjs's process-wide gradient registry on import.
-import '@tensorflow/tfjs';
 import { Rng } from '../common/rng.ts';
 import type { Dataset } from '../data/index.ts';
 import type { TfjsNetwork } from '../engine/tfjs/network.ts';
 import { useWasmTrainingKernels } from '../engine/tfjs/kernels/index.ts';
 import { batchAugmenter } from './augment.ts';
+import { loadTfjsGradients } from './gradients.ts';
 import { createOptimizer } from './optimizer.ts';
 import { learningRateAt, resolveExitWeights, validateTrainOptions, type TrainOptions } from './options.ts';
 
@@ -101,6 +98,7 @@ export async function trainNetwork(
   resume?: TrainState,
 ): Promise<TrainSummary> {
   validateTrainOptions(options);
+  await loadTfjsGradients();
   if (tf.getBackend() === 'wasm') useWasmTrainingKernels();
   const weights = resolveExitWeights(options.exitWeights, net.depth);
   const variables = net.trainableVariables(options.mode === 'frozen' ? 'exitHeads' : 'all');

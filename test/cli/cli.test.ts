@@ -5,7 +5,9 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { mnistSplits, sample } from '../../src/data/index.ts';
 import { writePng } from '../../src/data/png.ts';
+import { SHIPPED_FASHION_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { branchy, tempDir } from '../helpers.ts';
+import { FASHION_MNIST_PACKAGE, needs } from '../system-packages.ts';
 
 describe('branchy command', () => {
   const dir = join(tempDir(), 'b-lenet');
@@ -115,8 +117,8 @@ describe('branchy command', () => {
     }
   });
 
-  it('the shipped Fashion-MNIST B-LeNet reaches 90% at its final exit on the real test set', async () => {
-    const model = fileURLToPath(new URL('../../models/b-lenet-fashion-mnist', import.meta.url));
+  it('the shipped Fashion-MNIST B-LeNet reaches 90% at its final exit on the real test set', { skip: needs(FASHION_MNIST_PACKAGE) }, async () => {
+    const model = SHIPPED_FASHION_MODEL_DIR;
     const r = await branchy('eval', model, '--data', 'fashion-mnist', '--latency-samples', '10', '--json');
     assert.equal(r.code, 0, r.stderr);
     const { evaluation } = JSON.parse(r.stdout);

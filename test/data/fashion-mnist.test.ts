@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadDataSource } from '../../src/data/source.ts';
 import { FASHION_MNIST_CLASSES } from '../../src/data/index.ts';
+import { FASHION_MNIST_PACKAGE, needs } from '../system-packages.ts';
 
 // The real data set, from Debian's dataset-fashion-mnist (installed by .ci/run).
-describe('Fashion-MNIST from the Debian package', () => {
+describe('Fashion-MNIST from the Debian package', { skip: needs(FASHION_MNIST_PACKAGE) }, () => {
   it("'--data fashion-mnist' gives 55,000 train, 5,000 validation and 10,000 test images of clothing", () => {
     const splits = loadDataSource('fashion-mnist', 1);
     assert.equal(splits.train.count, 55000);

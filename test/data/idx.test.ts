@@ -65,7 +65,7 @@ describe('IDX format', () => {
   });
 
   it('round-trips the other element types', () => {
-    const cases: [IdxDtype, number[], Function][] = [
+    const cases: [IdxDtype, number[], abstract new (...args: never[]) => unknown][] = [
       ['byte', [-128, -1, 0, 127], Int8Array],
       ['short', [-32768, -2, 300, 32767], Int16Array],
       ['int', [-2147483648, -5, 70000, 2147483647], Int32Array],

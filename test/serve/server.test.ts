@@ -165,8 +165,8 @@ describe('branchy serve: HTTP API on 127.0.0.1', () => {
     }
   });
 
-  it('refuses --slo-ms for a model without calibration, naming it', () => {
-    assert.throws(() => createServer([model], { sloMs: 50 }), (e: Error & { code?: string }) => e.code === 'SERVE_NOT_CALIBRATED' && /b-lenet-mnist.*branchy calibrate/.test(e.message));
+  it('refuses an SLO for a model without calibration, naming it', () => {
+    assert.throws(() => createServer([model], { sloMs: 50 }), (e: Error & { code?: string }) => e.code === 'SERVE_NOT_CALIBRATED' && /b-lenet-mnist.*has none; calibrate it first/.test(e.message));
   });
 });
 

@@ -1,0 +1,28 @@
+import { existsSync } from 'node:fs';
+
+/** A Debian package some tests need, and the file whose presence shows it is installed. */
+export interface SystemPackage {
+  /** Debian package name, e.g. `dataset-fashion-mnist`. */
+  name: string;
+  /** A path the package installs. */
+  path: string;
+}
+
+/** Debian's Fashion-MNIST: 70,000 IDX gzip images under /usr/share/datasets/fashion-mnist. */
+export const FASHION_MNIST_PACKAGE: SystemPackage = { name: 'dataset-fashion-mnist', path: '/usr/share/datasets/fashion-mnist' };
+
+/**
+ * The `skip` option for a test or suite that needs a system package. Where the package is installed, the test
+ * runs. Where it is absent, the test is skipped with a reason naming the package and its install line, so
+ * `npm test` passes on a newcomer's machine; under `CI=true` (CI installs every package in .ci/run) an absent
+ * package is a failure, thrown here so the test file fails and says why.
+ *
+ * @example
+ * describe('Fashion-MNIST', { skip: needs(FASHION_MNIST_PACKAGE) }, () => { … });
+ */
+export function needs(pkg: SystemPackage): string | false {
+  if (existsSync(pkg.path)) return false;
+  const reason = `needs Debian's ${pkg.name} (${pkg.path} is absent): sudo apt-get install -y ${pkg.name}`;
+  if (process.env.CI === 'true') throw new Error(`CI=true and this test ${reason}; .ci/run must install it.`);
+  return reason;
+}
