@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { BranchyArgumentError, BranchyIoError } from '../common/errors.ts';
+import { BranchyArgumentError, BranchyIoError, type IoErrorCode } from '../common/errors.ts';
 
 /** Element types a frame can hold (safetensors names). */
 export type FrameDtype = 'F32' | 'F64' | 'I32' | 'U8';
@@ -251,7 +251,7 @@ export function decodeFrame(bytes: Uint8Array, source = 'frame'): DecodedFrame {
   if (!(bytes instanceof Uint8Array)) {
     throw new BranchyArgumentError('FRAME_NOT_BYTES', `${source}: expected a Uint8Array, got ${quote(bytes)}.`);
   }
-  const fail = (code: string, message: string): never => {
+  const fail = (code: IoErrorCode, message: string): never => {
     throw new BranchyIoError(code, `${source}: ${message}`);
   };
 
@@ -347,7 +347,7 @@ export function decodeFrame(bytes: Uint8Array, source = 'frame'): DecodedFrame {
   return { tensors, metadata };
 }
 
-type Fail = (code: string, message: string) => never;
+type Fail = (code: IoErrorCode, message: string) => never;
 
 function readMetadata(entry: unknown, into: Record<string, string>, fail: Fail): void {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {

@@ -1,4 +1,4 @@
-import { BranchySpecError } from '../common/errors.ts';
+import { BranchySpecError, type SpecErrorCode } from '../common/errors.ts';
 import { networkFacts } from './shapes.ts';
 import { LAYER_TYPES, type LayerSpec, type NetworkSpec } from './types.ts';
 
@@ -9,7 +9,7 @@ const show = (v: unknown): string => {
   return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 };
 
-function bad(code: string, path: string, seen: unknown, allowed: string): never {
+function bad(code: SpecErrorCode, path: string, seen: unknown, allowed: string): never {
   throw new BranchySpecError(code, `${path}: got ${show(seen)}; expected ${allowed}.`);
 }
 

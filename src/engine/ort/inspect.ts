@@ -1,4 +1,4 @@
-import { BranchyIoError } from '../../common/errors.ts';
+import { BranchyIoError, type IoErrorCode } from '../../common/errors.ts';
 import { Rng } from '../../common/rng.ts';
 import type { Batch, OnnxSource } from '../types.ts';
 import { OrtNetwork, type OrtModule } from './network.ts';
@@ -29,7 +29,7 @@ async function runsOnOne(net: OrtNetwork, x: Batch): Promise<boolean> {
   }
 }
 
-function fail(code: string, message: string): never {
+function fail(code: IoErrorCode, message: string): never {
   throw new BranchyIoError(code, message);
 }
 
