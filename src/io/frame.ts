@@ -46,9 +46,6 @@ interface DtypeInfo {
   /** `Symbol.toStringTag` of the matching typed array: checked instead of `instanceof` so arrays from another realm (worker, vm) pass. */
   readonly tag: string;
   readonly make: (buffer: ArrayBufferLike, byteOffset: number, length: number) => FrameData;
-  /** Element accessors for the (theoretical) big-endian host, where typed arrays cannot be used as views. */
-  readonly get: (view: DataView, byteOffset: number) => number;
-  readonly set: (view: DataView, byteOffset: number, value: number) => void;
 }
 
 const DTYPES: Readonly<Record<FrameDtype, DtypeInfo>> = {
@@ -56,35 +53,27 @@ const DTYPES: Readonly<Record<FrameDtype, DtypeInfo>> = {
     size: 4,
     tag: 'Float32Array',
     make: (b, o, n) => new Float32Array(b, o, n),
-    get: (v, o) => v.getFloat32(o, true),
-    set: (v, o, x) => v.setFloat32(o, x, true),
   },
   F64: {
     size: 8,
     tag: 'Float64Array',
     make: (b, o, n) => new Float64Array(b, o, n),
-    get: (v, o) => v.getFloat64(o, true),
-    set: (v, o, x) => v.setFloat64(o, x, true),
   },
   I32: {
     size: 4,
     tag: 'Int32Array',
     make: (b, o, n) => new Int32Array(b, o, n),
-    get: (v, o) => v.getInt32(o, true),
-    set: (v, o, x) => v.setInt32(o, x, true),
   },
   U8: {
     size: 1,
     tag: 'Uint8Array',
     make: (b, o, n) => new Uint8Array(b, o, n),
-    get: (v, o) => v.getUint8(o),
-    set: (v, o, x) => v.setUint8(o, x),
   },
 };
 
-// The format is little-endian; on a little-endian host (all current browsers and Node platforms) typed arrays
-// can be copied in and viewed out directly, otherwise every element goes through a DataView.
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+// The format is little-endian, and typed arrays are copied in and viewed out directly: right on every platform
+// Node and the browsers run on. A big-endian host would read every element wrong, so it is refused outright.
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('the tensor frame needs a little-endian host.');
 
 function isDtype(value: unknown): value is FrameDtype {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(DTYPES, value);
@@ -185,12 +174,7 @@ export function encodeFrame(tensors: Record<string, TensorEntry>, metadata?: Rec
   for (const name of layout) {
     const { dtype, data } = tensors[name];
     const at = dataStart + (offsets.get(name) as [number, number])[0];
-    if (LITTLE_ENDIAN_HOST || dtype === 'U8') {
-      out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
-    } else {
-      const { size, set } = DTYPES[dtype];
-      for (let i = 0; i < data.length; i++) set(view, at + i * size, data[i]);
-    }
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
   }
   return out;
 }
@@ -396,15 +380,9 @@ function checkCoverage(spans: { name: string; begin: number; end: number }[], da
 }
 
 function readData(bytes: Uint8Array, at: number, dtype: FrameDtype, count: number): FrameData {
-  const { size, make, get } = DTYPES[dtype];
+  const { size, make } = DTYPES[dtype];
   const absolute = bytes.byteOffset + at;
-  if (LITTLE_ENDIAN_HOST || dtype === 'U8') {
-    if (absolute % size === 0) return make(bytes.buffer, absolute, count);
-    // Typed arrays must start at a multiple of their element size: copy into a fresh buffer (offset 0).
-    return make(bytes.slice(at, at + count * size).buffer, 0, count);
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = make(new ArrayBuffer(count * size), 0, count);
-  for (let i = 0; i < count; i++) out[i] = get(view, at + i * size);
-  return out;
+  if (absolute % size === 0) return make(bytes.buffer, absolute, count);
+  // Typed arrays must start at a multiple of their element size: copy into a fresh buffer (offset 0).
+  return make(bytes.slice(at, at + count * size).buffer, 0, count);
 }
