@@ -24,6 +24,7 @@ describe('the packed tarball, installed into a new project', () => {
   let project: string;
   let tarball: string;
   let files: string[];
+  let install: { stdout: string; stderr: string };
 
   before(async () => {
     const packDir = tempDir();
@@ -34,7 +35,12 @@ describe('the packed tarball, installed into a new project', () => {
     files = info.files.map((f) => f.path);
     project = tempDir();
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }));
-    await inProject(project, 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, '@types/node@20']);
+    install = await inProject(project, 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, '@types/node@20']);
+  });
+
+  it('installs on Node 20 without engine warnings', () => {
+    // fastify's light-my-request would otherwise resolve to a release that needs Node 22 (its cookie does).
+    assert.doesNotMatch(install.stderr, /EBADENGINE/, install.stderr);
   });
 
   it('ships dist/, bin/, models/, README.md, LICENSE and package.json only', () => {
