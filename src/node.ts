@@ -2,6 +2,7 @@
 export * from './index.ts';
 export * from './io/model-dir.ts';
 export { openModel, resolveEngine, ENGINE_CHOICES, type EngineChoice, type OpenModelOptions } from './io/open-model.ts';
+export { readStoredCalibration } from './io/stored-calibration.ts';
 export { importOnnxDir, type ImportOnnxOptions } from './io/import-onnx.ts';
 export { nodeOrtEngine, loadOnnxruntimeNode } from './engine/ort/node-engine.ts';
 export * from './data/index.ts';

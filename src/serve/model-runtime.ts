@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { StoredCalibration } from '../calibrate/types.ts';
 import type { Batch } from '../engine/types.ts';
+import { readStoredCalibration, type StoredCalibration } from '../io/stored-calibration.ts';
 import { LoadAdaptiveController, batchedCosts, type AdaptiveOptions, type CurrentOperatingPoint } from './adaptive.ts';
 import { MicroBatcher, type BatchReport } from './batcher.ts';
 import { BranchyServeError } from './errors.ts';
@@ -41,25 +41,21 @@ export interface ModelRuntimeOptions {
   adaptive?: Omit<AdaptiveOptions, 'sloMs'>;
 }
 
-function calibrationOf(model: ServedModel): StoredCalibration | undefined {
-  const c = model.manifest.calibration as StoredCalibration | undefined;
-  return c !== undefined && Array.isArray(c.front) && c.front.length > 0 ? c : undefined;
-}
-
 /**
  * Wires one model: a controller on its calibrated front when `sloMs` is set, a batcher running its host at the
  * thresholds of each request's group, and its metric series (batch sizes, samples, exits, queue delay and depth,
  * operating point).
  *
  * @throws BranchyServeError `SERVE_NOT_CALIBRATED` when `sloMs` is set and the model has no stored calibration for
- *   its criterion.
+ *   its criterion (one for another criterion serves without an SLO, and is described as such);
+ *   BranchyIoError `MODEL_BAD_CALIBRATION` when its stored calibration is malformed.
  */
 export function createModelRuntime(served: ServedModel, options: ModelRuntimeOptions, metrics: ServerMetrics): ModelRuntime {
-  const calibration = calibrationOf(served);
+  const calibration = readStoredCalibration(served.manifest, served.dir);
   if (options.sloMs !== undefined && (calibration === undefined || calibration.criterion !== served.manifest.spec.policy.criterion)) {
     throw new BranchyServeError(
       'SERVE_NOT_CALIBRATED',
-      `--slo-ms needs each model's calibrated Pareto front, and model '${served.name}' (${served.dir}) has ${calibration === undefined ? 'none' : `one for criterion '${calibration.criterion}', not its own '${served.manifest.spec.policy.criterion}'`}; run 'branchy calibrate ${served.dir}' first.`,
+      `an SLO of ${options.sloMs} ms needs each model's calibrated Pareto front, and model '${served.name}' (${served.dir}) has ${calibration === undefined ? 'none' : `one for criterion '${calibration.criterion}', not its own '${served.manifest.spec.policy.criterion}'`}; run 'branchy calibrate ${served.dir}' first.`,
       500,
     );
   }

@@ -76,7 +76,7 @@ function adapt(app: FastifyInstance, metrics: ServerMetrics, name: string, contr
  * `GET /readyz`, `GET /metrics`. Every error is a JSON `{code, message}` with a 4xx/5xx status.
  *
  * @throws BranchyServeError `SERVE_NOT_CALIBRATED` when `sloMs` is set and a model has no stored calibration for
- *   its criterion.
+ *   its criterion; BranchyIoError `MODEL_BAD_CALIBRATION` when a model's stored calibration is malformed.
  */
 export function createServer(models: readonly ServedModel[], options: ServeOptions = {}): BranchyServer {
   const queueLimit = options.queueLimit ?? 1024;
