@@ -9,7 +9,6 @@
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import type { StoredCalibration } from '../src/calibrate/index.ts';
 import { formatTable, ms, percent } from '../src/report/text-table.ts';
 import { mnistSplits } from '../src/data/index.ts';
 import { useBackend } from '../src/engine/tfjs/index.ts';
@@ -17,7 +16,7 @@ import { TfjsNetwork } from '../src/engine/tfjs/network.ts';
 import type { LoadedNetwork } from '../src/engine/types.ts';
 import type { EarlyExitOptions } from '../src/infer/index.ts';
 import { timedRun } from './timed-runs.ts';
-import { loadModelDir } from '../src/io/index.ts';
+import { loadModelDir, readStoredCalibration } from '../src/io/index.ts';
 
 const { values } = parseArgs({
   options: {
@@ -28,7 +27,7 @@ const { values } = parseArgs({
 });
 await useBackend('wasm');
 const model = loadModelDir(values.model!);
-const calibration = model.manifest.calibration as StoredCalibration | undefined;
+const calibration = readStoredCalibration(model.manifest, model.dir);
 if (!calibration) throw new Error(`${values.model} is not calibrated; run: branchy calibrate ${values.model}`);
 const chosen = calibration.front[calibration.chosen];
 const branchy = TfjsNetwork.fromSource(model);

@@ -23,7 +23,6 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { StoredCalibration } from '../src/calibrate/index.ts';
 import { formatTable, ms, percent } from '../src/report/text-table.ts';
 import { mnistSplits } from '../src/data/index.ts';
 import { goingOnShares, type OrtNetwork } from '../src/engine/ort/index.ts';
@@ -32,7 +31,7 @@ import { tfjsEngine } from '../src/engine/tfjs/index.ts';
 import type { Batch, LoadedNetwork } from '../src/engine/types.ts';
 import { runEarlyExit, type EarlyExitOptions } from '../src/infer/index.ts';
 import { timedRun } from './timed-runs.ts';
-import { encodeFrame, loadModelDir } from '../src/io/index.ts';
+import { encodeFrame, loadModelDir, readStoredCalibration } from '../src/io/index.ts';
 
 const { values } = parseArgs({
   options: {
@@ -48,7 +47,7 @@ const threads = Number(values.threads);
 
 const model = loadModelDir(values.model!);
 const baseline = loadModelDir(values.baseline!);
-const calibration = model.manifest.calibration as StoredCalibration | undefined;
+const calibration = readStoredCalibration(model.manifest, model.dir);
 const policy: EarlyExitOptions = calibration ? { thresholds: calibration.front[calibration.chosen].thresholds, criterion: calibration.criterion } : {};
 const thresholdSource = calibration
   ? `from branchy calibrate (${calibration.constraint}; costs profiled on ${calibration.profile.runtime})`

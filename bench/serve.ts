@@ -29,12 +29,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 // @ts-expect-error autocannon ships no type declarations.
 import autocannon from 'autocannon';
-import type { StoredCalibration } from '../src/calibrate/index.ts';
 import { SHIPPED_MODEL_DIR } from '../src/io/shipped-models.ts';
 import { openModel } from '../src/open/open-model.ts';
 import { formatTable, percent } from '../src/report/text-table.ts';
 import { mnistSplits } from '../src/data/index.ts';
 import { runEarlyExit } from '../src/infer/index.ts';
+import { readManifest, readStoredCalibration } from '../src/io/index.ts';
 import { encodeInputsFrame } from '../src/serve/index.ts';
 import { closedLoopLoad, fixedRateLoad } from './load.ts';
 
@@ -58,7 +58,9 @@ process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 const modelDir = join(work, 'b-lenet');
 cpSync(SHIPPED_MODEL_DIR, modelDir, { recursive: true });
 await promisify(execFile)(process.execPath, [BIN, 'calibrate', modelDir, '--profile-samples', '50', '--batch-size', '64']);
-const calibration = JSON.parse(readFileSync(join(modelDir, 'branchy.json'), 'utf8')).calibration as StoredCalibration;
+const stored = readStoredCalibration(readManifest(modelDir), modelDir);
+if (stored === undefined) throw new Error(`'${modelDir}' has no calibration after calibrating it`);
+const calibration = stored;
 
 const test = mnistSplits(1).test;
 const PER = 784;

@@ -3,7 +3,7 @@
  * weights, in one run and alternating rounds:
  *  - tfjs-wasm with tfjs-backend-wasm's own kernels for the gradients it has and tfjs's Adam (the state before branchy
  *    replaced the slow ones; branchy's kernels for the gradients wasm lacks are needed either way),
- *  - tfjs-wasm with branchy's kernels (what `useBackend('wasm')` sets up),
+ *  - tfjs-wasm with branchy's kernels (what `useWasmTrainingKernels()` sets up, as `trainNetwork` does on wasm),
  *  - PyTorch CPU (bench/train-speed-torch.py) on the same network spec, samples, batch size, optimiser and exit
  *    weights, at `--threads` threads (tfjs-wasm runs one thread in Node, so 1 is the fair comparison) and at 2.
  * Networks: b-lenet on real MNIST digits (mnist package), b-alexnet and b-resnet20 (3 blocks per group) on seeded
@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Rng } from '../src/common/rng.ts';
 import { mnistSplits, subset, type Dataset } from '../src/data/index.ts';
-import { replacedWasmKernelNames } from '../src/engine/tfjs/kernels/index.ts';
+import { replacedWasmKernelNames, useWasmTrainingKernels } from '../src/engine/tfjs/kernels/index.ts';
 import { AdamUpdate } from '../src/engine/tfjs/kernels/AdamUpdate.ts';
 import { useBackend } from '../src/engine/tfjs/index.ts';
 import { TfjsNetwork } from '../src/engine/tfjs/network.ts';
@@ -52,10 +52,11 @@ const threads = Number(values.threads);
 const networks = values.networks.split(',');
 const batch = DEFAULT_TRAIN_OPTIONS.batchSize;
 
-// tfjs-wasm's own kernels, taken before `useBackend` replaces them, so each round can train with either set. The
+// tfjs-wasm's own kernels, taken before `useWasmTrainingKernels` replaces them, so each round can train with either set. The
 // tfjs set also goes without branchy's fused Adam step (the optimiser then runs tfjs's Adam ops).
 const builtIn = new Map(replacedWasmKernelNames().map((name) => [name, tf.getKernel(name, 'wasm')!]));
 await useBackend('wasm');
+useWasmTrainingKernels();
 const branchy = new Map(replacedWasmKernelNames().map((name) => [name, tf.getKernel(name, 'wasm')!]));
 const fusedAdam = tf.getKernel(AdamUpdate, 'wasm')!;
 type KernelSet = 'tfjs' | 'branchy';

@@ -8,6 +8,7 @@
 export * from './index.ts';
 export { loadModelDir, saveModelDir, readManifest, updateManifest, MANIFEST_FILE, type ModelManifest, type LoadedModelDir, type OnnxManifest, type FileEntry, type OnnxFileEntry } from './io/model-dir.ts';
 export { SHIPPED_MODEL_DIR, SHIPPED_BASELINE_DIR, SHIPPED_FASHION_MODEL_DIR } from './io/shipped-models.ts';
+export { readStoredCalibration } from './io/stored-calibration.ts';
 export { openModel, resolveEngine, ENGINE_CHOICES, importOnnxDir, exportModelDirOnnx, type EngineChoice, type OpenModelOptions, type ImportOnnxOptions } from './open/index.ts';
 export { nodeOrtEngine } from './engine/ort/node-engine.ts';
 export { loadDataSource, DATA_SOURCES, FASHION_MNIST_DIR } from './data/source.ts';

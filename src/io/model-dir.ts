@@ -46,7 +46,9 @@ export interface ModelManifest {
   onnx?: OnnxManifest;
   /** How the model was trained: data, options, per-epoch figures, backend. */
   training?: Record<string, unknown>;
-  /** Room for later layers (calibration, ONNX files), kept as written. */
+  /** What calibration stored, unchecked: read it with `readStoredCalibration` (`stored-calibration.ts`). */
+  calibration?: unknown;
+  /** Room for later layers, kept as written. */
   [extra: string]: unknown;
 }
 

@@ -1,10 +1,11 @@
-import { BranchyArgumentError } from '../common/errors.ts';
+import { BranchyArgumentError, BranchyIoError } from '../common/errors.ts';
 import { goingOnShares } from '../engine/ort/index.ts';
 import { nodeOrtEngine } from '../engine/ort/node-engine.ts';
 import { tfjsEngine, type TfjsBackend } from '../engine/tfjs/index.ts';
 import type { EngineName, LoadedNetwork, ModelSource } from '../engine/types.ts';
 import { loadModelDir, type LoadedModelDir } from '../io/model-dir.ts';
 import { hasLayers } from '../spec/shapes.ts';
+import { readStoredCalibration } from '../io/stored-calibration.ts';
 
 /** Which engine runs a model: `auto` runs onnxruntime when the model directory has ONNX files, else tfjs. */
 export type EngineChoice = 'auto' | EngineName;
@@ -22,12 +23,21 @@ export interface OpenModelOptions {
   threads?: number;
 }
 
-/** Per early exit, the share of samples going on past it at the model's calibrated operating point, if any. */
+/**
+ * Per early exit, the share of samples going on past it at the model's calibrated operating point, if any, whatever
+ * criterion it was calibrated for: the shares only guide a speed trade-off. A malformed calibration only loses the
+ * guide: opening a model must not depend on it, since recalibrating, which replaces it, opens the model first (the
+ * server and the report, which use the calibration itself, refuse it).
+ */
 function calibratedGoingOn(model: LoadedModelDir): number[] | undefined {
-  // The parts of a stored calibration (`calibrate/types.ts`, a layer above this one) read here.
-  const calibration = model.manifest.calibration as { front?: { exitShare?: number[] }[]; chosen?: number } | undefined;
-  const point = calibration?.front?.[calibration.chosen ?? -1];
-  return point?.exitShare?.length === model.spec.stages.length ? goingOnShares(point.exitShare) : undefined;
+  let calibration;
+  try {
+    calibration = readStoredCalibration(model.manifest, model.dir);
+  } catch (error) {
+    if (error instanceof BranchyIoError && error.code === 'MODEL_BAD_CALIBRATION') return undefined;
+    throw error;
+  }
+  return calibration && goingOnShares(calibration.front[calibration.chosen].exitShare);
 }
 
 /** The engine `openModel` runs a model on. */

@@ -1,14 +1,17 @@
-import { BranchyError } from '../common/errors.ts';
+import { BranchyError, type BranchyErrorCode } from '../common/errors.ts';
+
+/** The server's own codes, for errors it answers with its chosen HTTP status. */
+export type ServeErrorCode = 'SERVE_BAD_BODY' | 'SERVE_BAD_CONTENT_LENGTH' | 'SERVE_BAD_INPUTS' | 'SERVE_BAD_JSON' | 'SERVE_BAD_MODEL_NAME' | 'SERVE_BAD_QUERY' | 'SERVE_BAD_REQUEST' | 'SERVE_BODY_TOO_LARGE' | 'SERVE_CONFLICTING_THRESHOLDS' | 'SERVE_DUPLICATE_MODEL' | 'SERVE_EMPTY_BODY' | 'SERVE_INFERENCE_CRASHED' | 'SERVE_INTERNAL' | 'SERVE_MODEL_LOAD_FAILED' | 'SERVE_NOT_CALIBRATED' | 'SERVE_NO_MODELS' | 'SERVE_NO_SUCH_PATH' | 'SERVE_OVERLOADED' | 'SERVE_QUEUE_FULL' | 'SERVE_SHUTTING_DOWN' | 'SERVE_TOO_MANY_SAMPLES' | 'SERVE_UNKNOWN_MODEL' | 'SERVE_UNSUPPORTED_MEDIA_TYPE';
 
 /**
  * An error the server answers with a chosen HTTP status; `retryAfterSeconds` becomes a `Retry-After` header.
  * Every error reply is JSON `{code, message}`.
  */
-export class BranchyServeError extends BranchyError {
+export class BranchyServeError extends BranchyError<ServeErrorCode | BranchyErrorCode> {
   readonly status: number;
   readonly retryAfterSeconds?: number;
 
-  constructor(code: string, message: string, status: number, options: { retryAfterSeconds?: number; cause?: unknown } = {}) {
+  constructor(code: ServeErrorCode | BranchyErrorCode, message: string, status: number, options: { retryAfterSeconds?: number; cause?: unknown } = {}) {
     super(code, message, { cause: options.cause });
     this.status = status;
     this.retryAfterSeconds = options.retryAfterSeconds;
@@ -17,12 +20,12 @@ export class BranchyServeError extends BranchyError {
 
 /** The body of every error reply. */
 export interface ErrorBody {
-  code: string;
+  code: ServeErrorCode | BranchyErrorCode;
   message: string;
 }
 
 // Fastify's own errors, renamed into branchy's codes with the status a client should see.
-const FASTIFY_ERRORS: Record<string, { code: string; status: number }> = {
+const FASTIFY_ERRORS: Record<string, { code: ServeErrorCode; status: number }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'SERVE_UNSUPPORTED_MEDIA_TYPE', status: 415 },
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'SERVE_BODY_TOO_LARGE', status: 413 },
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'SERVE_EMPTY_BODY', status: 400 },

@@ -1,14 +1,13 @@
 /**
- * The HTTP inference server (Node only): fastify app, wire format, micro-batcher, load-adaptive operating
- * points and Prometheus metrics.
+ * `branchy/serve`: the HTTP inference server (Node only). `createServer` builds the fastify app over opened
+ * models; `findModelDirs`, `openModels` and the openers find and load them as `branchy serve` does; the wire
+ * helpers and constants are for clients that send binary tensor frames.
  *
  * @module
  */
 export { createServer, type BranchyServer, type ServeOptions } from './server.ts';
-export { MicroBatcher, type BatcherOptions, type BatchedAnswer, type BatchReport, type BatchRun } from './batcher.ts';
-export { LoadAdaptiveController, batchedCosts, type AdaptiveOptions, type CurrentOperatingPoint, type OperatingPointMove } from './adaptive.ts';
-export { MetricsRegistry, Counter, Gauge, Histogram, METRICS_CONTENT_TYPE } from './metrics.ts';
+export type { AdaptiveOptions } from './adaptive.ts';
 export { findModelDirs, openModels, openInProcess, openOnInferenceThread, MODEL_NAME_PATTERN, type ModelDirEntry, type ModelOpener, type ServedModel, type SkippedModel } from './model-set.ts';
-export { inputsFromJson, inputsFromFrame, encodeInputsFrame, predictOptions, INPUT_TENSOR, THRESHOLDS_HEADER, PROBS_HEADER, type PredictOptions } from './wire.ts';
-export { InThreadHost, WorkerInferenceHost, type HostRun, type InferenceHost } from './inference-host.ts';
-export { BranchyServeError, errorReply, type ErrorBody } from './errors.ts';
+export { encodeInputsFrame, INPUT_TENSOR, THRESHOLDS_HEADER, PROBS_HEADER } from './wire.ts';
+export type { InferenceHost, HostRun } from './inference-host.ts';
+export { BranchyServeError, type ErrorBody, type ServeErrorCode } from './errors.ts';

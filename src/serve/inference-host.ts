@@ -10,7 +10,8 @@ import type { OpenModelOptions } from '../open/open-model.ts';
 import type { Batch, LoadedNetwork } from '../engine/types.ts';
 import { runEarlyExit } from '../infer/runner.ts';
 import type { ExitResult } from '../infer/types.ts';
-import { BranchyServeError } from './errors.ts';
+import type { BranchyErrorCode } from '../common/errors.ts';
+import { BranchyServeError, type ServeErrorCode } from './errors.ts';
 
 /** One batch's results and how long the runner took on it where it ran (without handing the batch over). */
 export interface HostRun {
@@ -64,7 +65,7 @@ export interface WorkerRequest {
 /** An error as an inference thread reports it: the HTTP status and body `errorReply` gives. */
 export interface WorkerFailure {
   status: number;
-  code: string;
+  code: ServeErrorCode | BranchyErrorCode;
   message: string;
 }
 

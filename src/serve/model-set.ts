@@ -2,6 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { BranchyError } from '../common/errors.ts';
 import { MANIFEST_FILE, readManifest, type ModelManifest } from '../io/model-dir.ts';
+import { readStoredCalibration } from '../io/stored-calibration.ts';
 import { openModel, type OpenModelOptions } from '../open/open-model.ts';
 import { BranchyServeError } from './errors.ts';
 import { InThreadHost, WorkerInferenceHost, type InferenceHost } from './inference-host.ts';
@@ -59,21 +60,34 @@ export function findModelDirs(paths: readonly string[]): ModelDirEntry[] {
 /** Opens one model directory: reads its manifest and starts the host its batches run on. */
 export type ModelOpener = (entry: ModelDirEntry) => Promise<{ manifest: ModelManifest; host: InferenceHost }>;
 
-/** Opens each model on the calling thread: the whole network, run there by an {@link InThreadHost}. */
+/**
+ * Opens each model on the calling thread: the whole network, run there by an {@link InThreadHost}.
+ *
+ * @throws BranchyIoError `MODEL_BAD_CALIBRATION` for a malformed stored calibration (the server would refuse it),
+ *   or any error of `openModel`.
+ */
 export function openInProcess(options: OpenModelOptions = {}): ModelOpener {
   return async ({ dir }) => {
     const { model, net } = await openModel(dir, options);
+    try {
+      readStoredCalibration(model.manifest, dir);
+    } catch (error) {
+      net.dispose();
+      throw error;
+    }
     return { manifest: model.manifest, host: new InThreadHost(net) };
   };
 }
 
 /**
  * Opens each model on an inference thread of its own ({@link WorkerInferenceHost}): the calling thread reads the
- * manifest alone, and only the inference thread loads the network.
+ * manifest alone (and checks its stored calibration, as {@link openInProcess} does), and only the inference
+ * thread loads the network.
  */
 export function openOnInferenceThread(options: OpenModelOptions = {}): ModelOpener {
   return async ({ name, dir }) => {
     const manifest = readManifest(dir);
+    readStoredCalibration(manifest, dir);
     return { manifest, host: await WorkerInferenceHost.start(dir, options, name) };
   };
 }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../common/rng.ts';
 import type { Dataset } from '../data/index.ts';
 import type { TfjsNetwork } from '../engine/tfjs/network.ts';
-import { useWasmTrainingKernels } from '../engine/tfjs/kernels/index.ts';
+import { useWasmTrainingKernels, wasmTrainingKernelsRegistered } from '../engine/tfjs/kernels/index.ts';
 import { batchAugmenter } from './augment.ts';
 import { loadTfjsGradients } from './gradients.ts';
 import { createOptimizer } from './optimizer.ts';
@@ -99,7 +99,7 @@ export async function trainNetwork(
 ): Promise<TrainSummary> {
   validateTrainOptions(options);
   await loadTfjsGradients();
-  if (tf.getBackend() === 'wasm') useWasmTrainingKernels();
+  if (tf.getBackend() === 'wasm' && !wasmTrainingKernelsRegistered()) useWasmTrainingKernels();
   const weights = resolveExitWeights(options.exitWeights, net.depth);
   const variables = net.trainableVariables(options.mode === 'frozen' ? 'exitHeads' : 'all');
   const training = createOptimizer(options, net, variables);

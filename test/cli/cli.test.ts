@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -95,6 +95,18 @@ describe('branchy command', () => {
     const md = await branchy('report', dir, '--out', out, '--format', 'md', '--latency-samples', '10');
     assert.equal(md.code, 0, md.stderr);
     assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\.svg\)/);
+  });
+
+  it('report refuses a malformed stored calibration with a coded message naming the field', async () => {
+    const broken = join(tempDir(), 'broken');
+    cpSync(fileURLToPath(new URL('../../models/b-lenet-mnist', import.meta.url)), broken, { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(broken, 'branchy.json'), 'utf8'));
+    manifest.calibration = { ...JSON.parse(readFileSync(fileURLToPath(new URL('../../models/b-lenet-fashion-mnist/branchy.json', import.meta.url)), 'utf8')).calibration, chosen: -1 };
+    writeFileSync(join(broken, 'branchy.json'), JSON.stringify(manifest));
+    const r = await branchy('report', broken, '--out', tempDir());
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /MODEL_BAD_CALIBRATION: .*branchy\.json': calibration\.chosen is -1/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   });
 
   it('bad input ends with exit code 2 and a coded message, not a stack trace', async () => {

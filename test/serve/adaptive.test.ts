@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { OperatingPoint } from '../../src/calibrate/types.ts';
-import { LoadAdaptiveController, batchedCosts } from '../../src/serve/index.ts';
+import { LoadAdaptiveController, batchedCosts } from '../../src/serve/adaptive.ts';
 
 /** A front of 10 points, cheapest first: cost 1.0 … 1.9 ms, accuracy 0.90 … 0.99. */
 const front: OperatingPoint[] = Array.from({ length: 10 }, (_, i) => ({

@@ -4,7 +4,7 @@ import { useBackend } from '../../src/engine/tfjs/index.ts';
 import { TfjsNetwork } from '../../src/engine/tfjs/network.ts';
 import type { Batch } from '../../src/engine/types.ts';
 import { runEarlyExit } from '../../src/infer/index.ts';
-import { MicroBatcher, type BatcherOptions, type BatchReport } from '../../src/serve/index.ts';
+import { MicroBatcher, type BatcherOptions, type BatchReport } from '../../src/serve/batcher.ts';
 import { randomBatch, tinySpec } from '../helpers.ts';
 
 const SHAPE = [6, 6, 1];

@@ -7,7 +7,8 @@ import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { openModel } from '../../src/open/open-model.ts';
 import { mnistSplits } from '../../src/data/index.ts';
 import type { LoadedNetwork } from '../../src/engine/types.ts';
-import { InThreadHost, createServer, type BranchyServer, type ServeOptions, type ServedModel } from '../../src/serve/index.ts';
+import { createServer, type BranchyServer, type ServeOptions, type ServedModel } from '../../src/serve/index.ts';
+import { InThreadHost } from '../../src/serve/inference-host.ts';
 import { tempDir } from '../helpers.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/branchy.js', import.meta.url));

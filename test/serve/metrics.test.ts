@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MetricsRegistry } from '../../src/serve/index.ts';
+import { MetricsRegistry } from '../../src/serve/metrics.ts';
 
 describe('Prometheus text exposition', () => {
   it('renders counters, gauges and histograms with HELP, TYPE and labels', () => {

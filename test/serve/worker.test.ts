@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { runEarlyExit } from '../../src/infer/index.ts';
-import { WorkerInferenceHost, type InferenceHost } from '../../src/serve/index.ts';
+import { type InferenceHost } from '../../src/serve/index.ts';
+import { WorkerInferenceHost } from '../../src/serve/inference-host.ts';
 import { maxAbsDiff } from '../helpers.ts';
 import { digits, listen, predictJson, served, type InProcessModel } from './fixtures.ts';
 

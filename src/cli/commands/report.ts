@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
-import type { StoredCalibration } from '../../calibrate/index.ts';
+import { readStoredCalibration } from '../../io/index.ts';
 import type { CalibrationReportData, ReportFormat } from '../../report/index.ts';
 import { hasLayers, networkFacts } from '../../spec/shapes.ts';
 import { loadDataSource } from '../../data/source.ts';
@@ -20,7 +20,7 @@ export function reportCommand(): Command {
     .option('--latency-samples <n>', 'test samples timed one at a time', positiveInt('--latency-samples'), 1000)))
     .action(async (dir: string, o: Record<string, unknown>) => {
       const { model, net } = await openModel(dir, engineOptions(o));
-      const calibration = model.manifest.calibration as StoredCalibration | undefined;
+      const calibration = readStoredCalibration(model.manifest, dir);
       if (!calibration) throw new BranchyArgumentError('REPORT_NOT_CALIBRATED', `'${dir}' has no calibration; run 'branchy calibrate ${dir}' first.`);
       const splits = loadDataSource(o.data as string, o.splitSeed as number);
       const chosen = calibration.front[calibration.chosen];

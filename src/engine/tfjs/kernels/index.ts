@@ -53,6 +53,16 @@ const WASM_REPLACED_KERNELS: readonly WasmKernelReplacement[] = [
 ];
 
 const replacements = new WeakSet<KernelFunc>();
+let registered = false;
+
+/**
+ * Whether `useWasmTrainingKernels` has run in this process. `trainNetwork` registers the kernels on its first run
+ * on wasm only when nothing did before, so a program that swaps kernel sets itself (the training benchmark does)
+ * keeps the set it chose.
+ */
+export function wasmTrainingKernelsRegistered(): boolean {
+  return registered;
+}
 
 /**
  * Registers branchy's wasm implementations of the gradient kernels tfjs-wasm lacks (and its fused Adam step), and
@@ -63,6 +73,7 @@ const replacements = new WeakSet<KernelFunc>();
  * after the wasm backend is initialised.
  */
 export function useWasmTrainingKernels(): void {
+  registered = true;
   for (const config of WASM_GRADIENT_KERNELS) {
     if (getKernel(config.kernelName, 'wasm') === undefined) registerKernel(config);
   }
