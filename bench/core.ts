@@ -39,7 +39,10 @@ async function latencyTable(): Promise<void> {
   const acc = { early: [] as number[], base: [] as number[], finalOnly: [] as number[] };
   const time = { early: 0, base: 0, finalOnly: 0 };
   for (let r = 0; r < rounds; r++) {
-    const part = subset(splits.test, Uint32Array.from({ length: per }, (_, i) => r * per + i));
+    const part = subset(
+      splits.test,
+      Uint32Array.from({ length: per }, (_, i) => r * per + i),
+    );
     const e = await measureLatency(branchy, part);
     const b = await measureLatency(base, part);
     const f = await measureLatency(branchy, part, { finalOnly: true });
@@ -52,7 +55,9 @@ async function latencyTable(): Promise<void> {
   }
   const baseEval = await evaluateExits(base, splits.test);
   const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
-  console.log(`Batch-1 latency on tfjs-wasm, ${rounds * per} MNIST test digits one at a time (mnist package, split seed 1); thresholds [${evaluation.thresholds.map((t) => t.toPrecision(4))}] chosen on the validation split.\n`);
+  console.log(
+    `Batch-1 latency on tfjs-wasm, ${rounds * per} MNIST test digits one at a time (mnist package, split seed 1); thresholds [${evaluation.thresholds.map((t) => t.toPrecision(4))}] chosen on the validation split.\n`,
+  );
   console.log(
     formatTable([
       ['network', 'test accuracy', 'leaving at exit 1', 'mean latency', 'speed-up vs lenet'],
@@ -91,19 +96,27 @@ async function latencyTable(): Promise<void> {
 async function trainThroughput(backend: TfjsBackend, steps: number): Promise<number> {
   await useBackend(backend);
   const batch = 64;
-  const train = subset(splits.train, Uint32Array.from({ length: steps * batch }, (_, i) => i));
+  const train = subset(
+    splits.train,
+    Uint32Array.from({ length: steps * batch }, (_, i) => i),
+  );
   const net = new TfjsNetwork(bLenet(), undefined, 1);
   let started = 0;
   let first = true;
-  await trainNetwork(net, { train, validation: subset(splits.validation, new Uint32Array([0, 1])) }, { ...DEFAULT_TRAIN_OPTIONS, epochs: 1, batchSize: batch }, {
-    onEvent: (e) => {
-      // The first step pays one-off costs (kernel set-up, Adam slots): time from the second step on.
-      if (e.type === 'step' && first) {
-        first = false;
-        started = performance.now();
-      }
+  await trainNetwork(
+    net,
+    { train, validation: subset(splits.validation, new Uint32Array([0, 1])) },
+    { ...DEFAULT_TRAIN_OPTIONS, epochs: 1, batchSize: batch },
+    {
+      onEvent: (e) => {
+        // The first step pays one-off costs (kernel set-up, Adam slots): time from the second step on.
+        if (e.type === 'step' && first) {
+          first = false;
+          started = performance.now();
+        }
+      },
     },
-  });
+  );
   const seconds = (performance.now() - started) / 1000;
   net.dispose();
   return ((steps - 1) * batch) / seconds;

@@ -41,7 +41,9 @@ function run(net: LoadedNetwork, size: number, options: EarlyExitOptions) {
 }
 
 const rounds = Number(values.rounds);
-const rows: (string | number)[][] = [['batch', 'network', 'test accuracy', 'leaving at exit 1', 'ms per sample', 'speed-up', 'predicted', 'achieved / predicted']];
+const rows: (string | number)[][] = [
+  ['batch', 'network', 'test accuracy', 'leaving at exit 1', 'ms per sample', 'speed-up', 'predicted', 'achieved / predicted'],
+];
 for (const size of [1, 256]) {
   await run(branchy, size, policy); // warm-up, also for the engine's per-shape set-up
   await run(base, size, {});
@@ -62,11 +64,22 @@ for (const size of [1, 256]) {
   const expected = early.exitShare.reduce((sum, s, n) => sum + s * costs[n], 0);
   const predicted = (size === 1 ? profile.finalOnlyCost : profile.finalOnlyCostBatched) / expected;
   const speedup = plain.msPerSample / early.msPerSample;
-  rows.push([size, 'b-lenet, early exit', percent(early.accuracy), percent(early.exitShare[0], 1), ms(early.msPerSample), `${speedup.toFixed(2)}x`, `${predicted.toFixed(2)}x`, (speedup / predicted).toFixed(2)]);
+  rows.push([
+    size,
+    'b-lenet, early exit',
+    percent(early.accuracy),
+    percent(early.exitShare[0], 1),
+    ms(early.msPerSample),
+    `${speedup.toFixed(2)}x`,
+    `${predicted.toFixed(2)}x`,
+    (speedup / predicted).toFixed(2),
+  ]);
   rows.push([size, 'lenet', percent(plain.accuracy), '-', ms(plain.msPerSample), '1.00x', '', '']);
 }
 console.log(`Calibrated early exit vs no exits on tfjs-wasm, ${test.count} MNIST test digits (mnist package, split seed 1), ${rounds} alternating rounds.`);
-console.log(`Thresholds [${chosen.thresholds.map((t) => t.toPrecision(4))}] (${calibration.criterion}) chosen on the validation split: ${calibration.constraint}.`);
+console.log(
+  `Thresholds [${chosen.thresholds.map((t) => t.toPrecision(4))}] (${calibration.criterion}) chosen on the validation split: ${calibration.constraint}.`,
+);
 console.log('Predicted: from the cost profile stored by calibrate (b-lenet without its branch vs the exit shares measured here); lenet is that same trunk.\n');
 console.log(formatTable(rows));
 branchy.dispose();

@@ -32,18 +32,30 @@ const instantHost: InferenceHost = {
   async close() {},
 };
 // The logger as `branchy serve --log-level error` sets it up.
-const branchy = createServer([{ name: 'b-lenet-mnist', dir: SHIPPED_MODEL_DIR, manifest: readManifest(SHIPPED_MODEL_DIR), host: instantHost }], { logger: { level: 'error', stream: createWriteStream('/dev/null') } });
+const branchy = createServer([{ name: 'b-lenet-mnist', dir: SHIPPED_MODEL_DIR, manifest: readManifest(SHIPPED_MODEL_DIR), host: instantHost }], {
+  logger: { level: 'error', stream: createWriteStream('/dev/null') },
+});
 await branchy.app.listen({ host: '127.0.0.1', port: 0 });
 
 const bare = Fastify();
-const reply = JSON.stringify({ model: 'b-lenet-mnist', results: [{ label: 7, class: '7', exit: 1, score: 0.01 }], thresholds: [0.46], timing: { queueMs: 1.9, batchMs: 3.2, batchSize: 12, totalMs: 5.4 } });
+const reply = JSON.stringify({
+  model: 'b-lenet-mnist',
+  results: [{ label: 7, class: '7', exit: 1, score: 0.01 }],
+  thresholds: [0.46],
+  timing: { queueMs: 1.9, batchMs: 3.2, batchSize: 12, totalMs: 5.4 },
+});
 bare.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 bare.post('/v1/models/:name/predict', async () => reply);
 await bare.listen({ host: '127.0.0.1', port: 0 });
 
 const portOf = (app: typeof bare | typeof branchy.app) => (app.server.address() as { port: number }).port;
 const test = mnistSplits(1).test;
-const requests: LoadRequest[] = Array.from({ length: 64 }, (_, i) => ({ method: 'POST', path: '/v1/models/b-lenet-mnist/predict', headers: { 'content-type': 'application/octet-stream' }, body: encodeInputsFrame(test.x.slice(i * 784, (i + 1) * 784), [1, 784]) }));
+const requests: LoadRequest[] = Array.from({ length: 64 }, (_, i) => ({
+  method: 'POST',
+  path: '/v1/models/b-lenet-mnist/predict',
+  headers: { 'content-type': 'application/octet-stream' },
+  body: encodeInputsFrame(test.x.slice(i * 784, (i + 1) * 784), [1, 784]),
+}));
 
 /** This process's CPU µs per request over `seconds` of 64 closed-loop clients; every reply must be a 200. */
 async function cpuPerRequest(port: number, seconds: number): Promise<number> {

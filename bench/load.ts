@@ -54,7 +54,9 @@ const HTTP_PREFIX = 'HTTP/1.';
 function encodeRequest(request: LoadRequest, port: number): Buffer {
   const body = request.body === undefined ? Buffer.alloc(0) : Buffer.from(request.body as Uint8Array);
   const headers = { host: `127.0.0.1:${port}`, connection: 'keep-alive', ...request.headers, 'content-length': String(body.length) };
-  const head = `${request.method} ${request.path} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+  const head = `${request.method} ${request.path} HTTP/1.1\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`;
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }
 
@@ -77,7 +79,8 @@ function parseReply(bytes: Buffer): ReplyFrame | undefined {
     return undefined;
   }
   const head = bytes.toString('latin1', 0, end).toLowerCase();
-  if (!head.startsWith(HTTP_PREFIX.toLowerCase()) || head.charCodeAt(8) !== 32) throw new Error(`not an HTTP/1.x status line: ${JSON.stringify(head.slice(0, 40))}`);
+  if (!head.startsWith(HTTP_PREFIX.toLowerCase()) || head.charCodeAt(8) !== 32)
+    throw new Error(`not an HTTP/1.x status line: ${JSON.stringify(head.slice(0, 40))}`);
   const status = Number(head.slice(9, 12));
   if (!Number.isInteger(status) || status < 100 || status > 599) throw new Error(`bad status in ${JSON.stringify(head.slice(0, 40))}`);
   const lengthMatch = /\r\ncontent-length: *(\d+) *(\r\n|$)/.exec(head);
@@ -223,11 +226,15 @@ export async function fixedRateLoad(options: FixedRateOptions): Promise<FixedRat
   if (wire.length === 0) throw new RangeError("'requests' is empty; give at least one request.");
   if (!(options.rate > 0)) throw new RangeError(`'rate' is ${options.rate}; expected a positive number of requests per second.`);
   const sockets = await Promise.all(
-    Array.from({ length: options.connections }, () => new Promise<Socket>((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port: options.port, noDelay: true });
-      socket.once('connect', () => resolve(socket));
-      socket.once('error', reject);
-    })),
+    Array.from(
+      { length: options.connections },
+      () =>
+        new Promise<Socket>((resolve, reject) => {
+          const socket = connect({ host: '127.0.0.1', port: options.port, noDelay: true });
+          socket.once('connect', () => resolve(socket));
+          socket.once('error', reject);
+        }),
+    ),
   );
   const byStatus = new Map<number, number>();
   const corrected = new Map<number, number[]>();

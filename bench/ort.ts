@@ -99,7 +99,11 @@ async function callsPerBatch(net: LoadedNetwork, size: number): Promise<number> 
   };
   const n = Math.floor(test.count / size) * size;
   for (let start = 0; start < n; start += size) {
-    await runEarlyExit(counting, { data: test.x.subarray(start * row, (start + size) * row), shape: [size, ...test.shape] }, net.spec.stages.length > 1 ? policy : {});
+    await runEarlyExit(
+      counting,
+      { data: test.x.subarray(start * row, (start + size) * row), shape: [size, ...test.shape] },
+      net.spec.stages.length > 1 ? policy : {},
+    );
   }
   return calls / (n / size);
 }
@@ -115,15 +119,27 @@ if (torchAvailable) {
   const probs = new Float32Array(check * 10);
   expected.results.forEach((r, i) => probs.set(r.probs, i * 10));
   mkdirSync(join(framePath, '..'), { recursive: true });
-  writeFileSync(framePath, encodeFrame({ digits: { dtype: 'F32', shape: [test.count, ...test.shape], data: Float32Array.from(test.x) }, expected: { dtype: 'F32', shape: [check, 10], data: probs } }));
+  writeFileSync(
+    framePath,
+    encodeFrame({
+      digits: { dtype: 'F32', shape: [test.count, ...test.shape], data: Float32Array.from(test.x) },
+      expected: { dtype: 'F32', shape: [check, 10], data: probs },
+    }),
+  );
 }
 
 /**
  * PyTorch runs in one long-lived python process that times a round whenever asked, so no process is started
  * between the rounds being compared.
  */
-function startTorch(): { ready: Promise<{ maxDiff: number; threads: number; torch: string }>; round: () => Promise<{ msPerSample: number; labels: number[] }>; stop: () => void } {
-  const child = spawn(python!, [fileURLToPath(new URL('./torch_lenet.py', import.meta.url)), values.baseline!, framePath, String(threads)], { stdio: ['pipe', 'pipe', 'inherit'] });
+function startTorch(): {
+  ready: Promise<{ maxDiff: number; threads: number; torch: string }>;
+  round: () => Promise<{ msPerSample: number; labels: number[] }>;
+  stop: () => void;
+} {
+  const child = spawn(python!, [fileURLToPath(new URL('./torch_lenet.py', import.meta.url)), values.baseline!, framePath, String(threads)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const next = async () => {
     const { value, done } = await lines.next();
@@ -170,13 +186,24 @@ const get = (key: string) => {
   return { ms: median(m.rounds), accuracy: m.accuracy, exitShare: m.exitShare };
 };
 const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
-const table: (string | number)[][] = [['batch', 'network', 'runtime', 'test accuracy', 'leaving at exit 1', 'engine calls per batch', 'ms per sample', 'tfjs-wasm / this']];
+const table: (string | number)[][] = [
+  ['batch', 'network', 'runtime', 'test accuracy', 'leaving at exit 1', 'engine calls per batch', 'ms per sample', 'tfjs-wasm / this'],
+];
 for (const size of [1, 256]) {
   for (const net of ['lenet', 'b-lenet']) {
     for (const engine of ['ort', 'tfjs']) {
       const s = get(`${net} ${engine} ${size}`);
       const loaded = nets[`${net} ${engine}` as Name];
-      table.push([size, net, loaded.runtime, percent(s.accuracy), net === 'b-lenet' ? percent(s.exitShare[0], 1) : '-', (await callsPerBatch(loaded, size)).toFixed(2), ms(s.ms), x(get(`${net} tfjs ${size}`).ms, s.ms)]);
+      table.push([
+        size,
+        net,
+        loaded.runtime,
+        percent(s.accuracy),
+        net === 'b-lenet' ? percent(s.exitShare[0], 1) : '-',
+        (await callsPerBatch(loaded, size)).toFixed(2),
+        ms(s.ms),
+        x(get(`${net} tfjs ${size}`).ms, s.ms),
+      ]);
     }
   }
   if (size === 1 && torchAvailable) {
@@ -185,11 +212,16 @@ for (const size of [1, 256]) {
   }
 }
 
-console.log(`ort (onnxruntime-node, ${threads} intra-op thread${threads === 1 ? '' : 's'}) vs tfjs-wasm${torchAvailable ? ` vs PyTorch CPU (torch.set_num_threads(${torchInfo!.threads}))` : ' (PyTorch skipped: neither python3 nor /usr/bin/python3 can import torch)'}`);
-console.log(`${test.count} MNIST test digits (mnist package, split seed 1), ${rounds} alternating rounds after a warm-up pass, median round shown; batch 256 covers the first ${Math.floor(test.count / 256) * 256}.`);
+console.log(
+  `ort (onnxruntime-node, ${threads} intra-op thread${threads === 1 ? '' : 's'}) vs tfjs-wasm${torchAvailable ? ` vs PyTorch CPU (torch.set_num_threads(${torchInfo!.threads}))` : ' (PyTorch skipped: neither python3 nor /usr/bin/python3 can import torch)'}`,
+);
+console.log(
+  `${test.count} MNIST test digits (mnist package, split seed 1), ${rounds} alternating rounds after a warm-up pass, median round shown; batch 256 covers the first ${Math.floor(test.count / 256) * 256}.`,
+);
 console.log(`b-lenet thresholds [${thresholds.map((t) => t.toPrecision(4)).join(', ')}] ${thresholdSource}.`);
 console.log(`b-lenet on ort carries features past exit 1 by ${carryOf(nets['b-lenet ort']).join(', ')} (measured when the network loads).`);
-if (torchAvailable) console.log(`PyTorch LeNet built from our weights: largest probability difference to ort on 20 digits ${torchInfo!.maxDiff.toExponential(2)}.`);
+if (torchAvailable)
+  console.log(`PyTorch LeNet built from our weights: largest probability difference to ort on 20 digits ${torchInfo!.maxDiff.toExponential(2)}.`);
 console.log('');
 console.log(formatTable(table));
 console.log('');

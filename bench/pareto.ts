@@ -121,7 +121,14 @@ function gridFront(table: AllExitsResult, labels: Uint8Array, crit: ExitCriterio
     }
     const exitShare = counts.map((k) => k / N);
     const expectedCost = exitShare.reduce((s, share, m) => s + share * costs[m], 0);
-    points.push({ thresholds: thresholds.slice(), accuracy: correct / N, expectedCost, exitShare, speedUp: costs[E] / expectedCost, accuracyDrop: (finalCorrect - correct) / N });
+    points.push({
+      thresholds: thresholds.slice(),
+      accuracy: correct / N,
+      expectedCost,
+      exitShare,
+      speedUp: costs[E] / expectedCost,
+      accuracyDrop: (finalCorrect - correct) / N,
+    });
   };
   visit(0);
   points.sort((a, b) => a.expectedCost - b.expectedCost || b.accuracy - a.accuracy);
@@ -164,20 +171,27 @@ const reference = bestOf(3, () => {
 });
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-console.log(`Exit table: ${samples} samples, ${classes} classes, ${accuracies.length - 1} early exits + final; exit accuracies ${exitAccuracy.map(pct).join(' / ')}; criterion ${criterion.name}; seed ${seed}; costToExit [${costToExit.map((c) => c.toFixed(2)).join(', ')}].`);
+console.log(
+  `Exit table: ${samples} samples, ${classes} classes, ${accuracies.length - 1} early exits + final; exit accuracies ${exitAccuracy.map(pct).join(' / ')}; criterion ${criterion.name}; seed ${seed}; costToExit [${costToExit.map((c) => c.toFixed(2)).join(', ')}].`,
+);
 console.log(`Machine reference: 100M float adds in ${reference.ms.toFixed(0)} ms (about 70–100 ms on a current laptop core).`);
 console.log();
 console.log(`paretoFront (exact)           best of ${runs}: ${exact.ms.toFixed(1)} ms, ${exact.value.length} points on the front`);
-console.log(`grid 10 thresholds per exit   best of ${Math.max(1, Math.min(runs, 3))}: ${grid.ms.toFixed(1)} ms, ${grid.value.length} points on its front (${10 ** (accuracies.length - 1)} combinations)`);
+console.log(
+  `grid 10 thresholds per exit   best of ${Math.max(1, Math.min(runs, 3))}: ${grid.ms.toFixed(1)} ms, ${grid.value.length} points on its front (${10 ** (accuracies.length - 1)} combinations)`,
+);
 console.log(`ratio exact / grid: ${(exact.ms / grid.ms).toFixed(2)}`);
 if (stats !== undefined) {
   console.log(`distinct cuts per early exit:      ${stats.distinctCuts.join(' / ')}`);
   console.log(`candidate cuts after the reduction: ${stats.candidates.join(' / ')}`);
-  console.log(`search: ${stats.sweeps} sweeps, ${stats.pruned} subtrees pruned, ${stats.skipped} cuts skipped as dominated, ${stats.breaks} early level ends, ${stats.improvements} improvements`);
+  console.log(
+    `search: ${stats.sweeps} sweeps, ${stats.pruned} subtrees pruned, ${stats.skipped} cuts skipped as dominated, ${stats.breaks} early level ends, ${stats.improvements} improvements`,
+  );
 }
 console.log();
 const constraints: OperatingConstraint[] = [{ maxDrop: 0 }, { maxDrop: 0.005 }, { maxDrop: 0.01 }, { targetSpeedup: 2 }, { targetSpeedup: 3 }];
-const show = (p: ParetoPoint | undefined) => (p === undefined ? 'none' : `accuracy ${pct(p.accuracy)}, cost ${p.expectedCost.toFixed(3)}, speed-up ${p.speedUp.toFixed(2)}x`);
+const show = (p: ParetoPoint | undefined) =>
+  p === undefined ? 'none' : `accuracy ${pct(p.accuracy)}, cost ${p.expectedCost.toFixed(3)}, speed-up ${p.speedUp.toFixed(2)}x`;
 const attempt = (front: ParetoPoint[], c: OperatingConstraint) => {
   try {
     return chooseOperatingPoint(front, c);

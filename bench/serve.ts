@@ -69,7 +69,9 @@ const jsonBodies = Array.from({ length: 256 }, (_, i) => JSON.stringify({ inputs
 
 /** Starts the real `branchy serve` as a child process; resolves with its URL. */
 async function startServer(extra: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', modelDir, '--port', '0', '--log-level', 'error', '--max-batch', String(MAX_BATCH), ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [BIN, 'serve', modelDir, '--port', '0', '--log-level', 'error', '--max-batch', String(MAX_BATCH), ...extra], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout?.on('data', (d: Buffer) => {
@@ -88,7 +90,9 @@ async function startServer(extra: string[]): Promise<{ child: ChildProcess; url:
  */
 async function serverP99(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const buckets = [...text.matchAll(/^branchy_http_request_duration_seconds_bucket\{route="\/v1\/models\/:name\/predict",le="([^"]+)"\} (\d+)$/gm)].map((m) => ({ le: Number(m[1]), count: Number(m[2]) }));
+  const buckets = [...text.matchAll(/^branchy_http_request_duration_seconds_bucket\{route="\/v1\/models\/:name\/predict",le="([^"]+)"\} (\d+)$/gm)].map(
+    (m) => ({ le: Number(m[1]), count: Number(m[2]) }),
+  );
   const total = buckets.at(-1)?.count ?? 0;
   return 1000 * (buckets.find((b) => b.count >= 0.99 * total)?.le ?? Number.NaN);
 }
@@ -118,7 +122,8 @@ async function inProcess(seconds: number): Promise<number> {
   const { net } = await openModel(modelDir, { backend: 'wasm' });
   runtime = net.runtime;
   const thresholds = calibration.front[calibration.chosen].thresholds;
-  for (let s = 0; s + MAX_BATCH <= test.count; s += MAX_BATCH) await runEarlyExit(net, { data: test.x.subarray(s * PER, (s + MAX_BATCH) * PER), shape: [MAX_BATCH, 28, 28, 1] }, { thresholds });
+  for (let s = 0; s + MAX_BATCH <= test.count; s += MAX_BATCH)
+    await runEarlyExit(net, { data: test.x.subarray(s * PER, (s + MAX_BATCH) * PER), shape: [MAX_BATCH, 28, 28, 1] }, { thresholds });
   let samples = 0;
   const start = performance.now();
   while (performance.now() - start < seconds * 1000) {
@@ -142,7 +147,12 @@ interface CannonResult {
 /** 64 closed-loop clients, one sample per request, for `seconds` (autocannon). */
 async function closedLoop(url: string, seconds: number, kind: 'frame' | 'json'): Promise<CannonResult> {
   const bodies = kind === 'frame' ? frames.slice(0, 256) : jsonBodies;
-  const requests = bodies.map((body) => ({ method: 'POST', path: '/v1/models/b-lenet/predict', headers: { 'content-type': kind === 'frame' ? 'application/octet-stream' : 'application/json' }, body }));
+  const requests = bodies.map((body) => ({
+    method: 'POST',
+    path: '/v1/models/b-lenet/predict',
+    headers: { 'content-type': kind === 'frame' ? 'application/octet-stream' : 'application/json' },
+    body,
+  }));
   return (await autocannon({ url, connections: CONNECTIONS, duration: seconds, requests })) as CannonResult;
 }
 
@@ -166,9 +176,17 @@ async function closedLoopWith(generator: Generator, url: string, seconds: number
     const r = await closedLoop(url, seconds, 'frame');
     return { perSecond: r.requests.average, replies: r.requests.total, p50: r.latency.p50, p99: r.latency.p99, failed: r.non2xx + r.errors };
   }
-  const requests = frames.slice(0, 256).map((body) => ({ method: 'POST', path: '/v1/models/b-lenet/predict', headers: { 'content-type': 'application/octet-stream' }, body }));
+  const requests = frames
+    .slice(0, 256)
+    .map((body) => ({ method: 'POST', path: '/v1/models/b-lenet/predict', headers: { 'content-type': 'application/octet-stream' }, body }));
   const r = await closedLoopLoad({ port: Number(new URL(url).port), connections: CONNECTIONS, seconds, requests });
-  return { perSecond: r.replies / r.seconds, replies: r.replies, p50: quantile([...r.latenciesMs], 0.5), p99: quantile([...r.latenciesMs], 0.99), failed: r.replies - (r.byStatus.get(200) ?? 0) + r.errors };
+  return {
+    perSecond: r.replies / r.seconds,
+    replies: r.replies,
+    p50: quantile([...r.latenciesMs], 0.5),
+    p99: quantile([...r.latenciesMs], 0.99),
+    failed: r.replies - (r.byStatus.get(200) ?? 0) + r.errors,
+  };
 }
 
 interface OpenLoopResult {
@@ -206,13 +224,27 @@ async function fixedRate(url: string, rate: number, seconds: number): Promise<Op
     const index = (JSON.parse(body.toString()) as { operatingPoint?: { index: number } }).operatingPoint?.index ?? -1;
     points.set(index, (points.get(index) ?? 0) + 1);
   };
-  const requests = frames.slice(0, 256).map((body) => ({ method: 'POST', path: '/v1/models/b-lenet/predict', headers: { 'content-type': 'application/octet-stream' }, body }));
+  const requests = frames
+    .slice(0, 256)
+    .map((body) => ({ method: 'POST', path: '/v1/models/b-lenet/predict', headers: { 'content-type': 'application/octet-stream' }, body }));
   const r = await fixedRateLoad({ port: Number(new URL(url).port), connections: 256, rate, seconds, requests, onReply });
   const answered = r.byStatus.get(200) ?? 0;
   const refused = r.byStatus.get(503) ?? 0;
   const corrected = [...(r.correctedMs.get(200) ?? [])];
   const measured = [...(r.measuredMs.get(200) ?? [])];
-  return { offered: rate, repliedPerSecond: r.replies / r.seconds, answeredPerSecond: answered / r.seconds, p50: quantile(corrected, 0.5), p99: quantile(corrected, 0.99), refused, failed: r.replies - answered - refused + r.errors, unsent: r.due - r.sent, points, answeredP50: quantile(measured, 0.5), answeredP99: quantile(measured, 0.99) };
+  return {
+    offered: rate,
+    repliedPerSecond: r.replies / r.seconds,
+    answeredPerSecond: answered / r.seconds,
+    p50: quantile(corrected, 0.5),
+    p99: quantile(corrected, 0.99),
+    refused,
+    failed: r.replies - answered - refused + r.errors,
+    unsent: r.due - r.sent,
+    points,
+    answeredP50: quantile(measured, 0.5),
+    answeredP99: quantile(measured, 0.99),
+  };
 }
 
 const fmt = (x: number, digits = 1) => x.toFixed(digits);
@@ -224,7 +256,14 @@ const MODES: [string, string[]][] = [
 const loadBefore = loadavg();
 
 // 1. Throughput, alternating rounds: in-process, then each server mode under each generator.
-const rows: string[][] = [['round', 'generator', 'in-process (samples/s)', ...MODES.flatMap(([mode]) => [`${mode}: req/s`, 'ratio', 'p50 / p99 (ms)', 'failed', 'CPU s/s server / generator', 'CPU us/req server / generator'])]];
+const rows: string[][] = [
+  [
+    'round',
+    'generator',
+    'in-process (samples/s)',
+    ...MODES.flatMap(([mode]) => [`${mode}: req/s`, 'ratio', 'p50 / p99 (ms)', 'failed', 'CPU s/s server / generator', 'CPU us/req server / generator']),
+  ],
+];
 const ratios = MODES.map(() => GENERATORS.map(() => [] as number[]));
 const serverRates = MODES.map(() => GENERATORS.map(() => [] as number[]));
 const cpuPerRequest = MODES.map(() => GENERATORS.map(() => ({ server: [] as number[], generator: [] as number[] })));
@@ -244,7 +283,14 @@ for (let round = 1; round <= ROUNDS; round++) {
       serverRates[m][g].push(served.perSecond);
       cpuPerRequest[m][g].server.push((1e6 * serverUsed) / served.replies);
       cpuPerRequest[m][g].generator.push((1e6 * ownUsed) / served.replies);
-      cells[g].push(fmt(served.perSecond, 0), fmt(served.perSecond / local, 2), `${fmt(served.p50)} / ${fmt(served.p99)}`, String(served.failed), `${fmt(serverUsed / elapsed, 2)} / ${fmt(ownUsed / elapsed, 2)}`, `${fmt((1e6 * serverUsed) / served.replies, 0)} / ${fmt((1e6 * ownUsed) / served.replies, 0)}`);
+      cells[g].push(
+        fmt(served.perSecond, 0),
+        fmt(served.perSecond / local, 2),
+        `${fmt(served.p50)} / ${fmt(served.p99)}`,
+        String(served.failed),
+        `${fmt(serverUsed / elapsed, 2)} / ${fmt(ownUsed / elapsed, 2)}`,
+        `${fmt((1e6 * serverUsed) / served.replies, 0)} / ${fmt((1e6 * ownUsed) / served.replies, 0)}`,
+      );
     }
   }
   for (const g of order) rows.push([String(round), GENERATORS[g], fmt(local, 0), ...cells[g]]);
@@ -265,7 +311,10 @@ for (const s of servers) await stopServer(s.child);
 // 3. 2x overload of the inference-thread throughput, without and with --slo-ms, in both modes.
 const overload: [string, OpenLoopResult][] = [];
 for (const [mode, modeArgs] of MODES) {
-  for (const [label, extra] of [['without --slo-ms', []], [`--slo-ms ${SLO_MS}`, ['--slo-ms', String(SLO_MS)]]] as [string, string[]][]) {
+  for (const [label, extra] of [
+    ['without --slo-ms', []],
+    [`--slo-ms ${SLO_MS}`, ['--slo-ms', String(SLO_MS)]],
+  ] as [string, string[]][]) {
     const s = await startServer([...modeArgs, ...extra]);
     await closedLoop(s.url, 1, 'frame');
     const r = await fixedRate(s.url, 2 * throughput[0], SECONDS);
@@ -285,16 +334,45 @@ function pointsText(r: OpenLoopResult): string {
     const accuracy = index < 0 ? chosen.accuracy : calibration.front[index].accuracy;
     n += count;
     acc += count * accuracy;
-    parts.push(`${index < 0 ? 'model thresholds' : `#${index}`}: ${percent(count / Math.max(1, [...r.points.values()].reduce((a, b) => a + b, 0)), 0)}`);
+    parts.push(
+      `${index < 0 ? 'model thresholds' : `#${index}`}: ${percent(
+        count /
+          Math.max(
+            1,
+            [...r.points.values()].reduce((a, b) => a + b, 0),
+          ),
+        0,
+      )}`,
+    );
   }
   return `${percent(acc / Math.max(1, n))} (${parts.join(', ')})`;
 }
 
 const openLoopRow = (label: string, r: OpenLoopResult) => {
   const total = r.refused + r.failed + [...r.points.values()].reduce((a, b) => a + b, 0);
-  return [label, fmt(r.offered, 0), fmt(r.repliedPerSecond, 0), fmt(r.answeredPerSecond, 0), `${fmt(r.p50)} / ${fmt(r.p99)}`, `${fmt(r.answeredP50)} / ${fmt(r.answeredP99)}`, `${r.refused} (${percent(r.refused / Math.max(1, total), 0)})`, String(r.failed), String(r.unsent)];
+  return [
+    label,
+    fmt(r.offered, 0),
+    fmt(r.repliedPerSecond, 0),
+    fmt(r.answeredPerSecond, 0),
+    `${fmt(r.p50)} / ${fmt(r.p99)}`,
+    `${fmt(r.answeredP50)} / ${fmt(r.answeredP99)}`,
+    `${r.refused} (${percent(r.refused / Math.max(1, total), 0)})`,
+    String(r.failed),
+    String(r.unsent),
+  ];
 };
-const openLoopHead = ['server', 'target (req/s)', 'replies (req/s)', 'answered 200 (req/s)', 'p50 / p99 of 200s, corrected (ms)', 'p50 / p99 of 200s, as measured (ms)', 'refused (503)', 'failed', 'due, not sent'];
+const openLoopHead = [
+  'server',
+  'target (req/s)',
+  'replies (req/s)',
+  'answered 200 (req/s)',
+  'p50 / p99 of 200s, corrected (ms)',
+  'p50 / p99 of 200s, as measured (ms)',
+  'refused (503)',
+  'failed',
+  'due, not sent',
+];
 const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(', ');
 
 process.stdout.write(
@@ -305,7 +383,10 @@ process.stdout.write(
     'Throughput: 64 concurrent single-sample clients vs in-process batched inference (same samples, same run)',
     formatTable(rows),
     ...MODES.flatMap(([mode], m) => [
-      ...GENERATORS.map((g, i) => `${mode}, ${g}: mean ratio ${fmt(mean(ratios[m][i]), 2)} (target >= 0.7); CPU per request ${fmt(mean(cpuPerRequest[m][i].server), 0)} us server, ${fmt(mean(cpuPerRequest[m][i].generator), 0)} us generator`),
+      ...GENERATORS.map(
+        (g, i) =>
+          `${mode}, ${g}: mean ratio ${fmt(mean(ratios[m][i]), 2)} (target >= 0.7); CPU per request ${fmt(mean(cpuPerRequest[m][i].server), 0)} us server, ${fmt(mean(cpuPerRequest[m][i].generator), 0)} us generator`,
+      ),
       `${mode}: JSON bodies instead of frames (autocannon): ${fmt(viaJson[m].requests.average, 0)} req/s, p50/p99 ${viaJson[m].latency.p50}/${viaJson[m].latency.p99} ms`,
     ]),
     '',
@@ -313,8 +394,13 @@ process.stdout.write(
     formatTable([openLoopHead, ...latency.map(([label, r]) => openLoopRow(label, r))]),
     '',
     `2x overload (${fmt(2 * throughput[0], 0)} req/s offered), same run`,
-    formatTable([[...openLoopHead, 'server-side p99 (ms, bucket bound)', 'accuracy of the points that answered (validation)'], ...overload.map(([label, r]) => [...openLoopRow(label, r), `<= ${r.serverP99}`, pointsText(r)])]),
-    ...MODES.map(([mode], m) => `SLO ${SLO_MS} ms, ${mode}: p99 of answered requests ${overload[2 * m + 1][1].p99 <= SLO_MS ? 'held' : 'NOT held'} with --slo-ms`),
+    formatTable([
+      [...openLoopHead, 'server-side p99 (ms, bucket bound)', 'accuracy of the points that answered (validation)'],
+      ...overload.map(([label, r]) => [...openLoopRow(label, r), `<= ${r.serverP99}`, pointsText(r)]),
+    ]),
+    ...MODES.map(
+      ([mode], m) => `SLO ${SLO_MS} ms, ${mode}: p99 of answered requests ${overload[2 * m + 1][1].p99 <= SLO_MS ? 'held' : 'NOT held'} with --slo-ms`,
+    ),
     '',
   ].join('\n'),
 );

@@ -127,33 +127,53 @@ function benchFor(name: string, samples: number): Bench {
   const spec = zooModel(name).build();
   if (name === 'b-lenet') {
     const train = mnistSplits(1).train;
-    return { name, spec, data: subset(train, Uint32Array.from({ length: samples }, (_, i) => i % train.count)) };
+    return {
+      name,
+      spec,
+      data: subset(
+        train,
+        Uint32Array.from({ length: samples }, (_, i) => i % train.count),
+      ),
+    };
   }
   return { name, spec, data: randomImages(samples, 1, [32, 32, 3]) };
 }
 
 /** Samples/s of `count` training steps after the warm-up, through the real training loop; optionally profiled. */
-async function wasmThroughput(b: Bench, set: KernelSet, count: number, profile: boolean): Promise<{ samplesPerSecond: number; msPerStep: number; kernels?: Map<string, { calls: number; ms: number }> }> {
+async function wasmThroughput(
+  b: Bench,
+  set: KernelSet,
+  count: number,
+  profile: boolean,
+): Promise<{ samplesPerSecond: number; msPerStep: number; kernels?: Map<string, { calls: number; ms: number }> }> {
   useKernels(set);
   const net = new TfjsNetwork(b.spec, undefined, 1);
-  const train = subset(b.data, Uint32Array.from({ length: (warmup + count) * batch }, (_, i) => i));
+  const train = subset(
+    b.data,
+    Uint32Array.from({ length: (warmup + count) * batch }, (_, i) => i),
+  );
   let started = 0;
   let seconds = 0;
   let kernels: Map<string, { calls: number; ms: number }> | undefined;
   const run = () =>
-    trainNetwork(net, { train, validation: subset(b.data, new Uint32Array([0])) }, { ...DEFAULT_TRAIN_OPTIONS, epochs: 1 }, {
-      onEvent: (e) => {
-        if (e.type !== 'step') return;
-        if (e.step === warmup) {
-          recording = true;
-          started = performance.now();
-        }
-        if (e.step === warmup + count) {
-          seconds = (performance.now() - started) / 1000;
-          recording = false;
-        }
+    trainNetwork(
+      net,
+      { train, validation: subset(b.data, new Uint32Array([0])) },
+      { ...DEFAULT_TRAIN_OPTIONS, epochs: 1 },
+      {
+        onEvent: (e) => {
+          if (e.type !== 'step') return;
+          if (e.step === warmup) {
+            recording = true;
+            started = performance.now();
+          }
+          if (e.step === warmup + count) {
+            seconds = (performance.now() - started) / 1000;
+            recording = false;
+          }
+        },
       },
-    }).then(() => undefined);
+    ).then(() => undefined);
   if (profile) kernels = await profileKernels(run);
   else await run();
   net.dispose();
@@ -178,12 +198,33 @@ function torchThroughput(b: Bench, torchThreads: number): number {
   writeFileSync(specFile, JSON.stringify(b.spec));
   const [h, w, c] = b.data.shape as [number, number, number];
   const header = new Int32Array([b.data.count, h, w, c]);
-  writeFileSync(dataFile, Buffer.concat([Buffer.from(header.buffer), Buffer.from(b.data.x.buffer, b.data.x.byteOffset, b.data.x.byteLength), Buffer.from(b.data.y)]));
+  writeFileSync(
+    dataFile,
+    Buffer.concat([Buffer.from(header.buffer), Buffer.from(b.data.x.buffer, b.data.x.byteOffset, b.data.x.byteLength), Buffer.from(b.data.y)]),
+  );
   const o = DEFAULT_TRAIN_OPTIONS;
   const args = [
-    join(here, 'train-speed-torch.py'), '--spec', specFile, '--data', dataFile, '--batch', String(batch), '--steps', String(steps),
-    '--warmup', String(warmup), '--threads', String(torchThreads), '--lr', String(o.learningRate), '--beta1', String(o.beta1),
-    '--beta2', String(o.beta2), '--exit-weights', resolveExitWeights(undefined, b.spec.stages.length).join(','),
+    join(here, 'train-speed-torch.py'),
+    '--spec',
+    specFile,
+    '--data',
+    dataFile,
+    '--batch',
+    String(batch),
+    '--steps',
+    String(steps),
+    '--warmup',
+    String(warmup),
+    '--threads',
+    String(torchThreads),
+    '--lr',
+    String(o.learningRate),
+    '--beta1',
+    String(o.beta1),
+    '--beta2',
+    String(o.beta2),
+    '--exit-weights',
+    resolveExitWeights(undefined, b.spec.stages.length).join(','),
   ];
   const r = spawnSync(python!, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`PyTorch twin failed for ${b.name}: ${r.stderr}`);
@@ -207,15 +248,23 @@ try {
     }
   }
   const withTorch = python !== undefined && !values['no-torch'];
-  console.log(`Joint training throughput, samples/s, batch ${batch}, Adam (lr ${DEFAULT_TRAIN_OPTIONS.learningRate}, β ${DEFAULT_TRAIN_OPTIONS.beta1}/${DEFAULT_TRAIN_OPTIONS.beta2}), default exit weights; mean of ${rounds} alternating rounds; ${warmup} warm-up steps excluded; wasm with branchy's kernels and PyTorch ${steps} steps, wasm with tfjs's kernels ${baselineSteps}.\n`);
-  if (!withTorch) console.log(python ? 'PyTorch skipped (--no-torch).\n' : "PyTorch skipped: neither python3 nor /usr/bin/python3 can 'import torch' (Debian: apt-get install python3-torch).\n");
+  console.log(
+    `Joint training throughput, samples/s, batch ${batch}, Adam (lr ${DEFAULT_TRAIN_OPTIONS.learningRate}, β ${DEFAULT_TRAIN_OPTIONS.beta1}/${DEFAULT_TRAIN_OPTIONS.beta2}), default exit weights; mean of ${rounds} alternating rounds; ${warmup} warm-up steps excluded; wasm with branchy's kernels and PyTorch ${steps} steps, wasm with tfjs's kernels ${baselineSteps}.\n`,
+  );
+  if (!withTorch)
+    console.log(
+      python
+        ? 'PyTorch skipped (--no-torch).\n'
+        : "PyTorch skipped: neither python3 nor /usr/bin/python3 can 'import torch' (Debian: apt-get install python3-torch).\n",
+    );
   const header = ['network', 'wasm, tfjs kernels', 'wasm, branchy kernels', 'speed-up'];
   if (withTorch) header.push(`PyTorch, ${threads} thread${threads === 1 ? '' : 's'}`, 'wasm / PyTorch', ...(threads !== 2 ? ['PyTorch, 2 threads'] : []));
   const rows: (string | number)[][] = [header];
   for (const b of benches) {
     const f = figures.get(b.name)!;
     const row: (string | number)[] = [b.name, mean(f.tfjs).toFixed(0), mean(f.branchy).toFixed(0), `${(mean(f.branchy) / mean(f.tfjs)).toFixed(1)}x`];
-    if (withTorch) row.push(mean(f.torch).toFixed(0), `${(mean(f.branchy) / mean(f.torch)).toFixed(2)}x`, ...(threads !== 2 ? [mean(f.torch2).toFixed(0)] : []));
+    if (withTorch)
+      row.push(mean(f.torch).toFixed(0), `${(mean(f.branchy) / mean(f.torch)).toFixed(2)}x`, ...(threads !== 2 ? [mean(f.torch2).toFixed(0)] : []));
     rows.push(row);
   }
   console.log(formatTable(rows));
@@ -226,7 +275,9 @@ try {
         const { msPerStep, kernels } = await wasmThroughput(b, set, set === 'tfjs' ? baselineSteps : steps, true);
         const sorted = [...kernels!.entries()].sort((x, y) => y[1].ms - x[1].ms);
         const inKernels = sorted.reduce((s, [, k]) => s + k.ms, 0);
-        console.log(`\nPer-kernel self time, ${b.name}, wasm with ${set} kernels: ${msPerStep.toFixed(1)} ms per step (timers on), ${inKernels.toFixed(1)} ms in kernels\n`);
+        console.log(
+          `\nPer-kernel self time, ${b.name}, wasm with ${set} kernels: ${msPerStep.toFixed(1)} ms per step (timers on), ${inKernels.toFixed(1)} ms in kernels\n`,
+        );
         console.log(
           formatTable([
             ['kernel', 'calls/step', 'ms/step', 'share of step'],

@@ -41,9 +41,17 @@ function syntheticCifar(count: number, seed: number): Dataset {
 
 /** Seconds per training step of `net`, over `steps` steps (the epoch's own timer; validation excluded). */
 async function secondsPerStep(net: TfjsNetwork, data: { train: Dataset; validation: Dataset }, steps: number, microBatch?: number): Promise<number> {
-  const train = subset(data.train, Uint32Array.from({ length: steps * BATCH }, (_, i) => i % data.train.count));
+  const train = subset(
+    data.train,
+    Uint32Array.from({ length: steps * BATCH }, (_, i) => i % data.train.count),
+  );
   let seconds = NaN;
-  await trainNetwork(net, { train, validation: data.validation }, { ...DEFAULT_TRAIN_OPTIONS, epochs: 1, microBatch }, { onEvent: (e) => void (e.type === 'epoch-end' && (seconds = e.seconds)) });
+  await trainNetwork(
+    net,
+    { train, validation: data.validation },
+    { ...DEFAULT_TRAIN_OPTIONS, epochs: 1, microBatch },
+    { onEvent: (e) => void (e.type === 'epoch-end' && (seconds = e.seconds)) },
+  );
   return seconds / steps;
 }
 
@@ -54,7 +62,10 @@ try {
   const rows: (string | number)[][] = [['network', 'steps timed', 's/step', 's/epoch', 'epoch of', 'vs baseline']];
   for (const baseline of values.models!.split(',')) {
     const shape = zooModel(baseline).build().input.shape;
-    const data = shape[2] === 1 ? { train: mnist.train, validation: subset(mnist.validation, [0, 1, 2, 3]) } : { train: syntheticCifar(4 * BATCH, 1), validation: syntheticCifar(4, 2) };
+    const data =
+      shape[2] === 1
+        ? { train: mnist.train, validation: subset(mnist.validation, [0, 1, 2, 3]) }
+        : { train: syntheticCifar(4 * BATCH, 1), validation: syntheticCifar(4, 2) };
     const nets = [baseline, `b-${baseline}`].map((name) => new TfjsNetwork(zooModel(name).build(), undefined, 1));
     const steps = STEPS[baseline] ?? 2;
     try {
@@ -63,7 +74,16 @@ try {
       for (let r = 0; r < rounds; r++) for (const [i, net] of nets.entries()) times[i].push(await secondsPerStep(net, data, steps, MICRO_BATCH[baseline]));
       const perStep = times.map((t) => t.reduce((a, b) => a + b, 0) / t.length);
       const epochSteps = Math.ceil(EPOCH_SAMPLES[baseline] / BATCH);
-      nets.forEach((net, i) => rows.push([net.spec.name, rounds * steps, perStep[i].toFixed(3), (perStep[i] * epochSteps).toFixed(0), EPOCH_SAMPLES[baseline], i === 0 ? '1.00x' : `${(perStep[i] / perStep[0]).toFixed(2)}x`]));
+      nets.forEach((net, i) =>
+        rows.push([
+          net.spec.name,
+          rounds * steps,
+          perStep[i].toFixed(3),
+          (perStep[i] * epochSteps).toFixed(0),
+          EPOCH_SAMPLES[baseline],
+          i === 0 ? '1.00x' : `${(perStep[i] / perStep[0]).toFixed(2)}x`,
+        ]),
+      );
       process.stdout.write(`${baseline}: ${nets.map((n, i) => `${n.spec.name} ${perStep[i].toFixed(3)} s/step`).join(', ')}\n`);
     } catch (error) {
       // A network that cannot train here (e.g. out of tfjs-wasm's heap) gets a row that says so.
@@ -73,7 +93,9 @@ try {
     }
     nets.forEach((net) => net.dispose());
   }
-  process.stdout.write(`\ntraining time per epoch at batch ${BATCH}, joint Adam, tfjs-${values.backend}, ${cpus()[0]?.model ?? 'unknown CPU'} x ${cpus().length} cores, Node ${process.version}; ${rounds} alternating rounds\n\n${formatTable(rows)}\n`);
+  process.stdout.write(
+    `\ntraining time per epoch at batch ${BATCH}, joint Adam, tfjs-${values.backend}, ${cpus()[0]?.model ?? 'unknown CPU'} x ${cpus().length} cores, Node ${process.version}; ${rounds} alternating rounds\n\n${formatTable(rows)}\n`,
+  );
 } catch (error) {
   process.stderr.write(`zoo-epoch: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);

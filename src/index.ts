@@ -13,8 +13,27 @@ export { networkFacts, type NetworkFacts, type LayerFacts } from './spec/shapes.
 export type { Batch, Engine, EngineName, LoadedNetwork, ModelSource, OnnxSource, StageAndExit } from './engine/types.ts';
 export { tfjsEngine, useBackend, TFJS_BACKENDS, type TfjsBackend } from './engine/tfjs/index.ts';
 export { ortEngine, exportNetwork, type OrtModule, type OrtNetwork, type OrtSessionOptions, type CarryMode, type OnnxPieces } from './engine/ort/index.ts';
-export { getCriterion, registerCriterion, listCriteria, parseThresholds, broadcastThresholds, validateThresholds, firstPassingExit, type ExitCriterion } from './exit/index.ts';
+export {
+  getCriterion,
+  registerCriterion,
+  listCriteria,
+  parseThresholds,
+  broadcastThresholds,
+  validateThresholds,
+  firstPassingExit,
+  type ExitCriterion,
+} from './exit/index.ts';
 export { runEarlyExit, runAllExits, evaluateExits, measureLatency, measureModel } from './infer/index.ts';
-export type { EarlyExitOptions, ExitResult, RunResult, RunTiming, AllExitsResult, ExitEvaluation, LabelledSamples, LatencyMeasurement, ModelReport } from './infer/index.ts';
+export type {
+  EarlyExitOptions,
+  ExitResult,
+  RunResult,
+  RunTiming,
+  AllExitsResult,
+  ExitEvaluation,
+  LabelledSamples,
+  LatencyMeasurement,
+  ModelReport,
+} from './infer/index.ts';
 export { encodeFrame, decodeFrame, FRAME_DTYPES, type TensorEntry, type FrameDtype, type FrameData, type DecodedFrame } from './io/frame.ts';
 export { listZoo, zooModel, type ZooEntry, type ZooOptions } from './zoo/index.ts';

@@ -117,7 +117,14 @@ export async function profileCosts(net: LoadedNetwork, samples: LabelledSamples,
     for (const kind of ['stage', 'exit'] as const) {
       const k = 2 * (n - 1) + (kind === 'exit' ? 1 : 0);
       const f = facts && (kind === 'stage' ? facts.stages[n - 1] : facts.exits[n - 1]);
-      pieces.push({ kind, index: n, batch1: stats(single[k], BLOCK), batched: { batchSize, ...stats(batched[k], 1) }, flops: f?.flops ?? null, params: f?.params ?? null });
+      pieces.push({
+        kind,
+        index: n,
+        batch1: stats(single[k], BLOCK),
+        batched: { batchSize, ...stats(batched[k], 1) },
+        flops: f?.flops ?? null,
+        params: f?.params ?? null,
+      });
     }
   }
   const costs = (series: number[][], block: number) => {

@@ -2,4 +2,13 @@ export { chooseThresholdsForAccuracy, type AccuracyTargetChoice } from './accura
 export { paretoFront, chooseOperatingPoint, type ParetoOptions, type ParetoStats } from './pareto.ts';
 export { profileCosts, type ProfileOptions } from './cost-profile.ts';
 export { calibrateNetwork, STORED_FRONT_POINTS, type CalibrationOutcome, type CalibrationRequest } from './calibrate-network.ts';
-export type { CostProfile, OperatingConstraint, OperatingPoint, ParetoPoint, PieceCost, StoredCalibration, StoredCostProfile, StoredPieceCost } from './types.ts';
+export type {
+  CostProfile,
+  OperatingConstraint,
+  OperatingPoint,
+  ParetoPoint,
+  PieceCost,
+  StoredCalibration,
+  StoredCostProfile,
+  StoredPieceCost,
+} from './types.ts';

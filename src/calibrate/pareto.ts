@@ -189,10 +189,8 @@ export function chooseOperatingPoint(front: readonly ParetoPoint[], constraint: 
   const byAccuracy = key === 'maxDrop' || key === 'minAccuracy';
   // Accuracy bounds want the cheapest qualifying point (ties: the more accurate); cost bounds the most accurate
   // (ties: the cheaper). Ties cannot happen on a front from paretoFront, but a hand-made list may have them.
-  const cheaper = (a: ParetoPoint, b: ParetoPoint) =>
-    a.expectedCost < b.expectedCost || (a.expectedCost === b.expectedCost && a.accuracy > b.accuracy);
-  const moreAccurate = (a: ParetoPoint, b: ParetoPoint) =>
-    a.accuracy > b.accuracy || (a.accuracy === b.accuracy && a.expectedCost < b.expectedCost);
+  const cheaper = (a: ParetoPoint, b: ParetoPoint) => a.expectedCost < b.expectedCost || (a.expectedCost === b.expectedCost && a.accuracy > b.accuracy);
+  const moreAccurate = (a: ParetoPoint, b: ParetoPoint) => a.accuracy > b.accuracy || (a.accuracy === b.accuracy && a.expectedCost < b.expectedCost);
   const better = byAccuracy ? cheaper : moreAccurate;
   let chosen: ParetoPoint | undefined;
   for (const p of front) if (meets(p) && (chosen === undefined || better(p, chosen))) chosen = p;
@@ -225,11 +223,7 @@ export function chooseOperatingPoint(front: readonly ParetoPoint[], constraint: 
 }
 
 /** Sorts one exit's samples by score and finds its groups, bad samples and reduced cuts. */
-function orderExit(
-  scores: Float64Array,
-  correctHere: Uint8Array,
-  rightLater: Uint8Array,
-): { exit: ExitOrder; distinct: Float64Array } {
+function orderExit(scores: Float64Array, correctHere: Uint8Array, rightLater: Uint8Array): { exit: ExitOrder; distinct: Float64Array } {
   const N = scores.length;
   // NaN and +∞ never pass a finite threshold: they are left out of the order and never leave here.
   let leavable = 0;
@@ -338,9 +332,7 @@ function checkInputs(table: AllExitsResult, labels: Uint8Array, costToExit: read
   });
 }
 
-function readConstraint(
-  constraint: OperatingConstraint,
-): { key: 'maxDrop' | 'targetSpeedup' | 'maxCost' | 'minAccuracy'; value: number } {
+function readConstraint(constraint: OperatingConstraint): { key: 'maxDrop' | 'targetSpeedup' | 'maxCost' | 'minAccuracy'; value: number } {
   const keys = ['maxDrop', 'targetSpeedup', 'maxCost', 'minAccuracy'] as const;
   const given = constraint !== null && typeof constraint === 'object' ? Object.keys(constraint) : [];
   const key = keys.find((k) => given.length === 1 && given[0] === k);

@@ -11,7 +11,11 @@ export function addBackendOption(cmd: Command): Command {
 /** `--engine auto|tfjs|ort`, `--threads N` and `--backend wasm|cpu`, for every command that runs a model. */
 export function addEngineOptions(cmd: Command): Command {
   return addBackendOption(cmd)
-    .addOption(new Option('--engine <name>', 'auto: onnxruntime when the model directory has ONNX files, else tfjs; ort on a directory without them exports in memory').choices([...ENGINE_CHOICES]).default('auto'))
+    .addOption(
+      new Option('--engine <name>', 'auto: onnxruntime when the model directory has ONNX files, else tfjs; ort on a directory without them exports in memory')
+        .choices([...ENGINE_CHOICES])
+        .default('auto'),
+    )
     .addOption(new Option('--threads <n>', "onnxruntime intra-op threads (default: onnxruntime's choice, one per core)").argParser(positiveInt('--threads')));
 }
 

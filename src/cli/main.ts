@@ -46,7 +46,7 @@ const FLAG_HINTS: Readonly<Record<string, string>> = {
   IMPORT_EXIT_NOT_PROBS: 'if the exit heads return logits, import with --exit-output logits',
   SERVE_NOT_CALIBRATED: "run 'branchy calibrate DIR' on each model first, or drop --slo-ms",
   TRAIN_INIT_MISMATCH: '--init-from must name the baseline this network was built from',
-  TRAIN_NOTHING_TO_RESUME: "drop --resume, or point --out at a directory a run checkpointed into",
+  TRAIN_NOTHING_TO_RESUME: 'drop --resume, or point --out at a directory a run checkpointed into',
   DATA_UNKNOWN_SOURCE: 'see --data in --help',
 };
 

@@ -6,7 +6,12 @@ export function formatModelReport(name: string, data: string, r: ModelReport): s
   const e = r.evaluation;
   const exits = formatTable([
     ['exit', 'accuracy (every sample)', 'leaving here', 'accuracy of those leaving'],
-    ...e.exitAccuracy.map((a, i) => [`${i + 1}${i === e.exitAccuracy.length - 1 ? ' (final)' : ''}`, percent(a), percent(e.exitShare[i], 1), percent(e.leavingAccuracy[i])]),
+    ...e.exitAccuracy.map((a, i) => [
+      `${i + 1}${i === e.exitAccuracy.length - 1 ? ' (final)' : ''}`,
+      percent(a),
+      percent(e.exitShare[i], 1),
+      percent(e.leavingAccuracy[i]),
+    ]),
   ]);
   const summary = formatTable([
     ['network', 'accuracy', 'mean batch-1 latency', 'p95', 'speed-up'],

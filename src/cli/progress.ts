@@ -17,7 +17,15 @@ export function trainProgress(barStream: NodeJS.WriteStream = process.stderr, li
   let bar: cliProgress.SingleBar | undefined;
   return (event) => {
     if (event.type === 'epoch-start' && tty) {
-      bar = new cliProgress.SingleBar({ stream: barStream, format: `epoch ${event.epoch}/${event.epochs} [{bar}] {value}/{total} steps  eta {eta}s`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+      bar = new cliProgress.SingleBar(
+        {
+          stream: barStream,
+          format: `epoch ${event.epoch}/${event.epochs} [{bar}] {value}/{total} steps  eta {eta}s`,
+          hideCursor: true,
+          clearOnComplete: true,
+        },
+        cliProgress.Presets.shades_classic,
+      );
       bar.start(event.steps, 0);
     } else if (event.type === 'step') {
       bar?.update(event.step);

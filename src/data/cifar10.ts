@@ -8,7 +8,6 @@ import { isGzip } from './idx.ts';
 import { readDataFile } from './read-bytes.ts';
 import { splitDataset } from './split.ts';
 
-
 /** Image height and width of every CIFAR-10 sample. */
 const SIDE = 32;
 /** Pixels per channel plane (32 × 32). */
@@ -60,10 +59,7 @@ function checkBatch(part: NamedBytes): number {
   const remainder = bytes.length % CIFAR10_RECORD_BYTES;
   if (bytes.length === 0 || remainder !== 0) {
     // CIFAR-100's binary records carry two label bytes (3074 in all): say so, since the files look alike.
-    const hint =
-      bytes.length > 0 && bytes.length % (CIFAR10_RECORD_BYTES + 1) === 0
-        ? ' (the length is a multiple of 3074: is this a CIFAR-100 file?)'
-        : '';
+    const hint = bytes.length > 0 && bytes.length % (CIFAR10_RECORD_BYTES + 1) === 0 ? ' (the length is a multiple of 3074: is this a CIFAR-100 file?)' : '';
     throw new BranchyDataError(
       'DATA_CIFAR_TRUNCATED',
       bytes.length === 0
@@ -136,10 +132,7 @@ function candidates(dir: string, file: string): string[] {
 function findBatch(dir: string, file: string): string {
   const tried = candidates(dir, file);
   for (const p of tried) if (existsSync(p)) return p;
-  throw new BranchyDataError(
-    'DATA_NOT_FOUND',
-    `No CIFAR-10 batch '${file}' in '${dir}': looked for ${tried.join(', ')}.`,
-  );
+  throw new BranchyDataError('DATA_NOT_FOUND', `No CIFAR-10 batch '${file}' in '${dir}': looked for ${tried.join(', ')}.`);
 }
 
 function readBatch(path: string): NamedBytes {

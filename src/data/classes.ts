@@ -19,15 +19,4 @@ export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
 ]);
 
 /** Class names of CIFAR-10 in label order (label 0 is 'airplane'), as listed in the distribution's `batches.meta.txt`. */
-export const CIFAR10_CLASSES: readonly string[] = Object.freeze([
-  'airplane',
-  'automobile',
-  'bird',
-  'cat',
-  'deer',
-  'dog',
-  'frog',
-  'horse',
-  'ship',
-  'truck',
-]);
+export const CIFAR10_CLASSES: readonly string[] = Object.freeze(['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);

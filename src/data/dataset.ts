@@ -53,33 +53,23 @@ export function sampleSize(ds: Pick<Dataset, 'shape'>): number {
  * @throws BranchyDataError `DATA_BAD_SHAPE` when the shape is not three positive integers, `x` does not hold
  *   `y.length` samples of that shape, or a label is not a valid class index.
  */
-export function createDataset(parts: {
-  x: Float32Array;
-  y: Uint8Array;
-  shape: readonly [number, number, number];
-  classes: readonly string[];
-}): Dataset {
+export function createDataset(parts: { x: Float32Array; y: Uint8Array; shape: readonly [number, number, number]; classes: readonly string[] }): Dataset {
   const { x, y, shape, classes } = parts;
   if (shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
-    throw new BranchyDataError(
-      'DATA_BAD_SHAPE',
-      `Dataset shape [${shape.join(', ')}] is invalid: expected [height, width, channels] of positive integers.`,
-    );
+    throw new BranchyDataError('DATA_BAD_SHAPE', `Dataset shape [${shape.join(', ')}] is invalid: expected [height, width, channels] of positive integers.`);
   }
   const per = shape[0] * shape[1] * shape[2];
   if (x.length !== y.length * per) {
     throw new BranchyDataError(
       'DATA_BAD_SHAPE',
-      `Dataset x has ${x.length} values but ${y.length} labels of shape [${shape.join(', ')}] need ` +
-        `${y.length * per}.`,
+      `Dataset x has ${x.length} values but ${y.length} labels of shape [${shape.join(', ')}] need ` + `${y.length * per}.`,
     );
   }
   for (let i = 0; i < y.length; i++) {
     if (y[i] >= classes.length) {
       throw new BranchyDataError(
         'DATA_BAD_SHAPE',
-        `Dataset label ${y[i]} at sample ${i} is not a class index: expected 0..${classes.length - 1} ` +
-          `for ${classes.length} classes.`,
+        `Dataset label ${y[i]} at sample ${i} is not a class index: expected 0..${classes.length - 1} ` + `for ${classes.length} classes.`,
       );
     }
   }
@@ -89,10 +79,7 @@ export function createDataset(parts: {
 /** `what` is built only on failure: this check runs once per sample in the hot copy loops. */
 function checkIndex(ds: Dataset, index: number, what: () => string): void {
   if (!Number.isInteger(index) || index < 0 || index >= ds.count) {
-    throw new BranchyArgumentError(
-      'DATA_INDEX_OUT_OF_RANGE',
-      `${what()} ${index} is not a sample index: expected an integer in 0..${ds.count - 1}.`,
-    );
+    throw new BranchyArgumentError('DATA_INDEX_OUT_OF_RANGE', `${what()} ${index} is not a sample index: expected an integer in 0..${ds.count - 1}.`);
   }
 }
 
@@ -138,10 +125,7 @@ export function sample(ds: Dataset, i: number): Float32Array {
  */
 export function batches(ds: Dataset, batchSize: number, order?: Uint32Array): Iterable<MiniBatch> {
   if (!Number.isInteger(batchSize) || batchSize <= 0) {
-    throw new BranchyArgumentError(
-      'DATA_BAD_BATCH_SIZE',
-      `batches: batchSize ${batchSize} is invalid: expected a positive integer.`,
-    );
+    throw new BranchyArgumentError('DATA_BAD_BATCH_SIZE', `batches: batchSize ${batchSize} is invalid: expected a positive integer.`);
   }
   const per = sampleSize(ds);
   const ord = order ?? identity(ds.count);

@@ -79,9 +79,7 @@ const DTYPES: Record<IdxDtype, DtypeInfo> = {
   },
 };
 
-const DTYPE_BY_CODE = new Map<number, IdxDtype>(
-  (Object.keys(DTYPES) as IdxDtype[]).map((name) => [DTYPES[name].code, name]),
-);
+const DTYPE_BY_CODE = new Map<number, IdxDtype>((Object.keys(DTYPES) as IdxDtype[]).map((name) => [DTYPES[name].code, name]));
 
 function hex(bytes: Uint8Array, n: number): string {
   const shown = Array.from(bytes.subarray(0, n), (b) => `0x${b.toString(16).padStart(2, '0')}`);
@@ -116,8 +114,7 @@ export function parseIdx(bytes: Uint8Array, name: string): IdxTensor {
     } catch (cause) {
       throw new BranchyDataError(
         'DATA_IDX_BAD_GZIP',
-        `${name}: starts with the gzip magic 0x1f 0x8b but does not inflate ` +
-          `(${(cause as Error).message}): expected a complete gzip file.`,
+        `${name}: starts with the gzip magic 0x1f 0x8b but does not inflate ` + `(${(cause as Error).message}): expected a complete gzip file.`,
         { cause },
       );
     }
@@ -134,10 +131,7 @@ export function parseIdx(bytes: Uint8Array, name: string): IdxTensor {
   const ndim = raw[3];
   const header = 4 + 4 * ndim;
   if (raw.length < header) {
-    throw new BranchyDataError(
-      'DATA_IDX_TRUNCATED',
-      `${name}: ${raw.length} bytes, but the header of a ${ndim}-dimensional IDX file needs ${header} bytes.`,
-    );
+    throw new BranchyDataError('DATA_IDX_TRUNCATED', `${name}: ${raw.length} bytes, but the header of a ${ndim}-dimensional IDX file needs ${header} bytes.`);
   }
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const dims: number[] = [];
@@ -188,23 +182,14 @@ export function parseIdx(bytes: Uint8Array, name: string): IdxTensor {
 export function writeIdx(data: ArrayLike<number>, dims: readonly number[], dtype: IdxDtype): Uint8Array {
   const info = DTYPES[dtype];
   if (info === undefined) {
-    throw new BranchyArgumentError(
-      'DATA_IDX_BAD_DTYPE',
-      `writeIdx: dtype '${String(dtype)}' is unknown: expected one of ${Object.keys(DTYPES).join(', ')}.`,
-    );
+    throw new BranchyArgumentError('DATA_IDX_BAD_DTYPE', `writeIdx: dtype '${String(dtype)}' is unknown: expected one of ${Object.keys(DTYPES).join(', ')}.`);
   }
   if (dims.length > 255 || !dims.every((d) => Number.isInteger(d) && d >= 0 && d <= 0xffffffff)) {
-    throw new BranchyArgumentError(
-      'DATA_IDX_BAD_DIMS',
-      `writeIdx: dims [${dims.join(', ')}] are invalid: expected at most 255 unsigned 32-bit integers.`,
-    );
+    throw new BranchyArgumentError('DATA_IDX_BAD_DIMS', `writeIdx: dims [${dims.join(', ')}] are invalid: expected at most 255 unsigned 32-bit integers.`);
   }
   const count = dims.reduce((a, b) => a * b, 1);
   if (count !== data.length) {
-    throw new BranchyArgumentError(
-      'DATA_IDX_BAD_DIMS',
-      `writeIdx: dims [${dims.join(', ')}] hold ${count} values but data has ${data.length}.`,
-    );
+    throw new BranchyArgumentError('DATA_IDX_BAD_DIMS', `writeIdx: dims [${dims.join(', ')}] hold ${count} values but data has ${data.length}.`);
   }
   const header = 4 + 4 * dims.length;
   const out = new Uint8Array(header + count * info.bytes);
@@ -217,8 +202,7 @@ export function writeIdx(data: ArrayLike<number>, dims: readonly number[], dtype
     if (info.range !== undefined && !(Number.isInteger(v) && v >= info.range[0] && v <= info.range[1])) {
       throw new BranchyArgumentError(
         'DATA_IDX_BAD_VALUE',
-        `writeIdx: data[${i}] = ${v} does not fit dtype '${dtype}': expected an integer in ` +
-          `${info.range[0]}..${info.range[1]}.`,
+        `writeIdx: data[${i}] = ${v} does not fit dtype '${dtype}': expected an integer in ` + `${info.range[0]}..${info.range[1]}.`,
       );
     }
     info.write(view, o, v);
@@ -245,10 +229,7 @@ export function idxToFloat32(tensor: IdxTensor, name: string): Float32Array {
     case 'double':
       return Float32Array.from(tensor.data);
     default:
-      throw new BranchyDataError(
-        'DATA_IDX_BAD_DTYPE',
-        `${name}: IDX values are '${tensor.dtype}': expected 'ubyte' (pixels 0..255), 'float' or 'double'.`,
-      );
+      throw new BranchyDataError('DATA_IDX_BAD_DTYPE', `${name}: IDX values are '${tensor.dtype}': expected 'ubyte' (pixels 0..255), 'float' or 'double'.`);
   }
 }
 
@@ -277,10 +258,7 @@ function findIdxFile(dir: string, split: IdxSplit, kind: 'images' | 'labels'): s
     const p = join(dir, name);
     if (existsSync(p)) return p;
   }
-  throw new BranchyDataError(
-    'DATA_NOT_FOUND',
-    `No ${split} ${kind} file in '${dir}': looked for ${candidates.join(', ')}.`,
-  );
+  throw new BranchyDataError('DATA_NOT_FOUND', `No ${split} ${kind} file in '${dir}': looked for ${candidates.join(', ')}.`);
 }
 
 function readIdxFile(path: string): IdxTensor {
@@ -316,15 +294,13 @@ export function loadIdxDataset(dir: string, options: IdxLoadOptions): Dataset {
   if (labels.dims.length !== 1 || (labels.dtype !== 'ubyte' && labels.dtype !== 'byte')) {
     throw new BranchyDataError(
       'DATA_IDX_BAD_SHAPE',
-      `${labelsPath}: labels are '${labels.dtype}' with dims [${labels.dims.join(', ')}]: expected ` +
-        `one-dimensional ubyte labels [count].`,
+      `${labelsPath}: labels are '${labels.dtype}' with dims [${labels.dims.join(', ')}]: expected ` + `one-dimensional ubyte labels [count].`,
     );
   }
   if (dims[0] !== labels.dims[0]) {
     throw new BranchyDataError(
       'DATA_IDX_COUNT_MISMATCH',
-      `${imagesPath} holds ${dims[0]} images but ${labelsPath} holds ${labels.dims[0]} labels: expected ` +
-        `the same count.`,
+      `${imagesPath} holds ${dims[0]} images but ${labelsPath} holds ${labels.dims[0]} labels: expected ` + `the same count.`,
     );
   }
   const y = new Uint8Array(labels.data.length);
@@ -333,8 +309,7 @@ export function loadIdxDataset(dir: string, options: IdxLoadOptions): Dataset {
     if (label < 0 || label >= classes.length) {
       throw new BranchyDataError(
         'DATA_IDX_BAD_LABEL',
-        `${labelsPath}: label ${label} at index ${i} has no class name: expected 0..${classes.length - 1} ` +
-          `for classes [${classes.join(', ')}].`,
+        `${labelsPath}: label ${label} at index ${i} has no class name: expected 0..${classes.length - 1} ` + `for classes [${classes.join(', ')}].`,
       );
     }
     y[i] = label;
@@ -358,12 +333,7 @@ export function loadIdxDataset(dir: string, options: IdxLoadOptions): Dataset {
  * @throws BranchyDataError as {@link loadIdxDataset}, and `DATA_SPLIT_TOO_LARGE` when `validationSize`
  *   exceeds the train file's count.
  */
-export function idxSplits(
-  dir: string,
-  seed: number,
-  validationSize = 5000,
-  classes: readonly string[] = DIGIT_CLASSES,
-): DatasetSplits {
+export function idxSplits(dir: string, seed: number, validationSize = 5000, classes: readonly string[] = DIGIT_CLASSES): DatasetSplits {
   const full = loadIdxDataset(dir, { split: 'train', classes });
   const test = loadIdxDataset(dir, { split: 'test', classes });
   const trainSize = Math.max(0, full.count - validationSize);

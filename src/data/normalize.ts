@@ -39,15 +39,13 @@ export function normalize(x: Float32Array, channels: number, stats: ChannelStats
   if (!Number.isInteger(channels) || channels <= 0 || x.length % channels !== 0) {
     throw new BranchyArgumentError(
       'DATA_BAD_STATS',
-      `normalize: channels = ${channels} is invalid for ${x.length} values: expected a positive integer ` +
-        `that divides the length.`,
+      `normalize: channels = ${channels} is invalid for ${x.length} values: expected a positive integer ` + `that divides the length.`,
     );
   }
   if (stats.mean.length !== channels || stats.std.length !== channels) {
     throw new BranchyArgumentError(
       'DATA_BAD_STATS',
-      `normalize: stats have ${stats.mean.length} means and ${stats.std.length} stds: expected ${channels} ` +
-        `of each.`,
+      `normalize: stats have ${stats.mean.length} means and ${stats.std.length} stds: expected ${channels} ` + `of each.`,
     );
   }
   const divisor = new Float64Array(channels);
@@ -55,10 +53,7 @@ export function normalize(x: Float32Array, channels: number, stats: ChannelStats
     const m = stats.mean[ch];
     const s = stats.std[ch];
     if (!Number.isFinite(m) || !Number.isFinite(s) || s < 0) {
-      throw new BranchyArgumentError(
-        'DATA_BAD_STATS',
-        `normalize: channel ${ch} has mean ${m} and std ${s}: expected a finite mean and a finite std >= 0.`,
-      );
+      throw new BranchyArgumentError('DATA_BAD_STATS', `normalize: channel ${ch} has mean ${m} and std ${s}: expected a finite mean and a finite std >= 0.`);
     }
     divisor[ch] = s > 0 ? s : 1;
   }

@@ -29,10 +29,7 @@ function checkShape(shape: InputShape, what: string): void {
     );
   }
   if (COLOR_TYPE_BY_CHANNELS[c] === undefined) {
-    throw new BranchyArgumentError(
-      'DATA_UNSUPPORTED_CHANNELS',
-      `${what}: ${c} channels cannot be stored in a PNG: expected 1 (gray), 3 (RGB) or 4 (RGBA).`,
-    );
+    throw new BranchyArgumentError('DATA_UNSUPPORTED_CHANNELS', `${what}: ${c} channels cannot be stored in a PNG: expected 1 (gray), 3 (RGB) or 4 (RGBA).`);
   }
 }
 
@@ -67,17 +64,12 @@ export function decodePngInput(bytes: Uint8Array, name: string, shape: InputShap
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (cause) {
-    throw new BranchyDataError(
-      'DATA_BAD_PNG',
-      `${name}: is not a readable PNG (${(cause as Error).message}).`,
-      { cause },
-    );
+    throw new BranchyDataError('DATA_BAD_PNG', `${name}: is not a readable PNG (${(cause as Error).message}).`, { cause });
   }
   if (png.width !== w || png.height !== h) {
     throw new BranchyDataError(
       'DATA_INPUT_SHAPE',
-      `${name}: image is ${png.width}×${png.height} (width×height) but the network expects ${w}×${h}; ` +
-        `resize it first.`,
+      `${name}: image is ${png.width}×${png.height} (width×height) but the network expects ${w}×${h}; ` + `resize it first.`,
     );
   }
   // pngjs always hands back 8-bit RGBA, whatever the file's colour type or bit depth.
@@ -128,10 +120,7 @@ export function encodePng(x: Float32Array, shape: InputShape): Uint8Array {
   checkShape(shape, 'encodePng');
   const [h, w, c] = shape;
   if (x.length !== h * w * c) {
-    throw new BranchyArgumentError(
-      'DATA_INPUT_SHAPE',
-      `encodePng: ${x.length} values do not fit shape [${shape.join(', ')}]: expected ${h * w * c}.`,
-    );
+    throw new BranchyArgumentError('DATA_INPUT_SHAPE', `encodePng: ${x.length} values do not fit shape [${shape.join(', ')}]: expected ${h * w * c}.`);
   }
   const colorType = COLOR_TYPE_BY_CHANNELS[c];
   const png = new PNG({ width: w, height: h });
@@ -178,14 +167,17 @@ export function readInputFile(path: string, shape: InputShape): Float32Array[] {
   // Two zero bytes are taken as IDX even with an unknown type byte, so that parseIdx reports the bad magic.
   if (!(isGzip(bytes) || isIdx(bytes) || (bytes.length >= 2 && bytes[0] === 0 && bytes[1] === 0))) {
     const head = Array.from(bytes.subarray(0, 8), (b) => `0x${b.toString(16).padStart(2, '0')}`).join(' ');
-    throw new BranchyDataError(
-      'DATA_UNKNOWN_FORMAT',
-      `${path}: starts with ${head || '(empty file)'}: expected a PNG image or an IDX file (raw or gzipped).`,
-    );
+    throw new BranchyDataError('DATA_UNKNOWN_FORMAT', `${path}: starts with ${head || '(empty file)'}: expected a PNG image or an IDX file (raw or gzipped).`);
   }
   const tensor = parseIdx(bytes, path);
   const [h, w, c] = shape;
-  const one = c === 1 ? [[h, w], [h, w, c]] : [[h, w, c]];
+  const one =
+    c === 1
+      ? [
+          [h, w],
+          [h, w, c],
+        ]
+      : [[h, w, c]];
   const dims = tensor.dims;
   let n: number;
   if (one.some((s) => sameDims(dims, s))) {

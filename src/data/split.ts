@@ -18,18 +18,11 @@ export interface SplitSizes {
  * @throws BranchyArgumentError `DATA_SPLIT_BAD_SIZE` when a size is not a non-negative integer.
  * @throws BranchyDataError `DATA_SPLIT_TOO_LARGE` when the sizes add up to more than `ds.count`.
  */
-export function splitDataset(
-  ds: Dataset,
-  sizes: SplitSizes,
-  seed: number,
-): { train: Dataset; validation: Dataset; test: Dataset } {
+export function splitDataset(ds: Dataset, sizes: SplitSizes, seed: number): { train: Dataset; validation: Dataset; test: Dataset } {
   for (const part of ['train', 'validation', 'test'] as const) {
     const n = sizes[part];
     if (!Number.isInteger(n) || n < 0) {
-      throw new BranchyArgumentError(
-        'DATA_SPLIT_BAD_SIZE',
-        `splitDataset: sizes.${part} = ${n} is invalid: expected a non-negative integer.`,
-      );
+      throw new BranchyArgumentError('DATA_SPLIT_BAD_SIZE', `splitDataset: sizes.${part} = ${n} is invalid: expected a non-negative integer.`);
     }
   }
   const total = sizes.train + sizes.validation + sizes.test;

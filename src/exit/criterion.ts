@@ -32,10 +32,7 @@ export interface ExitCriterion {
  */
 export function checkClasses(criterion: string, classes: number): void {
   if (!Number.isInteger(classes) || classes < 1) {
-    throw new BranchyArgumentError(
-      'EXIT_BAD_CLASSES',
-      `Exit criterion '${criterion}': 'classes' is ${String(classes)}; expected an integer ≥ 1.`,
-    );
+    throw new BranchyArgumentError('EXIT_BAD_CLASSES', `Exit criterion '${criterion}': 'classes' is ${String(classes)}; expected an integer ≥ 1.`);
   }
 }
 
@@ -47,13 +44,7 @@ export function checkClasses(criterion: string, classes: number): void {
  * @internal
  */
 export function checkSlice(criterion: string, probs: Float32Array, classes: number, offset: number): void {
-  if (
-    !Number.isInteger(classes) ||
-    classes < 1 ||
-    !Number.isInteger(offset) ||
-    offset < 0 ||
-    offset + classes > probs.length
-  ) {
+  if (!Number.isInteger(classes) || classes < 1 || !Number.isInteger(offset) || offset < 0 || offset + classes > probs.length) {
     throw new BranchyArgumentError(
       'EXIT_BAD_SLICE',
       `Exit criterion '${criterion}': cannot score probs[${String(offset)} .. ${String(offset)}+${String(classes)}) ` +

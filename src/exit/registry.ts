@@ -21,12 +21,7 @@ const criteria = new Map<string, ExitCriterion>();
  */
 export function registerCriterion(criterion: ExitCriterion): void {
   const name: unknown = (criterion as { name?: unknown } | null | undefined)?.name;
-  if (
-    typeof name !== 'string' ||
-    name.length === 0 ||
-    typeof criterion.score !== 'function' ||
-    typeof criterion.range !== 'function'
-  ) {
+  if (typeof name !== 'string' || name.length === 0 || typeof criterion.score !== 'function' || typeof criterion.range !== 'function') {
     throw new BranchyArgumentError(
       'EXIT_BAD_CRITERION',
       `Cannot register exit criterion with name ${JSON.stringify(name) ?? String(name)}; expected an object with ` +
@@ -35,10 +30,7 @@ export function registerCriterion(criterion: ExitCriterion): void {
   }
   const existing = criteria.get(name);
   if (existing !== undefined && existing !== criterion) {
-    throw new BranchyArgumentError(
-      'EXIT_DUPLICATE_CRITERION',
-      `An exit criterion named '${name}' is already registered; choose another name.`,
-    );
+    throw new BranchyArgumentError('EXIT_DUPLICATE_CRITERION', `An exit criterion named '${name}' is already registered; choose another name.`);
   }
   criteria.set(name, criterion);
 }

@@ -19,17 +19,9 @@ const plural = (n: number, one: string, many: string): string => `${n} ${n === 1
  * const t = validateThresholds([0.025, 0.1], 2, getCriterion('entropy'), 10); // Float64Array [0.025, 0.1]
  * ```
  */
-export function validateThresholds(
-  thresholds: readonly number[],
-  earlyExits: number,
-  criterion: ExitCriterion,
-  classes: number,
-): Float64Array {
+export function validateThresholds(thresholds: readonly number[], earlyExits: number, criterion: ExitCriterion, classes: number): Float64Array {
   if (!Number.isInteger(earlyExits) || earlyExits < 0) {
-    throw new BranchyArgumentError(
-      'EXIT_BAD_EARLY_EXITS',
-      `'earlyExits' is ${String(earlyExits)}; expected an integer ≥ 0.`,
-    );
+    throw new BranchyArgumentError('EXIT_BAD_EARLY_EXITS', `'earlyExits' is ${String(earlyExits)}; expected an integer ≥ 0.`);
   }
   if (!Array.isArray(thresholds)) {
     throw new BranchyArgumentError(
@@ -50,10 +42,7 @@ export function validateThresholds(
   for (let i = 0; i < earlyExits; i++) {
     const t: unknown = thresholds[i];
     if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) {
-      throw new BranchyArgumentError(
-        'EXIT_THRESHOLD_VALUE',
-        `'thresholds[${i}]' is ${describe(t)}; expected a finite number ≥ 0.`,
-      );
+      throw new BranchyArgumentError('EXIT_THRESHOLD_VALUE', `'thresholds[${i}]' is ${describe(t)}; expected a finite number ≥ 0.`);
     }
     if (t > upper) {
       throw new BranchyArgumentError(

@@ -12,7 +12,11 @@ export interface ModelReport {
 }
 
 /** Evaluates a network on samples and times batch-1 inference with early exit and with the final exit only, in one run. */
-export async function measureModel(net: LoadedNetwork, samples: LabelledSamples, options: { thresholds?: number[]; criterion?: string; latencySamples?: number }): Promise<ModelReport> {
+export async function measureModel(
+  net: LoadedNetwork,
+  samples: LabelledSamples,
+  options: { thresholds?: number[]; criterion?: string; latencySamples?: number },
+): Promise<ModelReport> {
   const evaluation = await evaluateExits(net, samples, options);
   const [earlyExit, finalOnly] = await timeAlternating(
     [

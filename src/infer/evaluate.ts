@@ -45,7 +45,11 @@ export async function allExitsOver(net: LoadedNetwork, samples: LabelledSamples,
  * share leaving at each exit and the early-exit accuracy. (The answers equal `runEarlyExit`'s by construction;
  * the tests hold the two to it.)
  */
-export async function evaluateExits(net: LoadedNetwork, samples: LabelledSamples, options: EarlyExitOptions & { batchSize?: number } = {}): Promise<ExitEvaluation> {
+export async function evaluateExits(
+  net: LoadedNetwork,
+  samples: LabelledSamples,
+  options: EarlyExitOptions & { batchSize?: number } = {},
+): Promise<ExitEvaluation> {
   const { criterion, thresholds } = resolvePolicy(net, options);
   const table = await allExitsOver(net, samples, options.batchSize);
   const depth = table.probs.length;
@@ -96,7 +100,11 @@ export interface LatencyMeasurement {
  * Runs `samples` one at a time through the early-exit runner (as a device answering one request would) after
  * `warmup` untimed runs, and reports the latency per sample. Each timer covers stages, exit heads and criterion.
  */
-export async function measureLatency(net: LoadedNetwork, samples: LabelledSamples, options: EarlyExitOptions & { count?: number; warmup?: number } = {}): Promise<LatencyMeasurement> {
+export async function measureLatency(
+  net: LoadedNetwork,
+  samples: LabelledSamples,
+  options: EarlyExitOptions & { count?: number; warmup?: number } = {},
+): Promise<LatencyMeasurement> {
   const row = samples.x.length / samples.count;
   const count = Math.min(options.count ?? samples.count, samples.count);
   const one = (i: number) => ({ data: samples.x.subarray(i * row, (i + 1) * row), shape: [1, ...samples.shape] });

@@ -23,7 +23,10 @@ export function resolvePolicy(net: LoadedNetwork, options: EarlyExitOptions): { 
   const criterion = typeof options.criterion === 'object' ? options.criterion : getCriterion(options.criterion ?? net.spec.policy.criterion);
   if (options.thresholds === undefined && criterion.name !== net.spec.policy.criterion) {
     // The model's thresholds are on its own criterion's scale; applying them to another would mean nothing.
-    throw new BranchyArgumentError('EXIT_THRESHOLDS_REQUIRED', `criterion '${criterion.name}' differs from the model's ('${net.spec.policy.criterion}'); give thresholds for it too.`);
+    throw new BranchyArgumentError(
+      'EXIT_THRESHOLDS_REQUIRED',
+      `criterion '${criterion.name}' differs from the model's ('${net.spec.policy.criterion}'); give thresholds for it too.`,
+    );
   }
   const thresholds = validateThresholds(options.thresholds ?? net.spec.policy.thresholds, net.spec.stages.length - 1, criterion, net.spec.classes.length);
   return { criterion, thresholds };

@@ -172,7 +172,7 @@ export function encodeFrame(tensors: Record<string, TensorEntry>, metadata?: Rec
   out.set(json, 8);
   out.fill(0x20, 8 + json.length, dataStart);
   for (const name of layout) {
-    const { dtype, data } = tensors[name];
+    const { data } = tensors[name];
     const at = dataStart + (offsets.get(name) as [number, number])[0];
     out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
   }
@@ -188,10 +188,7 @@ function checkEntry(name: string, entry: TensorEntry): void {
   }
   const dtype: unknown = entry?.dtype;
   if (!isDtype(dtype)) {
-    throw new BranchyArgumentError(
-      'FRAME_BAD_DTYPE',
-      `Tensor ${quote(name)} has dtype ${quote(dtype)}; supported dtypes: ${FRAME_DTYPES.join(', ')}.`,
-    );
+    throw new BranchyArgumentError('FRAME_BAD_DTYPE', `Tensor ${quote(name)} has dtype ${quote(dtype)}; supported dtypes: ${FRAME_DTYPES.join(', ')}.`);
   }
   const data: unknown = entry.data;
   const tag = ArrayBuffer.isView(data) ? (data as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag] : typeof data;
@@ -249,10 +246,7 @@ export function decodeFrame(bytes: Uint8Array, source = 'frame'): DecodedFrame {
   }
   const headerLength = Number(declared);
   if (8 + headerLength > bytes.length) {
-    fail(
-      'FRAME_BAD_HEADER_LENGTH',
-      `header length is ${headerLength} bytes but only ${bytes.length - 8} bytes follow the length field.`,
-    );
+    fail('FRAME_BAD_HEADER_LENGTH', `header length is ${headerLength} bytes but only ${bytes.length - 8} bytes follow the length field.`);
   }
 
   let header: unknown;
@@ -304,8 +298,7 @@ export function decodeFrame(bytes: Uint8Array, source = 'frame'): DecodedFrame {
     ) {
       fail(
         'FRAME_BAD_OFFSETS',
-        `tensor ${quote(name)} has data_offsets ${quote(offsets)}; expected [begin, end] with ` +
-          `0 ≤ begin ≤ end ≤ ${dataLength} (the data section length).`,
+        `tensor ${quote(name)} has data_offsets ${quote(offsets)}; expected [begin, end] with ` + `0 ≤ begin ≤ end ≤ ${dataLength} (the data section length).`,
       );
     }
     const [begin, end] = offsets as [number, number];
@@ -356,8 +349,7 @@ function checkCoverage(spans: { name: string; begin: number; end: number }[], da
       const other = previous as { name: string; begin: number; end: number };
       fail(
         'FRAME_BAD_OFFSETS',
-        `tensor ${quote(span.name)} data_offsets [${span.begin}, ${span.end}] overlap tensor ${quote(other.name)} ` +
-          `[${other.begin}, ${other.end}].`,
+        `tensor ${quote(span.name)} data_offsets [${span.begin}, ${span.end}] overlap tensor ${quote(other.name)} ` + `[${other.begin}, ${other.end}].`,
       );
     }
     if (span.begin > covered) {
@@ -371,11 +363,7 @@ function checkCoverage(spans: { name: string; begin: number; end: number }[], da
     previous = span;
   }
   if (covered !== dataLength) {
-    fail(
-      'FRAME_BAD_OFFSETS',
-      `data section is ${dataLength} bytes but the tensors cover only [0, ${covered}); ` +
-        `expected them to cover it exactly.`,
-    );
+    fail('FRAME_BAD_OFFSETS', `data section is ${dataLength} bytes but the tensors cover only [0, ${covered}); ` + `expected them to cover it exactly.`);
   }
 }
 

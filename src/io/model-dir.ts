@@ -119,7 +119,11 @@ function readBytes(path: string, what: string): Uint8Array {
     return readFileSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new BranchyIoError(code === 'ENOENT' ? 'MODEL_MISSING_FILE' : 'MODEL_READ_FAILED', `${what} '${path}' ${code === 'ENOENT' ? 'does not exist' : `cannot be read: ${(error as Error).message}`}.`, { cause: error });
+    throw new BranchyIoError(
+      code === 'ENOENT' ? 'MODEL_MISSING_FILE' : 'MODEL_READ_FAILED',
+      `${what} '${path}' ${code === 'ENOENT' ? 'does not exist' : `cannot be read: ${(error as Error).message}`}.`,
+      { cause: error },
+    );
   }
 }
 
@@ -155,20 +159,29 @@ function readChecked(dir: string, file: string, entry: FileEntry, what: string):
   const path = join(dir, file);
   const bytes = readBytes(path, what);
   if (bytes.length !== entry.bytes || sha256(bytes) !== entry.sha256) {
-    throw new BranchyIoError('MODEL_CHECKSUM', `${what} '${path}' is corrupt: ${bytes.length} bytes with a checksum that does not match ${MANIFEST_FILE} (expected ${entry.bytes} bytes).`);
+    throw new BranchyIoError(
+      'MODEL_CHECKSUM',
+      `${what} '${path}' is corrupt: ${bytes.length} bytes with a checksum that does not match ${MANIFEST_FILE} (expected ${entry.bytes} bytes).`,
+    );
   }
   return bytes;
 }
 
 function checkOnnxManifest(onnx: unknown, depth: number, path: string): OnnxManifest {
   const o = onnx as OnnxManifest;
-  const entryOk = (e: OnnxFileEntry) => typeof e === 'object' && e !== null && typeof e.file === 'string' && !/[\\/]/.test(e.file) && typeof e.sha256 === 'string' && Number.isInteger(e.bytes);
+  const entryOk = (e: OnnxFileEntry) =>
+    typeof e === 'object' && e !== null && typeof e.file === 'string' && !/[\\/]/.test(e.file) && typeof e.sha256 === 'string' && Number.isInteger(e.bytes);
   const listOk = (l: unknown) => Array.isArray(l) && l.length === depth && l.every(entryOk);
   if (typeof o !== 'object' || o === null || !Number.isInteger(o.opset) || !listOk(o.stages) || !listOk(o.exits)) {
-    throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': field 'onnx' must be {opset, stages, exits} with ${depth} entries {file, sha256, bytes} each (one per stage and exit).`);
+    throw new BranchyIoError(
+      'MODEL_BAD_MANIFEST',
+      `'${path}': field 'onnx' must be {opset, stages, exits} with ${depth} entries {file, sha256, bytes} each (one per stage and exit).`,
+    );
   }
-  if (o.inputLayout !== undefined && o.inputLayout !== 'nhwc' && o.inputLayout !== 'nchw') throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': onnx.inputLayout is ${JSON.stringify(o.inputLayout)}; expected "nhwc" or "nchw".`);
-  if (o.exitOutput !== undefined && o.exitOutput !== 'probs' && o.exitOutput !== 'logits') throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': onnx.exitOutput is ${JSON.stringify(o.exitOutput)}; expected "probs" or "logits".`);
+  if (o.inputLayout !== undefined && o.inputLayout !== 'nhwc' && o.inputLayout !== 'nchw')
+    throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': onnx.inputLayout is ${JSON.stringify(o.inputLayout)}; expected "nhwc" or "nchw".`);
+  if (o.exitOutput !== undefined && o.exitOutput !== 'probs' && o.exitOutput !== 'logits')
+    throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': onnx.exitOutput is ${JSON.stringify(o.exitOutput)}; expected "probs" or "logits".`);
   return o;
 }
 
@@ -183,11 +196,13 @@ function readOnnxFiles(dir: string, onnx: OnnxManifest): OnnxSource {
  * `branchy.json` (written last, so an interrupted export leaves the previous manifest valid).
  */
 export function saveOnnxFiles(dir: string, pieces: { stages: Uint8Array[]; exits: Uint8Array[] }, info: Omit<OnnxManifest, 'stages' | 'exits'>): ModelManifest {
-  const write = (kind: 'stage' | 'exit') => (bytes: Uint8Array, i: number): OnnxFileEntry => {
-    const file = onnxFile(kind, i + 1);
-    writeFileAtomic(join(dir, file), bytes);
-    return { file, sha256: sha256(bytes), bytes: bytes.length };
-  };
+  const write =
+    (kind: 'stage' | 'exit') =>
+    (bytes: Uint8Array, i: number): OnnxFileEntry => {
+      const file = onnxFile(kind, i + 1);
+      writeFileAtomic(join(dir, file), bytes);
+      return { file, sha256: sha256(bytes), bytes: bytes.length };
+    };
   const onnx: OnnxManifest = { ...info, stages: pieces.stages.map(write('stage')), exits: pieces.exits.map(write('exit')) };
   return updateManifest(dir, (m) => ({ ...m, onnx }));
 }
@@ -196,13 +211,25 @@ export function saveOnnxFiles(dir: string, pieces: { stages: Uint8Array[]; exits
  * Writes `branchy.json` for a network that exists only as ONNX files already in `dir` (see `branchy
  * import-onnx`): no weights; the files are listed with their checksums.
  */
-export function saveImportedModelDir(dir: string, spec: NetworkSpec, files: { stages: string[]; exits: string[] }, info: Omit<OnnxManifest, 'stages' | 'exits'>, extra: Record<string, unknown> = {}): ModelManifest {
+export function saveImportedModelDir(
+  dir: string,
+  spec: NetworkSpec,
+  files: { stages: string[]; exits: string[] },
+  info: Omit<OnnxManifest, 'stages' | 'exits'>,
+  extra: Record<string, unknown> = {},
+): ModelManifest {
   validateSpec(spec);
   const entry = (file: string): OnnxFileEntry => {
     const bytes = readBytes(join(dir, file), 'ONNX file');
     return { file, sha256: sha256(bytes), bytes: bytes.length };
   };
-  const manifest: ModelManifest = { ...extra, format: 'branchy-model/1', spec, weights: {}, onnx: { ...info, stages: files.stages.map(entry), exits: files.exits.map(entry) } };
+  const manifest: ModelManifest = {
+    ...extra,
+    format: 'branchy-model/1',
+    spec,
+    weights: {},
+    onnx: { ...info, stages: files.stages.map(entry), exits: files.exits.map(entry) },
+  };
   writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
 }
@@ -257,7 +284,8 @@ export function loadTrainState(dir: string): SavedTrainState {
   const path = join(dir, TRAIN_STATE_FILE);
   const { tensors, metadata } = decodeFrame(readBytes(path, 'training checkpoint'), path);
   const epoch = Number(metadata.epoch);
-  if (!Number.isInteger(epoch) || epoch < 0) throw new BranchyIoError('TRAIN_BAD_CHECKPOINT', `'${path}': metadata 'epoch' is ${JSON.stringify(metadata.epoch)}; expected a whole number.`);
+  if (!Number.isInteger(epoch) || epoch < 0)
+    throw new BranchyIoError('TRAIN_BAD_CHECKPOINT', `'${path}': metadata 'epoch' is ${JSON.stringify(metadata.epoch)}; expected a whole number.`);
   const optimizer: Record<string, Float32Array> = {};
   for (const [name, t] of Object.entries(tensors)) optimizer[name] = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
   return { epoch, optimizer, meta: metadata };

@@ -105,7 +105,8 @@ type Json = Record<string, unknown>;
 /** Largest allowed difference between the sum of a point's exit shares and 1 (shares are ratios of counts). */
 const SHARE_SUM_TOLERANCE = 1e-6;
 
-const range = (min: number, max: number): string => (min === -Infinity && max === Infinity ? 'a finite number' : max === Infinity ? `a number of at least ${min}` : `a number in [${min}, ${max}]`);
+const range = (min: number, max: number): string =>
+  min === -Infinity && max === Infinity ? 'a finite number' : max === Infinity ? `a number of at least ${min}` : `a number in [${min}, ${max}]`;
 
 const show = (v: unknown): string => {
   const s = JSON.stringify(v);
@@ -139,7 +140,13 @@ class CalibrationShape {
     return v;
   }
 
-  integer(v: unknown, field: string, min: number, max = Infinity, expected = max === Infinity ? `a whole number of at least ${min}` : `a whole number in [${min}, ${max}]`): number {
+  integer(
+    v: unknown,
+    field: string,
+    min: number,
+    max = Infinity,
+    expected = max === Infinity ? `a whole number of at least ${min}` : `a whole number in [${min}, ${max}]`,
+  ): number {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.fail(field, `is ${show(v)}`, expected);
     return v;
   }
@@ -147,7 +154,8 @@ class CalibrationShape {
   /** An array of `length` entries (`what` says why that many); any length from 1 up when `length` is undefined. */
   list(v: unknown, field: string, length: number | undefined, what: string): unknown[] {
     if (!Array.isArray(v)) this.fail(field, `is ${show(v)}`, `an array of ${what}`);
-    if (length === undefined ? v.length === 0 : v.length !== length) this.fail(field, `has ${v.length} ${v.length === 1 ? 'entry' : 'entries'}`, length === undefined ? `at least one (${what})` : `${length} (${what})`);
+    if (length === undefined ? v.length === 0 : v.length !== length)
+      this.fail(field, `has ${v.length} ${v.length === 1 ? 'entry' : 'entries'}`, length === undefined ? `at least one (${what})` : `${length} (${what})`);
     return v;
   }
 
@@ -168,7 +176,8 @@ function checkProfile(at: CalibrationShape, v: unknown, exits: number): void {
   at.text(profile.runtime, 'calibration.profile.runtime');
   const machine = at.object(profile.machine, 'calibration.profile.machine');
   // What the machine reported, which may be little (no CPU model, no CPUs listed in some containers).
-  for (const key of ['cpu', 'node', 'measuredAt']) if (typeof machine[key] !== 'string') at.fail(`calibration.profile.machine.${key}`, `is ${show(machine[key])}`, 'a string');
+  for (const key of ['cpu', 'node', 'measuredAt'])
+    if (typeof machine[key] !== 'string') at.fail(`calibration.profile.machine.${key}`, `is ${show(machine[key])}`, 'a string');
   at.integer(machine.cores, 'calibration.profile.machine.cores', 0);
   at.list(profile.pieces, 'calibration.profile.pieces', 2 * exits, 'one per stage and exit head').forEach((p, i) => {
     const field = `calibration.profile.pieces[${i}]`;
@@ -223,7 +232,13 @@ export function readStoredCalibration(manifest: ModelManifest, dir: string): Sto
   checkProfile(at, c.profile, exits);
   const front = at.list(c.front, 'calibration.front', undefined, 'operating points, cheapest first');
   front.forEach((p, i) => checkPoint(at, p, `calibration.front[${i}]`, exits));
-  at.integer(c.chosen, 'calibration.chosen', 0, front.length - 1, `an index into calibration.front, which has ${front.length} point${front.length === 1 ? '' : 's'} (0 to ${front.length - 1})`);
+  at.integer(
+    c.chosen,
+    'calibration.chosen',
+    0,
+    front.length - 1,
+    `an index into calibration.front, which has ${front.length} point${front.length === 1 ? '' : 's'} (0 to ${front.length - 1})`,
+  );
   at.numbers(c.perExitAccuracy, 'calibration.perExitAccuracy', exits, 'one per exit', 0, 1);
   at.number(c.tableSeconds, 'calibration.tableSeconds');
   at.number(c.searchSeconds, 'calibration.searchSeconds');

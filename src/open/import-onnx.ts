@@ -32,12 +32,20 @@ function pieceFiles(dir: string): { stages: string[]; exits: string[] } {
     const m = PIECE_FILE.exec(f);
     if (m) depth = Math.max(depth, Number(m[2]));
   }
-  if (depth === 0) throw new BranchyIoError('IMPORT_MISSING_FILE', `'${dir}' has no stage_1.onnx; an imported network needs stage_1.onnx … stage_N.onnx and exit_1.onnx … exit_N.onnx.`);
+  if (depth === 0)
+    throw new BranchyIoError(
+      'IMPORT_MISSING_FILE',
+      `'${dir}' has no stage_1.onnx; an imported network needs stage_1.onnx … stage_N.onnx and exit_1.onnx … exit_N.onnx.`,
+    );
   const files = { stages: [] as string[], exits: [] as string[] };
   for (let n = 1; n <= depth; n++) {
     for (const kind of ['stage', 'exit'] as const) {
       const file = onnxFile(kind, n);
-      if (!existsSync(join(dir, file))) throw new BranchyIoError('IMPORT_MISSING_FILE', `'${join(dir, file)}' does not exist; a network with ${depth} stages needs stage_1.onnx … stage_${depth}.onnx and exit_1.onnx … exit_${depth}.onnx.`);
+      if (!existsSync(join(dir, file)))
+        throw new BranchyIoError(
+          'IMPORT_MISSING_FILE',
+          `'${join(dir, file)}' does not exist; a network with ${depth} stages needs stage_1.onnx … stage_${depth}.onnx and exit_1.onnx … exit_${depth}.onnx.`,
+        );
       files[kind === 'stage' ? 'stages' : 'exits'].push(file);
     }
   }
@@ -57,7 +65,8 @@ export async function importOnnxDir(dir: string, ort: OrtModule, options: Import
   if (existsSync(join(dir, MANIFEST_FILE)) && Object.keys(readManifest(dir).weights).length > 0) {
     throw new BranchyIoError('IMPORT_HAS_WEIGHTS', `'${dir}' already holds a model with weights; import into a directory of its own.`);
   }
-  if (options.classes.length < 2) throw new BranchyArgumentError('IMPORT_BAD_CLASSES', `an imported network needs at least 2 classes; got ${options.classes.length}.`);
+  if (options.classes.length < 2)
+    throw new BranchyArgumentError('IMPORT_BAD_CLASSES', `an imported network needs at least 2 classes; got ${options.classes.length}.`);
   getCriterion(options.criterion);
   const files = pieceFiles(dir);
   const read = (file: string) => new Uint8Array(readFileSync(join(dir, file)));

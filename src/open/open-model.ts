@@ -42,7 +42,8 @@ function calibratedGoingOn(model: LoadedModelDir): number[] | undefined {
 
 /** The engine `openModel` runs a model on. */
 export function resolveEngine(model: ModelSource, engine: EngineChoice = 'auto'): EngineName {
-  if (!ENGINE_CHOICES.includes(engine)) throw new BranchyArgumentError('ENGINE_UNKNOWN', `'engine' is ${JSON.stringify(engine)}; expected one of ${ENGINE_CHOICES.join(', ')}.`);
+  if (!ENGINE_CHOICES.includes(engine))
+    throw new BranchyArgumentError('ENGINE_UNKNOWN', `'engine' is ${JSON.stringify(engine)}; expected one of ${ENGINE_CHOICES.join(', ')}.`);
   if (engine !== 'auto') return engine;
   return model.onnx || !hasLayers(model.spec) ? 'ort' : 'tfjs';
 }
@@ -61,8 +62,14 @@ export async function openModel(dir: string, options: OpenModelOptions = {}): Pr
   const model = loadModelDir(dir);
   const engine = resolveEngine(model, options.engine);
   if (engine === 'tfjs' && options.threads !== undefined) {
-    throw new BranchyArgumentError('ENGINE_THREADS_NEED_ORT', `'threads' sets onnxruntime's threads, but '${dir}' runs on tfjs${options.engine === 'auto' || options.engine === undefined ? " (it has no ONNX files; choose engine 'ort')" : ''}.`);
+    throw new BranchyArgumentError(
+      'ENGINE_THREADS_NEED_ORT',
+      `'threads' sets onnxruntime's threads, but '${dir}' runs on tfjs${options.engine === 'auto' || options.engine === undefined ? " (it has no ONNX files; choose engine 'ort')" : ''}.`,
+    );
   }
-  const net = engine === 'ort' ? await (await nodeOrtEngine({ threads: options.threads, goingOn: calibratedGoingOn(model) })).load(model) : await tfjsEngine(options.backend ?? 'wasm').load(model);
+  const net =
+    engine === 'ort'
+      ? await (await nodeOrtEngine({ threads: options.threads, goingOn: calibratedGoingOn(model) })).load(model)
+      : await tfjsEngine(options.backend ?? 'wasm').load(model);
   return { model, net };
 }

@@ -66,11 +66,20 @@ export function buildReportContent(data: CalibrationReportData): ReportContent {
   const thresholds = (t: number[]) => (t.length ? t.map(formatThreshold).join(', ') : '–');
 
   const facts: Fact[] = [
-    { label: 'Model', value: `${data.model.name}: ${data.model.exits} exits, ${formatCount(data.model.classes)} classes, ${data.model.params === null ? 'parameters unknown (imported from ONNX)' : `${formatCount(data.model.params)} parameters`}` },
-    { label: 'Data', value: `${data.data.source}; ${formatCount(data.data.validationCount)} validation samples, ${formatCount(data.data.testCount)} test samples` },
+    {
+      label: 'Model',
+      value: `${data.model.name}: ${data.model.exits} exits, ${formatCount(data.model.classes)} classes, ${data.model.params === null ? 'parameters unknown (imported from ONNX)' : `${formatCount(data.model.params)} parameters`}`,
+    },
+    {
+      label: 'Data',
+      value: `${data.data.source}; ${formatCount(data.data.validationCount)} validation samples, ${formatCount(data.data.testCount)} test samples`,
+    },
     { label: 'Criterion', value: data.criterion },
     { label: 'Runtime', value: data.runtime },
-    { label: 'Machine', value: `${data.machine.cpu}, ${formatCount(data.machine.cores)} cores, Node ${data.machine.node}; measured ${data.machine.measuredAt}` },
+    {
+      label: 'Machine',
+      value: `${data.machine.cpu}, ${formatCount(data.machine.cores)} cores, Node ${data.machine.node}; measured ${data.machine.measuredAt}`,
+    },
     { label: 'Thresholds chosen by', value: `${choice.constraint} (front point #${choice.index})` },
     { label: 'Calibration time', value: formatSeconds(data.calibrationSeconds) },
   ];
@@ -88,7 +97,14 @@ export function buildReportContent(data: CalibrationReportData): ReportContent {
         align: ['left', 'right', 'right', 'right'],
         rows: [
           { cells: ['accuracy', formatPercent(test.accuracy), formatPercent(test.finalAccuracy), formatPoints(test.accuracy - test.finalAccuracy)] },
-          { cells: ['mean latency per sample (batch 1)', formatMs(test.earlyExitMeanMs), formatMs(test.finalOnlyMeanMs), formatMs(test.earlyExitMeanMs - test.finalOnlyMeanMs)] },
+          {
+            cells: [
+              'mean latency per sample (batch 1)',
+              formatMs(test.earlyExitMeanMs),
+              formatMs(test.finalOnlyMeanMs),
+              formatMs(test.earlyExitMeanMs - test.finalOnlyMeanMs),
+            ],
+          },
           { cells: ['speed-up, measured', formatSpeedup(test.measuredSpeedup), formatSpeedup(1), ''] },
           { cells: ['speed-up, predicted by the cost model', formatSpeedup(test.predictedSpeedup), formatSpeedup(1), ''] },
         ],
@@ -107,7 +123,8 @@ export function buildReportContent(data: CalibrationReportData): ReportContent {
       {
         name: 'pareto',
         alt: `Validation accuracy against mean cost per sample for ${front.length} threshold settings; chosen point ${formatPercent(chosen.accuracy)} at ${formatMs(chosen.expectedCost)}, no early exit ${formatPercent(baseline.accuracy)} at ${formatMs(baseline.cost)}.`,
-        caption: 'Accuracy against expected cost per sample (cost model, batch 1) for each point of the front; the dashed line is the accuracy without early exits.',
+        caption:
+          'Accuracy against expected cost per sample (cost model, batch 1) for each point of the front; the dashed line is the accuracy without early exits.',
       },
     ],
     tables: [
@@ -188,7 +205,15 @@ export function buildReportContent(data: CalibrationReportData): ReportContent {
         head: ['piece', 'batch-1 mean', 'batch-1 p95', 'batched mean', 'batch size', 'FLOPs', 'parameters'],
         align: ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
         rows: pieces.map((p) => ({
-          cells: [`${p.kind} ${p.index}`, formatMs(p.batch1MeanMs), formatMs(p.batch1P95Ms), formatMs(p.batchedMeanMs), formatCount(p.batchSize), formatCount(p.flops ?? NaN), formatCount(p.params ?? NaN)],
+          cells: [
+            `${p.kind} ${p.index}`,
+            formatMs(p.batch1MeanMs),
+            formatMs(p.batch1P95Ms),
+            formatMs(p.batchedMeanMs),
+            formatCount(p.batchSize),
+            formatCount(p.flops ?? NaN),
+            formatCount(p.params ?? NaN),
+          ],
         })),
       },
     ],

@@ -32,12 +32,32 @@ export function paretoSpec(data: CalibrationReportData): TopLevelSpec {
   const chosen = data.front[data.chosen.index];
   const front = data.front.map((p, i) => ({ index: i, cost: p.expectedCost, accuracy: p.accuracy }));
   const marked = [
-    { series: 'chosen thresholds', cost: chosen.expectedCost, accuracy: chosen.accuracy, label: `chosen: ${pct(chosen.accuracy)} at ${ms(chosen.expectedCost)}` },
-    { series: 'no early exit', cost: data.baseline.cost, accuracy: data.baseline.accuracy, label: `no early exit: ${pct(data.baseline.accuracy)} at ${ms(data.baseline.cost)}` },
+    {
+      series: 'chosen thresholds',
+      cost: chosen.expectedCost,
+      accuracy: chosen.accuracy,
+      label: `chosen: ${pct(chosen.accuracy)} at ${ms(chosen.expectedCost)}`,
+    },
+    {
+      series: 'no early exit',
+      cost: data.baseline.cost,
+      accuracy: data.baseline.accuracy,
+      label: `no early exit: ${pct(data.baseline.accuracy)} at ${ms(data.baseline.cost)}`,
+    },
   ];
   // One colour/shape scale across the layers, so a single legend explains all three kinds of point.
-  const color = { field: 'series', type: 'nominal', title: null, scale: { domain: ['validation front', 'chosen thresholds', 'no early exit'], range: [COLOR.front, COLOR.chosen, COLOR.baseline] } } as const;
-  const shape = { field: 'series', type: 'nominal', title: null, scale: { domain: ['validation front', 'chosen thresholds', 'no early exit'], range: ['circle', 'circle', 'diamond'] } } as const;
+  const color = {
+    field: 'series',
+    type: 'nominal',
+    title: null,
+    scale: { domain: ['validation front', 'chosen thresholds', 'no early exit'], range: [COLOR.front, COLOR.chosen, COLOR.baseline] },
+  } as const;
+  const shape = {
+    field: 'series',
+    type: 'nominal',
+    title: null,
+    scale: { domain: ['validation front', 'chosen thresholds', 'no early exit'], range: ['circle', 'circle', 'diamond'] },
+  } as const;
   const x = { field: 'cost', type: 'quantitative', title: 'mean cost per sample (ms, batch 1, cost model)', scale: { zero: false, nice: true } } as const;
   const y = { field: 'accuracy', type: 'quantitative', title: 'validation accuracy', axis: { format: '.1%' }, scale: { zero: false, nice: true } } as const;
   const label = (datum: (typeof marked)[number], align: 'left' | 'right', color: string) => ({
@@ -94,7 +114,12 @@ export function exitShareSpec(data: CalibrationReportData): TopLevelSpec {
     data: { values },
     encoding: { x, xOffset, y },
     layer: [
-      { mark: { type: 'bar' }, encoding: { color: { field: 'split', type: 'nominal', title: 'split', sort: ['validation', 'test'], scale: { range: [COLOR.validation, COLOR.test] } } } },
+      {
+        mark: { type: 'bar' },
+        encoding: {
+          color: { field: 'split', type: 'nominal', title: 'split', sort: ['validation', 'test'], scale: { range: [COLOR.validation, COLOR.test] } },
+        },
+      },
       { mark: { type: 'text', baseline: 'bottom', dy: -3, fontSize: 11 }, encoding: { text: { field: 'share', type: 'quantitative', format: '.2%' } } },
     ],
   };
@@ -109,7 +134,13 @@ export function exitAccuracySpec(data: CalibrationReportData): TopLevelSpec {
   const chosen = data.front[data.chosen.index];
   const exits = data.perExitAccuracy.map((_, i) => exitLabel(i));
   const values = data.perExitAccuracy.map((accuracy, i) => ({ exit: exitLabel(i), accuracy }));
-  const y = { field: 'accuracy', type: 'quantitative', title: 'accuracy of the exit alone', axis: { format: '.1%' }, scale: { zero: false, nice: true } } as const;
+  const y = {
+    field: 'accuracy',
+    type: 'quantitative',
+    title: 'accuracy of the exit alone',
+    axis: { format: '.1%' },
+    scale: { zero: false, nice: true },
+  } as const;
   return {
     width: 420,
     height: 280,
@@ -120,7 +151,10 @@ export function exitAccuracySpec(data: CalibrationReportData): TopLevelSpec {
         layer: [
           { mark: { type: 'rule', color: COLOR.chosen, strokeDash: [5, 3], strokeWidth: 1.5 }, encoding: { y } },
           // Left end: exit 1 is usually the least accurate, so its dot sits far below the line there.
-          { mark: { type: 'text', align: 'left', baseline: 'bottom', x: 4, dy: -4, fontSize: 11, color: COLOR.chosen }, encoding: { y, text: { field: 'label', type: 'nominal' } } },
+          {
+            mark: { type: 'text', align: 'left', baseline: 'bottom', x: 4, dy: -4, fontSize: 11, color: COLOR.chosen },
+            encoding: { y, text: { field: 'label', type: 'nominal' } },
+          },
         ],
       },
       {
@@ -128,7 +162,10 @@ export function exitAccuracySpec(data: CalibrationReportData): TopLevelSpec {
         encoding: { x: { field: 'exit', type: 'nominal', title: null, sort: exits, axis: { labelAngle: 0 } }, y },
         layer: [
           { mark: { type: 'point', filled: true, size: 110, color: COLOR.validation, opacity: 1 } },
-          { mark: { type: 'text', align: 'left', baseline: 'middle', dx: 10, fontSize: 11 }, encoding: { text: { field: 'accuracy', type: 'quantitative', format: '.2%' } } },
+          {
+            mark: { type: 'text', align: 'left', baseline: 'middle', dx: 10, fontSize: 11 },
+            encoding: { text: { field: 'accuracy', type: 'quantitative', format: '.2%' } },
+          },
         ],
       },
     ],
@@ -151,7 +188,13 @@ export function costProfileSpec(data: CalibrationReportData): TopLevelSpec {
         mark: { type: 'bar', width: { band: 0.7 } },
         encoding: {
           y: { field: 'mean', type: 'quantitative', title: 'ms per sample (batch 1)' },
-          color: { field: 'kind', type: 'nominal', title: 'piece', sort: ['stage', 'exit'], scale: { domain: ['stage', 'exit'], range: [COLOR.stage, COLOR.exit] } },
+          color: {
+            field: 'kind',
+            type: 'nominal',
+            title: 'piece',
+            sort: ['stage', 'exit'],
+            scale: { domain: ['stage', 'exit'], range: [COLOR.stage, COLOR.exit] },
+          },
         },
       },
       { mark: { type: 'rule', color: '#333' }, encoding: { y: { field: 'mean', type: 'quantitative' }, y2: { field: 'p95' } } },

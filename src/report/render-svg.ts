@@ -49,7 +49,8 @@ export async function renderSvg(spec: TopLevelSpec, options: RenderSvgOptions = 
   const view = new View(parse(vegaSpec), { renderer: 'none', loader: offlineLoader(refused), logger: log });
   try {
     const svg = await view.toSVG();
-    if (refused.length) throw new Error(`renderSvg: the spec tried to load ${refused.map((u) => JSON.stringify(u)).join(', ')}; report plots must carry their data inline`);
+    if (refused.length)
+      throw new Error(`renderSvg: the spec tried to load ${refused.map((u) => JSON.stringify(u)).join(', ')}; report plots must carry their data inline`);
     if (errors.length) throw new Error(`renderSvg: ${errors.join('; ')}`);
     return svg;
   } finally {

@@ -82,14 +82,27 @@ function pairRows(pair: MeasuredPair, paperName: (model: string) => string): str
   rows.push(`| ${paperName(baseline.model)} | here | ${pct(baseline.accuracy)} | ${baseline.meanMs.toFixed(3)} | - | - | - |`);
   if (paper) {
     const b = paper.branchy;
-    rows.push(`| ${b.network} | paper | ${b.accuracyPercent.toFixed(2)} | ${b.timeMs} | ${b.gain}x | ${list(b.thresholds ?? [], String)} | ${list(b.exitPercent ?? [], String)} |`);
+    rows.push(
+      `| ${b.network} | paper | ${b.accuracyPercent.toFixed(2)} | ${b.timeMs} | ${b.gain}x | ${list(b.thresholds ?? [], String)} | ${list(b.exitPercent ?? [], String)} |`,
+    );
   }
-  rows.push(`| ${paperName(branchy.model)} | here | ${pct(branchy.accuracy)} | ${branchy.meanMs.toFixed(3)} | ${gain.toFixed(2)}x | ${list(branchy.thresholds, threshold)} | ${list(branchy.exitShare, (s) => (100 * s).toFixed(1))} |`);
+  rows.push(
+    `| ${paperName(branchy.model)} | here | ${pct(branchy.accuracy)} | ${branchy.meanMs.toFixed(3)} | ${gain.toFixed(2)}x | ${list(branchy.thresholds, threshold)} | ${list(branchy.exitShare, (s) => (100 * s).toFixed(1))} |`,
+  );
   return rows;
 }
 
 /** Display names as the paper writes them. */
-const DISPLAY: Record<string, string> = { lenet: 'LeNet', 'b-lenet': 'B-LeNet', alexnet: 'AlexNet', 'b-alexnet': 'B-AlexNet', resnet110: 'ResNet-110', 'b-resnet110': 'B-ResNet-110', resnet20: 'ResNet-20', 'b-resnet20': 'B-ResNet-20' };
+const DISPLAY: Record<string, string> = {
+  lenet: 'LeNet',
+  'b-lenet': 'B-LeNet',
+  alexnet: 'AlexNet',
+  'b-alexnet': 'B-AlexNet',
+  resnet110: 'ResNet-110',
+  'b-resnet110': 'B-ResNet-110',
+  resnet20: 'ResNet-20',
+  'b-resnet20': 'B-ResNet-20',
+};
 const displayName = (model: string) => DISPLAY[model] ?? model;
 
 /**
@@ -111,7 +124,13 @@ export function renderReproductionMarkdown(r: ReproductionReport): string {
     `Paper rows: ${BRANCHYNET_TABLE_I_SOURCE}. Times are mean batch-1 milliseconds per test sample; "here" times come from one process timing the baseline, the branchy network with early exit and its trunk alone in alternating rounds on the same samples, so read the gain (baseline time / branchy time) rather than absolute times.`,
   ];
   for (const d of r.datasets) {
-    out.push('', `## ${d.title}`, '', `Data: ${d.source}; ${d.counts.train} train / ${d.counts.validation} validation / ${d.counts.test} test samples; ${d.latencySamples} test samples timed one at a time.`, '');
+    out.push(
+      '',
+      `## ${d.title}`,
+      '',
+      `Data: ${d.source}; ${d.counts.train} train / ${d.counts.validation} validation / ${d.counts.test} test samples; ${d.latencySamples} test samples timed one at a time.`,
+      '',
+    );
     out.push('| Network | Source | Acc. (%) | Time (ms) | Gain | Thrshld. T | Exit (%) |', '|---|---|---|---|---|---|---|');
     for (const pair of d.pairs) out.push(...pairRows(pair, displayName));
     if (d.pairs.every((p) => !p.paper)) out.push('', 'The paper reports no figures for this data set.');
@@ -125,7 +144,13 @@ export function renderReproductionMarkdown(r: ReproductionReport): string {
       );
     }
   }
-  out.push('', '## Training time', '', '| Data set | Network | Epochs | Train samples | Seconds per epoch (mean) | Samples per second |', '|---|---|---|---|---|---|');
+  out.push(
+    '',
+    '## Training time',
+    '',
+    '| Data set | Network | Epochs | Train samples | Seconds per epoch (mean) | Samples per second |',
+    '|---|---|---|---|---|---|',
+  );
   for (const d of r.datasets) {
     for (const p of d.pairs) {
       for (const n of [p.baseline, p.branchy]) {

@@ -3,7 +3,11 @@ export function formatTable(rows: (string | number)[][]): string {
   const cells = rows.map((r) => r.map(String));
   const widths = cells[0].map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)));
   const numeric = cells[0].map((_, c) => cells.slice(1).every((r) => /^[-+\d.,%x ]*(ms|s)?$/.test(r[c] ?? '')));
-  const line = (r: string[]) => r.map((v, c) => (numeric[c] && c > 0 ? v.padStart(widths[c]) : v.padEnd(widths[c]))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((v, c) => (numeric[c] && c > 0 ? v.padStart(widths[c]) : v.padEnd(widths[c])))
+      .join('  ')
+      .trimEnd();
   return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 

@@ -99,13 +99,19 @@ export class LoadAdaptiveController {
     this.front = front;
     this.chosen = chosen;
     if (front.length === 0 || !Number.isInteger(chosen) || chosen < 0 || chosen >= front.length) {
-      throw new BranchyArgumentError('SERVE_BAD_FRONT', `the calibrated front has ${front.length} points and the chosen index is ${chosen}; expected a non-empty front containing it.`);
+      throw new BranchyArgumentError(
+        'SERVE_BAD_FRONT',
+        `the calibrated front has ${front.length} points and the chosen index is ${chosen}; expected a non-empty front containing it.`,
+      );
     }
     if (!(options.sloMs > 0 && Number.isFinite(options.sloMs))) {
       throw new BranchyArgumentError('SERVE_BAD_SLO', `'sloMs' is ${options.sloMs}; expected a positive number of milliseconds.`);
     }
     if (options.costs !== undefined && (options.costs.length !== front.length || !options.costs.every((c) => c >= 0 && Number.isFinite(c)))) {
-      throw new BranchyArgumentError('SERVE_BAD_FRONT', `'costs' has ${options.costs.length} entries for a front of ${front.length} points; expected one finite, non-negative cost per point.`);
+      throw new BranchyArgumentError(
+        'SERVE_BAD_FRONT',
+        `'costs' has ${options.costs.length} entries for a front of ${front.length} points; expected one finite, non-negative cost per point.`,
+      );
     }
     const { costs, ...tuning } = options;
     this.costs = costs ?? front.map((p) => p.expectedCost);

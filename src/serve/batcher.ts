@@ -101,7 +101,13 @@ export class MicroBatcher<Info> {
   private readonly onBatch: (report: BatchReport) => void;
   private readonly now: () => number;
 
-  constructor(options: BatcherOptions, sampleShape: readonly number[], run: BatchRun<Info>, onBatch: (report: BatchReport) => void = () => {}, now: () => number = () => performance.now()) {
+  constructor(
+    options: BatcherOptions,
+    sampleShape: readonly number[],
+    run: BatchRun<Info>,
+    onBatch: (report: BatchReport) => void = () => {},
+    now: () => number = () => performance.now(),
+  ) {
     this.options = options;
     this.sampleShape = sampleShape;
     this.run = run;
@@ -156,7 +162,12 @@ export class MicroBatcher<Info> {
     // estimate keeps tracking the model.
     const aheadMs = this.expectedQueueDelayMs();
     if (aheadMs <= maxQueueDelayMs) return undefined;
-    return new BranchyServeError('SERVE_OVERLOADED', `the queue ahead (${this.queued} samples, about ${Math.round(aheadMs)} ms) would hold this request past the latency objective; retry after 1 s.`, 503, { retryAfterSeconds: 1 });
+    return new BranchyServeError(
+      'SERVE_OVERLOADED',
+      `the queue ahead (${this.queued} samples, about ${Math.round(aheadMs)} ms) would hold this request past the latency objective; retry after 1 s.`,
+      503,
+      { retryAfterSeconds: 1 },
+    );
   }
 
   /**
@@ -167,15 +178,36 @@ export class MicroBatcher<Info> {
    */
   submit(x: Batch, group: string): Promise<BatchedAnswer<Info>> {
     const count = x.shape[0];
-    if (this.closing) return Promise.reject(new BranchyServeError('SERVE_SHUTTING_DOWN', 'the server is shutting down; retry on another instance.', 503, { retryAfterSeconds: 1 }));
+    if (this.closing)
+      return Promise.reject(
+        new BranchyServeError('SERVE_SHUTTING_DOWN', 'the server is shutting down; retry on another instance.', 503, { retryAfterSeconds: 1 }),
+      );
     if (this.queued + count > this.options.queueLimit) {
       const retryAfterSeconds = Math.max(1, Math.ceil(this.expectedQueueDelayMs(this.queued + count) / 1000));
-      return Promise.reject(new BranchyServeError('SERVE_QUEUE_FULL', `the queue holds ${this.queued} of at most ${this.options.queueLimit} samples and cannot take ${count} more; retry after ${retryAfterSeconds} s.`, 503, { retryAfterSeconds }));
+      return Promise.reject(
+        new BranchyServeError(
+          'SERVE_QUEUE_FULL',
+          `the queue holds ${this.queued} of at most ${this.options.queueLimit} samples and cannot take ${count} more; retry after ${retryAfterSeconds} s.`,
+          503,
+          { retryAfterSeconds },
+        ),
+      );
     }
     const overloaded = this.overloaded();
     if (overloaded !== undefined) return Promise.reject(overloaded);
     return new Promise((resolve, reject) => {
-      this.queue.push({ data: x.data, count, group, arrivedAt: this.now(), taken: 0, done: 0, failed: false, results: new Array<ExitResult>(count), resolve, reject });
+      this.queue.push({
+        data: x.data,
+        count,
+        group,
+        arrivedAt: this.now(),
+        taken: 0,
+        done: 0,
+        failed: false,
+        results: new Array<ExitResult>(count),
+        resolve,
+        reject,
+      });
       this.queued += count;
       this.wake();
     });
@@ -213,10 +245,13 @@ export class MicroBatcher<Info> {
       this.timer = undefined;
       void this.runNext();
     } else if (this.timer === undefined) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.wake();
-      }, Math.max(0, this.options.maxWaitMs - waited));
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          this.wake();
+        },
+        Math.max(0, this.options.maxWaitMs - waited),
+      );
     }
   }
 

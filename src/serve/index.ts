@@ -7,7 +7,17 @@
  */
 export { createServer, type BranchyServer, type ServeOptions } from './server.ts';
 export type { AdaptiveOptions } from './adaptive.ts';
-export { findModelDirs, openModels, openInProcess, openOnInferenceThread, MODEL_NAME_PATTERN, type ModelDirEntry, type ModelOpener, type ServedModel, type SkippedModel } from './model-set.ts';
+export {
+  findModelDirs,
+  openModels,
+  openInProcess,
+  openOnInferenceThread,
+  MODEL_NAME_PATTERN,
+  type ModelDirEntry,
+  type ModelOpener,
+  type ServedModel,
+  type SkippedModel,
+} from './model-set.ts';
 export { encodeInputsFrame, INPUT_TENSOR, THRESHOLDS_HEADER, PROBS_HEADER } from './wire.ts';
 export type { InferenceHost, HostRun } from './inference-host.ts';
 export { BranchyServeError, type ErrorBody, type ServeErrorCode } from './errors.ts';

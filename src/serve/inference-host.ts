@@ -81,7 +81,12 @@ const WORKER_ENTRY = new URL('./inference-worker.js', import.meta.url);
 function unpack(reply: Extract<WorkerReply, { type: 'results' }>): HostRun {
   const n = reply.labels.length;
   const classes = n === 0 ? 0 : reply.probs.length / n;
-  const results = Array.from({ length: n }, (_, i) => ({ label: reply.labels[i], exit: reply.exits[i], score: reply.scores[i], probs: reply.probs.subarray(i * classes, (i + 1) * classes) }));
+  const results = Array.from({ length: n }, (_, i) => ({
+    label: reply.labels[i],
+    exit: reply.exits[i],
+    score: reply.scores[i],
+    probs: reply.probs.subarray(i * classes, (i + 1) * classes),
+  }));
   return { results, runMs: reply.runMs };
 }
 
@@ -170,13 +175,29 @@ export class WorkerInferenceHost implements InferenceHost {
           else pending?.reject(asError(reply.error));
         }
       });
-      worker.on('error', (error) => reject(new BranchyServeError('SERVE_INFERENCE_CRASHED', `the inference thread of model '${this.name}' failed: ${error.message}`, 503, { retryAfterSeconds: 1, cause: error })));
+      worker.on('error', (error) =>
+        reject(
+          new BranchyServeError('SERVE_INFERENCE_CRASHED', `the inference thread of model '${this.name}' failed: ${error.message}`, 503, {
+            retryAfterSeconds: 1,
+            cause: error,
+          }),
+        ),
+      );
       worker.on('exit', (code) => {
-        reject(new BranchyServeError('SERVE_INFERENCE_CRASHED', `the inference thread of model '${this.name}' exited (code ${code}) before it was ready.`, 503, { retryAfterSeconds: 1 }));
+        reject(
+          new BranchyServeError('SERVE_INFERENCE_CRASHED', `the inference thread of model '${this.name}' exited (code ${code}) before it was ready.`, 503, {
+            retryAfterSeconds: 1,
+          }),
+        );
         if (this.current !== worker) return;
         const lost = [...this.inFlight.values()];
         this.inFlight.clear();
-        const error = new BranchyServeError('SERVE_INFERENCE_CRASHED', `the inference thread of model '${this.name}' stopped (exit code ${code}) while running this batch; retry.`, 503, { retryAfterSeconds: 1 });
+        const error = new BranchyServeError(
+          'SERVE_INFERENCE_CRASHED',
+          `the inference thread of model '${this.name}' stopped (exit code ${code}) while running this batch; retry.`,
+          503,
+          { retryAfterSeconds: 1 },
+        );
         lost.forEach((p) => p.reject(error));
         // A thread that never loaded the model is not restarted here (that could loop); the next batch retries.
         if (!this.closing && loaded) {
@@ -190,7 +211,8 @@ export class WorkerInferenceHost implements InferenceHost {
   }
 
   async run(x: Batch, thresholds: readonly number[]): Promise<HostRun> {
-    if (this.closing) throw new BranchyServeError('SERVE_SHUTTING_DOWN', 'the server is shutting down; retry on another instance.', 503, { retryAfterSeconds: 1 });
+    if (this.closing)
+      throw new BranchyServeError('SERVE_SHUTTING_DOWN', 'the server is shutting down; retry on another instance.', 503, { retryAfterSeconds: 1 });
     try {
       await this.ready;
     } catch (error) {
@@ -213,11 +235,22 @@ export class WorkerInferenceHost implements InferenceHost {
   /** Waits for the batches in flight, then stops the thread. */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.allSettled([...this.inFlight.values()].map((p) => new Promise<void>((resolve) => {
-      const { resolve: ok, reject: fail } = p;
-      p.resolve = (r) => { ok(r); resolve(); };
-      p.reject = (e) => { fail(e); resolve(); };
-    })));
+    await Promise.allSettled(
+      [...this.inFlight.values()].map(
+        (p) =>
+          new Promise<void>((resolve) => {
+            const { resolve: ok, reject: fail } = p;
+            p.resolve = (r) => {
+              ok(r);
+              resolve();
+            };
+            p.reject = (e) => {
+              fail(e);
+              resolve();
+            };
+          }),
+      ),
+    );
     await this.current.terminate();
   }
 }

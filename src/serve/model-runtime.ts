@@ -59,7 +59,15 @@ export function createModelRuntime(served: ServedModel, options: ModelRuntimeOpt
       500,
     );
   }
-  const controller = options.sloMs === undefined || calibration === undefined ? undefined : new LoadAdaptiveController(calibration.front, calibration.chosen, { costs: batchedCosts(calibration.front, calibration.profile.costToExitBatched), ...options.adaptive, sloMs: options.sloMs }, performance.now());
+  const controller =
+    options.sloMs === undefined || calibration === undefined
+      ? undefined
+      : new LoadAdaptiveController(
+          calibration.front,
+          calibration.chosen,
+          { costs: batchedCosts(calibration.front, calibration.profile.costToExitBatched), ...options.adaptive, sloMs: options.sloMs },
+          performance.now(),
+        );
   const spec = served.manifest.spec;
   const host = served.host;
   const labels = { model: served.name };
@@ -89,7 +97,12 @@ export function createModelRuntime(served: ServedModel, options: ModelRuntimeOpt
     }
   };
   const batcher = new MicroBatcher<BatchInfo>(
-    { maxBatch: options.maxBatch, maxWaitMs: options.maxWaitMs, queueLimit: options.queueLimit, maxQueueDelayMs: options.sloMs === undefined ? undefined : SLO_QUEUE_SHARE * options.sloMs },
+    {
+      maxBatch: options.maxBatch,
+      maxWaitMs: options.maxWaitMs,
+      queueLimit: options.queueLimit,
+      maxQueueDelayMs: options.sloMs === undefined ? undefined : SLO_QUEUE_SHARE * options.sloMs,
+    },
     spec.input.shape,
     run,
     onBatch,

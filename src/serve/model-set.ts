@@ -45,13 +45,21 @@ export function findModelDirs(paths: readonly string[]): ModelDirEntry[] {
       found.push({ name: basename(resolve(path)), dir: path });
       continue;
     }
-    const subdirs = readdirSync(path, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    const subdirs = readdirSync(path, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
     found.push(...subdirs.map((name) => ({ name, dir: join(path, name) })));
   }
   const seen = new Map<string, string>();
   for (const { name, dir } of found) {
     const other = seen.get(name);
-    if (other !== undefined) throw new BranchyServeError('SERVE_DUPLICATE_MODEL', `two model directories are named '${name}' ('${other}' and '${dir}'); serve them under different names.`, 500);
+    if (other !== undefined)
+      throw new BranchyServeError(
+        'SERVE_DUPLICATE_MODEL',
+        `two model directories are named '${name}' ('${other}' and '${dir}'); serve them under different names.`,
+        500,
+      );
     seen.set(name, dir);
   }
   return found;
@@ -106,17 +114,30 @@ export interface SkippedModel {
  *
  * @throws the model's own error under `strict`; BranchyServeError `SERVE_NO_MODELS` when none could be opened.
  */
-export async function openModels(entries: readonly ModelDirEntry[], open: ModelOpener, options: { strict?: boolean; onSkip?: (skipped: SkippedModel) => void } = {}): Promise<ServedModel[]> {
+export async function openModels(
+  entries: readonly ModelDirEntry[],
+  open: ModelOpener,
+  options: { strict?: boolean; onSkip?: (skipped: SkippedModel) => void } = {},
+): Promise<ServedModel[]> {
   const served: ServedModel[] = [];
   for (const { name, dir } of entries) {
     try {
       if (!MODEL_NAME_PATTERN.test(name)) {
-        throw new BranchyServeError('SERVE_BAD_MODEL_NAME', `model directory '${dir}': its name '${name}' cannot be used in a URL; expected letters, digits, '.', '_' or '-' (at most 128), starting with a letter or digit.`, 500);
+        throw new BranchyServeError(
+          'SERVE_BAD_MODEL_NAME',
+          `model directory '${dir}': its name '${name}' cannot be used in a URL; expected letters, digits, '.', '_' or '-' (at most 128), starting with a letter or digit.`,
+          500,
+        );
       }
       const { manifest, host } = await open({ name, dir });
       served.push({ name, dir, manifest, host });
     } catch (error) {
-      const coded = error instanceof BranchyError ? error : new BranchyServeError('SERVE_MODEL_LOAD_FAILED', `model '${dir}' failed to load: ${(error as Error)?.message ?? String(error)}`, 500, { cause: error });
+      const coded =
+        error instanceof BranchyError
+          ? error
+          : new BranchyServeError('SERVE_MODEL_LOAD_FAILED', `model '${dir}' failed to load: ${(error as Error)?.message ?? String(error)}`, 500, {
+              cause: error,
+            });
       if (options.strict) {
         await Promise.all(served.map((m) => m.host.close()));
         throw coded;
@@ -125,7 +146,11 @@ export async function openModels(entries: readonly ModelDirEntry[], open: ModelO
     }
   }
   if (served.length === 0) {
-    throw new BranchyServeError('SERVE_NO_MODELS', `no model could be served from ${entries.length === 0 ? 'the given paths (no model directories found)' : entries.map((e) => `'${e.dir}'`).join(', ')}.`, 500);
+    throw new BranchyServeError(
+      'SERVE_NO_MODELS',
+      `no model could be served from ${entries.length === 0 ? 'the given paths (no model directories found)' : entries.map((e) => `'${e.dir}'`).join(', ')}.`,
+      500,
+    );
   }
   return served;
 }

@@ -88,10 +88,15 @@ export function registerRoutes(app: FastifyInstance, context: RouteContext): voi
 
   function runtimeFor(name: string): ModelRuntime {
     if (!MODEL_NAME_PATTERN.test(name)) {
-      throw new BranchyServeError('SERVE_BAD_MODEL_NAME', `model name ${JSON.stringify(name.slice(0, 130))} is not a model name: expected letters, digits, '.', '_' or '-' (at most 128), starting with a letter or digit.`, 400);
+      throw new BranchyServeError(
+        'SERVE_BAD_MODEL_NAME',
+        `model name ${JSON.stringify(name.slice(0, 130))} is not a model name: expected letters, digits, '.', '_' or '-' (at most 128), starting with a letter or digit.`,
+        400,
+      );
     }
     const runtime = runtimes.get(name);
-    if (runtime === undefined) throw new BranchyServeError('SERVE_UNKNOWN_MODEL', `no model '${name}' is served here; served: ${[...runtimes.keys()].join(', ')}.`, 404);
+    if (runtime === undefined)
+      throw new BranchyServeError('SERVE_UNKNOWN_MODEL', `no model '${name}' is served here; served: ${[...runtimes.keys()].join(', ')}.`, 404);
     return runtime;
   }
 
@@ -102,7 +107,9 @@ export function registerRoutes(app: FastifyInstance, context: RouteContext): voi
   });
   app.get('/metrics', async (_request, reply) => reply.type(METRICS_CONTENT_TYPE).send(metrics.render()));
   app.get('/v1/models', async () => ({ models: [...runtimes.values()].map((r) => describeModel(r, false)) }));
-  app.get<{ Params: Static<typeof ModelParams> }>('/v1/models/:name', { schema: { params: ModelParams } }, async (request) => describeModel(runtimeFor(request.params.name), true));
+  app.get<{ Params: Static<typeof ModelParams> }>('/v1/models/:name', { schema: { params: ModelParams } }, async (request) =>
+    describeModel(runtimeFor(request.params.name), true),
+  );
 
   app.post<{ Params: Static<typeof ModelParams>; Querystring: Static<typeof PredictQuery> }>(
     PREDICT_ROUTE,
@@ -115,7 +122,10 @@ export function registerRoutes(app: FastifyInstance, context: RouteContext): voi
         response: { 200: PredictResponse },
       },
     },
-    async (request: FastifyRequest<{ Params: Static<typeof ModelParams>; Querystring: Static<typeof PredictQuery> }>, reply: FastifyReply): Promise<PredictResponse> => {
+    async (
+      request: FastifyRequest<{ Params: Static<typeof ModelParams>; Querystring: Static<typeof PredictQuery> }>,
+      reply: FastifyReply,
+    ): Promise<PredictResponse> => {
       const started = performance.now();
       const runtime = runtimeFor(request.params.name);
       const spec = runtime.served.manifest.spec;
@@ -128,7 +138,13 @@ export function registerRoutes(app: FastifyInstance, context: RouteContext): voi
       if (closing()) void reply.header('connection', 'close');
       return {
         model: runtime.served.name,
-        results: answer.results.map((r: ExitResult) => ({ label: r.label, class: spec.classes[r.label], exit: r.exit, score: r.score, probs: probs ? Array.from(r.probs) : undefined })),
+        results: answer.results.map((r: ExitResult) => ({
+          label: r.label,
+          class: spec.classes[r.label],
+          exit: r.exit,
+          score: r.score,
+          probs: probs ? Array.from(r.probs) : undefined,
+        })),
         thresholds: answer.info.thresholds,
         operatingPoint: answer.info.point,
         timing: { queueMs: answer.queueMs, batchMs: answer.runMs, batchSize: answer.batchSize, totalMs: performance.now() - started },

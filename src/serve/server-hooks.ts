@@ -62,7 +62,10 @@ export function installRequestHooks(app: FastifyInstance, context: RequestHookCo
     app.addHook('onRequest', (request, reply, done) => {
       if (request.url === '/healthz' || request.url === '/readyz' || tokenMatches(request.headers.authorization, expectedToken)) return done();
       metrics.errors.inc({ code: 'SERVE_UNAUTHORIZED' });
-      void reply.code(401).header('www-authenticate', 'Bearer').send({ code: 'SERVE_UNAUTHORIZED', message: "this server needs 'Authorization: Bearer <token>' with the token it was started with." });
+      void reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({ code: 'SERVE_UNAUTHORIZED', message: "this server needs 'Authorization: Bearer <token>' with the token it was started with." });
     });
   }
   // Under an SLO, a predict request the queue would refuse anyway is refused before its body is read and parsed.
@@ -81,7 +84,10 @@ export function installRequestHooks(app: FastifyInstance, context: RequestHookCo
     const key = `${reply.statusCode} ${request.method} ${route}`;
     let series = replySeries.get(key);
     if (series === undefined) {
-      series = { count: metrics.requests.labels({ route, method: request.method, status: String(reply.statusCode) }), duration: metrics.duration.labels({ route }) };
+      series = {
+        count: metrics.requests.labels({ route, method: request.method, status: String(reply.statusCode) }),
+        duration: metrics.duration.labels({ route }),
+      };
       replySeries.set(key, series);
     }
     series.count.inc();

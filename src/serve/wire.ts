@@ -58,7 +58,7 @@ export function inputsFromJson(body: unknown, spec: NetworkSpec, maxSamples: num
     for (let i = 0; i < per; i++) {
       const v: unknown = sample[i];
       if (typeof v !== 'number' || !Number.isFinite(v)) {
-        throw badInputs(`'inputs[${s}][${i}]' is ${typeof v === 'number' ? String(v) : JSON.stringify(v) ?? typeof v}; expected a finite number.`);
+        throw badInputs(`'inputs[${s}][${i}]' is ${typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? typeof v)}; expected a finite number.`);
       }
       data[offset + i] = v;
     }
@@ -87,7 +87,9 @@ export function inputsFromFrame(bytes: Uint8Array, spec: NetworkSpec, maxSamples
   const flat = rest.length === 1 && rest[0] === per;
   const full = rest.length === spec.input.shape.length && rest.every((d, i) => d === spec.input.shape[i]);
   if (entry.shape.length === 0 || !(flat || full)) {
-    throw badInputs(`tensor '${INPUT_TENSOR}' has shape [${entry.shape.join(', ')}]; model '${spec.name}' takes [n, ${spec.input.shape.join(', ')}] or [n, ${per}].`);
+    throw badInputs(
+      `tensor '${INPUT_TENSOR}' has shape [${entry.shape.join(', ')}]; model '${spec.name}' takes [n, ${spec.input.shape.join(', ')}] or [n, ${per}].`,
+    );
   }
   checkCount(count, maxSamples);
   const data = entry.data as Float32Array;
@@ -120,7 +122,11 @@ export interface PredictOptions {
 function single(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'string') return value;
-  throw new BranchyServeError('SERVE_BAD_QUERY', `'${name}' is given ${Array.isArray(value) ? `${value.length} times` : `as ${typeof value}`}; give it once.`, 400);
+  throw new BranchyServeError(
+    'SERVE_BAD_QUERY',
+    `'${name}' is given ${Array.isArray(value) ? `${value.length} times` : `as ${typeof value}`}; give it once.`,
+    400,
+  );
 }
 
 function flag(value: string, name: string): boolean {

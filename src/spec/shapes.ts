@@ -41,7 +41,11 @@ function fail(where: string, message: string): never {
 }
 
 function spatial(where: string, type: string, input: FeatureShape): [number, number, number] {
-  if (input.length !== 3) fail(where, `'${type}' needs a [height, width, channels] input, got [${input.join(', ')}]; a flat vector cannot be ${type === 'flatten' ? 'flattened again' : 'convolved or pooled'}.`);
+  if (input.length !== 3)
+    fail(
+      where,
+      `'${type}' needs a [height, width, channels] input, got [${input.join(', ')}]; a flat vector cannot be ${type === 'flatten' ? 'flattened again' : 'convolved or pooled'}.`,
+    );
   return [input[0], input[1], input[2]];
 }
 

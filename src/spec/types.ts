@@ -110,16 +110,7 @@ export interface ResidualLayer {
 
 /** One layer of a stage or exit head. */
 export type LayerSpec =
-  | Conv2dLayer
-  | PoolLayer
-  | GlobalAvgPoolLayer
-  | ReluLayer
-  | BatchNormLayer
-  | DropoutLayer
-  | FlattenLayer
-  | DenseLayer
-  | LrnLayer
-  | ResidualLayer;
+  Conv2dLayer | PoolLayer | GlobalAvgPoolLayer | ReluLayer | BatchNormLayer | DropoutLayer | FlattenLayer | DenseLayer | LrnLayer | ResidualLayer;
 
 /** Every layer type name a spec may use. */
 export const LAYER_TYPES = [

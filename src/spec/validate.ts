@@ -72,7 +72,15 @@ function validateLayer(v: unknown, path: string): void {
       positiveInt(layer.filters, `${path}.filters`);
       size2(layer.kernel, `${path}.kernel`);
       opt('stride', size2);
-      opt('padding', (x, p) => (x === 'same' || x === 'valid' ? x : Array.isArray(x) || typeof x === 'number' ? (typeof x === 'number' && x === 0 ? x : size2(x, p)) : bad('SPEC_VALUE', p, x, "'same', 'valid', a padding size or [rows, cols]")));
+      opt('padding', (x, p) =>
+        x === 'same' || x === 'valid'
+          ? x
+          : Array.isArray(x) || typeof x === 'number'
+            ? typeof x === 'number' && x === 0
+              ? x
+              : size2(x, p)
+            : bad('SPEC_VALUE', p, x, "'same', 'valid', a padding size or [rows, cols]"),
+      );
       opt('bias', bool);
       break;
     case 'maxPool':
@@ -132,7 +140,11 @@ export function validateSpec(value: unknown): NetworkSpec {
     for (const key of ['mean', 'std'] as const) {
       const arr = norm[key];
       if (!Array.isArray(arr) || arr.length !== shape[2]) bad('SPEC_VALUE', `spec.input.normalization.${key}`, arr, `${shape[2]} numbers (one per channel)`);
-      arr.forEach((x, i) => (key === 'std' ? number(x, `spec.input.normalization.std[${i}]`, 0, Infinity, true) : number(x, `spec.input.normalization.mean[${i}]`, -Infinity, Infinity)));
+      arr.forEach((x, i) =>
+        key === 'std'
+          ? number(x, `spec.input.normalization.std[${i}]`, 0, Infinity, true)
+          : number(x, `spec.input.normalization.mean[${i}]`, -Infinity, Infinity),
+      );
     }
   }
   const classes = spec.classes;
@@ -149,7 +161,12 @@ export function validateSpec(value: unknown): NetworkSpec {
   if (typeof policy.criterion !== 'string') bad('SPEC_TYPE', 'spec.policy.criterion', policy.criterion, 'a criterion name such as "entropy"');
   const early = spec.stages.length - 1;
   if (!Array.isArray(policy.thresholds) || policy.thresholds.length !== early) {
-    bad('SPEC_EXITS', 'spec.policy.thresholds', policy.thresholds, `${early} threshold${early === 1 ? '' : 's'} (one per early exit; the final exit always answers)`);
+    bad(
+      'SPEC_EXITS',
+      'spec.policy.thresholds',
+      policy.thresholds,
+      `${early} threshold${early === 1 ? '' : 's'} (one per early exit; the final exit always answers)`,
+    );
   }
   policy.thresholds.forEach((t, i) => number(t, `spec.policy.thresholds[${i}]`, 0, Infinity));
 

@@ -59,7 +59,11 @@ export type BatchAugmenter = (batch: Float32Array, count: number, rng: Rng) => F
  * The augmentation the options ask for (random shift, then random flip), for batches of up to `batchSize` images
  * of `shape`; `undefined` when they ask for none.
  */
-export function batchAugmenter(options: { augmentShift?: number; augmentFlip?: boolean }, shape: readonly [number, number, number], batchSize: number): BatchAugmenter | undefined {
+export function batchAugmenter(
+  options: { augmentShift?: number; augmentFlip?: boolean },
+  shape: readonly [number, number, number],
+  batchSize: number,
+): BatchAugmenter | undefined {
   const shift = options.augmentShift ?? 0;
   if (shift === 0 && !options.augmentFlip) return undefined;
   const size = shape[0] * shape[1] * shape[2];

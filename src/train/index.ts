@@ -11,7 +11,16 @@
  * @module
  */
 export { trainNetwork, exitAccuracies, type TrainEvent, type TrainHooks, type TrainState, type TrainSummary } from './trainer.ts';
-export { DEFAULT_TRAIN_OPTIONS, LR_SCHEDULES, OPTIMIZERS, validateTrainOptions, type LrSchedule, type OptimizerName, type TrainMode, type TrainOptions } from './options.ts';
+export {
+  DEFAULT_TRAIN_OPTIONS,
+  LR_SCHEDULES,
+  OPTIMIZERS,
+  validateTrainOptions,
+  type LrSchedule,
+  type OptimizerName,
+  type TrainMode,
+  type TrainOptions,
+} from './options.ts';
 export { runTraining, normalizationOf, type TrainRun, type TrainingOutcome } from './run-training.ts';
 export { SHIPPED_RECIPE } from './recipes.ts';
 export { initFromBaseline } from './init-from.ts';

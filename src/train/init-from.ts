@@ -31,13 +31,19 @@ export function initFromBaseline(target: TfjsNetwork, source: { spec: NetworkSpe
   const from = trunkOwners(source.spec);
   const to = trunkOwners(target.spec);
   if (from.length !== to.length) {
-    throw new BranchyArgumentError('TRAIN_INIT_MISMATCH', `the baseline network '${source.spec.name}' has ${from.length} weighted trunk layers; '${target.spec.name}' has ${to.length}.`);
+    throw new BranchyArgumentError(
+      'TRAIN_INIT_MISMATCH',
+      `the baseline network '${source.spec.name}' has ${from.length} weighted trunk layers; '${target.spec.name}' has ${to.length}.`,
+    );
   }
   const copy: Record<string, Float32Array> = {};
   from.forEach((f, i) => {
     const t = to[i];
     if (describe(f.layer) !== describe(t.layer)) {
-      throw new BranchyArgumentError('TRAIN_INIT_MISMATCH', `trunk layer ${i + 1} differs: '${source.spec.name}' has ${describe(f.layer)}, '${target.spec.name}' has ${describe(t.layer)}.`);
+      throw new BranchyArgumentError(
+        'TRAIN_INIT_MISMATCH',
+        `trunk layer ${i + 1} differs: '${source.spec.name}' has ${describe(f.layer)}, '${target.spec.name}' has ${describe(t.layer)}.`,
+      );
     }
     for (const [name, value] of Object.entries(source.weights)) {
       if (name.startsWith(f.prefix)) copy[t.prefix + name.slice(f.prefix.length)] = value;

@@ -105,7 +105,10 @@ export function createOptimizer(options: TrainOptions, net: TfjsNetwork, variabl
       const keys = slots.flatMap((slot) => weightNames.map((n) => `${n}/${slot}`));
       const missing = ['iter', ...keys].filter((key) => !(key in state));
       if (missing.length > 0) {
-        throw new BranchyIoError('TRAIN_BAD_CHECKPOINT', `the checkpoint's optimizer state lacks ${missing.length} slot(s), e.g. '${missing[0]}'; was it written for another network, mode or optimizer (this run uses ${kind})?`);
+        throw new BranchyIoError(
+          'TRAIN_BAD_CHECKPOINT',
+          `the checkpoint's optimizer state lacks ${missing.length} slot(s), e.g. '${missing[0]}'; was it written for another network, mode or optimizer (this run uses ${kind})?`,
+        );
       }
       const named = [
         { name: 'iter', tensor: tf.scalar(Math.round(state.iter[0]), 'int32') as tf.Tensor },

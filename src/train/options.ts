@@ -92,7 +92,8 @@ export function validateTrainOptions(o: TrainOptions): void {
   positiveInt('epochs', o.epochs);
   positiveInt('batchSize', o.batchSize);
   if (o.microBatch !== undefined) positiveInt('microBatch', o.microBatch);
-  if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'learningRate' is ${o.learningRate}; expected a positive number.`);
+  if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate))
+    throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'learningRate' is ${o.learningRate}; expected a positive number.`);
   for (const b of ['beta1', 'beta2'] as const) {
     if (!(o[b] >= 0 && o[b] < 1)) throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'${b}' is ${o[b]}; expected a number in [0, 1).`);
   }
@@ -112,9 +113,11 @@ export function validateTrainOptions(o: TrainOptions): void {
     throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'lrGamma' is ${o.lrGamma}; expected a number in (0, 1].`);
   }
   o.lrStepEpochs?.forEach((e, i) => {
-    if (!Number.isInteger(e) || e < 1) throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'lrStepEpochs[${i}]' is ${e}; expected a positive whole epoch number.`);
+    if (!Number.isInteger(e) || e < 1)
+      throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'lrStepEpochs[${i}]' is ${e}; expected a positive whole epoch number.`);
   });
-  if (o.mode !== 'joint' && o.mode !== 'frozen') throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'mode' is ${JSON.stringify(o.mode)}; expected 'joint' or 'frozen'.`);
+  if (o.mode !== 'joint' && o.mode !== 'frozen')
+    throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'mode' is ${JSON.stringify(o.mode)}; expected 'joint' or 'frozen'.`);
 }
 
 /** The epochs after which a `step` schedule drops the rate: as given, or after half and three quarters of the run. */

@@ -66,13 +66,24 @@ export async function runTraining(run: TrainRun): Promise<TrainingOutcome> {
   await useBackend(run.backend);
   const loaded = run.splits ?? loadDataSource(run.data, run.splitSeed);
   const limit = run.trainSamples ?? loaded.train.count;
-  const splits = limit < loaded.train.count ? { ...loaded, train: subset(loaded.train, Uint32Array.from({ length: limit }, (_, i) => i)), source: `${loaded.source}, first ${limit} train samples` } : loaded;
+  const splits =
+    limit < loaded.train.count
+      ? {
+          ...loaded,
+          train: subset(
+            loaded.train,
+            Uint32Array.from({ length: limit }, (_, i) => i),
+          ),
+          source: `${loaded.source}, first ${limit} train samples`,
+        }
+      : loaded;
   let net: TfjsNetwork;
   let resumeState: TrainState | undefined;
   let options = run.options;
   const history: Record<string, unknown>[] = [];
   if (run.resume) {
-    if (!existsSync(join(run.out, MANIFEST_FILE))) throw new BranchyArgumentError('TRAIN_NOTHING_TO_RESUME', `cannot resume: '${run.out}' holds no checkpoint to resume from.`);
+    if (!existsSync(join(run.out, MANIFEST_FILE)))
+      throw new BranchyArgumentError('TRAIN_NOTHING_TO_RESUME', `cannot resume: '${run.out}' holds no checkpoint to resume from.`);
     const saved = loadModelDir(run.out);
     const state = loadTrainState(run.out);
     const previous = (saved.manifest.training?.options ?? {}) as Partial<TrainOptions>;
@@ -99,7 +110,9 @@ export async function runTraining(run: TrainRun): Promise<TrainingOutcome> {
     initFrom: run.initFrom,
     history,
   });
-  run.log(`training ${net.spec.name} on ${splits.source} (${splits.train.count} train, ${splits.validation.count} validation), ${options.mode}, ${options.epochs} epochs, batch ${options.batchSize}, tfjs-${run.backend}`);
+  run.log(
+    `training ${net.spec.name} on ${splits.source} (${splits.train.count} train, ${splits.validation.count} validation), ${options.mode}, ${options.epochs} epochs, batch ${options.batchSize}, tfjs-${run.backend}`,
+  );
   await trainNetwork(
     net,
     splits,
@@ -107,7 +120,13 @@ export async function runTraining(run: TrainRun): Promise<TrainingOutcome> {
     {
       onEvent: run.onEvent,
       onCheckpoint: (state, end) => {
-        history.push({ epoch: end.epoch, loss: end.loss, validationAccuracy: end.validationAccuracy, seconds: end.seconds, samplesPerSecond: end.samplesPerSecond });
+        history.push({
+          epoch: end.epoch,
+          loss: end.loss,
+          validationAccuracy: end.validationAccuracy,
+          seconds: end.seconds,
+          samplesPerSecond: end.samplesPerSecond,
+        });
         saveModelDir(run.out, { spec: net.spec, weights: net.weights() }, { training: training() });
         saveTrainState(run.out, { epoch: state.epoch, optimizer: state.optimizer, meta: { model: net.spec.name } });
       },
@@ -123,14 +142,17 @@ export async function runTraining(run: TrainRun): Promise<TrainingOutcome> {
     const table = await allExitsOver(net, splits.validation);
     const choice = chooseThresholdsForAccuracy(table, splits.validation.y, criterion, run.maxDrop);
     spec = { ...spec, policy: { ...spec.policy, thresholds: choice.thresholds } };
-    run.log(`thresholds chosen on the validation split (early exits may lose at most ${(100 * run.maxDrop).toFixed(2)} points against the final exit): [${choice.thresholds.map((t) => +t.toPrecision(4)).join(', ')}], validation accuracy ${percent(choice.accuracy)} vs final exit ${percent(choice.finalAccuracy)}, leaving at each exit ${choice.exitShare.map((s) => percent(s, 1)).join(' / ')}`);
+    run.log(
+      `thresholds chosen on the validation split (early exits may lose at most ${(100 * run.maxDrop).toFixed(2)} points against the final exit): [${choice.thresholds.map((t) => +t.toPrecision(4)).join(', ')}], validation accuracy ${percent(choice.accuracy)} vs final exit ${percent(choice.finalAccuracy)}, leaving at each exit ${choice.exitShare.map((s) => percent(s, 1)).join(' / ')}`,
+    );
   }
-  updateManifest(run.out, (m) => ({ ...m, spec, training: { ...training(), validationAccuracy, testAccuracy, thresholdChoice: { split: 'validation', maxDrop: run.maxDrop } } }));
+  updateManifest(run.out, (m) => ({
+    ...m,
+    spec,
+    training: { ...training(), validationAccuracy, testAccuracy, thresholdChoice: { split: 'validation', maxDrop: run.maxDrop } },
+  }));
   run.log(
-    formatTable([
-      ['exit', 'validation accuracy', 'test accuracy'],
-      ...validationAccuracy.map((a, i) => [`${i + 1}`, percent(a), percent(testAccuracy[i])]),
-    ]),
+    formatTable([['exit', 'validation accuracy', 'test accuracy'], ...validationAccuracy.map((a, i) => [`${i + 1}`, percent(a), percent(testAccuracy[i])])]),
   );
   run.log(`model written to ${run.out}`);
   net.dispose();

@@ -62,7 +62,13 @@ export function exitAccuracies(net: TfjsNetwork, ds: Dataset, batchSize = 500): 
  * weighted by its share of the batch, is added up (outside any part's graph, so only one part's activations are
  * alive at a time) and applied once. Returns the batch's mean loss.
  */
-function accumulatedStep(optimizer: tf.Optimizer, variables: tf.Variable[], n: number, part: number, partLoss: (from: number, size: number) => () => tf.Scalar): tf.Scalar {
+function accumulatedStep(
+  optimizer: tf.Optimizer,
+  variables: tf.Variable[],
+  n: number,
+  part: number,
+  partLoss: (from: number, size: number) => () => tf.Scalar,
+): tf.Scalar {
   let sums: Record<string, tf.Tensor> | null = null;
   let loss: tf.Scalar = tf.scalar(0);
   for (let from = 0; from < n; from += part) {

@@ -23,11 +23,26 @@ export function registerZooModel(entry: ZooEntry): void {
 
 registerZooModel({ name: 'b-lenet', description: 'B-LeNet for MNIST (1 early exit), as in the BranchyNet paper', baseline: 'lenet', build: bLenet });
 registerZooModel({ name: 'lenet', description: 'LeNet for MNIST, the B-LeNet trunk without early exits', build: lenet });
-registerZooModel({ name: 'b-alexnet', description: 'B-AlexNet for CIFAR-10 (2 early exits), as in the BranchyNet paper', baseline: 'alexnet', build: bAlexnet });
+registerZooModel({
+  name: 'b-alexnet',
+  description: 'B-AlexNet for CIFAR-10 (2 early exits), as in the BranchyNet paper',
+  baseline: 'alexnet',
+  build: bAlexnet,
+});
 registerZooModel({ name: 'alexnet', description: 'AlexNet for CIFAR-10, the B-AlexNet trunk without early exits', build: alexnet });
-registerZooModel({ name: 'b-resnet110', description: 'B-ResNet-110 for CIFAR-10 (2 early exits), as in the BranchyNet paper', baseline: 'resnet110', build: bResnet110 });
+registerZooModel({
+  name: 'b-resnet110',
+  description: 'B-ResNet-110 for CIFAR-10 (2 early exits), as in the BranchyNet paper',
+  baseline: 'resnet110',
+  build: bResnet110,
+});
 registerZooModel({ name: 'resnet110', description: 'ResNet-110 for CIFAR-10, the B-ResNet-110 trunk without early exits', build: resnet110 });
-registerZooModel({ name: 'b-resnet20', description: 'B-ResNet-20 for CIFAR-10: B-ResNet-110 with 3 blocks per group, for quick runs', baseline: 'resnet20', build: bResnet20 });
+registerZooModel({
+  name: 'b-resnet20',
+  description: 'B-ResNet-20 for CIFAR-10: B-ResNet-110 with 3 blocks per group, for quick runs',
+  baseline: 'resnet20',
+  build: bResnet20,
+});
 registerZooModel({ name: 'resnet20', description: 'ResNet-20 for CIFAR-10, the B-ResNet-20 trunk without early exits', build: resnet20 });
 
 /** The zoo entry called `name`; an unknown name lists the known ones. */

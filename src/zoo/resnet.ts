@@ -24,7 +24,9 @@ const conv3 = (filters: number): LayerSpec => ({ type: 'conv2d', filters, kernel
 
 /** `count` residual blocks of `filters`, the first with `firstStride`. */
 function group(filters: number, count: number, firstStride: number): LayerSpec[] {
-  return Array.from({ length: count }, (_, i): LayerSpec => (i === 0 && firstStride !== 1 ? { type: 'residual', filters, stride: firstStride } : { type: 'residual', filters }));
+  return Array.from({ length: count }, (_, i): LayerSpec =>
+    i === 0 && firstStride !== 1 ? { type: 'residual', filters, stride: firstStride } : { type: 'residual', filters },
+  );
 }
 
 function blocks(options: ResnetOptions): number {
@@ -87,7 +89,17 @@ export function bResnet(options: ResnetOptions = {}): NetworkSpec {
       {
         name: 'branch 1',
         layers: withClasses(
-          [{ type: 'conv2d', filters: 64, kernel: 5, padding: 2 }, { type: 'relu' }, LRN, conv3(32), { type: 'relu' }, conv3(32), { type: 'relu' }, { type: 'flatten' }, { type: 'dense', units: 10 }],
+          [
+            { type: 'conv2d', filters: 64, kernel: 5, padding: 2 },
+            { type: 'relu' },
+            LRN,
+            conv3(32),
+            { type: 'relu' },
+            conv3(32),
+            { type: 'relu' },
+            { type: 'flatten' },
+            { type: 'dense', units: 10 },
+          ],
           k,
         ),
       },

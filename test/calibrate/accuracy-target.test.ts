@@ -39,7 +39,10 @@ function apply(table: AllExitsResult, labels: Uint8Array, thresholds: number[], 
   let correct = 0;
   const leaving = new Array<number>(table.probs.length).fill(0);
   for (let i = 0; i < table.count; i++) {
-    const e = firstPassingExit(table.probs.map((p) => criterion.score(p, C, i * C)), thresholds);
+    const e = firstPassingExit(
+      table.probs.map((p) => criterion.score(p, C, i * C)),
+      thresholds,
+    );
     leaving[e]++;
     const right = argmax(table.probs[e], i * C, C) === labels[i];
     if (right) correct++;
@@ -64,7 +67,8 @@ describe('threshold choice for an accuracy bound', () => {
       const scores = Array.from({ length: 200 }, (_, i) => criterion.score(table.probs[0], 4, i * 4));
       for (const t of [...scores, Math.log(4)]) {
         const r = apply(table, labels, [t]);
-        if (r.losses <= maxDrop * 200 + 1e-9) assert.ok(r.leaving[0] <= got.leaving[0], `seed ${seed}: threshold ${t} lets ${r.leaving[0]} leave, chosen ${got.leaving[0]}`);
+        if (r.losses <= maxDrop * 200 + 1e-9)
+          assert.ok(r.leaving[0] <= got.leaving[0], `seed ${seed}: threshold ${t} lets ${r.leaving[0]} leave, chosen ${got.leaving[0]}`);
       }
     }
   });

@@ -45,7 +45,10 @@ describe('profileCosts', () => {
     assert.ok(profile.finalOnlyCostBatched >= DELAY_MS / options.batchSize);
     // Final-only runs stages 1 and 2 alone and only stage 3 fused: two fused calls fewer than reaching exit 3.
     assert.ok(profile.finalOnlyCost < profile.costToExit[2] - DELAY_MS, `${profile.finalOnlyCost} vs ${profile.costToExit[2]}`);
-    assert.deepEqual(profile.pieces.map((p) => `${p.kind} ${p.index}`), ['stage 1', 'exit 1', 'stage 2', 'exit 2', 'stage 3', 'exit 3']);
+    assert.deepEqual(
+      profile.pieces.map((p) => `${p.kind} ${p.index}`),
+      ['stage 1', 'exit 1', 'stage 2', 'exit 2', 'stage 3', 'exit 3'],
+    );
   });
 
   it('sums the stage and exit rows when the network has no fused call', async () => {

@@ -212,7 +212,11 @@ describe('exact accuracy/cost Pareto front', () => {
 
   it('equals an exhaustive search on tables large enough to use every pruning rule', () => {
     const criterion = getCriterion('entropy');
-    for (const [E, count, seed] of [[1, 900, 101], [2, 600, 102], [3, 160, 103]] as const) {
+    for (const [E, count, seed] of [
+      [1, 900, 101],
+      [2, 600, 102],
+      [3, 160, 103],
+    ] as const) {
       const { table, labels } = randomTable(count, E + 1, 3, seed);
       const costs = costsFor(E + 1);
       let stats: ParetoStats | undefined;
@@ -281,7 +285,10 @@ describe('exact accuracy/cost Pareto front', () => {
       const { table, labels } = randomTable(50, E + 1, 3, seed);
       const costs = costsFor(E + 1);
       const front = paretoFront(table, labels, getCriterion('entropy'), costs);
-      assert.ok(front.some((p) => p.accuracyDrop <= 0 && p.expectedCost <= costs[E] + 1e-12), `seed ${seed}`);
+      assert.ok(
+        front.some((p) => p.accuracyDrop <= 0 && p.expectedCost <= costs[E] + 1e-12),
+        `seed ${seed}`,
+      );
     }
   });
 
@@ -350,7 +357,8 @@ describe('choosing an operating point on the front', () => {
     for (const targetSpeedup of [1, 1.5, 2]) {
       const p = chooseOperatingPoint(front, { targetSpeedup });
       assert.ok(costs[2] / p.expectedCost >= targetSpeedup * (1 - 1e-12));
-      for (const q of front) if (q.accuracy > p.accuracy) assert.ok(q.speedUp < targetSpeedup, `targetSpeedup ${targetSpeedup}: a more accurate point qualifies`);
+      for (const q of front)
+        if (q.accuracy > p.accuracy) assert.ok(q.speedUp < targetSpeedup, `targetSpeedup ${targetSpeedup}: a more accurate point qualifies`);
     }
   });
 
@@ -391,10 +399,16 @@ describe('choosing an operating point on the front', () => {
   it('rejects a constraint that is not exactly one finite bound, and an empty front', () => {
     const bad = (e: unknown) => e instanceof BranchyArgumentError && e.code === 'CALIBRATE_BAD_CONSTRAINT' && /'constraint' is/.test(e.message);
     assert.throws(() => chooseOperatingPoint(front, {} as OperatingConstraint), bad);
-    assert.throws(() => chooseOperatingPoint(front, { maxDrop: Number.NaN }), (e: unknown) => bad(e) && /maxDrop: NaN/.test((e as Error).message));
+    assert.throws(
+      () => chooseOperatingPoint(front, { maxDrop: Number.NaN }),
+      (e: unknown) => bad(e) && /maxDrop: NaN/.test((e as Error).message),
+    );
     assert.throws(() => chooseOperatingPoint(front, { maxDrop: 0.01, maxCost: 2 } as OperatingConstraint), bad);
     assert.throws(() => chooseOperatingPoint(front, { targetSpeedup: 0 }), bad);
     assert.throws(() => chooseOperatingPoint(front, { speed: 2 } as unknown as OperatingConstraint), bad);
-    assert.throws(() => chooseOperatingPoint([], { maxDrop: 0.01 }), (e: unknown) => e instanceof BranchyArgumentError && e.code === 'CALIBRATE_EMPTY_FRONT');
+    assert.throws(
+      () => chooseOperatingPoint([], { maxDrop: 0.01 }),
+      (e: unknown) => e instanceof BranchyArgumentError && e.code === 'CALIBRATE_EMPTY_FRONT',
+    );
   });
 });

@@ -70,7 +70,8 @@ function sweepOffers(buckets: SweepBuckets, N: number, rightFixed: number, front
 function checkSweep(t: Exit, points: [right: number, cost: number][], what: string): number {
   const buckets = new SweepBuckets(t.cuts, t.rank, t.correctHere, t.correctFinal);
   const [front, reference] = [new FrontSoFar(t.N, 1), new FrontSoFar(t.N, 1)];
-  for (const f of [front, reference]) for (const [right, cost] of points) if (cost < f.bestCost[right]) f.record(right, cost, Int32Array.of(0), Int32Array.of(0, 0));
+  for (const f of [front, reference])
+    for (const [right, cost] of points) if (cost < f.bestCost[right]) f.record(right, cost, Int32Array.of(0), Int32Array.of(0, 0));
   const offered = sweepOffers(buckets, t.N, 0, front);
   let next = 0;
   let dominated = 0;
@@ -92,10 +93,13 @@ describe('sweep buckets of the last early exit', () => {
   it('on an empty front, offers every cut with the right answers and cost of letting out the samples ranked below it', () => {
     const t = swept(1);
     const buckets = new SweepBuckets(t.cuts, t.rank, t.correctHere, t.correctFinal);
-    assert.deepEqual(sweepOffers(buckets, t.N, 7), scanCutByCut(t, () => true, 7));
+    assert.deepEqual(
+      sweepOffers(buckets, t.N, 7),
+      scanCutByCut(t, () => true, 7),
+    );
   });
 
-  it('offers every cut no point found dominates and none that is no cheaper than its accuracy level\'s best, though it tests whole blocks at once', () => {
+  it("offers every cut no point found dominates and none that is no cheaper than its accuracy level's best, though it tests whole blocks at once", () => {
     for (let seed = 2; seed < 12; seed++) {
       const t = swept(seed);
       const all = scanCutByCut(t, () => true, 0);
@@ -138,9 +142,15 @@ describe('sweep buckets of the last early exit', () => {
       buckets.remove(i);
       removed.add(i);
     }
-    assert.deepEqual(sweepOffers(buckets, t.N, 0), scanCutByCut(t, (i) => !removed.has(i), 0));
+    assert.deepEqual(
+      sweepOffers(buckets, t.N, 0),
+      scanCutByCut(t, (i) => !removed.has(i), 0),
+    );
     for (const i of removed) buckets.add(i);
-    assert.deepEqual(sweepOffers(buckets, t.N, 0), scanCutByCut(t, () => true, 0));
+    assert.deepEqual(
+      sweepOffers(buckets, t.N, 0),
+      scanCutByCut(t, () => true, 0),
+    );
   });
 
   it('counts a sample that can never leave at the swept exit as right or wrong at the final exit under every cut', () => {

@@ -17,7 +17,8 @@ describe('branchy command', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /epoch 1\/1 {2}loss [\d.]+ {2}validation exit 1 [\d.]+%, exit 2 [\d.]+%/);
     assert.match(r.stdout, /thresholds chosen on the validation split/);
-    for (const f of ['branchy.json', 'stage_1.safetensors', 'stage_2.safetensors', 'exit_1.safetensors', 'exit_2.safetensors', 'train-state.safetensors']) assert.ok(existsSync(join(dir, f)), f);
+    for (const f of ['branchy.json', 'stage_1.safetensors', 'stage_2.safetensors', 'exit_1.safetensors', 'exit_2.safetensors', 'train-state.safetensors'])
+      assert.ok(existsSync(join(dir, f)), f);
     const manifest = JSON.parse(readFileSync(join(dir, 'branchy.json'), 'utf8'));
     assert.equal(manifest.training.thresholdChoice.split, 'validation');
     assert.equal(manifest.training.history.length, 1);
@@ -101,7 +102,10 @@ describe('branchy command', () => {
     const broken = join(tempDir(), 'broken');
     cpSync(fileURLToPath(new URL('../../models/b-lenet-mnist', import.meta.url)), broken, { recursive: true });
     const manifest = JSON.parse(readFileSync(join(broken, 'branchy.json'), 'utf8'));
-    manifest.calibration = { ...JSON.parse(readFileSync(fileURLToPath(new URL('../../models/b-lenet-fashion-mnist/branchy.json', import.meta.url)), 'utf8')).calibration, chosen: -1 };
+    manifest.calibration = {
+      ...JSON.parse(readFileSync(fileURLToPath(new URL('../../models/b-lenet-fashion-mnist/branchy.json', import.meta.url)), 'utf8')).calibration,
+      chosen: -1,
+    };
     writeFileSync(join(broken, 'branchy.json'), JSON.stringify(manifest));
     const r = await branchy('report', broken, '--out', tempDir());
     assert.equal(r.code, 2, r.stderr);

@@ -8,7 +8,6 @@ import { branchy, tempDir } from '../helpers.ts';
 const SHIPPED = fileURLToPath(new URL('../../models/b-lenet-mnist', import.meta.url));
 const BASELINE = fileURLToPath(new URL('../../models/lenet-mnist', import.meta.url));
 
-
 describe('branchy export, import-onnx and --engine', () => {
   const dir = join(tempDir(), 'b-lenet');
   cpSync(SHIPPED, dir, { recursive: true });

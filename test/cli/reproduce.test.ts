@@ -25,11 +25,34 @@ describe('training recipe options', () => {
 
   it('a branchy network started from a baseline keeps the normalisation its trunk learned on; SGD with a step schedule resumes', async () => {
     const dir = join(tempDir(), 'b-lenet');
-    const args = ['train', '--model', 'b-lenet', '--init-from', lenet, '--train-samples', '128', '--optimizer', 'sgd', '--lr', '0.01', '--momentum', '0.9', '--lr-schedule', 'step', '--lr-steps', '1', '--out', dir];
+    const args = [
+      'train',
+      '--model',
+      'b-lenet',
+      '--init-from',
+      lenet,
+      '--train-samples',
+      '128',
+      '--optimizer',
+      'sgd',
+      '--lr',
+      '0.01',
+      '--momentum',
+      '0.9',
+      '--lr-schedule',
+      'step',
+      '--lr-steps',
+      '1',
+      '--out',
+      dir,
+    ];
     const first = await branchy(...args, '--epochs', '1');
     assert.equal(first.code, 0, first.stderr);
     assert.deepEqual(manifestOf(dir).spec.input.normalization, manifestOf(lenet).spec.input.normalization);
-    assert.ok(Object.keys(loadTrainState(dir).optimizer).some((k) => k.endsWith('/momentum')), 'momentum buffers are checkpointed by weight name');
+    assert.ok(
+      Object.keys(loadTrainState(dir).optimizer).some((k) => k.endsWith('/momentum')),
+      'momentum buffers are checkpointed by weight name',
+    );
     const resumed = await branchy('train', '--model', 'b-lenet', '--out', dir, '--resume', '--epochs', '2');
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stdout, /resuming .* after epoch 1 of 2/);
@@ -40,7 +63,11 @@ describe('training recipe options', () => {
   });
 
   it('refuses unknown optimizers and schedules', async () => {
-    for (const args of [['--optimizer', 'rmsprop'], ['--lr-schedule', 'linear'], ['--lr-steps', '3,x']]) {
+    for (const args of [
+      ['--optimizer', 'rmsprop'],
+      ['--lr-schedule', 'linear'],
+      ['--lr-steps', '3,x'],
+    ]) {
       const r = await branchy('train', '--model', 'lenet', '--out', tempDir(), ...args);
       assert.equal(r.code, 2, args.join(' '));
       assert.match(r.stderr, /rmsprop|linear|--lr-steps must be/);

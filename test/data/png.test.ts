@@ -39,14 +39,24 @@ describe('PNG input', () => {
   });
 
   it('round-trips values on the 1/255 grid exactly', () => {
-    const x = Float32Array.from({ length: 784 }, (_, i) => (i * 13) % 256 / 255);
+    const x = Float32Array.from({ length: 784 }, (_, i) => ((i * 13) % 256) / 255);
     const path = join(dir, 'grid.png');
     writePng(path, x, [28, 28, 1]);
     assert.deepEqual(readPngAsInput(path, [28, 28, 1]), x);
   });
 
   it('converts an RGB image to grayscale by luminance', () => {
-    const path = rgbaPng('rgb.png', 3, 1, (x) => [[255, 0, 0, 255], [0, 255, 0, 255], [90, 90, 90, 255]][x]);
+    const path = rgbaPng(
+      'rgb.png',
+      3,
+      1,
+      (x) =>
+        [
+          [255, 0, 0, 255],
+          [0, 255, 0, 255],
+          [90, 90, 90, 255],
+        ][x],
+    );
     const gray = readPngAsInput(path, [1, 3, 1]);
     assert.ok(Math.abs(gray[0] - 0.299) < 1e-6, `red → ${gray[0]}`);
     assert.ok(Math.abs(gray[1] - 0.587) < 1e-6, `green → ${gray[1]}`);
@@ -99,7 +109,14 @@ describe('readInputFile', () => {
 
   it('reads a [h, w] IDX image as one sample and [n, h, w] as n, scaling ubyte to [0,1]', () => {
     const single = join(dir, 'digit.idx');
-    writeFileSync(single, writeIdx(Uint8Array.from({ length: 784 }, (_, i) => i % 256), [28, 28], 'ubyte'));
+    writeFileSync(
+      single,
+      writeIdx(
+        Uint8Array.from({ length: 784 }, (_, i) => i % 256),
+        [28, 28],
+        'ubyte',
+      ),
+    );
     const one = readInputFile(single, [28, 28, 1]);
     assert.equal(one.length, 1);
     assert.equal(one[0][255], 1);

@@ -16,7 +16,13 @@ function jointLossGradients(spec: NetworkSpec, batch: number, frozenTrunk: boole
     tf.tidy(() => {
       const input = randomBatch([batch, ...spec.input.shape], 2);
       const x = tf.tensor(input.data, input.shape);
-      const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % spec.classes.length), 'int32'), spec.classes.length);
+      const labels = tf.oneHot(
+        tf.tensor1d(
+          Array.from({ length: batch }, (_, i) => i % spec.classes.length),
+          'int32',
+        ),
+        spec.classes.length,
+      );
       const variables = net.trainableVariables(frozenTrunk ? 'exitHeads' : 'all');
       const { grads } = tf.variableGrads(
         () => tf.addN(net.forward(x, { training: true, frozenTrunk }).map((l) => tf.losses.softmaxCrossEntropy(labels, l))) as tf.Scalar,

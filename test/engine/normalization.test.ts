@@ -18,10 +18,16 @@ describe("the spec's input normalisation", () => {
     const thresholds = [0.4, 0.8];
     const a = await runEarlyExit(normalising, raw, { thresholds });
     const b = await runEarlyExit(plain, byHand, { thresholds });
-    assert.deepEqual(a.results.map((r) => r.exit), b.results.map((r) => r.exit));
+    assert.deepEqual(
+      a.results.map((r) => r.exit),
+      b.results.map((r) => r.exit),
+    );
     a.results.forEach((r, i) => assert.ok(maxAbsDiff(r.probs, b.results[i].probs) < 1e-5, `sample ${i}`));
     const unnormalised = await runEarlyExit(plain, raw, { thresholds });
-    assert.ok(unnormalised.results.some((r, i) => maxAbsDiff(r.probs, a.results[i].probs) > 1e-3), 'the normalisation changes the answers');
+    assert.ok(
+      unnormalised.results.some((r, i) => maxAbsDiff(r.probs, a.results[i].probs) > 1e-3),
+      'the normalisation changes the answers',
+    );
     plain.dispose();
     normalising.dispose();
   });

@@ -16,9 +16,19 @@ describe('package entries', () => {
     });
     assert.deepEqual(result.errors, []);
     const inputs = Object.keys(result.metafile.inputs);
-    assert.ok(inputs.some((p) => p.includes('src/infer/runner.ts')), 'the runner is in the bundle');
-    assert.ok(inputs.some((p) => p.includes('src/engine/ort/export.ts')), 'the ONNX engine is in the bundle');
-    assert.deepEqual(inputs.filter((p) => /onnxruntime-node|engine\/ort\/node-engine/.test(p)), [], 'onnxruntime-node stays out of the browser bundle');
+    assert.ok(
+      inputs.some((p) => p.includes('src/infer/runner.ts')),
+      'the runner is in the bundle',
+    );
+    assert.ok(
+      inputs.some((p) => p.includes('src/engine/ort/export.ts')),
+      'the ONNX engine is in the bundle',
+    );
+    assert.deepEqual(
+      inputs.filter((p) => /onnxruntime-node|engine\/ort\/node-engine/.test(p)),
+      [],
+      'onnxruntime-node stays out of the browser bundle',
+    );
     const nodeOnly = inputs.filter((p) => /src\/(io\/model-dir|data\/(?!classes\.ts)|train\/|cli\/)/.test(p) || p.startsWith('node:'));
     assert.deepEqual(nodeOnly, []);
   });

@@ -4,8 +4,7 @@ import { BranchyArgumentError } from '../../src/common/errors.ts';
 import { Rng } from '../../src/common/rng.ts';
 import { getCriterion, listCriteria } from '../../src/exit/index.ts';
 
-const close = (actual: number, expected: number, eps = 1e-6): void =>
-  assert.ok(Math.abs(actual - expected) <= eps, `expected ${expected}, got ${actual}`);
+const close = (actual: number, expected: number, eps = 1e-6): void => assert.ok(Math.abs(actual - expected) <= eps, `expected ${expected}, got ${actual}`);
 
 function uniform(c: number): Float32Array {
   return new Float32Array(c).fill(1 / c);
@@ -114,7 +113,13 @@ describe('offsets', () => {
   });
   it('reject slices that leave the array, with a code', () => {
     for (const c of listCriteria()) {
-      for (const [classes, offset] of [[3, 4], [0, 0], [3, -1], [2.5, 0], [3, 0.5]] as const) {
+      for (const [classes, offset] of [
+        [3, 4],
+        [0, 0],
+        [3, -1],
+        [2.5, 0],
+        [3, 0.5],
+      ] as const) {
         assert.throws(
           () => c.score(batch, classes, offset),
           (e: unknown) => e instanceof BranchyArgumentError && e.code === 'EXIT_BAD_SLICE',

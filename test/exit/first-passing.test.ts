@@ -29,7 +29,11 @@ describe('firstPassingExit', () => {
   });
 
   it('rejects mismatched counts', () => {
-    for (const [s, t] of [[[], []], [[1, 2], []], [[1], [0.1]]] as const) {
+    for (const [s, t] of [
+      [[], []],
+      [[1, 2], []],
+      [[1], [0.1]],
+    ] as const) {
       assert.throws(
         () => firstPassingExit(s, t),
         (e: unknown) => e instanceof BranchyArgumentError && e.code === 'EXIT_THRESHOLD_COUNT',

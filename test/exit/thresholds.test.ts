@@ -3,8 +3,10 @@ import { describe, it } from 'node:test';
 import { BranchyArgumentError } from '../../src/common/errors.ts';
 import { broadcastThresholds, getCriterion, parseThresholds, validateThresholds } from '../../src/exit/index.ts';
 
-const withCode = (code: string, includes: string[] = []) => (e: unknown) =>
-  e instanceof BranchyArgumentError && e.code === code && includes.every((s) => e.message.includes(s));
+const withCode =
+  (code: string, includes: string[] = []) =>
+  (e: unknown) =>
+    e instanceof BranchyArgumentError && e.code === code && includes.every((s) => e.message.includes(s));
 
 describe('validateThresholds', () => {
   const entropy = getCriterion('entropy');
@@ -25,27 +27,18 @@ describe('validateThresholds', () => {
       () => validateThresholds([0.1, 0.2], 1, entropy, 10),
       withCode('EXIT_THRESHOLD_COUNT', ["'thresholds' has 2 values; this network has 1 early exit."]),
     );
-    assert.throws(
-      () => validateThresholds([0.1], 3, entropy, 10),
-      withCode('EXIT_THRESHOLD_COUNT', ['has 1 value;', '3 early exits']),
-    );
+    assert.throws(() => validateThresholds([0.1], 3, entropy, 10), withCode('EXIT_THRESHOLD_COUNT', ['has 1 value;', '3 early exits']));
   });
 
   it('rejects negative, non-finite and non-number values with EXIT_THRESHOLD_VALUE quoting index and value', () => {
     assert.throws(() => validateThresholds([0.1, -0.5], 2, entropy, 10), withCode('EXIT_THRESHOLD_VALUE', ['[1]', '-0.5']));
     assert.throws(() => validateThresholds([NaN], 1, entropy, 10), withCode('EXIT_THRESHOLD_VALUE', ['[0]', 'NaN']));
     assert.throws(() => validateThresholds([Infinity], 1, entropy, 10), withCode('EXIT_THRESHOLD_VALUE', ['Infinity']));
-    assert.throws(
-      () => validateThresholds(['0.1' as unknown as number], 1, entropy, 10),
-      withCode('EXIT_THRESHOLD_VALUE', ['"0.1"']),
-    );
+    assert.throws(() => validateThresholds(['0.1' as unknown as number], 1, entropy, 10), withCode('EXIT_THRESHOLD_VALUE', ['"0.1"']));
   });
 
   it('rejects values above the criterion range (every sample would exit there)', () => {
-    assert.throws(
-      () => validateThresholds([0.95], 1, getCriterion('max-prob'), 2),
-      withCode('EXIT_THRESHOLD_VALUE', ['0.95', "'max-prob'", '[0, 0.5]']),
-    );
+    assert.throws(() => validateThresholds([0.95], 1, getCriterion('max-prob'), 2), withCode('EXIT_THRESHOLD_VALUE', ['0.95', "'max-prob'", '[0, 0.5]']));
     assert.throws(() => validateThresholds([3], 1, entropy, 10), withCode('EXIT_THRESHOLD_VALUE', ['2.30259']));
   });
 });

@@ -139,8 +139,7 @@ describe('encodeFrame / decodeFrame', () => {
 });
 
 describe('encodeFrame argument errors', () => {
-  const throwsArg = (fn: () => unknown, code: string): void =>
-    assert.throws(fn, (e: unknown) => e instanceof BranchyArgumentError && e.code === code);
+  const throwsArg = (fn: () => unknown, code: string): void => assert.throws(fn, (e: unknown) => e instanceof BranchyArgumentError && e.code === code);
 
   it('rejects a typed array that does not match the dtype', () => {
     throwsArg(() => encodeFrame({ a: { dtype: 'F64', shape: [1], data: new Float32Array(1) } }), 'FRAME_DTYPE_MISMATCH');
@@ -221,17 +220,13 @@ describe('decodeFrame validation', () => {
     }
     // overlapping
     throwsIo(
-      () =>
-        decodeFrame(
-          rawFrame({ a: entry(), b: entry({ dtype: 'U8', shape: [4], data_offsets: [4, 8] }) }, [...data8, 1, 2, 3, 4]),
-        ),
+      () => decodeFrame(rawFrame({ a: entry(), b: entry({ dtype: 'U8', shape: [4], data_offsets: [4, 8] }) }, [...data8, 1, 2, 3, 4])),
       'FRAME_BAD_OFFSETS',
       ['overlap', '"a"', '"b"'],
     );
     // a gap between tensors
     throwsIo(
-      () =>
-        decodeFrame(rawFrame({ a: entry(), b: entry({ dtype: 'U8', shape: [2], data_offsets: [10, 12] }) }, [...data8, 1, 2, 3, 4])),
+      () => decodeFrame(rawFrame({ a: entry(), b: entry({ dtype: 'U8', shape: [2], data_offsets: [10, 12] }) }, [...data8, 1, 2, 3, 4])),
       'FRAME_BAD_OFFSETS',
       ['[8, 10)'],
     );
@@ -287,7 +282,10 @@ describe('decodeFrame fuzz', () => {
         const { tensors } = decodeFrame(bytes, 'fuzz');
         // Whatever decodes must be self-consistent.
         for (const t of Object.values(tensors)) {
-          assert.equal(t.data.length, t.shape.reduce((a, b) => a * b, 1));
+          assert.equal(
+            t.data.length,
+            t.shape.reduce((a, b) => a * b, 1),
+          );
         }
         counts.ok++;
       } catch (e) {

@@ -7,7 +7,11 @@ import { TfjsNetwork } from '../../src/engine/tfjs/network.ts';
 import { loadModelDir, readManifest, saveModelDir, updateManifest } from '../../src/io/index.ts';
 import { maxAbsDiff, randomBatch, tempDir, tinySpec } from '../helpers.ts';
 
-const fails = (dir: string, code: string, names: string) => assert.throws(() => loadModelDir(dir), (e: { code?: string; message: string }) => e.code === code && e.message.includes(names));
+const fails = (dir: string, code: string, names: string) =>
+  assert.throws(
+    () => loadModelDir(dir),
+    (e: { code?: string; message: string }) => e.code === code && e.message.includes(names),
+  );
 
 describe('model directory', () => {
   it('round-trips spec and weights exactly', async () => {

@@ -31,7 +31,13 @@ function onnxOnlyDir(source: ModelSource): string {
 }
 
 /** A dense layer y = x·W + b as a one-graph model, optionally after flattening and with a softmax or relu. */
-function denseModel(name: string, inputShape: (number | string)[], w: number[][], b: number[], options: { relu?: boolean; softmax?: boolean } = {}): Uint8Array {
+function denseModel(
+  name: string,
+  inputShape: (number | string)[],
+  w: number[][],
+  b: number[],
+  options: { relu?: boolean; softmax?: boolean } = {},
+): Uint8Array {
   const inputs = w.length;
   const units = w[0].length;
   const nodes: OnnxGraph['nodes'] = [
@@ -56,7 +62,8 @@ function denseModel(name: string, inputShape: (number | string)[], w: number[][]
   });
 }
 
-const matrix = (rows: number, cols: number, seed: number) => Array.from({ length: rows }, (_, r) => Array.from({ length: cols }, (_, c) => Math.sin(seed * 7 + r * 3.1 + c * 1.7)));
+const matrix = (rows: number, cols: number, seed: number) =>
+  Array.from({ length: rows }, (_, r) => Array.from({ length: cols }, (_, c) => Math.sin(seed * 7 + r * 3.1 + c * 1.7)));
 
 /**
  * A two-stage network written by hand in PyTorch's conventions: stage 1 takes NCHW [batch, 2, 2, 2] and the
@@ -87,8 +94,14 @@ describe('ONNX files in a model directory', () => {
     const source = tinySource(2);
     saveModelDir(dir, source);
     const manifest = saveOnnxFiles(dir, exportNetwork(source), { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' });
-    assert.deepEqual(manifest.onnx!.stages.map((e) => e.file), ['stage_1.onnx', 'stage_2.onnx', 'stage_3.onnx']);
-    assert.deepEqual(manifest.onnx!.exits.map((e) => e.file), ['exit_1.onnx', 'exit_2.onnx', 'exit_3.onnx']);
+    assert.deepEqual(
+      manifest.onnx!.stages.map((e) => e.file),
+      ['stage_1.onnx', 'stage_2.onnx', 'stage_3.onnx'],
+    );
+    assert.deepEqual(
+      manifest.onnx!.exits.map((e) => e.file),
+      ['exit_1.onnx', 'exit_2.onnx', 'exit_3.onnx'],
+    );
     assert.ok(manifest.onnx!.stages.every((e) => /^[0-9a-f]{64}$/.test(e.sha256)));
     const loaded = loadModelDir(dir);
     assert.deepEqual(new Uint8Array(loaded.onnx!.stages[1]), new Uint8Array(readFileSync(join(dir, 'stage_2.onnx'))));
@@ -171,7 +184,10 @@ describe('import-onnx', () => {
     const probs = handWrittenDir({ softmax: true });
     await importOnnxDir(probs.dir, ort, { ...HAND_IMPORT, exitOutput: 'probs' });
     const logits = handWrittenDir();
-    await assert.rejects(importOnnxDir(logits.dir, ort, { ...HAND_IMPORT, exitOutput: 'probs' }), { code: 'IMPORT_EXIT_NOT_PROBS', message: /exitOutput 'logits'/ });
+    await assert.rejects(importOnnxDir(logits.dir, ort, { ...HAND_IMPORT, exitOutput: 'probs' }), {
+      code: 'IMPORT_EXIT_NOT_PROBS',
+      message: /exitOutput 'logits'/,
+    });
   });
 
   it('refuses a missing file, shapes that do not chain, a wrong class count, a fixed batch and a file that is not ONNX', async () => {
@@ -181,10 +197,16 @@ describe('import-onnx', () => {
 
     const chain = handWrittenDir();
     writeFileSync(join(chain.dir, 'stage_2.onnx'), denseModel('s2', ['batch', 7], matrix(7, 4, 2), [0, 0, 0, 0]));
-    await assert.rejects(importOnnxDir(chain.dir, ort, HAND_IMPORT), { code: 'IMPORT_SHAPE_CHAIN', message: /stage_2\.onnx cannot take stage 1's output \[batch, 5\]/ });
+    await assert.rejects(importOnnxDir(chain.dir, ort, HAND_IMPORT), {
+      code: 'IMPORT_SHAPE_CHAIN',
+      message: /stage_2\.onnx cannot take stage 1's output \[batch, 5\]/,
+    });
 
     const classes = handWrittenDir({ classes: 4 });
-    await assert.rejects(importOnnxDir(classes.dir, ort, HAND_IMPORT), { code: 'IMPORT_CLASS_COUNT', message: /exit_1\.onnx returns \[2, 4\]; expected \[batch, 3\]/ });
+    await assert.rejects(importOnnxDir(classes.dir, ort, HAND_IMPORT), {
+      code: 'IMPORT_CLASS_COUNT',
+      message: /exit_1\.onnx returns \[2, 4\]; expected \[batch, 3\]/,
+    });
 
     const fixed = handWrittenDir();
     writeFileSync(join(fixed.dir, 'stage_1.onnx'), denseModel('s1', [1, 2, 2, 2], fixed.w1, [0, 0, 0, 0, 0]));

@@ -21,6 +21,7 @@ function copyOf(model: string): string {
   return dir;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the malformed calibrations are built by editing parsed JSON freely
 type Json = Record<string, any>;
 
 describe('stored calibration', () => {
@@ -31,7 +32,10 @@ describe('stored calibration', () => {
   before(async () => {
     dir = copyOf('b-lenet-mnist');
     const { net } = await openModel(dir, { engine: 'ort', threads: 1 });
-    const validation = subset(mnistSplits(1).validation, Array.from({ length: 300 }, (_, i) => i));
+    const validation = subset(
+      mnistSplits(1).validation,
+      Array.from({ length: 300 }, (_, i) => i),
+    );
     const outcome = await calibrateNetwork(net, validation, {
       criterion: getCriterion('entropy'),
       constraint: { maxDrop: 0.002 },
@@ -71,7 +75,10 @@ describe('stored calibration', () => {
   });
 
   it('reads a calibration for another criterion than the policy as it is (callers decide whether it fits)', () => {
-    const read = readStoredCalibration(changed((c) => (c.criterion = 'max-prob')), dir);
+    const read = readStoredCalibration(
+      changed((c) => (c.criterion = 'max-prob')),
+      dir,
+    );
     assert.equal(read?.criterion, 'max-prob');
   });
 
@@ -86,14 +93,22 @@ describe('stored calibration', () => {
     ['a fractional chosen index', (c) => (c.chosen = 0.5), 'calibration.chosen is 0.5'],
     ['an exitShare of the wrong length', (c) => (c.front[0].exitShare = [1]), 'calibration.front[0].exitShare has 1 entry; expected 2 (one per exit)'],
     ['exit shares that do not sum to 1', (c) => (c.front[0].exitShare = [0.5, 0.4]), 'calibration.front[0].exitShare sums to 0.9'],
-    ['a threshold vector of the wrong length', (c) => (c.front[0].thresholds = [0.1, 0.2]), 'calibration.front[0].thresholds has 2 entries; expected 1 (one per early exit)'],
+    [
+      'a threshold vector of the wrong length',
+      (c) => (c.front[0].thresholds = [0.1, 0.2]),
+      'calibration.front[0].thresholds has 2 entries; expected 1 (one per early exit)',
+    ],
     ['a threshold that is not a number', (c) => (c.front[0].thresholds = [null]), 'calibration.front[0].thresholds[0] is null'],
     ['an accuracy above 1', (c) => (c.front[0].accuracy = 1.5), 'calibration.front[0].accuracy is 1.5'],
     ['per-exit accuracies of the wrong length', (c) => (c.perExitAccuracy = [0.9]), 'calibration.perExitAccuracy has 1 entry'],
     ['a profile without batched costs', (c) => delete c.profile.costToExitBatched, 'calibration.profile.costToExitBatched is undefined'],
     ['a profile missing a piece', (c) => c.profile.pieces.pop(), 'calibration.profile.pieces has 3 entries; expected 4 (one per stage and exit head)'],
     ['a piece of an unknown kind', (c) => (c.profile.pieces[1].kind = 'head'), 'calibration.profile.pieces[1].kind is "head"'],
-    ['a piece index past the last stage', (c) => (c.profile.pieces[3].index = 3), 'calibration.profile.pieces[3].index is 3; expected a whole number in [1, 2]'],
+    [
+      'a piece index past the last stage',
+      (c) => (c.profile.pieces[3].index = 3),
+      'calibration.profile.pieces[3].index is 3; expected a whole number in [1, 2]',
+    ],
     ['a batched timing without its batch size', (c) => (c.profile.pieces[0].batched.batchSize = 0), 'calibration.profile.pieces[0].batched.batchSize is 0'],
     ['timings given as text', (c) => (c.tableSeconds = 'fast'), 'calibration.tableSeconds is "fast"'],
   ];

@@ -29,7 +29,11 @@ describe('the packed tarball, installed into a new project', () => {
   before(async () => {
     const packDir = tempDir();
     // npm test has just built dist/; --ignore-scripts keeps pack from rebuilding it under the tests that use it.
-    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], { cwd: ROOT, env: INSTALL_ENV, maxBuffer: 1 << 26 });
+    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], {
+      cwd: ROOT,
+      env: INSTALL_ENV,
+      maxBuffer: 1 << 26,
+    });
     const [info] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
     tarball = join(packDir, info.filename);
     files = info.files.map((f) => f.path);
@@ -48,8 +52,16 @@ describe('the packed tarball, installed into a new project', () => {
     assert.deepEqual(tops, ['LICENSE', 'README.md', 'bin', 'dist', 'models', 'package.json']);
     assert.ok(files.includes('dist/index.js') && files.includes('dist/index.d.ts') && files.includes('dist/node.js'));
     assert.ok(files.includes('dist/serve/inference-worker.js'), 'the inference worker runs from dist/');
-    assert.deepEqual(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), [], 'no TypeScript sources');
-    assert.deepEqual(files.filter((f) => f.includes('train-state')), [], 'no optimiser checkpoints');
+    assert.deepEqual(
+      files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')),
+      [],
+      'no TypeScript sources',
+    );
+    assert.deepEqual(
+      files.filter((f) => f.includes('train-state')),
+      [],
+      'no optimiser checkpoints',
+    );
   });
 
   it('plain .mjs imports both entries, loads the shipped B-LeNet on ort and tfjs and runs early exit on a digit', async () => {
@@ -72,7 +84,12 @@ console.log(JSON.stringify(out));
 `,
     );
     const { stdout } = await inProject(project, process.execPath, [script]);
-    const out = JSON.parse(stdout) as { criterion: string; labels: number[]; ort: { runtime: string; labels: number[]; exits: number[] }; tfjs: { runtime: string; labels: number[]; exits: number[] } };
+    const out = JSON.parse(stdout) as {
+      criterion: string;
+      labels: number[];
+      ort: { runtime: string; labels: number[]; exits: number[] };
+      tfjs: { runtime: string; labels: number[]; exits: number[] };
+    };
     assert.equal(out.criterion, 'entropy');
     assert.equal(out.ort.runtime, 'ort-cpu');
     assert.equal(out.tfjs.runtime, 'tfjs-wasm');
@@ -119,7 +136,10 @@ export const unused = [options, serve, createServer, BranchyArgumentError];
     );
     writeFileSync(
       join(project, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, noEmit: true }, include: ['src'] }),
+      JSON.stringify({
+        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, noEmit: true },
+        include: ['src'],
+      }),
     );
     const result = await inProject(project, process.execPath, [TSC, '-p', 'tsconfig.json']).catch((error: { stdout: string; stderr: string }) => error);
     assert.equal(`${result.stdout}${result.stderr}`.trim(), '', 'tsc reports no error');
@@ -127,7 +147,10 @@ export const unused = [options, serve, createServer, BranchyArgumentError];
 
   it('installs with ONNXRUNTIME_NODE_INSTALL=skip: onnxruntime-node fetched nothing and runs from its own tarball', () => {
     const bin = readdirSync(join(project, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64'));
-    assert.ok(bin.some((f) => f.startsWith('libonnxruntime.so')), `CPU binaries present: ${bin.join(', ')}`);
+    assert.ok(
+      bin.some((f) => f.startsWith('libonnxruntime.so')),
+      `CPU binaries present: ${bin.join(', ')}`,
+    );
     assert.ok(!bin.some((f) => /cuda|tensorrt/i.test(f)), `no CUDA libraries: ${bin.join(', ')}`);
   });
 });

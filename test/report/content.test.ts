@@ -13,7 +13,10 @@ describe('frontRowIndices', () => {
       const rows = frontRowIndices(400, chosen);
       assert.ok(rows.length <= 25 && rows.length >= 20, `${rows.length}`);
       for (const i of [0, 399, chosen, Math.max(0, chosen - 1), Math.min(399, chosen + 1)]) assert.ok(rows.includes(i), `${chosen}: ${i}`);
-      assert.deepEqual(rows, [...rows].sort((a, b) => a - b));
+      assert.deepEqual(
+        rows,
+        [...rows].sort((a, b) => a - b),
+      );
     }
   });
 });

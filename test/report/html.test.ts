@@ -42,7 +42,15 @@ describe('renderHtmlReport', () => {
   });
 
   it('shows the header facts', () => {
-    for (const text of ['mnist-lenet-b3: 3 exits, 10 classes, 454,500 parameters', '5,000 validation samples, 10,000 test samples', 'entropy', 'tfjs-wasm', 'AMD EPYC 7B13, 2 cores, Node v20.20.2', 'max drop 0.2 points', '3 min 7 s']) {
+    for (const text of [
+      'mnist-lenet-b3: 3 exits, 10 classes, 454,500 parameters',
+      '5,000 validation samples, 10,000 test samples',
+      'entropy',
+      'tfjs-wasm',
+      'AMD EPYC 7B13, 2 cores, Node v20.20.2',
+      'max drop 0.2 points',
+      '3 min 7 s',
+    ]) {
       assert.ok(html.includes(text), text);
     }
   });
@@ -67,7 +75,8 @@ describe('renderHtmlReport', () => {
   });
 
   it('shows per-exit accuracy, shares and the cost profile', () => {
-    for (const text of ['94.31%', '98.12%', '46.92%', '48.12%', '0.053 ms', '0.156 ms', '1,281,600', '401,500', '0.131 ms']) assert.ok(html.includes(text), text);
+    for (const text of ['94.31%', '98.12%', '46.92%', '48.12%', '0.053 ms', '0.156 ms', '1,281,600', '401,500', '0.131 ms'])
+      assert.ok(html.includes(text), text);
   });
 
   it('thins a long front but keeps the chosen point', () => {

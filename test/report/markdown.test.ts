@@ -16,7 +16,18 @@ describe('renderMarkdownReport', () => {
   it('carries the same figures as the HTML report', () => {
     const md = renderMarkdownReport(data);
     const chosen = data.front[data.chosen.index];
-    for (const text of ['# Calibration report: mnist-lenet-b3', '## Test split at the chosen thresholds', '## Validation Pareto front', '## Exits', '## Cost profile', '98.97%', '0.149 ms', '0.204 ms', '-0.14 pts', '1,281,600']) {
+    for (const text of [
+      '# Calibration report: mnist-lenet-b3',
+      '## Test split at the chosen thresholds',
+      '## Validation Pareto front',
+      '## Exits',
+      '## Cost profile',
+      '98.97%',
+      '0.149 ms',
+      '0.204 ms',
+      '-0.14 pts',
+      '1,281,600',
+    ]) {
       assert.ok(md.includes(text), text);
     }
     // The chosen row is bold in every cell.

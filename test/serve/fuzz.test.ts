@@ -26,7 +26,14 @@ function sampleValues(rng: Rng, count: number): number[] {
 
 function tensor(dtype: FrameDtype, shape: number[], fill = 0.5): TensorEntry {
   const n = shape.reduce((a, b) => a * b, 1);
-  const data = dtype === 'F32' ? new Float32Array(n).fill(fill) : dtype === 'F64' ? new Float64Array(n).fill(fill) : dtype === 'I32' ? new Int32Array(n) : new Uint8Array(n);
+  const data =
+    dtype === 'F32'
+      ? new Float32Array(n).fill(fill)
+      : dtype === 'F64'
+        ? new Float64Array(n).fill(fill)
+        : dtype === 'I32'
+          ? new Int32Array(n)
+          : new Uint8Array(n);
   return { dtype, shape, data };
 }
 
@@ -35,14 +42,24 @@ const binary = { 'content-type': 'application/octet-stream' };
 
 /** Generators of malformed requests, each drawing its details from the seeded generator. */
 const generators: ((rng: Rng) => Malformed)[] = [
-  (rng) => ({ kind: 'wrong content type', headers: { 'content-type': pick(rng, ['text/plain', 'application/xml', 'multipart/form-data; boundary=x', 'image/png', 'application/x-www-form-urlencoded']) }, body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }) }),
+  (rng) => ({
+    kind: 'wrong content type',
+    headers: {
+      'content-type': pick(rng, ['text/plain', 'application/xml', 'multipart/form-data; boundary=x', 'image/png', 'application/x-www-form-urlencoded']),
+    },
+    body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }),
+  }),
   (rng) => {
     const text = JSON.stringify({ inputs: [sampleValues(rng, 784)] });
     return { kind: 'truncated JSON', headers: jsonType, body: text.slice(0, 1 + rng.int(text.length - 2)) };
   },
   (rng) => ({ kind: 'garbage JSON', headers: jsonType, body: Array.from({ length: 1 + rng.int(40) }, () => String.fromCharCode(33 + rng.int(90))).join('') }),
   (rng) => ({ kind: 'empty JSON body', headers: jsonType, body: pick(rng, ['', ' ', 'null', '[]', '{}', '"inputs"', '42']) }),
-  (rng) => ({ kind: 'inputs not a list of lists', headers: jsonType, body: JSON.stringify({ inputs: pick(rng, [null, 3, 'x', {}, [1, 2, 3], [[[0.5]]], []]) }) }),
+  (rng) => ({
+    kind: 'inputs not a list of lists',
+    headers: jsonType,
+    body: JSON.stringify({ inputs: pick(rng, [null, 3, 'x', {}, [1, 2, 3], [[[0.5]]], []]) }),
+  }),
   (rng) => {
     const n = pick(rng, [0, 1, 783, 785, 28, 1568, rng.int(2000)]);
     return { kind: `sample of ${n} values`, headers: jsonType, body: JSON.stringify({ inputs: [sampleValues(rng, 784), sampleValues(rng, n)] }) };
@@ -57,7 +74,11 @@ const generators: ((rng: Rng) => Malformed)[] = [
     values[rng.int(784)] = pick(rng, ['1e999', '-1e999', '1e400']);
     return { kind: 'infinite value', headers: jsonType, body: `{"inputs":[[${values.join(',')}]]}` };
   },
-  (rng) => ({ kind: 'unknown field', headers: jsonType, body: JSON.stringify({ inputs: [sampleValues(rng, 784)], [pick(rng, ['input', 'thresholds', 'x'])]: 1 }) }),
+  (rng) => ({
+    kind: 'unknown field',
+    headers: jsonType,
+    body: JSON.stringify({ inputs: [sampleValues(rng, 784)], [pick(rng, ['input', 'thresholds', 'x'])]: 1 }),
+  }),
   (rng) => {
     const dtype = pick(rng, ['F64', 'I32', 'U8'] as const);
     return { kind: `frame of ${dtype}`, headers: binary, body: encodeFrame({ inputs: tensor(dtype, [1, 784]) }) };
@@ -82,16 +103,61 @@ const generators: ((rng: Rng) => Malformed)[] = [
     for (let k = 0; k < 4; k++) frame[8 + rng.int(40)] = rng.int(256);
     return { kind: 'corrupt frame header', headers: binary, body: frame };
   },
-  (rng) => ({ kind: 'frame with a wrong or extra tensor', headers: binary, body: encodeFrame(rng.next() < 0.5 ? { pixels: tensor('F32', [1, 784]) } : { inputs: tensor('F32', [1, 784]), extra: tensor('F32', [1]) }) }),
-  (rng) => ({ kind: 'frame with a non-finite value', headers: binary, body: encodeInputsFrame(Float32Array.from({ length: 784 }, (_, i) => (i === 300 ? pick(rng, [NaN, Infinity, -Infinity]) : 0.1)), [1, 784]) }),
+  (rng) => ({
+    kind: 'frame with a wrong or extra tensor',
+    headers: binary,
+    body: encodeFrame(rng.next() < 0.5 ? { pixels: tensor('F32', [1, 784]) } : { inputs: tensor('F32', [1, 784]), extra: tensor('F32', [1]) }),
+  }),
+  (rng) => ({
+    kind: 'frame with a non-finite value',
+    headers: binary,
+    body: encodeInputsFrame(
+      Float32Array.from({ length: 784 }, (_, i) => (i === 300 ? pick(rng, [NaN, Infinity, -Infinity]) : 0.1)),
+      [1, 784],
+    ),
+  }),
   (rng) => ({ kind: 'oversize body', headers: pick(rng, [jsonType, binary]), body: 'x'.repeat(BODY_LIMIT + 1 + rng.int(BODY_LIMIT)) }),
-  (rng) => ({ kind: 'unknown model', path: `/v1/models/${pick(rng, ['nope', 'b-lenet', 'B-LENET-MNIST', 'lenet-mnist', 'x'.repeat(100)])}/predict`, headers: jsonType, body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }) }),
-  (rng) => ({ kind: 'path characters in model name', path: `/v1/models/${pick(rng, ['..%2F..%2Fetc', '.hidden', '%2E%2E', 'a%00b', 'a%5Cb', '%20', '-x', 'x'.repeat(129), 'b-lenet-mnist%2F..'])}/predict`, headers: jsonType, body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }) }),
-  (rng) => ({ kind: 'no such route', path: pick(rng, ['/v1/models/b-lenet-mnist/predict/x', '/v1/predict', '/v2/models/b-lenet-mnist/predict', '/v1/models//predict']), headers: jsonType, body: '{}' }),
-  (rng) => ({ kind: 'bad thresholds', query: `?thresholds=${encodeURIComponent(pick(rng, ['', 'x', '0.1,0.2', '-1', '3', 'NaN', 'Infinity', '1e999', '0x10', '0.1,,', ' ']))}`, headers: jsonType, body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }) }),
-  (rng) => ({ kind: 'bad thresholds header', headers: { ...jsonType, 'x-branchy-thresholds': pick(rng, ['abc', '5', '0.1,0.1', '-0.5']) }, body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }) }),
-  (rng) => ({ kind: 'bad query', query: pick(rng, ['?probs=yes', '?probs=1&probs=0', '?threshold=0.1', '?thresholds=0.1&thresholds=0.2', '?x=1']), headers: jsonType, body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }) }),
-  (rng) => ({ kind: 'thresholds twice', query: '?thresholds=0.1', headers: { ...jsonType, 'x-branchy-thresholds': '0.2' }, body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }) }),
+  (rng) => ({
+    kind: 'unknown model',
+    path: `/v1/models/${pick(rng, ['nope', 'b-lenet', 'B-LENET-MNIST', 'lenet-mnist', 'x'.repeat(100)])}/predict`,
+    headers: jsonType,
+    body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }),
+  }),
+  (rng) => ({
+    kind: 'path characters in model name',
+    path: `/v1/models/${pick(rng, ['..%2F..%2Fetc', '.hidden', '%2E%2E', 'a%00b', 'a%5Cb', '%20', '-x', 'x'.repeat(129), 'b-lenet-mnist%2F..'])}/predict`,
+    headers: jsonType,
+    body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }),
+  }),
+  (rng) => ({
+    kind: 'no such route',
+    path: pick(rng, ['/v1/models/b-lenet-mnist/predict/x', '/v1/predict', '/v2/models/b-lenet-mnist/predict', '/v1/models//predict']),
+    headers: jsonType,
+    body: '{}',
+  }),
+  (rng) => ({
+    kind: 'bad thresholds',
+    query: `?thresholds=${encodeURIComponent(pick(rng, ['', 'x', '0.1,0.2', '-1', '3', 'NaN', 'Infinity', '1e999', '0x10', '0.1,,', ' ']))}`,
+    headers: jsonType,
+    body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }),
+  }),
+  (rng) => ({
+    kind: 'bad thresholds header',
+    headers: { ...jsonType, 'x-branchy-thresholds': pick(rng, ['abc', '5', '0.1,0.1', '-0.5']) },
+    body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }),
+  }),
+  (rng) => ({
+    kind: 'bad query',
+    query: pick(rng, ['?probs=yes', '?probs=1&probs=0', '?threshold=0.1', '?thresholds=0.1&thresholds=0.2', '?x=1']),
+    headers: jsonType,
+    body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }),
+  }),
+  (rng) => ({
+    kind: 'thresholds twice',
+    query: '?thresholds=0.1',
+    headers: { ...jsonType, 'x-branchy-thresholds': '0.2' },
+    body: JSON.stringify({ inputs: [sampleValues(rng, 784)] }),
+  }),
 ];
 
 describe('branchy serve: malformed requests', () => {
@@ -115,7 +181,11 @@ describe('branchy serve: malformed requests', () => {
     const codes = new Map<string, Set<string>>();
     for (let i = 0; i < 1000; i++) {
       const bad = generators[i % generators.length](rng);
-      const res = await fetch(`${url}${bad.path ?? `/v1/models/${MODEL}/predict`}${bad.query ?? ''}`, { method: 'POST', headers: bad.headers, body: typeof bad.body === 'string' || bad.body === undefined ? bad.body : bodyOf(bad.body) });
+      const res = await fetch(`${url}${bad.path ?? `/v1/models/${MODEL}/predict`}${bad.query ?? ''}`, {
+        method: 'POST',
+        headers: bad.headers,
+        body: typeof bad.body === 'string' || bad.body === undefined ? bad.body : bodyOf(bad.body),
+      });
       const text = await res.text();
       assert.ok(res.status >= 400 && res.status < 500, `#${i} ${bad.kind}: status ${res.status} ${text}`);
       const error = JSON.parse(text) as { code: unknown; message: unknown };

@@ -33,7 +33,12 @@ describe('bench/load.ts: the closed-loop load generator', () => {
       ...digits(3).map((d) => ({ method: 'POST', path: '/v1/models/b-lenet-mnist/predict', headers: frame, body: encodeInputsFrame(d, [1, 784]) })),
       { method: 'POST', path: '/v1/models/b-lenet-mnist/predict', headers: frame, body: encodeInputsFrame(digits(1)[0], [784, 1]) },
       { method: 'POST', path: '/v1/models/no-such-model/predict', headers: frame, body: encodeInputsFrame(digits(1)[0], [1, 784]) },
-      { method: 'POST', path: '/v1/models/b-lenet-mnist/predict', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [digits(1)[0].slice(0, 5)] }) },
+      {
+        method: 'POST',
+        path: '/v1/models/b-lenet-mnist/predict',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs: [digits(1)[0].slice(0, 5)] }),
+      },
     ];
     const before = await Promise.all([200, 400, 404].map((s) => metric(url, predicted(s))));
     const r = await closedLoopLoad({ port: Number(new URL(url).port), connections: 8, seconds: 0.5, requests });
@@ -60,14 +65,24 @@ describe('bench/load.ts: the closed-loop load generator', () => {
     ];
     const before = await Promise.all([200, 404].map((s) => metric(url, predicted(s))));
     const labels: number[] = [];
-    const r = await fixedRateLoad({ port: Number(new URL(url).port), connections: 16, rate: 200, seconds: 0.5, requests, onReply: (status, body) => status === 200 && labels.push((JSON.parse(body.toString()) as { results: { label: number }[] }).results[0].label) });
+    const r = await fixedRateLoad({
+      port: Number(new URL(url).port),
+      connections: 16,
+      rate: 200,
+      seconds: 0.5,
+      requests,
+      onReply: (status, body) => status === 200 && labels.push((JSON.parse(body.toString()) as { results: { label: number }[] }).results[0].label),
+    });
     assert.equal(r.due, 100);
     assert.equal(r.errors, 0);
     assert.equal(r.replies, r.sent);
     assert.equal(r.byStatus.get(200), (await metric(url, predicted(200))) - before[0]);
     assert.equal(r.byStatus.get(404), (await metric(url, predicted(404))) - before[1]);
     assert.equal(labels.length, r.byStatus.get(200));
-    assert.ok(labels.every((l) => l === labels[0]), 'the same digit, the same label');
+    assert.ok(
+      labels.every((l) => l === labels[0]),
+      'the same digit, the same label',
+    );
     for (const status of [200, 404]) {
       const corrected = r.correctedMs.get(status) as Float64Array;
       const measured = r.measuredMs.get(status) as Float64Array;

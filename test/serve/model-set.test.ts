@@ -4,7 +4,15 @@ import { syncBuiltinESMExports } from 'node:module';
 import { basename, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
-import { findModelDirs, openInProcess, openModels, openOnInferenceThread, type ModelOpener, type ServedModel, type SkippedModel } from '../../src/serve/index.ts';
+import {
+  findModelDirs,
+  openInProcess,
+  openModels,
+  openOnInferenceThread,
+  type ModelOpener,
+  type ServedModel,
+  type SkippedModel,
+} from '../../src/serve/index.ts';
 import { tempDir } from '../helpers.ts';
 import { digits, listen, predictJson } from './fixtures.ts';
 
@@ -48,9 +56,15 @@ describe('branchy serve: opening models', () => {
     const { models, skipped, read } = await openNotingReads(root, openOnInferenceThread({ engine: 'ort', threads: 1 }));
     try {
       assert.deepEqual([...read], ['branchy.json']);
-      assert.deepEqual(skipped.map((s) => [s.name, s.error.code]), [['corrupt', 'MODEL_CHECKSUM']]);
+      assert.deepEqual(
+        skipped.map((s) => [s.name, s.error.code]),
+        [['corrupt', 'MODEL_CHECKSUM']],
+      );
       assert.match(skipped[0].error.message, /stage_1\.safetensors.*corrupt/);
-      assert.deepEqual(models.map((m) => [m.name, m.host.runtime]), [['digits', 'ort-cpu']]);
+      assert.deepEqual(
+        models.map((m) => [m.name, m.host.runtime]),
+        [['digits', 'ort-cpu']],
+      );
       const { server, url } = await listen(models, { maxWaitMs: 1 });
       try {
         const res = await predictJson(url, 'digits', digits(2));
@@ -69,8 +83,14 @@ describe('branchy serve: opening models', () => {
     const { models, skipped, read } = await openNotingReads(root, openInProcess({ engine: 'ort', threads: 1 }));
     try {
       assert.ok(read.has('stage_1.safetensors') && read.has('stage_1.onnx'), `read: ${[...read]}`);
-      assert.deepEqual(skipped.map((s) => [s.name, s.error.code]), [['corrupt', 'MODEL_CHECKSUM']]);
-      assert.deepEqual(models.map((m) => [m.name, m.host.runtime]), [['digits', 'ort-cpu']]);
+      assert.deepEqual(
+        skipped.map((s) => [s.name, s.error.code]),
+        [['corrupt', 'MODEL_CHECKSUM']],
+      );
+      assert.deepEqual(
+        models.map((m) => [m.name, m.host.runtime]),
+        [['digits', 'ort-cpu']],
+      );
     } finally {
       await Promise.all(models.map((m) => m.host.close()));
     }
@@ -78,6 +98,9 @@ describe('branchy serve: opening models', () => {
 
   it('with strict, a model failing on its inference thread fails the start with its code', async () => {
     const root = modelsWithOneCorrupt();
-    await assert.rejects(openModels(findModelDirs([root]), openOnInferenceThread({ engine: 'ort', threads: 1 }), { strict: true }), (e: Error & { code?: string }) => e.code === 'MODEL_CHECKSUM');
+    await assert.rejects(
+      openModels(findModelDirs([root]), openOnInferenceThread({ engine: 'ort', threads: 1 }), { strict: true }),
+      (e: Error & { code?: string }) => e.code === 'MODEL_CHECKSUM',
+    );
   });
 });

@@ -58,9 +58,17 @@ describe('branchy serve: HTTP API on 127.0.0.1', () => {
   it('answers a binary tensor frame exactly as the same samples sent as JSON', async () => {
     const data = new Float32Array(samples.length * 784);
     samples.forEach((s, i) => data.set(s, i * 784));
-    const framed = await fetch(`${url}/v1/models/b-lenet-mnist/predict`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bodyOf(encodeInputsFrame(data, [samples.length, 28, 28, 1])) });
+    const framed = await fetch(`${url}/v1/models/b-lenet-mnist/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: bodyOf(encodeInputsFrame(data, [samples.length, 28, 28, 1])),
+    });
     assert.equal(framed.status, 200);
-    const flat = await fetch(`${url}/v1/models/b-lenet-mnist/predict`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bodyOf(encodeInputsFrame(data, [samples.length, 784])) });
+    const flat = await fetch(`${url}/v1/models/b-lenet-mnist/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: bodyOf(encodeInputsFrame(data, [samples.length, 784])),
+    });
     const json = await predictJson(url, 'b-lenet-mnist', samples);
     const strip = (b: { results: Answer[] }) => b.results.map(({ label, exit }) => ({ label, exit }));
     const a = strip((await framed.json()) as { results: Answer[] });
@@ -71,9 +79,17 @@ describe('branchy serve: HTTP API on 127.0.0.1', () => {
   it('thresholds from the query or a header override the model’s; probabilities only when asked', async () => {
     const none = (await (await predictJson(url, 'b-lenet-mnist', samples, '?thresholds=0')).json()) as { results: Answer[]; thresholds: number[] };
     assert.deepEqual(none.thresholds, [0]);
-    assert.ok(none.results.every((r) => r.exit === 2 && r.probs === undefined), 'threshold 0 lets nothing leave early');
-    const all = (await (await predictJson(url, 'b-lenet-mnist', samples, '', { 'x-branchy-thresholds': String(Math.log(10)), 'x-branchy-probs': '1' })).json()) as { results: Answer[] };
-    assert.ok(all.results.every((r) => r.exit === 1 && r.probs?.length === 10), 'ln 10 lets everything leave at exit 1');
+    assert.ok(
+      none.results.every((r) => r.exit === 2 && r.probs === undefined),
+      'threshold 0 lets nothing leave early',
+    );
+    const all = (await (
+      await predictJson(url, 'b-lenet-mnist', samples, '', { 'x-branchy-thresholds': String(Math.log(10)), 'x-branchy-probs': '1' })
+    ).json()) as { results: Answer[] };
+    assert.ok(
+      all.results.every((r) => r.exit === 1 && r.probs?.length === 10),
+      'ln 10 lets everything leave at exit 1',
+    );
     const bad = await predictJson(url, 'b-lenet-mnist', samples, '?thresholds=0.1,0.2');
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as { code: string }).code, 'EXIT_THRESHOLD_COUNT');
@@ -81,7 +97,10 @@ describe('branchy serve: HTTP API on 127.0.0.1', () => {
 
   it('lists models and describes one with its spec, thresholds and cost profile', async () => {
     const list = (await (await fetch(`${url}/v1/models`)).json()) as { models: { name: string; thresholds: number[]; calibrated: boolean }[] };
-    assert.deepEqual(list.models.map((m) => m.name), ['b-lenet-mnist']);
+    assert.deepEqual(
+      list.models.map((m) => m.name),
+      ['b-lenet-mnist'],
+    );
     assert.equal(list.models[0].calibrated, false);
     const one = (await (await fetch(`${url}/v1/models/b-lenet-mnist`)).json()) as { spec: { name: string }; thresholds: number[]; costProfile?: unknown };
     assert.equal(one.spec.name, 'b-lenet');
@@ -112,7 +131,12 @@ describe('branchy serve: HTTP API on 127.0.0.1', () => {
     const batchesBefore = metric(before, 'branchy_batch_size_count{model="b-lenet-mnist"}');
     const mine = digits(48, 300);
     const alone = await runEarlyExit(model.net, { data: Float32Array.from(mine.flatMap((s) => Array.from(s))), shape: [48, 28, 28, 1] });
-    const answers = await Promise.all(mine.map(async (s, i) => ({ i, body: (await (await predictJson(url, 'b-lenet-mnist', [s])).json()) as { results: Answer[]; timing: { batchSize: number } } })));
+    const answers = await Promise.all(
+      mine.map(async (s, i) => ({
+        i,
+        body: (await (await predictJson(url, 'b-lenet-mnist', [s])).json()) as { results: Answer[]; timing: { batchSize: number } },
+      })),
+    );
     for (const { i, body } of answers) {
       assert.equal(body.results.length, 1);
       assert.equal(body.results[0].label, alone.results[i].label, `client ${i}`);
@@ -121,7 +145,10 @@ describe('branchy serve: HTTP API on 127.0.0.1', () => {
     const text = await (await fetch(`${url}/metrics`)).text();
     const batches = metric(text, 'branchy_batch_size_count{model="b-lenet-mnist"}') - batchesBefore;
     assert.ok(batches < 48, `48 requests ran in ${batches} batches`);
-    assert.ok(answers.some((a) => a.body.timing.batchSize > 1), 'some request shared its batch');
+    assert.ok(
+      answers.some((a) => a.body.timing.batchSize > 1),
+      'some request shared its batch',
+    );
   });
 
   it('refuses requests past the queue limit with 503 and Retry-After; those queued are still answered', async () => {
@@ -141,7 +168,10 @@ describe('branchy serve: HTTP API on 127.0.0.1', () => {
       assert.equal(tooMany.status, 413);
       assert.equal(((await tooMany.json()) as { code: string }).code, 'SERVE_TOO_MANY_SAMPLES');
       const closed = small.close();
-      assert.deepEqual((await Promise.all(queued)).map((r) => r.status), [200, 200]);
+      assert.deepEqual(
+        (await Promise.all(queued)).map((r) => r.status),
+        [200, 200],
+      );
       await closed;
     } finally {
       await small.close();
@@ -166,7 +196,10 @@ describe('branchy serve: HTTP API on 127.0.0.1', () => {
   });
 
   it('refuses an SLO for a model without calibration, naming it', () => {
-    assert.throws(() => createServer([model], { sloMs: 50 }), (e: Error & { code?: string }) => e.code === 'SERVE_NOT_CALIBRATED' && /b-lenet-mnist.*has none; calibrate it first/.test(e.message));
+    assert.throws(
+      () => createServer([model], { sloMs: 50 }),
+      (e: Error & { code?: string }) => e.code === 'SERVE_NOT_CALIBRATED' && /b-lenet-mnist.*has none; calibrate it first/.test(e.message),
+    );
   });
 });
 
@@ -202,7 +235,10 @@ describe('branchy serve: load-adaptive operating points', () => {
           seen.add(body.operatingPoint.index);
         }
       }
-      assert.ok([...seen].some((i) => i < calibration.chosen), `points used: ${[...seen]}`);
+      assert.ok(
+        [...seen].some((i) => i < calibration.chosen),
+        `points used: ${[...seen]}`,
+      );
       assert.ok([...seen].every((i) => i <= calibration.chosen));
       let index = -1;
       for (let poll = 0; poll < 200 && index !== calibration.chosen; poll++) {

@@ -56,7 +56,10 @@ describe('branchy serve: batches on an inference thread', () => {
         assert.ok(maxAbsDiff(r.probs as number[], results[i].probs) < 1e-5, `sample ${i}`);
       });
       const forced = (await (await predictJson(url, 'b-lenet-mnist', samples.slice(0, 4), '?thresholds=0')).json()) as { results: Answer[] };
-      assert.ok(forced.results.every((r) => r.exit === 2), 'request thresholds reach the thread');
+      assert.ok(
+        forced.results.every((r) => r.exit === 2),
+        'request thresholds reach the thread',
+      );
     } finally {
       await server.close();
     }
@@ -67,13 +70,18 @@ describe('branchy serve: batches on an inference thread', () => {
     try {
       const mine = digits(48, 900);
       const alone = await runEarlyExit(model.net, { data: flat(mine), shape: [48, 28, 28, 1] });
-      const answers = await Promise.all(mine.map(async (s) => (await (await predictJson(url, 'b-lenet-mnist', [s])).json()) as { results: Answer[]; timing: { batchSize: number } }));
+      const answers = await Promise.all(
+        mine.map(async (s) => (await (await predictJson(url, 'b-lenet-mnist', [s])).json()) as { results: Answer[]; timing: { batchSize: number } }),
+      );
       answers.forEach((body, i) => {
         assert.equal(body.results.length, 1);
         assert.equal(body.results[0].label, alone.results[i].label, `client ${i}`);
         assert.ok(Math.abs(body.results[0].score - alone.results[i].score) < 1e-5, `client ${i}`);
       });
-      assert.ok(answers.some((a) => a.timing.batchSize > 1), 'some request shared its batch');
+      assert.ok(
+        answers.some((a) => a.timing.batchSize > 1),
+        'some request shared its batch',
+      );
     } finally {
       await server.close();
     }
@@ -81,7 +89,10 @@ describe('branchy serve: batches on an inference thread', () => {
 
   it('an error raised by a batch fails that batch with its code and keeps the thread', async () => {
     const thread = host.worker.threadId;
-    await assert.rejects(host.run({ data: flat(digits(2)), shape: [2, 28, 28, 1] }, [Number.NaN]), (e: Error & { code?: string; status?: number }) => e.code?.startsWith('EXIT_') === true && e.status === 400);
+    await assert.rejects(
+      host.run({ data: flat(digits(2)), shape: [2, 28, 28, 1] }, [Number.NaN]),
+      (e: Error & { code?: string; status?: number }) => e.code?.startsWith('EXIT_') === true && e.status === 400,
+    );
     assert.equal(host.worker.threadId, thread);
     const run = await host.run({ data: flat(digits(2)), shape: [2, 28, 28, 1] }, [0.5]);
     assert.equal(run.results.length, 2);
@@ -112,7 +123,10 @@ describe('branchy serve: batches on an inference thread', () => {
       const again = await predictJson(url, 'b-lenet-mnist', samples);
       assert.equal(again.status, 200);
       const { results } = await runEarlyExit(model.net, { data: flat(samples), shape: [3, 28, 28, 1] });
-      assert.deepEqual(((await again.json()) as { results: Answer[] }).results.map((r) => r.label), results.map((r) => r.label));
+      assert.deepEqual(
+        ((await again.json()) as { results: Answer[] }).results.map((r) => r.label),
+        results.map((r) => r.label),
+      );
       assert.equal(crashing.restartCount, 1);
       await crashing.worker.terminate();
       assert.equal((await predictJson(url, 'b-lenet-mnist', samples)).status, 200, 'a thread that dies idle is replaced too');
@@ -131,9 +145,15 @@ describe('branchy serve: batches on an inference thread', () => {
     assert.equal(await queueDepth(url), 16);
     const exited = new Promise<number>((resolve) => draining.worker.once('exit', resolve));
     await server.close();
-    assert.deepEqual((await Promise.all(replies)).map((r) => r.status), new Array(16).fill(200));
+    assert.deepEqual(
+      (await Promise.all(replies)).map((r) => r.status),
+      new Array(16).fill(200),
+    );
     await draining.close();
     await exited;
-    await assert.rejects(draining.run({ data: flat(digits(1)), shape: [1, 28, 28, 1] }, [0.5]), (e: Error & { code?: string }) => e.code === 'SERVE_SHUTTING_DOWN');
+    await assert.rejects(
+      draining.run({ data: flat(digits(1)), shape: [1, 28, 28, 1] }, [0.5]),
+      (e: Error & { code?: string }) => e.code === 'SERVE_SHUTTING_DOWN',
+    );
   });
 });

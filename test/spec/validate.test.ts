@@ -7,7 +7,10 @@ import { bLenet, lenet } from '../../src/zoo/index.ts';
 import { tinySpec } from '../helpers.ts';
 
 const rejects = (value: unknown, code: string, pattern: RegExp) =>
-  assert.throws(() => validateSpec(value), (e: unknown) => e instanceof BranchySpecError && e.code === code && pattern.test(e.message));
+  assert.throws(
+    () => validateSpec(value),
+    (e: unknown) => e instanceof BranchySpecError && e.code === code && pattern.test(e.message),
+  );
 
 describe('spec validation', () => {
   it('accepts the zoo networks and the test network', () => {

@@ -21,12 +21,21 @@ describe('training results', () => {
     const net = new TfjsNetwork(bLenet(), undefined, 1);
     const summary = await trainNetwork(
       net,
-      { train: subset(splits.train, Uint32Array.from({ length: 2000 }, (_, i) => i)), validation: splits.validation },
+      {
+        train: subset(
+          splits.train,
+          Uint32Array.from({ length: 2000 }, (_, i) => i),
+        ),
+        validation: splits.validation,
+      },
       { ...DEFAULT_TRAIN_OPTIONS, epochs: 3, seed: 1 },
     );
     net.dispose();
     summary.validationAccuracy.forEach((accuracy, e) => {
-      assert.ok(Math.abs(accuracy - ACCURACY_BEFORE_FASTER_KERNELS[e]) <= 0.002 + 1e-9, `exit ${e + 1}: ${accuracy} against ${ACCURACY_BEFORE_FASTER_KERNELS[e]} before`);
+      assert.ok(
+        Math.abs(accuracy - ACCURACY_BEFORE_FASTER_KERNELS[e]) <= 0.002 + 1e-9,
+        `exit ${e + 1}: ${accuracy} against ${ACCURACY_BEFORE_FASTER_KERNELS[e]} before`,
+      );
     });
   });
 });

@@ -49,7 +49,7 @@ describe('CIFAR crop and flip augmentation', () => {
   const shape = [6, 5, 3] as const;
   const image = Float32Array.from({ length: 6 * 5 * 3 }, (_, i) => i + 1);
 
-  it("a shift is the random crop of the zero-padded image: every shift equals some crop at offsets 0..2·pad", () => {
+  it('a shift is the random crop of the zero-padded image: every shift equals some crop at offsets 0..2·pad', () => {
     const pad = 2;
     const crops: Float32Array[] = [];
     for (let top = 0; top <= 2 * pad; top++) for (let left = 0; left <= 2 * pad; left++) crops.push(padAndCrop(image, shape, pad, top, left));
@@ -72,7 +72,8 @@ describe('CIFAR crop and flip augmentation', () => {
       const flipped = x.some((v, i) => v !== image[i]);
       flips.push(flipped);
       if (flipped) {
-        for (let y = 0; y < 6; y++) for (let col = 0; col < 5; col++) for (let ch = 0; ch < 3; ch++) assert.equal(x[(y * 5 + col) * 3 + ch], image[(y * 5 + (4 - col)) * 3 + ch]);
+        for (let y = 0; y < 6; y++)
+          for (let col = 0; col < 5; col++) for (let ch = 0; ch < 3; ch++) assert.equal(x[(y * 5 + col) * 3 + ch], image[(y * 5 + (4 - col)) * 3 + ch]);
         const twice = x.slice();
         flipImages(twice, 1, shape, new Rng(seed));
         assert.deepEqual(twice, image);
@@ -93,7 +94,11 @@ describe('CIFAR crop and flip augmentation', () => {
     for (let i = 0; i < 4; i++) {
       const one = flipOnly.subarray(i * image.length, (i + 1) * image.length);
       const original = batch.subarray(i * image.length, (i + 1) * image.length);
-      assert.deepEqual([...one].sort((a, b) => a - b), [...original].sort((a, b) => a - b), 'a flip only moves pixels');
+      assert.deepEqual(
+        [...one].sort((a, b) => a - b),
+        [...original].sort((a, b) => a - b),
+        'a flip only moves pixels',
+      );
     }
   });
 });

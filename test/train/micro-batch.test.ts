@@ -17,7 +17,15 @@ function noise(count: number, seed: number): Dataset {
 describe('micro-batches', () => {
   before(() => useBackend('wasm'));
   const data = { train: noise(40, 1), validation: noise(6, 2) };
-  const options = (o: Partial<TrainOptions>): TrainOptions => ({ ...DEFAULT_TRAIN_OPTIONS, optimizer: 'sgd', momentum: 0.5, learningRate: 0.05, batchSize: 16, epochs: 2, ...o });
+  const options = (o: Partial<TrainOptions>): TrainOptions => ({
+    ...DEFAULT_TRAIN_OPTIONS,
+    optimizer: 'sgd',
+    momentum: 0.5,
+    learningRate: 0.05,
+    batchSize: 16,
+    epochs: 2,
+    ...o,
+  });
 
   it('give the weights and loss of whole batches (no batch norm), with a ragged last part and a ragged last batch', async () => {
     const trained = async (o: Partial<TrainOptions>) => {

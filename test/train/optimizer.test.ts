@@ -7,7 +7,15 @@ import { DEFAULT_TRAIN_OPTIONS, trainNetwork, type TrainOptions, type TrainState
 import { createOptimizer } from '../../src/train/optimizer.ts';
 import { stripes, tinySpec } from '../helpers.ts';
 
-const sgd = (o: Partial<TrainOptions> = {}): TrainOptions => ({ ...DEFAULT_TRAIN_OPTIONS, optimizer: 'sgd', momentum: 0.9, learningRate: 0.05, batchSize: 16, epochs: 2, ...o });
+const sgd = (o: Partial<TrainOptions> = {}): TrainOptions => ({
+  ...DEFAULT_TRAIN_OPTIONS,
+  optimizer: 'sgd',
+  momentum: 0.9,
+  learningRate: 0.05,
+  batchSize: 16,
+  epochs: 2,
+  ...o,
+});
 
 describe('SGD with momentum', () => {
   const data = { train: stripes(96, 1), validation: stripes(48, 2) };
@@ -16,7 +24,10 @@ describe('SGD with momentum', () => {
   it('learns every exit, with a step schedule', async () => {
     const net = new TfjsNetwork(tinySpec(), undefined, 1);
     const summary = await trainNetwork(net, data, sgd({ epochs: 8, lrSchedule: 'step', lrStepEpochs: [6] }));
-    assert.ok(summary.validationAccuracy.every((a) => a > 0.8), `validation accuracy ${summary.validationAccuracy}`);
+    assert.ok(
+      summary.validationAccuracy.every((a) => a > 0.8),
+      `validation accuracy ${summary.validationAccuracy}`,
+    );
     net.dispose();
   });
 
@@ -65,7 +76,10 @@ describe('SGD with momentum', () => {
     const adam = new TfjsNetwork(tinySpec(), undefined, 3);
     let saved: TrainState | undefined;
     await trainNetwork(adam, data, { ...sgd({ epochs: 1 }), optimizer: 'adam' }, { onCheckpoint: (state) => void (saved = state) });
-    await assert.rejects(trainNetwork(adam, data, sgd({ epochs: 2 }), {}, saved), { code: 'TRAIN_BAD_CHECKPOINT', message: /lacks .*\/momentum'.*this run uses sgd/ });
+    await assert.rejects(trainNetwork(adam, data, sgd({ epochs: 2 }), {}, saved), {
+      code: 'TRAIN_BAD_CHECKPOINT',
+      message: /lacks .*\/momentum'.*this run uses sgd/,
+    });
     adam.dispose();
   });
 });

@@ -36,7 +36,10 @@ describe('training options', () => {
 
   it('the step schedule multiplies the rate by gamma after each step epoch', () => {
     const step = { ...DEFAULT_TRAIN_OPTIONS, epochs: 8, learningRate: 0.1, lrSchedule: 'step' as const, lrStepEpochs: [3, 6], lrGamma: 0.5 };
-    assert.deepEqual(Array.from({ length: 8 }, (_, i) => learningRateAt(step, i + 1)), [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025]);
+    assert.deepEqual(
+      Array.from({ length: 8 }, (_, i) => learningRateAt(step, i + 1)),
+      [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025],
+    );
     const byDefault = { ...step, lrStepEpochs: undefined, lrGamma: undefined, epochs: 100 };
     assert.deepEqual(lrStepEpochs(byDefault), [50, 75]);
     assert.equal(learningRateAt(byDefault, 50), 0.1);
@@ -45,12 +48,15 @@ describe('training options', () => {
   });
 
   it('refuses an unknown optimizer or schedule, a momentum outside [0, 1), a gamma outside (0, 1] and bad step epochs', () => {
-    const bad = (o: Record<string, unknown>, message: RegExp) => assert.throws(() => validateTrainOptions({ ...DEFAULT_TRAIN_OPTIONS, ...o } as TrainOptions), { code: 'TRAIN_BAD_OPTION', message });
+    const bad = (o: Record<string, unknown>, message: RegExp) =>
+      assert.throws(() => validateTrainOptions({ ...DEFAULT_TRAIN_OPTIONS, ...o } as TrainOptions), { code: 'TRAIN_BAD_OPTION', message });
     bad({ optimizer: 'rmsprop' }, /'optimizer' is "rmsprop"; expected one of adam, sgd/);
     bad({ lrSchedule: 'linear' }, /'lrSchedule' is "linear"/);
     bad({ momentum: 1 }, /'momentum' is 1/);
     bad({ lrGamma: 0 }, /'lrGamma' is 0/);
     bad({ lrStepEpochs: [10, 0] }, /'lrStepEpochs\[1\]' is 0/);
-    assert.doesNotThrow(() => validateTrainOptions({ ...DEFAULT_TRAIN_OPTIONS, optimizer: 'sgd', momentum: 0.9, lrSchedule: 'step', lrStepEpochs: [5], lrGamma: 0.1 }));
+    assert.doesNotThrow(() =>
+      validateTrainOptions({ ...DEFAULT_TRAIN_OPTIONS, optimizer: 'sgd', momentum: 0.9, lrSchedule: 'step', lrStepEpochs: [5], lrGamma: 0.1 }),
+    );
   });
 });

@@ -17,7 +17,10 @@ describe('training', () => {
   it('joint training learns every exit', async () => {
     const net = new TfjsNetwork(tinySpec(), undefined, 1);
     const summary = await trainNetwork(net, data, options({ epochs: 8 }));
-    assert.ok(summary.validationAccuracy.every((a) => a > 0.8), `validation accuracy ${summary.validationAccuracy}`);
+    assert.ok(
+      summary.validationAccuracy.every((a) => a > 0.8),
+      `validation accuracy ${summary.validationAccuracy}`,
+    );
     net.dispose();
   });
 
@@ -85,7 +88,11 @@ describe('training', () => {
     const splits = mnistSplits(1);
     const order = new Uint32Array(2000).map((_, i) => i);
     const net = new TfjsNetwork(bLenet(), undefined, 1);
-    const summary = await trainNetwork(net, { train: subset(splits.train, order), validation: subset(splits.validation, order.subarray(0, 300)) }, { ...DEFAULT_TRAIN_OPTIONS, epochs: 1 });
+    const summary = await trainNetwork(
+      net,
+      { train: subset(splits.train, order), validation: subset(splits.validation, order.subarray(0, 300)) },
+      { ...DEFAULT_TRAIN_OPTIONS, epochs: 1 },
+    );
     assert.ok(summary.validationAccuracy[0] > 0.5 && summary.validationAccuracy[1] > 0.5, `validation accuracy ${summary.validationAccuracy}`);
     net.dispose();
   });

@@ -34,8 +34,14 @@ describe('zoo', () => {
   it('B-AlexNet has the shapes alex_cifar10.py implies: 16x16x64 | 8x8x96 | 128; fc inputs 512, 128, 1024', () => {
     const spec = bAlexnet();
     const facts = networkFacts(spec);
-    assert.deepEqual(facts.stages.map((s) => s.output), [[16, 16, 64], [8, 8, 96], [128]]);
-    assert.deepEqual(facts.exits.map((e) => e.output), [[10], [10], [10]]);
+    assert.deepEqual(
+      facts.stages.map((s) => s.output),
+      [[16, 16, 64], [8, 8, 96], [128]],
+    );
+    assert.deepEqual(
+      facts.exits.map((e) => e.output),
+      [[10], [10], [10]],
+    );
     // The reference's L.Linear(512, 10), L.Linear(128, 10) and L.Linear(1024, 256).
     assert.deepEqual(classifierInput(spec, 0), [512]);
     assert.deepEqual(classifierInput(spec, 1), [128]);
@@ -46,22 +52,37 @@ describe('zoo', () => {
   it('B-ResNet has the shapes resnet_cifar10.py implies: 30x30x16 | 30x30x16 | 576; branch fc inputs 28800, 14400', () => {
     for (const spec of [bResnet110(), bResnet20()]) {
       const facts = networkFacts(spec);
-      assert.deepEqual(facts.stages.map((s) => s.output), [[30, 30, 16], [30, 30, 16], [576]], spec.name);
-      assert.deepEqual(facts.exits.map((e) => e.output), [[10], [10], [10]]);
+      assert.deepEqual(
+        facts.stages.map((s) => s.output),
+        [[30, 30, 16], [30, 30, 16], [576]],
+        spec.name,
+      );
+      assert.deepEqual(
+        facts.exits.map((e) => e.output),
+        [[10], [10], [10]],
+      );
       assert.deepEqual(classifierInput(spec, 0), [28800]);
       assert.deepEqual(classifierInput(spec, 1), [14400]);
     }
     // 6n + 2 weighted layers: stem, 3n two-conv blocks, classifier.
-    const residuals = bResnet110().stages.flatMap((s) => s.layers).filter((l) => l.type === 'residual');
+    const residuals = bResnet110()
+      .stages.flatMap((s) => s.layers)
+      .filter((l) => l.type === 'residual');
     assert.equal(residuals.length, 54);
-    assert.deepEqual(residuals.filter((l) => l.type === 'residual' && l.stride === 2).map((l) => l.type === 'residual' && l.filters), [32, 64]);
+    assert.deepEqual(
+      residuals.filter((l) => l.type === 'residual' && l.stride === 2).map((l) => l.type === 'residual' && l.filters),
+      [32, 64],
+    );
     assert.equal(bResnet({ blocksPerGroup: 5 }).name, 'b-resnet32');
     assert.throws(() => resnet({ blocksPerGroup: 0 }), { code: 'ZOO_BAD_OPTION' });
   });
 
   it('class names set the classifier widths', () => {
     const spec = bAlexnet({ classes: ['a', 'b', 'c'] });
-    assert.deepEqual(networkFacts(validateSpec(spec)).exits.map((e) => e.output), [[3], [3], [3]]);
+    assert.deepEqual(
+      networkFacts(validateSpec(spec)).exits.map((e) => e.output),
+      [[3], [3], [3]],
+    );
   });
 });
 
@@ -78,7 +99,11 @@ describe('zoo networks on tfjs', () => {
   it('each baseline initialises its branchy network: trunk and final classifier copied, branches untouched', () => {
     // Copied tensors: AlexNet 5 convs + 3 dense, kernel and bias each; ResNet-20 stem conv (2) + bn (4),
     // 9 blocks × 10, 2 projections × 5, classifier (2); ResNet-110 the same with 54 blocks.
-    for (const [base, branchy, copied] of [[alexnet(), bAlexnet(), 16], [resnet20(), bResnet20(), 108], [resnet110(), bResnet110(), 558]] as const) {
+    for (const [base, branchy, copied] of [
+      [alexnet(), bAlexnet(), 16],
+      [resnet20(), bResnet20(), 108],
+      [resnet110(), bResnet110(), 558],
+    ] as const) {
       const source = build(base, 5);
       const target = build(branchy, 6);
       const branchBefore = target.weights()['exit1.0.kernel'] ?? target.weights()['exit1.3.kernel'];
@@ -90,8 +115,14 @@ describe('zoo networks on tfjs', () => {
       assert.deepEqual(t['exit1.0.kernel'] ?? t['exit1.3.kernel'], branchBefore);
     }
     const last = (spec: NetworkSpec) => spec.stages[spec.stages.length - 1].layers.length;
-    assert.equal(last(alexnet()), bAlexnet().stages.reduce((a, s) => a + s.layers.length, 0));
-    assert.equal(last(resnet20()), bResnet20().stages.reduce((a, s) => a + s.layers.length, 0));
+    assert.equal(
+      last(alexnet()),
+      bAlexnet().stages.reduce((a, s) => a + s.layers.length, 0),
+    );
+    assert.equal(
+      last(resnet20()),
+      bResnet20().stages.reduce((a, s) => a + s.layers.length, 0),
+    );
   });
 
   it('B-AlexNet and B-ResNet-20 give [batch, 10] logits at every exit', () => {
@@ -99,7 +130,15 @@ describe('zoo networks on tfjs', () => {
       const net = build(spec, 1);
       const x = randomBatch([2, 32, 32, 3], 1);
       const shapes = tf.tidy(() => net.forward(tf.tensor(x.data, x.shape), { training: false }).map((l) => l.shape));
-      assert.deepEqual(shapes, [[2, 10], [2, 10], [2, 10]], spec.name);
+      assert.deepEqual(
+        shapes,
+        [
+          [2, 10],
+          [2, 10],
+          [2, 10],
+        ],
+        spec.name,
+      );
     }
   });
 
@@ -110,7 +149,11 @@ describe('zoo networks on tfjs', () => {
     const step = async (mode: TrainMode) => {
       const net = build(bResnet20(), 3);
       const before = net.weights();
-      await trainNetwork(net, { train: data, validation: { ...data, count: 2, x: data.x.subarray(0, 2 * 32 * 32 * 3), y: data.y.subarray(0, 2) } }, { ...DEFAULT_TRAIN_OPTIONS, mode, epochs: 1, batchSize: 4 });
+      await trainNetwork(
+        net,
+        { train: data, validation: { ...data, count: 2, x: data.x.subarray(0, 2 * 32 * 32 * 3), y: data.y.subarray(0, 2) } },
+        { ...DEFAULT_TRAIN_OPTIONS, mode, epochs: 1, batchSize: 4 },
+      );
       const after = net.weights();
       return { changed: (name: string) => after[name].some((v, i) => v !== before[name][i]) };
     };
@@ -142,7 +185,10 @@ describe('branchy models', () => {
     const { code, out } = await capture(['models', '--json']);
     assert.equal(code, 0);
     const listed = JSON.parse(out) as { name: string; inputShape: number[]; exits: number; params: number; flopsToExit: number[]; baseline?: string }[];
-    assert.deepEqual(listed.map((m) => m.name), listZoo().map((e) => e.name));
+    assert.deepEqual(
+      listed.map((m) => m.name),
+      listZoo().map((e) => e.name),
+    );
     const b = listed.find((m) => m.name === 'b-resnet110')!;
     assert.deepEqual(b.inputShape, [32, 32, 3]);
     assert.equal(b.exits, 3);

@@ -12,6 +12,8 @@ export function exportCommand(): Command {
       const onnx = manifest.onnx!;
       const files = [...onnx.stages, ...onnx.exits];
       const kb = files.reduce((a, f) => a + f.bytes, 0) / 1024;
-      process.stdout.write(`${name}: wrote ${files.map((f) => f.file).join(', ')} (ONNX opset ${onnx.opset}, ${kb.toFixed(1)} KiB) into ${dir}; listed in branchy.json\n`);
+      process.stdout.write(
+        `${name}: wrote ${files.map((f) => f.file).join(', ')} (ONNX opset ${onnx.opset}, ${kb.toFixed(1)} KiB) into ${dir}; listed in branchy.json\n`,
+      );
     });
 }

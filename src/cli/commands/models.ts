@@ -36,7 +36,11 @@ export function zooSummaries(): ZooModelSummary[] {
 
 /** A count with an SI suffix (`1.23M`), short enough for a table cell. */
 function si(v: number): string {
-  const units: [number, string][] = [[1e9, 'G'], [1e6, 'M'], [1e3, 'k']];
+  const units: [number, string][] = [
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ];
   for (const [scale, suffix] of units) if (v >= scale) return `${(v / scale).toPrecision(3)}${suffix}`;
   return String(v);
 }

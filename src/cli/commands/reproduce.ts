@@ -10,7 +10,14 @@ import { getCriterion } from '../../exit/index.ts';
 import { evaluateExits, timeAlternating } from '../../infer/index.ts';
 import { TRAIN_STATE_FILE, updateManifest } from '../../io/index.ts';
 import { BRANCHYNET_TABLE_I_CPU } from '../../report/branchynet-table-1.ts';
-import { renderReproductionMarkdown, type AbsentDataset, type MeasuredDataset, type MeasuredNetwork, type MeasuredPair, type ReproductionReport } from '../../report/reproduction.ts';
+import {
+  renderReproductionMarkdown,
+  type AbsentDataset,
+  type MeasuredDataset,
+  type MeasuredNetwork,
+  type MeasuredPair,
+  type ReproductionReport,
+} from '../../report/reproduction.ts';
 import type { TrainOptions } from '../../train/options.ts';
 import { SHIPPED_RECIPE } from '../../train/recipes.ts';
 import { FASHION_MNIST_DIR, loadDataSource } from '../../data/source.ts';
@@ -71,7 +78,8 @@ const PLANS: Record<string, DatasetPlan> = {
     recipe: { ...SHIPPED_RECIPE, augmentShift: 4, augmentFlip: true },
     recipeText: 'random crops after 4 pixels of zero padding and horizontal flips',
     paperDataset: 'CIFAR-10',
-    howTo: "Download the binary version (https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz), unpack it and pass '--data cifar10:DIR' (DIR holding data_batch_1..5.bin and test_batch.bin).",
+    howTo:
+      "Download the binary version (https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz), unpack it and pass '--data cifar10:DIR' (DIR holding data_batch_1..5.bin and test_batch.bin).",
   },
 };
 
@@ -79,7 +87,11 @@ const PLANS: Record<string, DatasetPlan> = {
 function planFor(entry: string): { name: string; plan: DatasetPlan; source?: string; absent?: string } {
   const [name, dir] = entry.startsWith('cifar10:') ? ['cifar10', entry.slice(8)] : [entry, undefined];
   const plan = PLANS[name];
-  if (!plan) throw new BranchyArgumentError('CLI_UNKNOWN_DATA', `'--data' names ${JSON.stringify(entry)}; expected a comma-separated list of mnist, fashion-mnist, cifar10 or cifar10:DIR.`);
+  if (!plan)
+    throw new BranchyArgumentError(
+      'CLI_UNKNOWN_DATA',
+      `'--data' names ${JSON.stringify(entry)}; expected a comma-separated list of mnist, fashion-mnist, cifar10 or cifar10:DIR.`,
+    );
   if (name === 'fashion-mnist' && !existsSync(FASHION_MNIST_DIR)) return { name, plan, absent: `${FASHION_MNIST_DIR} does not exist.` };
   if (name === 'cifar10' && !dir) return { name, plan, absent: 'no directory given.' };
   return { name, plan, source: name === 'cifar10' ? `cifar10:${dir}` : name };
@@ -112,11 +124,31 @@ async function reproducePair(datasetName: string, baselineModel: string, splits:
   const branchyModel = `b-${baselineModel}`;
   const baselineDir = join(run.out, datasetName, baselineModel);
   const branchyDir = join(run.out, datasetName, branchyModel);
-  const common = { data: datasetName, splits, backend: run.backend, splitSeed: run.splitSeed, resume: false, maxDrop: run.maxDrop, trainSamples: run.budget.trainSamples, log: run.log };
+  const common = {
+    data: datasetName,
+    splits,
+    backend: run.backend,
+    splitSeed: run.splitSeed,
+    resume: false,
+    maxDrop: run.maxDrop,
+    trainSamples: run.budget.trainSamples,
+    log: run.log,
+  };
   // ResNet-110's activations for a batch of 64 outgrow tfjs-wasm's 4 GiB heap; it trains in halves.
   const recipe = { ...plan.recipe, ...(baselineModel === 'resnet110' ? { microBatch: 32 } : {}) };
-  const baselineTraining = await trainWithProgress({ ...common, model: baselineModel, out: baselineDir, options: { ...recipe, epochs: run.budget.baselineEpochs, seed: run.seed } });
-  const branchyTraining = await trainWithProgress({ ...common, model: branchyModel, out: branchyDir, initFrom: baselineDir, options: { ...recipe, epochs: run.budget.epochs, seed: run.seed } });
+  const baselineTraining = await trainWithProgress({
+    ...common,
+    model: baselineModel,
+    out: baselineDir,
+    options: { ...recipe, epochs: run.budget.baselineEpochs, seed: run.seed },
+  });
+  const branchyTraining = await trainWithProgress({
+    ...common,
+    model: branchyModel,
+    out: branchyDir,
+    initFrom: baselineDir,
+    options: { ...recipe, epochs: run.budget.epochs, seed: run.seed },
+  });
   for (const d of [baselineDir, branchyDir]) rmSync(join(d, TRAIN_STATE_FILE), { force: true });
 
   const constraintText = `validation accuracy at most ${(100 * run.maxDrop).toFixed(2)} points below the final exit's`;
@@ -130,7 +162,9 @@ async function reproducePair(datasetName: string, baselineModel: string, splits:
   });
   opened.net.dispose();
   updateManifest(branchyDir, (m) => ({ ...m, spec: { ...m.spec, policy: { ...m.spec.policy, thresholds: chosen.thresholds } }, calibration }));
-  run.log(`${branchyModel}: thresholds [${chosen.thresholds.map((t) => +t.toPrecision(4)).join(', ')}] chosen on ${splits.validation.count} validation samples (${constraintText})`);
+  run.log(
+    `${branchyModel}: thresholds [${chosen.thresholds.map((t) => +t.toPrecision(4)).join(', ')}] chosen on ${splits.validation.count} validation samples (${constraintText})`,
+  );
 
   const baseline = await measureNetwork(baselineDir, baselineModel, splits, run);
   const branchy = await measureNetwork(branchyDir, branchyModel, splits, run);
@@ -170,7 +204,9 @@ async function reproducePair(datasetName: string, baselineModel: string, splits:
 /** `branchy reproduce`. */
 export function reproduceCommand(): Command {
   return new Command('reproduce')
-    .description("reproduce the BranchyNet paper's Table I on the data sets present: train each baseline, start its branchy form from it, train jointly, calibrate thresholds on the validation split, time both on the test split, and write results.md beside the paper's figures")
+    .description(
+      "reproduce the BranchyNet paper's Table I on the data sets present: train each baseline, start its branchy form from it, train jointly, calibrate thresholds on the validation split, time both on the test split, and write results.md beside the paper's figures",
+    )
     .option('--data <list>', 'comma-separated data sets: mnist, fashion-mnist, cifar10:DIR', 'mnist,fashion-mnist,cifar10')
     .option('--out <dir>', 'where the model directories, results.md and results.json go', 'reproduction')
     .option('--quick', 'a few epochs on at most 8,000 train samples (minutes in all)', false)
@@ -179,11 +215,20 @@ export function reproduceCommand(): Command {
     .option('--epochs <n>', 'epochs of joint branchy training (default: 100 as in the paper; 3 with --quick)', positiveInt('--epochs'))
     .option('--train-samples <n>', 'train on only the first n samples of each train split', positiveInt('--train-samples'))
     .option('--latency-samples <n>', 'test samples timed one at a time (default 1000; 500 with --quick)', positiveInt('--latency-samples'))
-    .option('--max-drop <points>', "thresholds: the cheapest point whose validation accuracy is within this many points of the final exit's", positiveNumber('--max-drop', true), 0.2)
+    .option(
+      '--max-drop <points>',
+      "thresholds: the cheapest point whose validation accuracy is within this many points of the final exit's",
+      positiveNumber('--max-drop', true),
+      0.2,
+    )
     .option('--seed <n>', 'seed for weights, shuffles and augmentation', positiveInt('--seed'), 1)
     .option('--split-seed <n>', 'seed of the train/validation/test split', positiveInt('--split-seed'), 1)
     .addOption(new Option('--backend <name>', 'tfjs backend for training (and for measuring with --engine tfjs)').choices([...TFJS_BACKENDS]).default('wasm'))
-    .addOption(new Option('--engine <name>', 'engine that calibrates and times the trained networks: ort (onnxruntime, exported in memory) or tfjs').choices(['ort', 'tfjs']).default('ort'))
+    .addOption(
+      new Option('--engine <name>', 'engine that calibrates and times the trained networks: ort (onnxruntime, exported in memory) or tfjs')
+        .choices(['ort', 'tfjs'])
+        .default('ort'),
+    )
     .action(async (o: Record<string, unknown>) => {
       if (o.quick && o.tiny) throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', 'give one of --quick and --tiny, not both.');
       const base = BUDGETS[o.tiny ? 'tiny' : o.quick ? 'quick' : 'paper'];
@@ -196,8 +241,21 @@ export function reproduceCommand(): Command {
       };
       const out = o.out as string;
       const log = (line: string) => process.stdout.write(`${line}\n`);
-      const run: RunSettings = { out, backend: o.backend as TfjsBackend, engine: o.engine as 'tfjs' | 'ort', runtimes: new Set(), budget, seed: o.seed as number, splitSeed: o.splitSeed as number, maxDrop: (o.maxDrop as number) / 100, log };
-      const entries = (o.data as string).split(',').map((s) => s.trim()).filter((s) => s !== '');
+      const run: RunSettings = {
+        out,
+        backend: o.backend as TfjsBackend,
+        engine: o.engine as 'tfjs' | 'ort',
+        runtimes: new Set(),
+        budget,
+        seed: o.seed as number,
+        splitSeed: o.splitSeed as number,
+        maxDrop: (o.maxDrop as number) / 100,
+        log,
+      };
+      const entries = (o.data as string)
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
       const plans = entries.map(planFor);
       const started = new Date();
       const datasets: MeasuredDataset[] = [];
@@ -218,7 +276,14 @@ export function reproduceCommand(): Command {
         log(`\n== ${p.plan.title}: ${splits.source}`);
         const pairs: MeasuredPair[] = [];
         for (const baseline of p.plan.baselines) pairs.push(await reproducePair(p.name, baseline, splits, p.plan, run));
-        datasets.push({ name: p.name, title: p.plan.title, source: splits.source, counts: { train: splits.train.count, validation: splits.validation.count, test: splits.test.count }, latencySamples: Math.min(budget.latencySamples, splits.test.count), pairs });
+        datasets.push({
+          name: p.name,
+          title: p.plan.title,
+          source: splits.source,
+          counts: { train: splits.train.count, validation: splits.validation.count, test: splits.test.count },
+          latencySamples: Math.min(budget.latencySamples, splits.test.count),
+          pairs,
+        });
       }
       const cpu = cpus();
       const recipeParts = plans.filter((p) => p.absent === undefined && datasets.some((d) => d.name === p.name)).map((p) => `${p.name}: ${p.plan.recipeText}`);

@@ -1,6 +1,14 @@
 import { Command, Option } from 'commander';
 import { TFJS_BACKENDS, type TfjsBackend } from '../../engine/tfjs/index.ts';
-import { DEFAULT_TRAIN_OPTIONS, LR_SCHEDULES, OPTIMIZERS, type LrSchedule, type OptimizerName, type TrainMode, type TrainOptions } from '../../train/options.ts';
+import {
+  DEFAULT_TRAIN_OPTIONS,
+  LR_SCHEDULES,
+  OPTIMIZERS,
+  type LrSchedule,
+  type OptimizerName,
+  type TrainMode,
+  type TrainOptions,
+} from '../../train/options.ts';
 import { DATA_HELP } from '../data-source.ts';
 import { nonNegativeInt, numberList, positiveInt, positiveIntList, positiveNumber, share } from '../parse.ts';
 import { trainWithProgress } from '../training.ts';
@@ -10,11 +18,26 @@ export function addTrainOptions(cmd: Command): Command {
   return cmd
     .option('--epochs <n>', 'epochs to train', positiveInt('--epochs'), DEFAULT_TRAIN_OPTIONS.epochs)
     .option('--batch-size <n>', 'samples per step', positiveInt('--batch-size'), DEFAULT_TRAIN_OPTIONS.batchSize)
-    .option('--micro-batch <n>', 'run each batch forward and backward in parts of at most n samples and apply their summed gradients once (for networks whose activations outgrow memory, e.g. 32 for b-resnet110)', positiveInt('--micro-batch'))
+    .option(
+      '--micro-batch <n>',
+      'run each batch forward and backward in parts of at most n samples and apply their summed gradients once (for networks whose activations outgrow memory, e.g. 32 for b-resnet110)',
+      positiveInt('--micro-batch'),
+    )
     .addOption(new Option('--optimizer <name>', "'adam' (the paper) or 'sgd' (with momentum)").choices([...OPTIMIZERS]).default('adam'))
     .option('--lr <rate>', 'learning rate (at the first epoch, under a schedule)', positiveNumber('--lr'), DEFAULT_TRAIN_OPTIONS.learningRate)
-    .addOption(new Option('--lr-schedule <name>', "'constant' (the paper), 'cosine' (decays to 0 over the epochs) or 'step' (multiplied by --lr-gamma after each epoch in --lr-steps)").choices([...LR_SCHEDULES]).default('constant'))
-    .option('--lr-steps <e,...>', "with --lr-schedule step: the epochs after which the rate drops (default: after half and three quarters of the epochs)", positiveIntList('--lr-steps'))
+    .addOption(
+      new Option(
+        '--lr-schedule <name>',
+        "'constant' (the paper), 'cosine' (decays to 0 over the epochs) or 'step' (multiplied by --lr-gamma after each epoch in --lr-steps)",
+      )
+        .choices([...LR_SCHEDULES])
+        .default('constant'),
+    )
+    .option(
+      '--lr-steps <e,...>',
+      'with --lr-schedule step: the epochs after which the rate drops (default: after half and three quarters of the epochs)',
+      positiveIntList('--lr-steps'),
+    )
     .option('--lr-gamma <g>', 'with --lr-schedule step: the factor of each drop', positiveNumber('--lr-gamma'), 0.1)
     .option('--beta1 <b>', "Adam's β1 (the paper: 0.99)", share('--beta1'), DEFAULT_TRAIN_OPTIONS.beta1)
     .option('--beta2 <b>', "Adam's β2", share('--beta2'), DEFAULT_TRAIN_OPTIONS.beta2)
@@ -23,11 +46,21 @@ export function addTrainOptions(cmd: Command): Command {
     .addOption(new Option('--mode <mode>', "'joint' trains everything; 'frozen' trains only the exit heads").choices(['joint', 'frozen']).default('joint'))
     .option('--seed <n>', 'seed for weights, shuffles and dropout', positiveInt('--seed'), DEFAULT_TRAIN_OPTIONS.seed)
     .option('--split-seed <n>', 'seed of the train/validation/test split', positiveInt('--split-seed'), 1)
-    .option('--augment-shift <px>', "shift training images by up to this many pixels at random, filling with zeros (0 = off); the same as CIFAR's 'pad by px, crop at random'", nonNegativeInt('--augment-shift'), 0)
+    .option(
+      '--augment-shift <px>',
+      "shift training images by up to this many pixels at random, filling with zeros (0 = off); the same as CIFAR's 'pad by px, crop at random'",
+      nonNegativeInt('--augment-shift'),
+      0,
+    )
     .option('--augment-flip', 'mirror training images left to right at random (CIFAR-10)', false)
     .option('--no-normalize', "do not store the train split's per-channel mean and std in the model (inputs then reach stage 1 as they are)")
     .option('--train-samples <n>', 'train on only the first n samples of the train split (quick runs)', positiveInt('--train-samples'))
-    .option('--max-drop <points>', 'when choosing thresholds: the share of validation samples, in percentage points, that early exits may get wrong where the final exit is right', positiveNumber('--max-drop', true), 0.1)
+    .option(
+      '--max-drop <points>',
+      'when choosing thresholds: the share of validation samples, in percentage points, that early exits may get wrong where the final exit is right',
+      positiveNumber('--max-drop', true),
+      0.1,
+    )
     .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'));
 }
 

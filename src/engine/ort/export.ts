@@ -93,18 +93,23 @@ class GraphBuilder {
 /** The rows of a dense kernel [h·w·c, units] that reads an [h, w, c] map flattened channel-major. */
 function channelMajorRows(w: Float32Array, [h, wd, c]: FeatureShape, units: number): Float32Array {
   const out = new Float32Array(w.length);
-  for (let y = 0; y < h; y++) for (let x = 0; x < wd; x++) for (let ch = 0; ch < c; ch++) {
-    out.set(w.subarray(((y * wd + x) * c + ch) * units, ((y * wd + x) * c + ch + 1) * units), ((ch * h + y) * wd + x) * units);
-  }
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < wd; x++)
+      for (let ch = 0; ch < c; ch++) {
+        out.set(w.subarray(((y * wd + x) * c + ch) * units, ((y * wd + x) * c + ch + 1) * units), ((ch * h + y) * wd + x) * units);
+      }
   return out;
 }
 
 /** HWIO (tfjs) → OIHW (ONNX). */
 function oihw(w: Float32Array, [kh, kw, ci, co]: number[]): Float32Array {
   const out = new Float32Array(w.length);
-  for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) {
-    out[((o * ci + i) * kh + y) * kw + x] = w[((y * kw + x) * ci + i) * co + o];
-  }
+  for (let y = 0; y < kh; y++)
+    for (let x = 0; x < kw; x++)
+      for (let i = 0; i < ci; i++)
+        for (let o = 0; o < co; o++) {
+          out[((o * ci + i) * kh + y) * kw + x] = w[((y * kw + x) * ci + i) * co + o];
+        }
   return out;
 }
 
@@ -132,7 +137,16 @@ function toNhwc(g: GraphBuilder, v: Value): Value {
   return relayout(g, v, 'nhwc');
 }
 
-function conv(g: GraphBuilder, x: Value, prefix: string, k: [number, number], filters: number, stride: [number, number], pads: [number, number, number, number], bias: boolean): string {
+function conv(
+  g: GraphBuilder,
+  x: Value,
+  prefix: string,
+  k: [number, number],
+  filters: number,
+  stride: [number, number],
+  pads: [number, number, number, number],
+  bias: boolean,
+): string {
   const inC = x.shape[2];
   const dims = [k[0], k[1], inC, filters];
   const kernel = g.weight(`${prefix}kernel`, [filters, inC, k[0], k[1]], (w) => oihw(w, dims));
@@ -189,7 +203,16 @@ function residual(g: GraphBuilder, x: Value, prefix: string, filters: number, st
   y = g.node('Relu', [batchNorm(g, y, `${prefix}bn1.`, filters, 1e-5)]);
   const oh = Math.ceil(h / stride);
   const ow = Math.ceil(w / stride);
-  y = conv(g, { name: y, layout: 'nchw', shape: [oh, ow, filters] }, `${prefix}conv2.`, [3, 3], filters, [1, 1], convPads('same', oh, ow, [3, 3], [1, 1]), false);
+  y = conv(
+    g,
+    { name: y, layout: 'nchw', shape: [oh, ow, filters] },
+    `${prefix}conv2.`,
+    [3, 3],
+    filters,
+    [1, 1],
+    convPads('same', oh, ow, [3, 3], [1, 1]),
+    false,
+  );
   y = batchNorm(g, y, `${prefix}bn2.`, filters, 1e-5);
   let shortcut = x.name;
   if (stride !== 1 || c !== filters) {
@@ -203,7 +226,19 @@ function unsupported(layer: LayerSpec, where: string): never {
   throw new BranchySpecError('ONNX_UNSUPPORTED_LAYER', `${where}: layer type ${JSON.stringify(type)} has no ONNX export.`);
 }
 
-const EXPORTABLE: ReadonlySet<string> = new Set<LayerSpec['type']>(['conv2d', 'maxPool', 'avgPool', 'globalAvgPool', 'relu', 'dropout', 'batchNorm', 'lrn', 'flatten', 'dense', 'residual']);
+const EXPORTABLE: ReadonlySet<string> = new Set<LayerSpec['type']>([
+  'conv2d',
+  'maxPool',
+  'avgPool',
+  'globalAvgPool',
+  'relu',
+  'dropout',
+  'batchNorm',
+  'lrn',
+  'flatten',
+  'dense',
+  'residual',
+]);
 
 /**
  * Writes one layer after `x`. `next` is the layer that reads its result within the same piece (dropout, an
@@ -244,12 +279,16 @@ function applyLayer(g: GraphBuilder, layer: LayerSpec, x: Value, prefix: string,
       const size = 2 * (layer.depthRadius ?? 2) + 1;
       // ONNX divides alpha by the window size; branchy's alpha multiplies the plain sum.
       return same(
-        g.node('LRN', [v.name], [
-          { name: 'size', int: size },
-          { name: 'alpha', float: (layer.alpha ?? 1e-4) * size },
-          { name: 'beta', float: layer.beta ?? 0.75 },
-          { name: 'bias', float: layer.bias ?? 1 },
-        ]),
+        g.node(
+          'LRN',
+          [v.name],
+          [
+            { name: 'size', int: size },
+            { name: 'alpha', float: (layer.alpha ?? 1e-4) * size },
+            { name: 'beta', float: layer.beta ?? 0.75 },
+            { name: 'bias', float: layer.bias ?? 1 },
+          ],
+        ),
         v,
       );
     }
@@ -286,12 +325,15 @@ export function pieceInputShape(spec: NetworkSpec, kind: OnnxPieceKind, n: numbe
 function builderFor(source: ModelSource, kind: OnnxPieceKind, n: number): GraphBuilder {
   const { spec, weights } = source;
   const list = kind === 'stage' ? spec.stages : spec.exits;
-  if (!Number.isInteger(n) || n < 1 || n > list.length) throw new BranchySpecError('ONNX_BAD_PIECE', `${kind} ${n} does not exist; '${spec.name}' has ${list.length}.`);
-  if (!hasLayers(spec)) throw new BranchySpecError('ONNX_NO_LAYERS', `'${spec.name}' was imported from ONNX and has no layer lists to export; its ONNX files are the network.`);
+  if (!Number.isInteger(n) || n < 1 || n > list.length)
+    throw new BranchySpecError('ONNX_BAD_PIECE', `${kind} ${n} does not exist; '${spec.name}' has ${list.length}.`);
+  if (!hasLayers(spec))
+    throw new BranchySpecError('ONNX_NO_LAYERS', `'${spec.name}' was imported from ONNX and has no layer lists to export; its ONNX files are the network.`);
   return new GraphBuilder((name, size, dims) => {
     const w = weights[name];
     if (!w) throw new BranchyIoError('MODEL_MISSING_WEIGHT', `weight '${name}' (shape [${dims.join(', ')}]) is missing from the model's weights.`);
-    if (w.length !== size) throw new BranchyIoError('MODEL_WEIGHT_SHAPE', `weight '${name}' has ${w.length} values; the spec needs [${dims.join(', ')}] = ${size}.`);
+    if (w.length !== size)
+      throw new BranchyIoError('MODEL_WEIGHT_SHAPE', `weight '${name}' has ${w.length} values; the spec needs [${dims.join(', ')}] = ${size}.`);
     return w;
   });
 }
@@ -313,7 +355,17 @@ function emitPiece(g: GraphBuilder, spec: NetworkSpec, kind: OnnxPieceKind, n: n
     x = toNchw(g, x);
     const c = x.shape[2];
     const centred = g.node('Sub', [x.name, g.constant('mean', [1, c, 1, 1], Float32Array.from(norm.mean))]);
-    x = { ...x, name: g.node('Mul', [centred, g.constant('inv_std', [1, c, 1, 1], Float32Array.from(norm.std, (s) => 1 / s))]) };
+    x = {
+      ...x,
+      name: g.node('Mul', [
+        centred,
+        g.constant(
+          'inv_std',
+          [1, c, 1, 1],
+          Float32Array.from(norm.std, (s) => 1 / s),
+        ),
+      ]),
+    };
   }
   const layers = (kind === 'stage' ? spec.stages : spec.exits)[n - 1].layers;
   const reader = (li: number) => layers.slice(li + 1).find((l) => l.type !== 'dropout');
@@ -358,7 +410,8 @@ export function pieceGraph(source: ModelSource, kind: OnnxPieceKind, n: number):
 export function fusedGraph(source: ModelSource, n: number, features = n < source.spec.stages.length): OnnxGraph {
   const { spec } = source;
   const g = builderFor(source, 'stage', n);
-  if (features && n === spec.stages.length) throw new BranchySpecError('ONNX_BAD_PIECE', `stage ${n} is the last of '${spec.name}'; its fused graph has no features output.`);
+  if (features && n === spec.stages.length)
+    throw new BranchySpecError('ONNX_BAD_PIECE', `stage ${n} is the last of '${spec.name}'; its fused graph has no features output.`);
   const input = inputValue(spec, 'stage', n);
   const stageOut = emitPiece(g, spec, 'stage', n, input);
   const probs = emitPiece(g, spec, 'exit', n, stageOut);
@@ -369,7 +422,13 @@ export function fusedGraph(source: ModelSource, n: number, features = n < source
     g.node('Identity', [nhwc.name], [], ONNX_FUSED_FEATURES);
     outputs.push({ name: ONNX_FUSED_FEATURES, shape: ['batch', ...nhwc.shape] });
   }
-  return { name: `${spec.name}.stage${n}+exit${n}`, nodes: g.nodes, initializers: g.initializers, inputs: [{ name: ONNX_INPUT, shape: ['batch', ...input.shape] }], outputs };
+  return {
+    name: `${spec.name}.stage${n}+exit${n}`,
+    nodes: g.nodes,
+    initializers: g.initializers,
+    inputs: [{ name: ONNX_INPUT, shape: ['batch', ...input.shape] }],
+    outputs,
+  };
 }
 
 /** The fused graphs of one stage as ONNX bytes: probabilities only, and, before the last stage, with features. */
@@ -407,5 +466,7 @@ export function exportNetwork(source: ModelSource): OnnxPieces {
 export function exportFused(source: ModelSource): FusedModels[] {
   const depth = source.spec.stages.length;
   const encode = (n: number, features: boolean) => encodeBranchyGraph(fusedGraph(source, n, features), `stage_${n}+exit_${n}`);
-  return source.spec.stages.map((_, i) => (i + 1 < depth ? { probsOnly: encode(i + 1, false), withFeatures: encode(i + 1, true) } : { probsOnly: encode(i + 1, false) }));
+  return source.spec.stages.map((_, i) =>
+    i + 1 < depth ? { probsOnly: encode(i + 1, false), withFeatures: encode(i + 1, true) } : { probsOnly: encode(i + 1, false) },
+  );
 }

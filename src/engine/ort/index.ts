@@ -3,7 +3,20 @@ import { hasLayers } from '../../spec/shapes.ts';
 import { exportFused, exportNetwork } from './export.ts';
 import { OrtNetwork, type OrtModule, type OrtSessionOptions } from './network.ts';
 
-export { exportFused, exportNetwork, exportPiece, fusedGraph, pieceGraph, ONNX_FUSED_FEATURES, ONNX_FUSED_PROBS, ONNX_INPUT, ONNX_OUTPUT, type FusedModels, type OnnxPieces, type OnnxPieceKind } from './export.ts';
+export {
+  exportFused,
+  exportNetwork,
+  exportPiece,
+  fusedGraph,
+  pieceGraph,
+  ONNX_FUSED_FEATURES,
+  ONNX_FUSED_PROBS,
+  ONNX_INPUT,
+  ONNX_OUTPUT,
+  type FusedModels,
+  type OnnxPieces,
+  type OnnxPieceKind,
+} from './export.ts';
 export { encodeOnnxModel, readOnnxOpset, ONNX_OPSET, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx-proto.ts';
 export { goingOnShares, OrtNetwork, RECOMPUTE_WHEN_SHARE_GOING_ON, type CarryMode, type OrtModule, type OrtSessionOptions } from './network.ts';
 export { inspectOnnxNetwork, type OnnxNetworkExpectation, type OnnxNetworkShapes } from './inspect.ts';

@@ -92,9 +92,12 @@ function softmaxRows(data: Float32Array, classes: number): Float32Array {
 function nhwcToNchw(x: Batch): Batch {
   const [n, h, w, c] = x.shape;
   const out = new Float32Array(x.data.length);
-  for (let b = 0; b < n; b++) for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) {
-    out[((b * c + ch) * h + y) * w + xx] = x.data[((b * h + y) * w + xx) * c + ch];
-  }
+  for (let b = 0; b < n; b++)
+    for (let y = 0; y < h; y++)
+      for (let xx = 0; xx < w; xx++)
+        for (let ch = 0; ch < c; ch++) {
+          out[((b * c + ch) * h + y) * w + xx] = x.data[((b * h + y) * w + xx) * c + ch];
+        }
   return { data: out, shape: [n, c, h, w] };
 }
 
@@ -103,7 +106,12 @@ function nhwcToNchw(x: Batch): Batch {
  * best of 7 interleaved rounds, each of enough calls to last about 0.2 ms. Recompute when the probabilities-only
  * call plus the stage again for the share of samples that go on (`goingOn`) beats fetching features for all.
  */
-async function measureCarry(ort: OrtModule, shape: FeatureShape, sessions: { probsOnly: OrtSession; withFeatures: OrtSession; stage: OrtSession }, goingOn: number): Promise<CarryMode> {
+async function measureCarry(
+  ort: OrtModule,
+  shape: FeatureShape,
+  sessions: { probsOnly: OrtSession; withFeatures: OrtSession; stage: OrtSession },
+  goingOn: number,
+): Promise<CarryMode> {
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
   const run = (s: OrtSession) => () => s.run({ [s.inputNames[0]]: new ort.Tensor('float32', data, [1, ...shape]) });
   const calls = [run(sessions.withFeatures), run(sessions.probsOnly), run(sessions.stage)];
@@ -160,9 +168,17 @@ export class OrtNetwork implements LoadedNetwork {
   static async create(ort: OrtModule, spec: NetworkSpec, onnx: OnnxSource, options: OrtSessionOptions = {}, fused: FusedModels[] = []): Promise<OrtNetwork> {
     const depth = spec.stages.length;
     if (onnx.stages.length !== depth || onnx.exits.length !== depth || (fused.length !== 0 && fused.length !== depth)) {
-      throw new BranchyIoError('ONNX_PIECE_COUNT', `'${spec.name}' has ${depth} stages and exits; got ${onnx.stages.length} stage, ${onnx.exits.length} exit and ${fused.length} fused ONNX models.`);
+      throw new BranchyIoError(
+        'ONNX_PIECE_COUNT',
+        `'${spec.name}' has ${depth} stages and exits; got ${onnx.stages.length} stage, ${onnx.exits.length} exit and ${fused.length} fused ONNX models.`,
+      );
     }
-    const sessionOptions: InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', executionMode: 'sequential', interOpNumThreads: 1, logSeverityLevel: 3 };
+    const sessionOptions: InferenceSession.SessionOptions = {
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      interOpNumThreads: 1,
+      logSeverityLevel: 3,
+    };
     if (options.threads !== undefined) sessionOptions.intraOpNumThreads = options.threads;
     const open = async (kind: PieceKind | 'fused', bytes: Uint8Array, n: number) => {
       try {
@@ -227,12 +243,17 @@ export class OrtNetwork implements LoadedNetwork {
     try {
       outputs = await session.run({ [session.inputNames[0]]: new this.ort.Tensor('float32', input.data, input.shape) });
     } catch (error) {
-      throw new BranchyArgumentError('ENGINE_RUN_FAILED', `${what} of '${this.spec.name}' failed on a [${input.shape.join(', ')}] batch: ${(error as Error).message}`, { cause: error });
+      throw new BranchyArgumentError(
+        'ENGINE_RUN_FAILED',
+        `${what} of '${this.spec.name}' failed on a [${input.shape.join(', ')}] batch: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
     const out: Record<string, Batch> = {};
     for (const [name, tensor] of Object.entries(outputs)) {
       const data = tensor.data;
-      if (!(data instanceof Float32Array)) throw new BranchyIoError('ONNX_BAD_OUTPUT', `${what} of '${this.spec.name}' returned ${tensor.type}; expected float32.`);
+      if (!(data instanceof Float32Array))
+        throw new BranchyIoError('ONNX_BAD_OUTPUT', `${what} of '${this.spec.name}' returned ${tensor.type}; expected float32.`);
       out[name] = { data, shape: tensor.dims.slice() };
     }
     return out;

@@ -96,7 +96,8 @@ export class ProtoWriter {
 }
 
 /** One field of a protobuf message as read: a varint's value, or a length-delimited field's bytes. */
-export type ProtoField = { field: number; wire: 0; value: bigint } | { field: number; wire: 2; value: Uint8Array } | { field: number; wire: 1 | 5; value: Uint8Array };
+export type ProtoField =
+  { field: number; wire: 0; value: bigint } | { field: number; wire: 2; value: Uint8Array } | { field: number; wire: 1 | 5; value: Uint8Array };
 
 /**
  * The top-level fields of one protobuf message, in order. Nested messages come back as bytes, to be read the

@@ -55,7 +55,12 @@ export function layerParams(layer: LayerSpec, input: FeatureShape): ParamInit[] 
       return batchNormParams('', input[input.length - 1]);
     case 'residual': {
       const f = layer.filters;
-      const params = [...convParams('conv1.', [3, 3], input[2], f, false), ...batchNormParams('bn1.', f), ...convParams('conv2.', [3, 3], f, f, false), ...batchNormParams('bn2.', f)];
+      const params = [
+        ...convParams('conv1.', [3, 3], input[2], f, false),
+        ...batchNormParams('bn1.', f),
+        ...convParams('conv2.', [3, 3], f, f, false),
+        ...batchNormParams('bn2.', f),
+      ];
       if ((layer.stride ?? 1) !== 1 || input[2] !== f) params.push(...convParams('project.', [1, 1], input[2], f, false), ...batchNormParams('projectBn.', f));
       return params;
     }
@@ -77,9 +82,24 @@ export interface LayerContext {
 
 type ConvPad = 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 
-function conv(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | undefined, stride: [number, number], pads: [number, number, number, number], ctx?: LayerContext): tf.Tensor4D {
+function conv(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  bias: tf.Tensor1D | undefined,
+  stride: [number, number],
+  pads: [number, number, number, number],
+  ctx?: LayerContext,
+): tf.Tensor4D {
   const [t, b, l, r] = pads;
-  const pad: ConvPad = t + b + l + r === 0 ? 'valid' : [[0, 0], [t, b], [l, r], [0, 0]];
+  const pad: ConvPad =
+    t + b + l + r === 0
+      ? 'valid'
+      : [
+          [0, 0],
+          [t, b],
+          [l, r],
+          [0, 0],
+        ];
   if (ctx?.training && ctx.inputIsConstant) return convOfConstant(x, kernel, bias, stride, pad);
   return tf.fused.conv2d({ x, filter: kernel, strides: stride, pad, bias });
 }
@@ -98,7 +118,9 @@ function convOfConstant(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D |
     return {
       value: tf.fused.conv2d({ x, filter: k, strides, pad, bias: b }),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const dKernel = tf.engine().runKernel(Conv2DBackpropFilter, { x: saved[0], dy }, { strides, pad, dataFormat: 'NHWC', filterShape: kernel.shape }) as tf.Tensor;
+        const dKernel = tf
+          .engine()
+          .runKernel(Conv2DBackpropFilter, { x: saved[0], dy }, { strides, pad, dataFormat: 'NHWC', filterShape: kernel.shape }) as tf.Tensor;
         return b === undefined ? [dKernel] : [dKernel, tf.sum(dy, [0, 1, 2])];
       },
     };
@@ -123,7 +145,16 @@ function pool(layer: PoolLayer, x: tf.Tensor4D): tf.Tensor4D {
   const sameTop = Math.floor(Math.max((Math.ceil(h / s[0]) - 1) * s[0] + k[0] - h, 0) / 2);
   const sameLeft = Math.floor(Math.max((Math.ceil(w / s[1]) - 1) * s[1] + k[1] - w, 0) / 2);
   if (Math.ceil(h / s[0]) === oh && Math.ceil(w / s[1]) === ow && sameTop === 0 && sameLeft === 0) return run(x, 'same');
-  const padded = tf.pad(x, [[0, 0], [0, Math.max(extraH, 0)], [0, Math.max(extraW, 0)], [0, 0]], max ? -3.4e38 : 0);
+  const padded = tf.pad(
+    x,
+    [
+      [0, 0],
+      [0, Math.max(extraH, 0)],
+      [0, Math.max(extraW, 0)],
+      [0, 0],
+    ],
+    max ? -3.4e38 : 0,
+  );
   return run(padded, 'valid');
 }
 

@@ -50,7 +50,11 @@ export class TfjsNetwork implements LoadedNetwork {
    * initialised from `seed`.
    */
   constructor(spec: NetworkSpec, weights?: Record<string, Float32Array>, seed = 1) {
-    if (!hasLayers(spec)) throw new BranchyArgumentError('ENGINE_NEEDS_LAYERS', `'${spec.name}' was imported from ONNX and has no layer lists; the tfjs engine (and training) needs them; run it on the ort engine.`);
+    if (!hasLayers(spec))
+      throw new BranchyArgumentError(
+        'ENGINE_NEEDS_LAYERS',
+        `'${spec.name}' was imported from ONNX and has no layer lists; the tfjs engine (and training) needs them; run it on the ort engine.`,
+      );
     this.spec = spec;
     this.runtime = `tfjs-${currentBackend()}`;
     const stage: Piece[] = [];
@@ -73,7 +77,8 @@ export class TfjsNetwork implements LoadedNetwork {
           if (weights) {
             const w = weights[name];
             if (!w) throw new BranchyIoError('MODEL_MISSING_WEIGHT', `weight '${name}' (shape [${p.shape.join(', ')}]) is missing from the model's weights.`);
-            if (w.length !== size) throw new BranchyIoError('MODEL_WEIGHT_SHAPE', `weight '${name}' has ${w.length} values; the spec needs [${p.shape.join(', ')}] = ${size}.`);
+            if (w.length !== size)
+              throw new BranchyIoError('MODEL_WEIGHT_SHAPE', `weight '${name}' has ${w.length} values; the spec needs [${p.shape.join(', ')}] = ${size}.`);
             value = w;
           } else value = p.init(rng);
           // The variable holds its own reference to the initial value's data, so the initial tensor can go.
@@ -192,7 +197,10 @@ export class TfjsNetwork implements LoadedNetwork {
     const expected = piece.input;
     const per = x.shape.slice(1);
     if (per.length !== expected.length || per.some((d, i) => d !== expected[i])) {
-      throw new BranchyArgumentError('ENGINE_BAD_SHAPE', `${kind} ${n} of '${this.spec.name}' takes [batch, ${expected.join(', ')}]; got [${x.shape.join(', ')}].`);
+      throw new BranchyArgumentError(
+        'ENGINE_BAD_SHAPE',
+        `${kind} ${n} of '${this.spec.name}' takes [batch, ${expected.join(', ')}]; got [${x.shape.join(', ')}].`,
+      );
     }
     // The result leaves tidy through a closure: tidy walks whatever its callback returns, element by element,
     // looking for tensors, and for a large typed array that walk costs more than the whole stage.

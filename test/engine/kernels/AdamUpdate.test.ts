@@ -31,7 +31,7 @@ async function adamSteps(): Promise<{ weights: Record<string, Float32Array>; sta
 before(setUpWasm);
 
 describe('fused Adam step on wasm', () => {
-  it('is registered on wasm only, so other backends run tfjs\'s Adam', () => {
+  it("is registered on wasm only, so other backends run tfjs's Adam", () => {
     assert.ok(tf.getKernel(AdamUpdate, 'wasm') !== undefined);
     assert.equal(tf.getKernel(AdamUpdate, 'cpu'), undefined);
   });
@@ -53,7 +53,14 @@ describe('fused Adam step on wasm', () => {
     const scalar = tf.scalar(0.9);
     try {
       assertUnsupportedAttr(
-        () => tf.engine().runKernel(AdamUpdate, { value, m: value, v: value, gradient: tf.zeros([4]), accBeta1: scalar, accBeta2: scalar }, { beta1: 0.9, beta2: 0.999, learningRate: 0.1, epsilon: 1e-7 }),
+        () =>
+          tf
+            .engine()
+            .runKernel(
+              AdamUpdate,
+              { value, m: value, v: value, gradient: tf.zeros([4]), accBeta1: scalar, accBeta2: scalar },
+              { beta1: 0.9, beta2: 0.999, learningRate: 0.1, epsilon: 1e-7 },
+            ),
         /must have the value's shape \[3\]; got \[4\]/,
       );
     } finally {

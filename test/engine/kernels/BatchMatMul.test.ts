@@ -16,8 +16,8 @@ before(setUpWasm);
 
 describe('BatchMatMul on wasm', () => {
   const cases: [string, number[], number[], boolean, boolean][] = [
-    ['a transposed (xᵀ @ dy, a dense layer\'s weight gradient)', [64, 72], [64, 12], true, false],
-    ['b transposed (dy @ Wᵀ, a dense layer\'s input gradient)', [64, 12], [72, 12], false, true],
+    ["a transposed (xᵀ @ dy, a dense layer's weight gradient)", [64, 72], [64, 12], true, false],
+    ["b transposed (dy @ Wᵀ, a dense layer's input gradient)", [64, 12], [72, 12], false, true],
     ['both transposed', [13, 7], [9, 13], true, true],
     ['rank 3 with batch 1, a transposed', [1, 20, 6], [1, 20, 5], true, false],
     ['no transposes', [5, 8], [8, 3], false, false],

@@ -4,7 +4,16 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterTuning, type Conv2DBackpropFilterTuning } from '../../../src/engine/tfjs/kernels/Conv2DBackpropFilter.ts';
 import { useWasmTrainingKernels } from '../../../src/engine/tfjs/kernels/index.ts';
 import {
-  assertRejectsNchw, assertRelErrBelow, convGradient, normals, onCpu, onWasmWithoutLeaks, setUpWasm, worstFiniteDifference, type ConvCase, type Shape4,
+  assertRejectsNchw,
+  assertRelErrBelow,
+  convGradient,
+  normals,
+  onCpu,
+  onWasmWithoutLeaks,
+  setUpWasm,
+  worstFiniteDifference,
+  type ConvCase,
+  type Shape4,
 } from './compare-backends.ts';
 
 const DEFAULT_TUNING: Conv2DBackpropFilterTuning = { ...conv2DBackpropFilterTuning };
@@ -63,7 +72,20 @@ describe('Conv2DBackpropFilter on wasm', () => {
   });
 
   it('filter gradient on wasm equals cpu for explicit asymmetric padding with stride 2', async () => {
-    await assertWasmMatchesCpu({ x: [2, 9, 10, 3], filter: [3, 3, 3, 5], strides: [2, 2], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] }, 16);
+    await assertWasmMatchesCpu(
+      {
+        x: [2, 9, 10, 3],
+        filter: [3, 3, 3, 5],
+        strides: [2, 2],
+        pad: [
+          [0, 0],
+          [1, 2],
+          [0, 1],
+          [0, 0],
+        ],
+      },
+      16,
+    );
   });
 
   it('filter gradient on wasm equals cpu for unequal strides [1, 2] and a 1x5 kernel', async () => {
@@ -90,7 +112,11 @@ describe('Conv2DBackpropFilter on wasm', () => {
     const filter = normals(tf.util.sizeFromShape(fShape), 22);
     const outShape = tf.conv2d(x, tf.zeros<tf.Rank.R4>(fShape), 2, 'same').shape;
     const w = tf.tensor(normals(tf.util.sizeFromShape(outShape), 23), outShape);
-    const loss = (f: tf.Tensor) => tf.conv2d(x, f as tf.Tensor4D, 2, 'same').mul(w).sum();
+    const loss = (f: tf.Tensor) =>
+      tf
+        .conv2d(x, f as tf.Tensor4D, 2, 'same')
+        .mul(w)
+        .sum();
     // The loss is linear in the filter, so a large step has no truncation error and keeps float32 rounding small.
     const worst = worstFiniteDifference(loss, filter, fShape, 1);
     tf.dispose([x, w]);

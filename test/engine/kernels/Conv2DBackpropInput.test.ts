@@ -2,7 +2,17 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropInputConfig, useWasmTrainingKernels } from '../../../src/engine/tfjs/kernels/index.ts';
-import { assertRejectsNchw, assertRelErrBelow, compareBackends, convGradient, normals, setUpWasm, worstFiniteDifference, type ConvCase, type Shape4 } from './compare-backends.ts';
+import {
+  assertRejectsNchw,
+  assertRelErrBelow,
+  compareBackends,
+  convGradient,
+  normals,
+  setUpWasm,
+  worstFiniteDifference,
+  type ConvCase,
+  type Shape4,
+} from './compare-backends.ts';
 
 /** Checks dL/dx of conv2d on wasm against cpu. */
 async function assertWasmMatchesCpu(c: ConvCase, seed: number): Promise<void> {
@@ -42,7 +52,20 @@ describe('Conv2DBackpropInput on wasm', () => {
   });
 
   it('input gradient on wasm equals cpu for explicit asymmetric padding with stride 2', async () => {
-    await assertWasmMatchesCpu({ x: [2, 9, 10, 3], filter: [3, 3, 3, 5], strides: [2, 2], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] }, 36);
+    await assertWasmMatchesCpu(
+      {
+        x: [2, 9, 10, 3],
+        filter: [3, 3, 3, 5],
+        strides: [2, 2],
+        pad: [
+          [0, 0],
+          [1, 2],
+          [0, 1],
+          [0, 0],
+        ],
+      },
+      36,
+    );
   });
 
   it('input gradient on wasm equals cpu for a 1x1 kernel with stride 2 (a ResNet projection)', async () => {
@@ -61,7 +84,11 @@ describe('Conv2DBackpropInput on wasm', () => {
     const filter = tf.tensor4d(normals(tf.util.sizeFromShape(fShape), 40), fShape);
     const outShape = tf.conv2d(tf.zeros<tf.Rank.R4>(xShape), filter, 2, 'same').shape;
     const w = tf.tensor(normals(tf.util.sizeFromShape(outShape), 41), outShape);
-    const loss = (v: tf.Tensor) => tf.conv2d(v as tf.Tensor4D, filter, 2, 'same').mul(w).sum();
+    const loss = (v: tf.Tensor) =>
+      tf
+        .conv2d(v as tf.Tensor4D, filter, 2, 'same')
+        .mul(w)
+        .sum();
     // The loss is linear in x, so a large step has no truncation error and keeps float32 rounding small.
     const worst = worstFiniteDifference(loss, x, xShape, 1);
     tf.dispose([filter, w]);

@@ -1,8 +1,17 @@
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
-  assertRejectsNchw, assertRelErrBelow, compareBackends, convGradient, normals, onCpu, onWasmWithoutLeaks, runKernelValues,
-  setUpWasm, type ConvCase, type Shape4,
+  assertRejectsNchw,
+  assertRelErrBelow,
+  compareBackends,
+  convGradient,
+  normals,
+  onCpu,
+  onWasmWithoutLeaks,
+  runKernelValues,
+  setUpWasm,
+  type ConvCase,
+  type Shape4,
 } from './compare-backends.ts';
 import { depthwiseOutShape, DILATED_CASES, zeroStuffed } from './dilated-depthwise.ts';
 
@@ -36,7 +45,20 @@ describe('DepthwiseConv2dNativeBackpropFilter on wasm', () => {
   });
 
   it('depthwise filter gradient on wasm equals cpu for explicit asymmetric padding, stride 2, multiplier 2', async () => {
-    await assertWasmMatchesCpu({ x: [2, 9, 10, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] }, 36);
+    await assertWasmMatchesCpu(
+      {
+        x: [2, 9, 10, 3],
+        filter: [3, 3, 3, 2],
+        strides: [2, 2],
+        pad: [
+          [0, 0],
+          [1, 2],
+          [0, 1],
+          [0, 0],
+        ],
+      },
+      36,
+    );
   });
 
   it('depthwise filter gradient on wasm equals cpu for a 1x1 kernel with stride 2 and multiplier 2', async () => {
@@ -51,11 +73,13 @@ describe('DepthwiseConv2dNativeBackpropFilter on wasm', () => {
       const xv = normals(tf.util.sizeFromShape(c.x), 40 + n);
       const outShape = depthwiseOutShape(c);
       const dyv = normals(tf.util.sizeFromShape(outShape), 50 + n);
-      const run = (filterShape: Shape4, dilations: [number, number]) => runKernelValues(
-        'DepthwiseConv2dNativeBackpropFilter',
-        () => ({ x: tf.tensor4d(xv, c.x), dy: tf.tensor(dyv, outShape) }),
-        { strides: c.strides, dilations, pad: c.pad, filterShape },
-      );
+      const run = (filterShape: Shape4, dilations: [number, number]) =>
+        runKernelValues('DepthwiseConv2dNativeBackpropFilter', () => ({ x: tf.tensor4d(xv, c.x), dy: tf.tensor(dyv, outShape) }), {
+          strides: c.strides,
+          dilations,
+          pad: c.pad,
+          filterShape,
+        });
       const bigGrad = await onCpu(() => run(big.shape, [1, 1]));
       const expected = Float32Array.from(big.taps, (tap) => bigGrad[tap]);
       const actual = await onWasmWithoutLeaks(() => run(c.filter, c.dilations));
@@ -64,8 +88,15 @@ describe('DepthwiseConv2dNativeBackpropFilter on wasm', () => {
   });
 
   it('rejects an NCHW data format with an error that names the value and what is allowed', async () => {
-    await assertRejectsNchw('DepthwiseConv2dNativeBackpropFilter', { x: [1, 5, 5, 2], dy: [1, 5, 5, 2] }, {
-      strides: 1, dilations: 1, pad: 'same', filterShape: [3, 3, 2, 1],
-    });
+    await assertRejectsNchw(
+      'DepthwiseConv2dNativeBackpropFilter',
+      { x: [1, 5, 5, 2], dy: [1, 5, 5, 2] },
+      {
+        strides: 1,
+        dilations: 1,
+        pad: 'same',
+        filterShape: [3, 3, 2, 1],
+      },
+    );
   });
 });

@@ -1,8 +1,17 @@
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
-  assertRejectsNchw, assertRelErrBelow, compareBackends, convGradient, normals, onCpu, onWasmWithoutLeaks, runKernelValues,
-  setUpWasm, type ConvCase, type Shape4,
+  assertRejectsNchw,
+  assertRelErrBelow,
+  compareBackends,
+  convGradient,
+  normals,
+  onCpu,
+  onWasmWithoutLeaks,
+  runKernelValues,
+  setUpWasm,
+  type ConvCase,
+  type Shape4,
 } from './compare-backends.ts';
 import { depthwiseOutShape, DILATED_CASES, zeroStuffed } from './dilated-depthwise.ts';
 
@@ -37,7 +46,20 @@ describe('DepthwiseConv2dNativeBackpropInput on wasm', () => {
   });
 
   it('depthwise input gradient on wasm equals cpu for explicit asymmetric padding, stride 2, multiplier 2', async () => {
-    await assertWasmMatchesCpu({ x: [2, 9, 10, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] }, 66);
+    await assertWasmMatchesCpu(
+      {
+        x: [2, 9, 10, 3],
+        filter: [3, 3, 3, 2],
+        strides: [2, 2],
+        pad: [
+          [0, 0],
+          [1, 2],
+          [0, 1],
+          [0, 0],
+        ],
+      },
+      66,
+    );
   });
 
   it('depthwise input gradient on wasm equals cpu for a 1x1 kernel with stride 2 and multiplier 2', async () => {
@@ -55,14 +77,18 @@ describe('DepthwiseConv2dNativeBackpropInput on wasm', () => {
       const big = zeroStuffed(c.filter, c.dilations);
       const fv = normals(tf.util.sizeFromShape(c.filter), 70 + n);
       const stuffed = new Float32Array(tf.util.sizeFromShape(big.shape));
-      big.taps.forEach((tap, i) => { stuffed[tap] = fv[i]; });
+      big.taps.forEach((tap, i) => {
+        stuffed[tap] = fv[i];
+      });
       const outShape = depthwiseOutShape(c);
       const dyv = normals(tf.util.sizeFromShape(outShape), 80 + n);
-      const run = (filter: Float32Array, filterShape: Shape4, dilations: [number, number]) => runKernelValues(
-        'DepthwiseConv2dNativeBackpropInput',
-        () => ({ dy: tf.tensor(dyv, outShape), filter: tf.tensor4d(filter, filterShape) }),
-        { strides: c.strides, dilations, pad: c.pad, inputShape: c.x },
-      );
+      const run = (filter: Float32Array, filterShape: Shape4, dilations: [number, number]) =>
+        runKernelValues('DepthwiseConv2dNativeBackpropInput', () => ({ dy: tf.tensor(dyv, outShape), filter: tf.tensor4d(filter, filterShape) }), {
+          strides: c.strides,
+          dilations,
+          pad: c.pad,
+          inputShape: c.x,
+        });
       const expected = await onCpu(() => run(stuffed, big.shape, [1, 1]));
       const actual = await onWasmWithoutLeaks(() => run(fv, c.filter, c.dilations));
       assertRelErrBelow(actual, expected, 1e-4, `for ${JSON.stringify(c)}`);
@@ -70,8 +96,15 @@ describe('DepthwiseConv2dNativeBackpropInput on wasm', () => {
   });
 
   it('rejects an NCHW data format with an error that names the value and what is allowed', async () => {
-    await assertRejectsNchw('DepthwiseConv2dNativeBackpropInput', { dy: [1, 5, 5, 2], filter: [3, 3, 2, 1] }, {
-      strides: 1, dilations: 1, pad: 'same', inputShape: [1, 5, 5, 2],
-    });
+    await assertRejectsNchw(
+      'DepthwiseConv2dNativeBackpropInput',
+      { dy: [1, 5, 5, 2], filter: [3, 3, 2, 1] },
+      {
+        strides: 1,
+        dilations: 1,
+        pad: 'same',
+        inputShape: [1, 5, 5, 2],
+      },
+    );
   });
 });

@@ -22,10 +22,15 @@ function lrnOf(c: LrnCase, v: tf.Tensor): tf.Tensor {
 /** The LRN of seeded x (times `scale`) and dL/dx for L = sum(lrn(x) * w), w seeded too. */
 function lrnAndGradient(c: LrnCase, seed: number, scale: number): { y: Float32Array; dx: Float32Array } {
   return tf.tidy(() => {
-    const x = tf.tensor4d(normals(tf.util.sizeFromShape(c.x), seed).map((v) => v * scale), c.x);
+    const x = tf.tensor4d(
+      normals(tf.util.sizeFromShape(c.x), seed).map((v) => v * scale),
+      c.x,
+    );
     const w = tf.tensor4d(normals(tf.util.sizeFromShape(c.x), seed + 1), c.x);
     const y = lrnOf(c, x).dataSync() as Float32Array;
-    const dx = tf.grad((v: tf.Tensor) => lrnOf(c, v).mul(w).sum())(x).dataSync() as Float32Array;
+    const dx = tf
+      .grad((v: tf.Tensor) => lrnOf(c, v).mul(w).sum())(x)
+      .dataSync() as Float32Array;
     return { y, dx };
   });
 }

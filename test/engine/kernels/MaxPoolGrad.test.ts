@@ -7,16 +7,37 @@ import { assertRelErrBelow, compareBackends, normals, setUpWasm, type Shape4 } f
 type PoolPad = 'valid' | 'same' | number;
 
 /** dL/dx for L = sum(maxPool(x) * dy), with x from `values` and dy seeded from `seed`. */
-function poolGradient(xShape: Shape4, values: Float32Array, size: number | [number, number], stride: number | [number, number], pad: PoolPad, seed: number): Float32Array {
+function poolGradient(
+  xShape: Shape4,
+  values: Float32Array,
+  size: number | [number, number],
+  stride: number | [number, number],
+  pad: PoolPad,
+  seed: number,
+): Float32Array {
   return tf.tidy(() => {
     const x = tf.tensor4d(values, xShape);
     const outShape = tf.maxPool(x, size, stride, pad).shape;
     const dy = tf.tensor(normals(tf.util.sizeFromShape(outShape), seed), outShape);
-    return tf.grad((v: tf.Tensor) => tf.maxPool(v as tf.Tensor4D, size, stride, pad).mul(dy).sum())(x).dataSync() as Float32Array;
+    return tf
+      .grad((v: tf.Tensor) =>
+        tf
+          .maxPool(v as tf.Tensor4D, size, stride, pad)
+          .mul(dy)
+          .sum(),
+      )(x)
+      .dataSync() as Float32Array;
   });
 }
 
-async function assertWasmMatchesCpu(xShape: Shape4, size: number | [number, number], stride: number | [number, number], pad: PoolPad, seed: number, values = normals(tf.util.sizeFromShape(xShape), seed)): Promise<void> {
+async function assertWasmMatchesCpu(
+  xShape: Shape4,
+  size: number | [number, number],
+  stride: number | [number, number],
+  pad: PoolPad,
+  seed: number,
+  values = normals(tf.util.sizeFromShape(xShape), seed),
+): Promise<void> {
   const { cpu, wasm } = await compareBackends(() => poolGradient(xShape, values, size, stride, pad, seed + 1));
   assertRelErrBelow(wasm, cpu, 1e-6, `for x [${xShape}], size ${size}, stride ${stride}, pad ${pad}`);
 }

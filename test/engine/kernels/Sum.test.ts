@@ -4,7 +4,13 @@ import * as tf from '@tensorflow/tfjs';
 import { assertRelErrBelow, compareBackends, normals, setUpWasm } from './compare-backends.ts';
 
 /** sum(x, axis, keepDims) of seeded x: its values and shape. */
-function sumOf(shape: number[], axis: number | number[], keepDims: boolean, seed: number, dtype: 'float32' | 'int32' = 'float32'): { values: Float32Array; shape: number[] } {
+function sumOf(
+  shape: number[],
+  axis: number | number[],
+  keepDims: boolean,
+  seed: number,
+  dtype: 'float32' | 'int32' = 'float32',
+): { values: Float32Array; shape: number[] } {
   return tf.tidy(() => {
     const values = normals(tf.util.sizeFromShape(shape), seed).map((v) => (dtype === 'int32' ? Math.round(10 * v) : v));
     const s = tf.sum(tf.tensor(values, shape, dtype), axis, keepDims);
@@ -37,13 +43,20 @@ describe('Sum on wasm', () => {
   });
 
   it('gives the bias gradient of a conv on wasm that cpu gives', async () => {
-    const gradient = () => tf.tidy(() => {
-      const x = tf.tensor4d(normals(2 * 6 * 6 * 3, 73), [2, 6, 6, 3]);
-      const filter = tf.tensor4d(normals(3 * 3 * 3 * 4, 74), [3, 3, 3, 4]);
-      const w = tf.tensor4d(normals(2 * 6 * 6 * 4, 75), [2, 6, 6, 4]);
-      const loss = (b: tf.Tensor) => tf.fused.conv2d({ x, filter, strides: 1, pad: 'same', bias: b as tf.Tensor1D }).mul(w).sum();
-      return tf.grad(loss)(tf.zeros([4])).dataSync() as Float32Array;
-    });
+    const gradient = () =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(normals(2 * 6 * 6 * 3, 73), [2, 6, 6, 3]);
+        const filter = tf.tensor4d(normals(3 * 3 * 3 * 4, 74), [3, 3, 3, 4]);
+        const w = tf.tensor4d(normals(2 * 6 * 6 * 4, 75), [2, 6, 6, 4]);
+        const loss = (b: tf.Tensor) =>
+          tf.fused
+            .conv2d({ x, filter, strides: 1, pad: 'same', bias: b as tf.Tensor1D })
+            .mul(w)
+            .sum();
+        return tf
+          .grad(loss)(tf.zeros([4]))
+          .dataSync() as Float32Array;
+      });
     const { cpu, wasm } = await compareBackends(gradient);
     assertRelErrBelow(wasm, cpu, 1e-5);
   });

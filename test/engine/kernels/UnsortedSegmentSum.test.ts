@@ -64,12 +64,14 @@ describe('UnsortedSegmentSum on wasm', () => {
     const s = ids(12, 0, 3, 101);
     const expected = new Float32Array(3 * 2);
     for (let i = 0; i < 12; i++) for (let j = 0; j < 2; j++) expected[s[i] * 2 + j] += x[i * 2 + j];
-    const actual = await onWasmWithoutLeaks(() => tf.tidy(() => {
-      // The op's typings say 1-D, but kernels receive whatever tensor is passed; TensorFlow defines rank > 1.
-      const blockIds = tf.tensor2d(s, [3, 4], 'int32') as unknown as tf.Tensor1D;
-      const out = tf.unsortedSegmentSum(tf.tensor3d(x, [3, 4, 2]), blockIds, 3);
-      return { values: out.dataSync(), shape: out.shape };
-    }));
+    const actual = await onWasmWithoutLeaks(() =>
+      tf.tidy(() => {
+        // The op's typings say 1-D, but kernels receive whatever tensor is passed; TensorFlow defines rank > 1.
+        const blockIds = tf.tensor2d(s, [3, 4], 'int32') as unknown as tf.Tensor1D;
+        const out = tf.unsortedSegmentSum(tf.tensor3d(x, [3, 4, 2]), blockIds, 3);
+        return { values: out.dataSync(), shape: out.shape };
+      }),
+    );
     assert.deepEqual(actual.shape, [3, 2]);
     assertRelErrBelow(actual.values, expected, 1e-6);
   });
@@ -80,12 +82,14 @@ describe('UnsortedSegmentSum on wasm', () => {
       const idx = ids(15, 0, axis === 0 ? 9 : 6, 103 + axis);
       const upstream = normals(axis === 0 ? 15 * 6 : 9 * 15, 105 + axis);
       const dyShape = axis === 0 ? [15, 6] : [9, 15];
-      await assertWasmMatchesCpu(() => tf.tidy(() => {
-        const p = tf.tensor2d(params, [9, 6]);
-        const dy = tf.tensor(upstream, dyShape);
-        const g = tf.grad((q: tf.Tensor) => tf.gather(q, tf.tensor1d(idx, 'int32'), axis).mul(dy).sum())(p);
-        return { values: g.dataSync(), shape: g.shape };
-      }));
+      await assertWasmMatchesCpu(() =>
+        tf.tidy(() => {
+          const p = tf.tensor2d(params, [9, 6]);
+          const dy = tf.tensor(upstream, dyShape);
+          const g = tf.grad((q: tf.Tensor) => tf.gather(q, tf.tensor1d(idx, 'int32'), axis).mul(dy).sum())(p);
+          return { values: g.dataSync(), shape: g.shape };
+        }),
+      );
     }
   });
 

@@ -114,9 +114,18 @@ export function convGradient(op: ConvOp, wrt: 'x' | 'filter', c: ConvCase, seed:
     const filter = tf.tensor4d(normals(tf.util.sizeFromShape(c.filter), seed + 1), c.filter);
     const outShape = op(x, filter, c.strides, c.pad).shape;
     const dy = tf.tensor(normals(tf.util.sizeFromShape(outShape), seed + 2), outShape);
-    const grad = wrt === 'x'
-      ? tf.grad((v: tf.Tensor) => op(v as tf.Tensor4D, filter, c.strides, c.pad).mul(dy).sum())(x)
-      : tf.grad((v: tf.Tensor) => op(x, v as tf.Tensor4D, c.strides, c.pad).mul(dy).sum())(filter);
+    const grad =
+      wrt === 'x'
+        ? tf.grad((v: tf.Tensor) =>
+            op(v as tf.Tensor4D, filter, c.strides, c.pad)
+              .mul(dy)
+              .sum(),
+          )(x)
+        : tf.grad((v: tf.Tensor) =>
+            op(x, v as tf.Tensor4D, c.strides, c.pad)
+              .mul(dy)
+              .sum(),
+          )(filter);
     return grad.dataSync() as Float32Array;
   });
 }

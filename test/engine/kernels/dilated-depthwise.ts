@@ -20,7 +20,18 @@ export interface DilatedCase {
 /** Dilated layers for both depthwise gradient kernels: even and uneven dilations, 'same' and explicit padding. */
 export const DILATED_CASES: readonly DilatedCase[] = [
   { x: [2, 11, 10, 3], filter: [3, 3, 3, 2], strides: [1, 1], dilations: [2, 2], pad: 'same' },
-  { x: [2, 12, 13, 5], filter: [3, 2, 5, 1], strides: [2, 2], dilations: [2, 3], pad: [[0, 0], [2, 1], [1, 3], [0, 0]] },
+  {
+    x: [2, 12, 13, 5],
+    filter: [3, 2, 5, 1],
+    strides: [2, 2],
+    dilations: [2, 3],
+    pad: [
+      [0, 0],
+      [2, 1],
+      [1, 3],
+      [0, 0],
+    ],
+  },
 ];
 
 /** The output shape of the depthwise conv a dilated case describes, which is the shape of its dy. */

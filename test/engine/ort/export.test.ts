@@ -25,7 +25,14 @@ function layerSpec(name: string, shape: [number, number, number], layers: LayerS
     input: { shape },
     classes: ['a', 'b', 'c'],
     stages: [{ layers }],
-    exits: [{ layers: [...(layers.some((l) => l.type === 'flatten' || l.type === 'globalAvgPool') ? [] : [{ type: 'flatten' } as const]), { type: 'dense', units: 3 }] }],
+    exits: [
+      {
+        layers: [
+          ...(layers.some((l) => l.type === 'flatten' || l.type === 'globalAvgPool') ? [] : [{ type: 'flatten' } as const]),
+          { type: 'dense', units: 3 },
+        ],
+      },
+    ],
     policy: { criterion: 'entropy', thresholds: [] },
     ...extra,
   };
@@ -60,7 +67,8 @@ async function assertParity(source: ModelSource, batch: number, seed = 7): Promi
   const ort = await (await nodeOrtEngine()).load(source);
   try {
     const x = randomBatch([batch, ...source.spec.input.shape], seed);
-    for (const { piece, diff } of await pieceDifferences(tfjs, ort, x)) assert.ok(diff <= TOLERANCE, `${source.spec.name} ${piece}: ort differs from tfjs by ${diff}`);
+    for (const { piece, diff } of await pieceDifferences(tfjs, ort, x))
+      assert.ok(diff <= TOLERANCE, `${source.spec.name} ${piece}: ort differs from tfjs by ${diff}`);
   } finally {
     tfjs.dispose();
     ort.dispose();
@@ -139,7 +147,11 @@ describe('ONNX export equals the tfjs engine', () => {
     ['LRN with a wide window and strong alpha', [3, 3, 6], [{ type: 'lrn', depthRadius: 3, bias: 2, alpha: 0.05, beta: 0.5 }]],
     ['batch norm on feature maps with moving statistics', [4, 4, 3], [{ type: 'batchNorm', epsilon: 1e-3 }]],
     ['batch norm on a flat vector', [2, 2, 2], [{ type: 'flatten' }, { type: 'dense', units: 5 }, { type: 'batchNorm' }]],
-    ['flatten keeps the NHWC order after convolutions', [4, 4, 2], [{ type: 'conv2d', filters: 3, kernel: 3, padding: 'same' }, { type: 'flatten' }, { type: 'dense', units: 4, bias: false }]],
+    [
+      'flatten keeps the NHWC order after convolutions',
+      [4, 4, 2],
+      [{ type: 'conv2d', filters: 3, kernel: 3, padding: 'same' }, { type: 'flatten' }, { type: 'dense', units: 4, bias: false }],
+    ],
     ['residual block, identity shortcut', [5, 5, 4], [{ type: 'residual', filters: 4 }]],
     ['residual block, stride 2 with projection shortcut', [7, 7, 3], [{ type: 'residual', filters: 5, stride: 2 }]],
   ];
@@ -150,7 +162,9 @@ describe('ONNX export equals the tfjs engine', () => {
   }
 
   it('input normalisation before stage 1', async () => {
-    const spec = layerSpec('normalised', [3, 3, 2], [{ type: 'conv2d', filters: 2, kernel: 2 }], { input: { shape: [3, 3, 2], normalization: { mean: [0.5, -1], std: [2, 0.25] } } });
+    const spec = layerSpec('normalised', [3, 3, 2], [{ type: 'conv2d', filters: 2, kernel: 2 }], {
+      input: { shape: [3, 3, 2], normalization: { mean: [0.5, -1], std: [2, 0.25] } },
+    });
     await assertParity(seededSource(spec, 4), 2);
   });
 
@@ -162,7 +176,10 @@ describe('ONNX export equals the tfjs engine', () => {
     const spec = layerSpec('odd', [3, 3, 1], [{ type: 'relu' }]);
     const source = seededSource(spec, 1);
     (source.spec.stages[0].layers as unknown[]).push({ type: 'maxout', pieces: 2 });
-    assert.throws(() => exportPiece(source, 'stage', 1), (e: Error & { code?: string }) => e.code === 'ONNX_UNSUPPORTED_LAYER' && /"maxout"/.test(e.message) && /stages\[0\]\.layers\[1\]/.test(e.message));
+    assert.throws(
+      () => exportPiece(source, 'stage', 1),
+      (e: Error & { code?: string }) => e.code === 'ONNX_UNSUPPORTED_LAYER' && /"maxout"/.test(e.message) && /stages\[0\]\.layers\[1\]/.test(e.message),
+    );
   });
 
   it('refuses a missing weight with the weight named', () => {

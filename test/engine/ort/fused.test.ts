@@ -65,13 +65,25 @@ describe('fused stage-and-exit sessions on ort', () => {
   it('the fused graph has the stage input, the probabilities and, before the last stage, the features', () => {
     const source = seededSource(tinySpec(), 3);
     const first = fusedGraph(source, 1);
-    assert.deepEqual(first.inputs.map((v) => v.shape), [['batch', 6, 6, 1]]);
-    assert.deepEqual(first.outputs.map((v) => [v.name, v.shape]), [
-      [ONNX_FUSED_PROBS, ['batch', 3]],
-      [ONNX_FUSED_FEATURES, ['batch', 6, 6, 4]],
-    ]);
-    assert.deepEqual(fusedGraph(source, 3).outputs.map((v) => v.name), [ONNX_FUSED_PROBS]);
-    assert.deepEqual(fusedGraph(source, 1, false).outputs.map((v) => v.name), [ONNX_FUSED_PROBS]);
+    assert.deepEqual(
+      first.inputs.map((v) => v.shape),
+      [['batch', 6, 6, 1]],
+    );
+    assert.deepEqual(
+      first.outputs.map((v) => [v.name, v.shape]),
+      [
+        [ONNX_FUSED_PROBS, ['batch', 3]],
+        [ONNX_FUSED_FEATURES, ['batch', 6, 6, 4]],
+      ],
+    );
+    assert.deepEqual(
+      fusedGraph(source, 3).outputs.map((v) => v.name),
+      [ONNX_FUSED_PROBS],
+    );
+    assert.deepEqual(
+      fusedGraph(source, 1, false).outputs.map((v) => v.name),
+      [ONNX_FUSED_PROBS],
+    );
     assert.ok(!fusedGraph(source, 1, false).nodes.some((node) => node.outputs.includes(ONNX_FUSED_FEATURES)));
     assert.throws(() => fusedGraph(source, 3, true), { code: 'ONNX_BAD_PIECE' });
     assert.throws(() => fusedGraph(source, 4), { code: 'ONNX_BAD_PIECE' });
@@ -105,7 +117,11 @@ describe('fused stage-and-exit sessions on ort', () => {
       assert.deepEqual(a.probs, b.probs, `exit ${n}`);
       for (const rows of [[0, 1, 2, 3, 4, 5], [4, 1], [5], []]) assert.deepEqual(await a.features(rows), await b.features(rows), `stage ${n} rows ${rows}`);
     }
-    for (const thresholds of [[0, 0], [0.9, 0.95], [1.0986, 1.0986]]) {
+    for (const thresholds of [
+      [0, 0],
+      [0.9, 0.95],
+      [1.0986, 1.0986],
+    ]) {
       const a = await runEarlyExit(fetch, x, { thresholds });
       const b = await runEarlyExit(recompute, x, { thresholds });
       assert.deepEqual(a.results, b.results, `thresholds ${thresholds}`);
@@ -117,7 +133,10 @@ describe('fused stage-and-exit sessions on ort', () => {
   it('auto chooses a carry mode per stage before the last', async () => {
     const net = (await (await nodeOrtEngine({ threads: 1 })).load(seededSource(tinySpec(), 7))) as OrtNetwork;
     assert.equal(net.carry.length, 2);
-    assert.ok(net.carry.every((m) => m === 'fetch' || m === 'recompute'), net.carry.join());
+    assert.ok(
+      net.carry.every((m) => m === 'fetch' || m === 'recompute'),
+      net.carry.join(),
+    );
     net.dispose();
   });
 
@@ -140,7 +159,12 @@ describe('fused stage-and-exit sessions on ort', () => {
   it('a network imported from ONNX has no fused call and runs its pieces one call each', async () => {
     const source = seededSource(tinySpec(), 4);
     const onnx = exportNetwork(source);
-    const spec = { ...source.spec, imported: 'onnx' as const, stages: source.spec.stages.map(() => ({ layers: [] })), exits: source.spec.exits.map(() => ({ layers: [] })) };
+    const spec = {
+      ...source.spec,
+      imported: 'onnx' as const,
+      stages: source.spec.stages.map(() => ({ layers: [] })),
+      exits: source.spec.exits.map(() => ({ layers: [] })),
+    };
     const imported = await (await nodeOrtEngine()).load({ spec, weights: {}, onnx });
     const built = await (await nodeOrtEngine()).load(source);
     assert.equal(imported.stageAndExit, undefined);

@@ -21,8 +21,14 @@ describe('the shipped B-LeNet on both engines', () => {
     assert.equal(ort.runtime, 'ort-cpu');
     const exits = a.results.map((r) => r.exit);
     assert.ok(exits.includes(1) && exits.includes(2), 'the thresholds split the digits between the exits');
-    assert.deepEqual(b.results.map((r) => r.exit), exits);
-    assert.deepEqual(b.results.map((r) => r.label), a.results.map((r) => r.label));
+    assert.deepEqual(
+      b.results.map((r) => r.exit),
+      exits,
+    );
+    assert.deepEqual(
+      b.results.map((r) => r.label),
+      a.results.map((r) => r.label),
+    );
     a.results.forEach((r, i) => assert.ok(Math.abs(r.score - b.results[i].score) < 1e-4, `digit ${i}: entropy ${r.score} vs ${b.results[i].score}`));
     tfjs.dispose();
     ort.dispose();

@@ -35,10 +35,16 @@ describe('nodeOrtEngine (native sessions called directly)', () => {
   it('reports a model onnxruntime cannot load and a batch a piece cannot take with coded errors', async () => {
     const source = seededSource(tinySpec(), 6);
     const engine = await nodeOrtEngine();
-    const garbage = { stages: [new Uint8Array([1, 2, 3]), new Uint8Array(1), new Uint8Array(1)], exits: [new Uint8Array(1), new Uint8Array(1), new Uint8Array(1)] };
+    const garbage = {
+      stages: [new Uint8Array([1, 2, 3]), new Uint8Array(1), new Uint8Array(1)],
+      exits: [new Uint8Array(1), new Uint8Array(1), new Uint8Array(1)],
+    };
     await assert.rejects(engine.load({ ...source, onnx: garbage }), { code: 'ONNX_BAD_MODEL', message: /stage 1 of 'tiny'/ });
     const net = await engine.load(source);
-    await assert.rejects(net.stage(2, randomBatch([1, 5, 5, 2], 1)), { code: 'ENGINE_RUN_FAILED', message: /stage 2 of 'tiny' failed on a \[1, 5, 5, 2\] batch/ });
+    await assert.rejects(net.stage(2, randomBatch([1, 5, 5, 2], 1)), {
+      code: 'ENGINE_RUN_FAILED',
+      message: /stage 2 of 'tiny' failed on a \[1, 5, 5, 2\] batch/,
+    });
     await assert.rejects(net.stageAndExit!(2, randomBatch([1, 5, 5, 2], 1)), { code: 'ENGINE_RUN_FAILED', message: /stage 2 \+ exit 2 of 'tiny'/ });
     net.dispose();
   });

@@ -32,7 +32,11 @@ export function batchMatMulWithExplicitTransposes(original: KernelFunc): KernelF
       return out;
     };
     try {
-      const product = original({ inputs: { a: laidOut(a, transposeA), b: laidOut(b, transposeB) }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+      const product = original({
+        inputs: { a: laidOut(a, transposeA), b: laidOut(b, transposeB) },
+        backend,
+        attrs: { transposeA: false, transposeB: false },
+      }) as TensorInfo;
       const outer = a.shape.length >= b.shape.length ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
       return { ...product, shape: [...outer, ...product.shape.slice(-2)] };
     } finally {

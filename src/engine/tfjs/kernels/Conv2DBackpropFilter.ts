@@ -190,7 +190,13 @@ function convRouteCrop(g: Geometry): { rows: number; cols: number; pb: number; p
   return { rows, cols, pb: Math.max(pb, 0), pr: Math.max(pr, 0) };
 }
 
-function viaConvOfTransposes(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, g: Geometry, crop: NonNullable<ReturnType<typeof convRouteCrop>>): TensorInfo {
+function viaConvOfTransposes(
+  backend: WasmBackend,
+  x: TensorInfo,
+  dy: TensorInfo,
+  g: Geometry,
+  crop: NonNullable<ReturnType<typeof convRouteCrop>>,
+): TensorInfo {
   const temps: TensorInfo[] = [];
   try {
     let source = x;
@@ -204,12 +210,22 @@ function viaConvOfTransposes(backend: WasmBackend, x: TensorInfo, dy: TensorInfo
     temps.push(dyT);
     // dyT is a fresh tensor: tfjs-wasm caches XNNPACK conv operators (with packed weights) under the filter's id,
     // and disposing dyT below drops that operator again.
-    const perChannel = runWasmKernel(Conv2D, backend, { x: xT, filter: dyT }, {
-      strides: [1, 1],
-      dilations: [g.sh, g.sw],
-      pad: [[0, 0], [g.pt, crop.pb], [g.pl, crop.pr], [0, 0]],
-      dataFormat: 'NHWC',
-    }); // [C, KH, KW, CO]
+    const perChannel = runWasmKernel(
+      Conv2D,
+      backend,
+      { x: xT, filter: dyT },
+      {
+        strides: [1, 1],
+        dilations: [g.sh, g.sw],
+        pad: [
+          [0, 0],
+          [g.pt, crop.pb],
+          [g.pl, crop.pr],
+          [0, 0],
+        ],
+        dataFormat: 'NHWC',
+      },
+    ); // [C, KH, KW, CO]
     temps.push(perChannel);
     return runWasmKernel(Transpose, backend, { x: perChannel }, { perm: [1, 2, 0, 3] });
   } finally {
@@ -254,10 +270,15 @@ function viaPhaseGridProduct(backend: WasmBackend, x: TensorInfo, dy: TensorInfo
       fillPhaseGrid(heap, offsetF32(backend, x), gridOff, gridFloatsFor(nb), g, b0, nb);
       fillColumns(heap, gridOff, offsetF32(backend, cols), g, nb, rowWidth);
       fillDy(heap, offsetF32(backend, dy), offsetF32(backend, dyCols), g, b0, nb, rowWidth);
-      const product = runWasmKernel(BatchMatMul, backend, {
-        a: { dataId: cols.dataId, shape: [1, P, Kc], dtype: 'float32' },
-        b: { dataId: dyCols.dataId, shape: [1, Kc, CO], dtype: 'float32' },
-      }, { transposeA: false, transposeB: false });
+      const product = runWasmKernel(
+        BatchMatMul,
+        backend,
+        {
+          a: { dataId: cols.dataId, shape: [1, P, Kc], dtype: 'float32' },
+          b: { dataId: dyCols.dataId, shape: [1, Kc, CO], dtype: 'float32' },
+        },
+        { transposeA: false, transposeB: false },
+      );
       temps.push(product);
       release(dyCols);
       if (acc === undefined) {
@@ -293,7 +314,19 @@ function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters
   // Conv2DBackpropFilter has no dilations attr: tfjs's conv2d gradient only supports dilation 1.
   const { sh, sw, pt, pl } = convWindow([B, H, W, C], filterShape, { strides, pad, dimRoundingMode }, false);
   const g: Geometry = {
-    B, H, W, C, OH, OW, CO, KH, KW, sh, sw, pt, pl,
+    B,
+    H,
+    W,
+    C,
+    OH,
+    OW,
+    CO,
+    KH,
+    KW,
+    sh,
+    sw,
+    pt,
+    pl,
     Hq: OH + Math.floor((KH - 1) / sh),
     Wq: OW + Math.floor((KW - 1) / sw),
     nph: Math.min(sh, KH),

@@ -1,11 +1,4 @@
-import {
-  Conv2D,
-  Conv2DBackpropInput,
-  type Conv2DBackpropInputAttrs,
-  type KernelConfig,
-  type KernelFunc,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
+import { Conv2D, Conv2DBackpropInput, type Conv2DBackpropInputAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { convGradientOperands, convWindow } from './conv-gradient-args.ts';
 import { unsupportedAttrErrors } from './unsupported-attr.ts';
 import { heapF32, wasmKernelAccess, type WasmBackend } from './wasm-backend.ts';
@@ -69,12 +62,22 @@ function conv2DBackpropInput({ inputs, backend: anyBackend, attrs }: Parameters<
     const padBottom = ZH - OH - eh;
     const padRight = ZW - OW - ew;
     if (sh === 1 && sw === 1 && eh >= 0 && ew >= 0 && padBottom >= 0 && padRight >= 0) {
-      return runWasmKernel(Conv2D, backend, { x: dy, filter: flipped }, {
-        strides: [1, 1],
-        dilations: [1, 1],
-        pad: [[0, 0], [eh, padBottom], [ew, padRight], [0, 0]],
-        dataFormat: 'NHWC',
-      });
+      return runWasmKernel(
+        Conv2D,
+        backend,
+        { x: dy, filter: flipped },
+        {
+          strides: [1, 1],
+          dilations: [1, 1],
+          pad: [
+            [0, 0],
+            [eh, padBottom],
+            [ew, padRight],
+            [0, 0],
+          ],
+          dataFormat: 'NHWC',
+        },
+      );
     }
     const canvas = backend.makeOutput([B, ZH, ZW, CO], 'float32');
     temps.push(canvas);
@@ -102,12 +105,17 @@ function conv2DBackpropInput({ inputs, backend: anyBackend, attrs }: Parameters<
     }
     // `flipped` is a fresh tensor per call: tfjs-wasm caches XNNPACK conv operators (with packed weights) under the
     // filter's id, and disposing it below drops that operator again.
-    return runWasmKernel(Conv2D, backend, { x: canvas, filter: flipped }, {
-      strides: [1, 1],
-      dilations: [1, 1],
-      pad: 'valid',
-      dataFormat: 'NHWC',
-    });
+    return runWasmKernel(
+      Conv2D,
+      backend,
+      { x: canvas, filter: flipped },
+      {
+        strides: [1, 1],
+        dilations: [1, 1],
+        pad: 'valid',
+        dataFormat: 'NHWC',
+      },
+    );
   } finally {
     for (const t of temps) backend.disposeData(t.dataId);
   }

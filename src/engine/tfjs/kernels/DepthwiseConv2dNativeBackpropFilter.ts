@@ -34,9 +34,7 @@ function depthwiseConv2dNativeBackpropFilter({ inputs, backend: anyBackend, attr
   if (fC !== C || CM !== C * m || dB !== B) {
     throw unsupported(`shapes disagree: x [${x.shape}], dy [${dy.shape}], filterShape [${filterShape}].`);
   }
-  const { sh, sw, dh, dw, pt, pl } = convWindow(
-    [B, H, W, C], filterShape, attrs as unknown as DepthwiseConv2dNativeBackpropFilterAttrs, true,
-  );
+  const { sh, sw, dh, dw, pt, pl } = convWindow([B, H, W, C], filterShape, attrs as unknown as DepthwiseConv2dNativeBackpropFilterAttrs, true);
 
   const out = backend.makeOutput([KH, KW, C, m], 'float32');
   const heap = heapF32(backend); // after makeOutput, which may grow the heap

@@ -37,9 +37,7 @@ function depthwiseConv2dNativeBackpropInput({ inputs, backend: anyBackend, attrs
   if (fC !== C || CM !== C * m || dB !== B) {
     throw unsupported(`shapes disagree: inputShape [${inputShape}], dy [${dy.shape}], filter [${filter.shape}].`);
   }
-  const { sh, sw, dh, dw, pt, pl } = convWindow(
-    inputShape, filter.shape as Shape4, attrs as unknown as DepthwiseConv2dNativeBackpropInputAttrs, true,
-  );
+  const { sh, sw, dh, dw, pt, pl } = convWindow(inputShape, filter.shape as Shape4, attrs as unknown as DepthwiseConv2dNativeBackpropInputAttrs, true);
   const eh = (KH - 1) * dh;
   const ew = (KW - 1) * dw;
   // Z row u holds dy row oh where u = oh*sh + eh - pt; a 'valid' conv over Z then yields exactly H x W.
@@ -80,19 +78,29 @@ function depthwiseConv2dNativeBackpropInput({ inputs, backend: anyBackend, attrs
     const ffOff = offsetF32(backend, flipped);
     for (let t = 0; t < taps; t++) heap.copyWithin(ffOff + (taps - 1 - t) * CM, fOff + t * CM, fOff + (t + 1) * CM);
 
-    const perChannel = runWasmKernel(DepthwiseConv2dNative, backend, { x: canvas, filter: flipped }, {
-      strides: [1, 1],
-      dilations: [dh, dw],
-      pad: 'valid',
-    });
+    const perChannel = runWasmKernel(
+      DepthwiseConv2dNative,
+      backend,
+      { x: canvas, filter: flipped },
+      {
+        strides: [1, 1],
+        dilations: [dh, dw],
+        pad: 'valid',
+      },
+    );
     temps.push(perChannel);
     if (m === 1) {
       temps.pop();
       return { dataId: perChannel.dataId, shape: [B, H, W, C], dtype: 'float32' };
     }
-    return runWasmKernel(Sum, backend, {
-      x: { dataId: perChannel.dataId, shape: [B, H, W, C, m], dtype: 'float32' },
-    }, { axis: [4], keepDims: false });
+    return runWasmKernel(
+      Sum,
+      backend,
+      {
+        x: { dataId: perChannel.dataId, shape: [B, H, W, C, m], dtype: 'float32' },
+      },
+      { axis: [4], keepDims: false },
+    );
   } finally {
     for (const t of temps) backend.disposeData(t.dataId);
   }

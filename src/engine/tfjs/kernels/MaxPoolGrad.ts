@@ -12,7 +12,18 @@ const { offsetF32 } = wasmKernelAccess(MaxPoolGrad);
 const unsupported = unsupportedAttrErrors(MaxPoolGrad);
 
 /** Offset in the image at `xImage` of the first pixel of channel c in the window equal to `target`, or -1. */
-function firstEqual(heap: Float32Array, xImage: number, target: number, r0: number, r1: number, c0: number, c1: number, W: number, C: number, c: number): number {
+function firstEqual(
+  heap: Float32Array,
+  xImage: number,
+  target: number,
+  r0: number,
+  r1: number,
+  c0: number,
+  c1: number,
+  W: number,
+  C: number,
+  c: number,
+): number {
   for (let r = r0; r < r1; r++) {
     for (let p = (r * W + c0) * C + c, end = (r * W + c1) * C; p < end; p += C) {
       if (heap[xImage + p] === target) return p;

@@ -1,12 +1,4 @@
-import {
-  sumOutType,
-  UnsortedSegmentSum,
-  util,
-  type KernelConfig,
-  type KernelFunc,
-  type TensorInfo,
-  type UnsortedSegmentSumAttrs,
-} from '@tensorflow/tfjs-core';
+import { sumOutType, UnsortedSegmentSum, util, type KernelConfig, type KernelFunc, type TensorInfo, type UnsortedSegmentSumAttrs } from '@tensorflow/tfjs-core';
 import { unsupportedAttrErrors } from './unsupported-attr.ts';
 import type { WasmBackend } from './wasm-backend.ts';
 

@@ -1,10 +1,4 @@
-import {
-  backend_util,
-  type Conv2DBackpropFilterAttrs,
-  type NamedAttrMap,
-  type NamedTensorInfoMap,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
+import { backend_util, type Conv2DBackpropFilterAttrs, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BranchyArgumentError } from '../../../common/errors.ts';
 
 /** The padding forms of tfjs convs (every conv kernel's attrs use the same union). */
@@ -71,7 +65,14 @@ export interface ConvWindow {
  */
 export function convWindow(inputShape: Shape4, filterShape: Shape4, attrs: ConvWindowAttrs, depthwise: boolean): ConvWindow {
   const info = backend_util.computeConv2DInfo(
-    inputShape, filterShape, attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, depthwise, 'channelsLast',
+    inputShape,
+    filterShape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    depthwise,
+    'channelsLast',
   );
   return {
     sh: info.strideHeight,
