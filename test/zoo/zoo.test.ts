@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { after, before, describe, it } from 'node:test';
-import { main } from '../../src/cli/main.ts';
 import type { Dataset } from '../../src/data/index.ts';
 import { useBackend } from '../../src/engine/tfjs/index.ts';
 import { TfjsNetwork } from '../../src/engine/tfjs/network.ts';
@@ -10,7 +9,7 @@ import type { NetworkSpec } from '../../src/spec/types.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
 import { DEFAULT_TRAIN_OPTIONS, initFromBaseline, trainNetwork, type TrainMode } from '../../src/train/index.ts';
 import { alexnet, bAlexnet, bResnet, bResnet110, bResnet20, listZoo, resnet, resnet110, resnet20, zooModel } from '../../src/zoo/index.ts';
-import { randomBatch } from '../helpers.ts';
+import { branchy, randomBatch } from '../helpers.ts';
 
 /** Output shape of exit head `exit` (from 0) up to and including its flatten layer: the classifier's input size. */
 function classifierInput(spec: NetworkSpec, exit: number): readonly number[] {
@@ -167,18 +166,10 @@ describe('zoo networks on tfjs', () => {
 });
 
 describe('branchy models', () => {
+  // The real command, in its own process, as a user runs it.
   async function capture(argv: string[]): Promise<{ code: number; out: string }> {
-    const write = process.stdout.write;
-    let out = '';
-    process.stdout.write = ((chunk: string | Uint8Array) => {
-      out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
-      return true;
-    }) as typeof process.stdout.write;
-    try {
-      return { code: await main(argv), out };
-    } finally {
-      process.stdout.write = write;
-    }
+    const { code, stdout } = await branchy(...argv);
+    return { code, out: stdout };
   }
 
   it('--json lists every zoo entry with its facts', async () => {
