@@ -1,0 +1,42 @@
+import { BranchyError } from '../common/errors.ts';
+
+/** The cascade's codes. */
+export type CascadeErrorCode =
+  | 'CASCADE_BAD_PLAN'
+  | 'CASCADE_BAD_CUT'
+  | 'CASCADE_UNKNOWN_UNIT'
+  | 'CASCADE_WRONG_MODEL'
+  | 'CASCADE_WRONG_STAGE'
+  | 'CASCADE_BAD_FRAME'
+  | 'CASCADE_BAD_SHAPE'
+  | 'CASCADE_BAD_DTYPE'
+  | 'CASCADE_FRAME_TOO_LARGE'
+  | 'CASCADE_NO_SUCCESSOR';
+
+/**
+ * A unit refused something: a plan it cannot run, or an input frame from another model or stage, of another shape
+ * or dtype, or malformed. `status` is the HTTP status a unit answers it with (4xx for a bad frame).
+ */
+export class BranchyCascadeError extends BranchyError<CascadeErrorCode> {
+  readonly status: number;
+
+  constructor(code: CascadeErrorCode, message: string, status = 400, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.status = status;
+  }
+}
+
+/**
+ * A hop failed: the successor did not answer in time, could not be reached, had no responders or answered with an
+ * error. The unit answers from its own last exit, `degraded`, with `reason`.
+ */
+export class CascadeHopError extends Error {
+  /** Short and stable, for the answer and the metrics: `timeout`, `unreachable`, `no responders`, `successor error: CODE`. */
+  readonly reason: string;
+
+  constructor(reason: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.reason = reason;
+    this.name = 'CascadeHopError';
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The cascade's contracts: a deployment plan (a network cut into units), what travels between units, and how a
+ * unit reaches its successor. A unit knows neither how its successor works nor where its input came from: it
+ * sees only these types.
+ *
+ * @module
+ */
+import type { NetworkSpec } from '../spec/types.ts';
+
+/** How a unit hands on the samples it cannot answer: its last stage's features, or the raw input. */
+export type ForwardMode = 'features' | 'input';
+
+/** The element type features travel in: f32 as computed, f16 (half the bytes), int8 with a per-channel scale. */
+export type FeatureDtype = 'f32' | 'f16' | 'int8';
+
+/** The feature dtypes, in the order of their size on the wire. */
+export const FEATURE_DTYPES: readonly FeatureDtype[] = ['f32', 'f16', 'int8'];
+
+/** One deployment unit D_i = (M_i, N_i, j) of a plan. */
+export interface UnitPlan {
+  /** Unit name, e.g. `device`; also its directory in the plan and its subject on NATS. */
+  name: string;
+  /** 0-based position in the chain. */
+  index: number;
+  /** First and last stage the unit runs, 1-based and inclusive, in the whole network's numbering. */
+  stages: [number, number];
+  /** First exit the unit consults (its own exits); before it, the unit only runs stages (`forward: input`). */
+  firstExit: number;
+  /** Shape of one sample of the unit's input: the raw input, or the features of stage `firstExit - 1`. */
+  inputShape: number[];
+  /** What the unit takes: raw input (`input`) or features of stage `firstExit - 1` (`features`). */
+  takes: 'input' | 'features';
+  /** The unit's successor's name; none for the last unit. */
+  successor?: string;
+}
+
+/** `plan.json`: how a network was cut, and the identity every unit checks its input against. */
+export interface DeploymentPlan {
+  format: 'branchy-plan/1';
+  /** The network's name (the predict route's model name on the first unit). */
+  model: string;
+  /**
+   * The producing model's id: a SHA-256 over its spec and weight files. Every features frame carries it and every
+   * unit checks it, so a frame from another network or version is refused.
+   */
+  modelId: string;
+  /** The whole network, as it was split (thresholds, classes, input, criterion). */
+  spec: NetworkSpec;
+  forward: ForwardMode;
+  units: UnitPlan[];
+}
+
+/** What a unit's input frame says about itself (the frame's `__metadata__`, strings on the wire). */
+export interface FeaturesMeta {
+  /** `DeploymentPlan.modelId` of the network that computed the tensor. */
+  modelId: string;
+  /** The stage whose output the tensor is (0: the raw input). */
+  stage: number;
+  /** The dtype the features travel in; int8 frames also carry a per-channel `scale` tensor. */
+  dtype: FeatureDtype;
+  /** Thresholds of the whole network's early exits for this request (the first unit's, passed along). */
+  thresholds: number[];
+  /** Name of the unit that sent it. */
+  from: string;
+}
+
+/** One hop a request took: which unit, how long the unit took (with what it waited on), and the bytes moved. */
+export interface HopTiming {
+  unit: string;
+  /** Wall time from sending the frame to the reply, as the sender measured it. */
+  ms: number;
+  /** Bytes sent to the unit, and received back. */
+  sentBytes: number;
+  receivedBytes: number;
+}
+
+/** How a sample was answered in a cascade. */
+export interface CascadeRoute {
+  /** The unit whose exit answered. */
+  unit: string;
+  /** Units the sample travelled through after the first (0 when the first unit answered). */
+  hops: number;
+  /** True when a unit answered from its own last exit because its successor could not. */
+  degraded: boolean;
+  /** Why, when degraded: `timeout`, `unreachable`, `no responders`, `circuit open`, `successor error: CODE`, … */
+  reason?: string;
+  /** The hops after the first unit, in order. */
+  path: HopTiming[];
+}
+
+/** A unit's successor, reached over some transport. */
+export interface Transport {
+  /** `http` or `nats`. */
+  readonly kind: string;
+  /** Where it sends, for messages (`http://127.0.0.1:8080`, `nats://…/branchy.lenet.cloud`). */
+  readonly target: string;
+  /**
+   * Largest frame the transport carries in one message, when it has a limit (NATS's `max_payload`); the unit
+   * splits batches to stay under it.
+   */
+  readonly maxFrameBytes?: number;
+  /**
+   * Sends one features frame and resolves with the successor's answer frame.
+   *
+   * @throws CascadeHopError when the successor does not answer within `deadlineMs`, cannot be reached, has no
+   *   responders, or answers with an error.
+   */
+  forward(frame: Uint8Array, deadlineMs: number): Promise<Uint8Array>;
+  /** Closes connections. */
+  close(): Promise<void>;
+}
+
+/** Answers frames for one unit: what a transport's server side calls with each frame it receives. */
+export type FrameHandler = (frame: Uint8Array) => Promise<Uint8Array>;
