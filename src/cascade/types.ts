@@ -64,29 +64,8 @@ export interface FeaturesMeta {
   from: string;
 }
 
-/** One hop a request took: which unit, how long the unit took (with what it waited on), and the bytes moved. */
-export interface HopTiming {
-  unit: string;
-  /** Wall time from sending the frame to the reply, as the sender measured it. */
-  ms: number;
-  /** Bytes sent to the unit, and received back. */
-  sentBytes: number;
-  receivedBytes: number;
-}
-
-/** How a sample was answered in a cascade. */
-export interface CascadeRoute {
-  /** The unit whose exit answered. */
-  unit: string;
-  /** Units the sample travelled through after the first (0 when the first unit answered). */
-  hops: number;
-  /** True when a unit answered from its own last exit because its successor could not. */
-  degraded: boolean;
-  /** Why, when degraded: `timeout`, `unreachable`, `no responders`, `circuit open`, `successor error: CODE`, … */
-  reason?: string;
-  /** The hops after the first unit, in order. */
-  path: HopTiming[];
-}
+/** How a cascade answered a sample (kept with the result: `ExitResult.route`). */
+export type { ExitRoute as CascadeRoute, HopTiming } from '../infer/types.ts';
 
 /** A unit's successor, reached over some transport. */
 export interface Transport {

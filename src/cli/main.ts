@@ -10,6 +10,8 @@ import { modelsCommand } from './commands/models.ts';
 import { predictCommand } from './commands/predict.ts';
 import { reportCommand } from './commands/report.ts';
 import { serveCommand } from './commands/serve.ts';
+import { splitCommand } from './commands/split.ts';
+import { unitCommand } from './commands/unit.ts';
 import { reproduceCommand } from './commands/reproduce.ts';
 import { trainCommand } from './commands/train.ts';
 
@@ -32,6 +34,8 @@ export function program(): Command {
     .addCommand(exportCommand())
     .addCommand(importOnnxCommand())
     .addCommand(serveCommand())
+    .addCommand(splitCommand())
+    .addCommand(unitCommand())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 }

@@ -8,6 +8,30 @@ export interface ExitResult {
   exit: number;
   /** The criterion's score at that exit (entropy in nats by default); lower = more confident. */
   score: number;
+  /** How the sample travelled, when a cascade of deployment units answered it (see `branchy/node`'s cascade). */
+  route?: ExitRoute;
+}
+
+/** One hop of a cascade: the unit reached, the round trip as the sender measured it, and the bytes moved. */
+export interface HopTiming {
+  unit: string;
+  ms: number;
+  sentBytes: number;
+  receivedBytes: number;
+}
+
+/** How a cascade of deployment units answered one sample. */
+export interface ExitRoute {
+  /** The unit whose exit answered. */
+  unit: string;
+  /** Units the sample travelled through after the first (0 when the first unit answered). */
+  hops: number;
+  /** True when a unit answered from its own last exit because its successor could not. */
+  degraded: boolean;
+  /** Why, when degraded: `timeout`, `unreachable`, `no responders`, `circuit open`, `successor error: CODE`, … */
+  reason?: string;
+  /** The hops after the first unit, in order. */
+  path: HopTiming[];
 }
 
 /** Where the time of one early-exit run went, in milliseconds. Every figure includes what a user pays. */

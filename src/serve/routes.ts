@@ -33,6 +33,14 @@ const PredictResponse = Type.Object({
       exit: Type.Integer(),
       score: Type.Number(),
       probs: Type.Optional(Type.Array(Type.Number())),
+      // A cascade's first unit says how each sample was answered (see src/cascade/).
+      unit: Type.Optional(Type.String()),
+      hops: Type.Optional(Type.Integer()),
+      degraded: Type.Optional(Type.Boolean()),
+      reason: Type.Optional(Type.String()),
+      path: Type.Optional(
+        Type.Array(Type.Object({ unit: Type.String(), ms: Type.Number(), sentBytes: Type.Integer(), receivedBytes: Type.Integer() })),
+      ),
     }),
   ),
   thresholds: Type.Array(Type.Number()),
@@ -144,6 +152,7 @@ export function registerRoutes(app: FastifyInstance, context: RouteContext): voi
           exit: r.exit,
           score: r.score,
           probs: probs ? Array.from(r.probs) : undefined,
+          ...(r.route ? { unit: r.route.unit, hops: r.route.hops, degraded: r.route.degraded, reason: r.route.reason, path: r.route.path } : {}),
         })),
         thresholds: answer.info.thresholds,
         operatingPoint: answer.info.point,

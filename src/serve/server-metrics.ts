@@ -35,8 +35,7 @@ export interface ServerMetrics {
 }
 
 /** Registers the server's metric families in a fresh registry. */
-export function createServerMetrics(): ServerMetrics {
-  const registry = new MetricsRegistry();
+export function createServerMetrics(registry: MetricsRegistry = new MetricsRegistry()): ServerMetrics {
   return {
     registry,
     requests: registry.counter('branchy_http_requests_total', 'HTTP requests answered, by route, method and status.', ['route', 'method', 'status']),

@@ -33,6 +33,8 @@ export interface ServeOptions {
   token?: string;
   /** fastify's logger option (pino): `false` (default) or pino options. */
   logger?: FastifyServerOptions['logger'];
+  /** The registry `/metrics` renders; the server adds its metrics to it (default: a new one). */
+  metrics?: MetricsRegistry;
 }
 
 /** A running server's parts. */
@@ -80,7 +82,7 @@ function adapt(app: FastifyInstance, metrics: ServerMetrics, name: string, contr
  */
 export function createServer(models: readonly ServedModel[], options: ServeOptions = {}): BranchyServer {
   const queueLimit = options.queueLimit ?? 1024;
-  const metrics = createServerMetrics();
+  const metrics = createServerMetrics(options.metrics);
   const runtimeOptions = { maxBatch: options.maxBatch ?? 64, maxWaitMs: options.maxWaitMs ?? 2, queueLimit, sloMs: options.sloMs, adaptive: options.adaptive };
   const runtimes = new Map<string, ModelRuntime>();
   for (const served of models) runtimes.set(served.name, createModelRuntime(served, runtimeOptions, metrics));

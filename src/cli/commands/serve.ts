@@ -4,8 +4,7 @@ import { BranchyArgumentError } from '../../common/errors.ts';
 import type { ServedModel } from '../../serve/index.ts';
 import { addEngineOptions, engineOptions } from '../engine-options.ts';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../parse.ts';
-
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
+import { LOOPBACK_HOSTS, stopSignal } from '../process.ts';
 
 /** Reads the bearer token from `--token-file`: the file's text without surrounding whitespace. */
 function readToken(path: string): string {
@@ -24,18 +23,6 @@ function readToken(path: string): string {
   return token;
 }
 
-/** Resolves when the process is asked to stop (SIGTERM or SIGINT). */
-function stopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off('SIGTERM', on);
-      process.off('SIGINT', on);
-      resolve(signal);
-    };
-    process.on('SIGTERM', on);
-    process.on('SIGINT', on);
-  });
-}
 
 /** `branchy serve`. */
 export function serveCommand(): Command {

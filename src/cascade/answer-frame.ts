@@ -1,0 +1,74 @@
+/**
+ * A successor's answer to a features frame: per sample the label, exit, score, probabilities and route, as a
+ * tensor frame (the same format as the features, so both sides use one decoder).
+ *
+ * @module
+ */
+import { decodeFrame, encodeFrame } from '../io/frame.ts';
+import type { ExitResult, ExitRoute } from '../infer/types.ts';
+import { BranchyCascadeError } from './errors.ts';
+
+/** Encodes results in order; every result carries its route. */
+export function encodeAnswers(results: readonly ExitResult[], classes: number): Uint8Array {
+  const n = results.length;
+  const label = new Int32Array(n);
+  const exit = new Int32Array(n);
+  const score = new Float64Array(n);
+  const probs = new Float32Array(n * classes);
+  results.forEach((r, i) => {
+    label[i] = r.label;
+    exit[i] = r.exit;
+    score[i] = r.score;
+    probs.set(r.probs, i * classes);
+  });
+  return encodeFrame(
+    {
+      label: { dtype: 'I32', shape: [n], data: label },
+      exit: { dtype: 'I32', shape: [n], data: exit },
+      score: { dtype: 'F64', shape: [n], data: score },
+      probs: { dtype: 'F32', shape: [n, classes], data: probs },
+    },
+    { kind: 'answers', routes: JSON.stringify(results.map((r) => r.route)) },
+  );
+}
+
+function bad(message: string): never {
+  throw new BranchyCascadeError('CASCADE_BAD_FRAME', `answer frame: ${message}`, 502);
+}
+
+/**
+ * Decodes an answer frame of `count` samples with `classes` classes.
+ *
+ * @throws BranchyCascadeError `CASCADE_BAD_FRAME` when it is not such a frame.
+ */
+export function decodeAnswers(bytes: Uint8Array, count: number, classes: number): ExitResult[] {
+  let frame;
+  try {
+    frame = decodeFrame(bytes, 'answer frame');
+  } catch (error) {
+    bad(`${(error as Error).message}`);
+  }
+  const { tensors, metadata } = frame;
+  if (metadata.kind !== 'answers') bad(`kind is ${JSON.stringify(metadata.kind)}; expected "answers".`);
+  const want = { label: 'I32', exit: 'I32', score: 'F64', probs: 'F32' } as const;
+  for (const [name, dtype] of Object.entries(want)) {
+    const t = tensors[name];
+    if (t === undefined || t.dtype !== dtype || t.shape[0] !== count) bad(`tensor '${name}' must be ${dtype} with ${count} rows.`);
+  }
+  if (tensors.probs.shape[1] !== classes) bad(`'probs' has ${tensors.probs.shape[1]} classes; expected ${classes}.`);
+  let routes: (ExitRoute | undefined)[];
+  try {
+    routes = JSON.parse(metadata.routes ?? 'null') as (ExitRoute | undefined)[];
+  } catch {
+    bad('its routes are not JSON.');
+  }
+  if (!Array.isArray(routes) || routes.length !== count) bad(`it carries no route per sample.`);
+  const probs = tensors.probs.data as Float32Array;
+  return routes.map((route, i) => ({
+    label: tensors.label.data[i],
+    exit: tensors.exit.data[i],
+    score: tensors.score.data[i],
+    probs: probs.slice(i * classes, (i + 1) * classes),
+    ...(route ? { route } : {}),
+  }));
+}

@@ -1,0 +1,205 @@
+/**
+ * Deployment plans: cutting a model directory into units (`branchy split`), each a model directory of its own
+ * that holds only its stages and exit heads, and reading a plan back.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { exportNetwork, ONNX_OPSET } from '../engine/ort/index.ts';
+import { saveModelDir, saveOnnxFiles, writeFileAtomic, type LoadedModelDir, type ModelManifest } from '../io/model-dir.ts';
+import { hasLayers, networkFacts } from '../spec/shapes.ts';
+import type { NetworkSpec } from '../spec/types.ts';
+import { validateSpec } from '../spec/validate.ts';
+import { BranchyCascadeError } from './errors.ts';
+import type { DeploymentPlan, ForwardMode, UnitPlan } from './types.ts';
+
+/** The plan file of a plan directory. */
+export const PLAN_FILE = 'plan.json';
+
+/** Unit names: letters, digits, `_` and `-`, starting with a letter (they become directories and NATS subject tokens). */
+export const UNIT_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+/** How to cut a network. */
+export interface SplitOptions {
+  /** The last stage of every unit but the last, ascending (`[1]` cuts B-LeNet after stage 1). */
+  at: readonly number[];
+  /** One name per unit (`at.length + 1`); default `unit1`, `unit2`, … */
+  names?: readonly string[];
+  /** What a unit hands on: its last stage's features (default) or the raw input. */
+  forward?: ForwardMode;
+}
+
+/** One unit as `splitModel` cuts it: its place in the plan and its own network and weights. */
+export interface SplitUnit {
+  plan: UnitPlan;
+  spec: NetworkSpec;
+  weights: Record<string, Float32Array>;
+}
+
+/**
+ * The id of a model: a SHA-256 over its spec and the checksums of its weight files, as its manifest lists them.
+ * Features frames carry it, and every unit checks it.
+ */
+export function modelIdOf(manifest: ModelManifest): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify(manifest.spec));
+  for (const file of Object.keys(manifest.weights).sort()) hash.update(`\n${file}:${manifest.weights[file].sha256}`);
+  return hash.digest('hex');
+}
+
+function renamed(weights: Record<string, Float32Array>, first: number, last: number): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const [name, data] of Object.entries(weights)) {
+    const m = /^(stage|exit)(\d+)\.(.*)$/.exec(name);
+    if (!m) continue;
+    const n = Number(m[2]);
+    if (n >= first && n <= last) out[`${m[1]}${n - first + 1}.${m[3]}`] = data;
+  }
+  return out;
+}
+
+/**
+ * Cuts a model into units: unit i runs stages `at[i-1]+1 .. at[i]` and consults their exits. With `forward:
+ * 'input'`, every unit after the first takes the raw input and runs the stages before its own too (without their
+ * exits), so that what travels is the input rather than the features.
+ *
+ * @throws BranchyCascadeError `CASCADE_BAD_CUT` for cut points that are not ascending stages inside the network,
+ *   names that do not fit, a network without layer lists, or a cut whose features are not a 3-D feature map.
+ */
+export function splitModel(model: LoadedModelDir, options: SplitOptions): { plan: DeploymentPlan; units: SplitUnit[] } {
+  const spec = model.spec;
+  const depth = spec.stages.length;
+  const at = [...options.at];
+  const forward = options.forward ?? 'features';
+  if (!hasLayers(spec)) throw new BranchyCascadeError('CASCADE_BAD_CUT', `'${spec.name}' was imported from ONNX; splitting needs its layer lists.`);
+  if (at.length === 0 || at.some((s, i) => !Number.isInteger(s) || s < 1 || s >= depth || (i > 0 && s <= at[i - 1]))) {
+    throw new BranchyCascadeError(
+      'CASCADE_BAD_CUT',
+      `cut points [${at.join(', ')}] do not cut '${spec.name}': expected ascending stages from 1 to ${depth - 1} (it has ${depth} stages).`,
+    );
+  }
+  const names = options.names ? [...options.names] : at.map((_, i) => `unit${i + 1}`).concat(`unit${at.length + 1}`);
+  if (names.length !== at.length + 1 || names.some((n) => !UNIT_NAME_PATTERN.test(n)) || new Set(names).size !== names.length) {
+    throw new BranchyCascadeError(
+      'CASCADE_BAD_CUT',
+      `unit names [${names.join(', ')}] do not fit ${at.length + 1} units: expected ${at.length + 1} distinct names of letters, digits, '_' or '-', starting with a letter.`,
+    );
+  }
+  const facts = networkFacts(spec);
+  const bounds = [0, ...at, depth];
+  const units = names.map((name, i): SplitUnit => {
+    const first = bounds[i] + 1;
+    const last = bounds[i + 1];
+    const from = forward === 'input' ? 1 : first;
+    const inputShape = from === 1 ? [...spec.input.shape] : [...facts.stages[from - 2].output];
+    if (inputShape.length !== 3) {
+      throw new BranchyCascadeError(
+        'CASCADE_BAD_CUT',
+        `stage ${from - 1} of '${spec.name}' outputs [${inputShape.join(', ')}]; a unit's input must be a feature map [height, width, channels]. Cut elsewhere, or forward the input.`,
+      );
+    }
+    const sub: NetworkSpec = {
+      format: 'branchy/1',
+      name: `${spec.name}.${name}`,
+      description: `Unit '${name}' of ${spec.name}: stages ${first}..${last}${from < first ? ` (running stages ${from}..${first - 1} first)` : ''}.`,
+      input: from === 1 ? spec.input : { shape: inputShape as [number, number, number] },
+      classes: spec.classes,
+      stages: spec.stages.slice(from - 1, last),
+      exits: spec.exits.slice(from - 1, last),
+      policy: { criterion: spec.policy.criterion, thresholds: spec.policy.thresholds.slice(from - 1, last - 1) },
+    };
+    validateSpec(sub);
+    const plan: UnitPlan = {
+      name,
+      index: i,
+      stages: [from, last],
+      firstExit: first,
+      inputShape,
+      takes: from === 1 ? 'input' : 'features',
+      ...(i < names.length - 1 ? { successor: names[i + 1] } : {}),
+    };
+    return { plan, spec: sub, weights: renamed(model.weights, from, last) };
+  });
+  const plan: DeploymentPlan = {
+    format: 'branchy-plan/1',
+    model: spec.name,
+    modelId: modelIdOf(model.manifest),
+    spec,
+    forward,
+    units: units.map((u) => u.plan),
+  };
+  return { plan, units };
+}
+
+/**
+ * Writes a plan directory: one model directory per unit (weights and ONNX files, each with its checksum in the
+ * unit's `branchy.json`, which also records the unit and the model id), then `plan.json`.
+ */
+export function writePlan(out: string, split: { plan: DeploymentPlan; units: SplitUnit[] }): DeploymentPlan {
+  mkdirSync(out, { recursive: true });
+  for (const unit of split.units) {
+    const dir = join(out, unit.plan.name);
+    saveModelDir(dir, { spec: unit.spec, weights: unit.weights }, { unit: unit.plan, modelId: split.plan.modelId });
+    saveOnnxFiles(dir, exportNetwork({ spec: unit.spec, weights: unit.weights }), { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' });
+  }
+  writeFileAtomic(join(out, PLAN_FILE), `${JSON.stringify(split.plan, null, 2)}\n`);
+  return split.plan;
+}
+
+function badPlan(path: string, message: string): never {
+  throw new BranchyCascadeError('CASCADE_BAD_PLAN', `'${path}': ${message}`);
+}
+
+/**
+ * Reads and checks `plan.json`.
+ *
+ * @throws BranchyCascadeError `CASCADE_BAD_PLAN` for a missing, unreadable or malformed plan.
+ */
+export function readPlan(dir: string): DeploymentPlan {
+  const path = join(dir, PLAN_FILE);
+  if (!existsSync(path)) badPlan(path, `does not exist; write a plan with 'splitModel' and 'writePlan' (branchy split).`);
+  let plan: DeploymentPlan;
+  try {
+    plan = JSON.parse(readFileSync(path, 'utf8')) as DeploymentPlan;
+  } catch (error) {
+    badPlan(path, `is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof plan !== 'object' || plan === null || plan.format !== 'branchy-plan/1') badPlan(path, `field 'format' is ${JSON.stringify(plan?.format)}; expected "branchy-plan/1".`);
+  if (typeof plan.modelId !== 'string' || !/^[0-9a-f]{64}$/.test(plan.modelId)) badPlan(path, `field 'modelId' is ${JSON.stringify(plan.modelId)}; expected 64 hex digits.`);
+  if (plan.forward !== 'features' && plan.forward !== 'input') badPlan(path, `field 'forward' is ${JSON.stringify(plan.forward)}; expected "features" or "input".`);
+  validateSpec(plan.spec);
+  const depth = plan.spec.stages.length;
+  if (!Array.isArray(plan.units) || plan.units.length < 2) badPlan(path, `field 'units' must list at least 2 units.`);
+  let next = 1;
+  plan.units.forEach((u, i) => {
+    const ok =
+      typeof u === 'object' &&
+      u !== null &&
+      typeof u.name === 'string' &&
+      UNIT_NAME_PATTERN.test(u.name) &&
+      u.index === i &&
+      u.firstExit === next &&
+      Array.isArray(u.stages) &&
+      u.stages[1] >= u.firstExit &&
+      u.stages[0] >= 1 &&
+      u.stages[0] <= u.firstExit &&
+      Array.isArray(u.inputShape) &&
+      u.inputShape.length === 3 &&
+      (u.takes === 'input') === (u.stages[0] === 1) &&
+      (i < plan.units.length - 1 ? u.successor === plan.units[i + 1].name : u.successor === undefined && u.stages[1] === depth);
+    if (!ok) badPlan(path, `units[${i}] is not a unit continuing at stage ${next} of ${depth}: ${JSON.stringify(u).slice(0, 200)}.`);
+    next = u.stages[1] + 1;
+  });
+  return plan;
+}
+
+/** A unit of a plan and its model directory. */
+export function planUnit(planDir: string, plan: DeploymentPlan, name: string): { unit: UnitPlan; dir: string } {
+  const unit = plan.units.find((u) => u.name === name);
+  if (unit === undefined) {
+    throw new BranchyCascadeError('CASCADE_UNKNOWN_UNIT', `plan '${planDir}' has no unit '${name}'; its units: ${plan.units.map((u) => u.name).join(', ')}.`);
+  }
+  return { unit, dir: join(planDir, name) };
+}

@@ -1,0 +1,91 @@
+import { Command, Option } from 'commander';
+import { BranchyArgumentError } from '../../common/errors.ts';
+import { addEngineOptions, engineOptions } from '../engine-options.ts';
+import { nonNegativeInt, positiveInt, positiveNumber } from '../parse.ts';
+import { LOOPBACK_HOSTS, stopSignal } from '../process.ts';
+
+/** `branchy unit`. */
+export function unitCommand(): Command {
+  return addEngineOptions(
+    new Command('unit')
+      .description(
+        "run one deployment unit of a plan: the first serves branchy serve's predict route; every unit answers from its own exits and hands the rest to its successor within a deadline, else answers degraded from its last exit",
+      )
+      .argument('<plan-dir>', "plan directory written by 'branchy split'")
+      .requiredOption('--unit <name>', 'which unit of the plan to run')
+      .option('--host <host>', 'address to bind', '127.0.0.1')
+      .option('--port <n>', 'HTTP port (0: any free port); with --nats it serves health, metrics and, on the first unit, predict', nonNegativeInt('--port'), 0)
+      .option('--successor <url>', "the successor unit's HTTP address, e.g. http://127.0.0.1:8081")
+      .option('--nats <url>', 'join a NATS deployment instead: serve this unit on its subject (queue group) and reach the successor by subject')
+      .option('--hop-timeout-ms <ms>', 'deadline of one hop to the successor', positiveNumber('--hop-timeout-ms'), 1000)
+      .addOption(new Option('--feature-dtype <dtype>', 'what features travel as: f32, f16, or int8 with a per-channel scale').choices(['f32', 'f16', 'int8']).default('f32'))
+      .option('--breaker-failures <n>', 'consecutive failed hops that open the circuit breaker', positiveInt('--breaker-failures'), 3)
+      .option('--probe-after-ms <ms>', 'how long the breaker stays open before a hop probes the successor', positiveNumber('--probe-after-ms'), 1000)
+      .option('--max-batch <n>', 'most samples per batch', positiveInt('--max-batch'), 64)
+      .option('--max-wait-ms <ms>', 'longest a request or frame waits for others', positiveNumber('--max-wait-ms', true), 2)
+      .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug, silent)', 'warn'),
+  ).action(async (planDir: string, o: Record<string, unknown>) => {
+    const host = o.host as string;
+    if (!LOOPBACK_HOSTS.has(host)) {
+      throw new BranchyArgumentError('SERVE_UNSAFE_HOST', `--host ${host} would expose the unit beyond this machine without authentication; bind 127.0.0.1.`);
+    }
+    if (o.successor !== undefined && o.nats !== undefined) throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', 'give one of --successor and --nats, not both.');
+    const [{ CascadeUnit }, { createUnitServer, httpTransport }, { readPlan, planUnit }, { MetricsRegistry }] = await Promise.all([
+      import('../../cascade/unit.ts'),
+      import('../../cascade/http.ts'),
+      import('../../cascade/plan.ts'),
+      import('../../serve/metrics.ts'),
+    ]);
+    const name = o.unit as string;
+    const plan = readPlan(planDir);
+    const { unit: unitPlan } = planUnit(planDir, plan, name);
+    const nats = o.nats === undefined ? undefined : await import('../../cascade/nats.ts');
+    const successor =
+      unitPlan.successor === undefined
+        ? undefined
+        : nats
+          ? await nats.natsTransport({ url: o.nats as string, subject: nats.unitSubject(plan, unitPlan.successor), name: `${plan.model}.${name}` })
+          : o.successor === undefined
+            ? undefined
+            : httpTransport({ url: o.successor as string, unit: unitPlan.successor, from: name });
+    if (unitPlan.successor !== undefined && successor === undefined) {
+      process.stderr.write(`branchy unit: ${name} has a successor (${unitPlan.successor}) but neither --successor nor --nats: it answers degraded from its last exit\n`);
+    }
+    const metrics = new MetricsRegistry();
+    const unit = await CascadeUnit.open(planDir, name, {
+      open: { ...engineOptions(o), engine: o.engine === 'auto' ? 'ort' : (o.engine as 'ort' | 'tfjs') },
+      successor,
+      hopTimeoutMs: o.hopTimeoutMs as number,
+      featureDtype: o.featureDtype as 'f32' | 'f16' | 'int8',
+      breaker: { failures: o.breakerFailures as number, probeAfterMs: o.probeAfterMs as number },
+      batching: { maxBatch: o.maxBatch as number, maxWaitMs: o.maxWaitMs as number },
+      metrics,
+    });
+    const server = createUnitServer(unit, {
+      maxBatch: o.maxBatch as number,
+      maxWaitMs: o.maxWaitMs as number,
+      metrics,
+      logger: { level: o.logLevel as string, stream: process.stderr },
+    });
+    const onNats =
+      nats && unitPlan.index > 0
+        ? await nats.serveUnitOnNats({
+            url: o.nats as string,
+            subject: nats.unitSubject(plan, name),
+            queue: nats.unitSubject(plan, name),
+            handler: (frame: Uint8Array) => unit.answerFrame(frame),
+            info: { name, model: plan.model, modelId: plan.modelId, stages: unitPlan.stages, version: (await import('../../common/version.ts')).BRANCHY_VERSION },
+          })
+        : undefined;
+    const stopped = stopSignal();
+    const address = await server.app.listen({ host, port: o.port as number });
+    process.stdout.write(
+      `branchy unit: ${name} of ${plan.model} (stages ${unitPlan.stages[0]}..${unitPlan.stages[1]}) listening on ${address}${onNats ? ` and on NATS subject ${onNats.subject}` : ''}${unitPlan.successor ? `, handing on to ${unitPlan.successor}` : ''}\n`,
+    );
+    const signal = await stopped;
+    process.stdout.write(`branchy unit: ${signal}: stopping\n`);
+    await onNats?.close();
+    await server.close();
+    process.stdout.write('branchy unit: stopped\n');
+  });
+}
