@@ -12,6 +12,7 @@ import { reportCommand } from './commands/report.ts';
 import { serveCommand } from './commands/serve.ts';
 import { splitCommand } from './commands/split.ts';
 import { unitCommand } from './commands/unit.ts';
+import { unitsCommand } from './commands/units.ts';
 import { reproduceCommand } from './commands/reproduce.ts';
 import { trainCommand } from './commands/train.ts';
 
@@ -36,6 +37,7 @@ export function program(): Command {
     .addCommand(serveCommand())
     .addCommand(splitCommand())
     .addCommand(unitCommand())
+    .addCommand(unitsCommand())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 }
