@@ -11,6 +11,9 @@ export interface SystemPackage {
 /** Debian's Fashion-MNIST: 70,000 IDX gzip images under /usr/share/datasets/fashion-mnist. */
 export const FASHION_MNIST_PACKAGE: SystemPackage = { name: 'dataset-fashion-mnist', path: '/usr/share/datasets/fashion-mnist' };
 
+/** Debian's NATS server, which the NATS transport's tests start on a free loopback port. */
+export const NATS_SERVER_PACKAGE: SystemPackage = { name: 'nats-server', path: '/usr/sbin/nats-server' };
+
 /**
  * The `skip` option for a test or suite that needs a system package. Where the package is installed, the test
  * runs. Where it is absent, the test is skipped with a reason naming the package and its install line, so

@@ -11,7 +11,8 @@ export type CascadeErrorCode =
   | 'CASCADE_BAD_SHAPE'
   | 'CASCADE_BAD_DTYPE'
   | 'CASCADE_FRAME_TOO_LARGE'
-  | 'CASCADE_NO_SUCCESSOR';
+  | 'CASCADE_NO_SUCCESSOR'
+  | 'CASCADE_UNIT_FAILED';
 
 /**
  * A unit refused something: a plan it cannot run, or an input frame from another model or stage, of another shape
