@@ -16,14 +16,10 @@ import { createServer, type BranchyServer, type ServeOptions } from '../serve/se
 import type { Batch } from '../engine/types.ts';
 import { BranchyCascadeError, CascadeHopError } from './errors.ts';
 import type { CascadeUnit } from './unit.ts';
-import type { Transport } from './types.ts';
+import { ERROR_HEADER, FROM_HEADER, type Transport } from './types.ts';
 
 /** The route a successor unit takes features frames on. */
 export const FORWARD_ROUTE = '/v1/units/:unit/forward';
-/** Header naming the unit that sent a frame. */
-export const FROM_HEADER = 'branchy-from';
-/** Header a unit sets on an error reply, with the error's code. */
-export const ERROR_HEADER = 'branchy-error';
 const FRAME_TYPE = 'application/octet-stream';
 
 /**

@@ -24,13 +24,7 @@ import {
 } from '@nats-io/transport-node';
 import { BranchyError } from '../common/errors.ts';
 import { BranchyCascadeError, CascadeHopError } from './errors.ts';
-import type { DeploymentPlan, FrameHandler, Transport } from './types.ts';
-
-/** Header naming the unit that sent a request. */
-export const FROM_HEADER = 'branchy-from';
-
-/** Header a responder sets on an error reply, with the error's code; the body is JSON `{code, message}`. */
-export const ERROR_HEADER = 'branchy-error';
+import { ERROR_HEADER, FROM_HEADER, type DeploymentPlan, type FrameHandler, type Transport } from './types.ts';
 
 /** What an error reply's body says. */
 export interface UnitErrorBody {

@@ -7,6 +7,12 @@
  */
 import type { NetworkSpec } from '../spec/types.ts';
 
+/** Header naming the unit that sent a frame (HTTP and NATS). */
+export const FROM_HEADER = 'branchy-from';
+
+/** Header a unit sets on an error reply, with the error's code; the body is JSON `{code, message}`. */
+export const ERROR_HEADER = 'branchy-error';
+
 /** How a unit hands on the samples it cannot answer: its last stage's features, or the raw input. */
 export type ForwardMode = 'features' | 'input';
 

@@ -3,7 +3,6 @@ import { after, before, describe, it } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { BranchyCascadeError, CascadeHopError } from '../../src/cascade/errors.ts';
 import {
-  FROM_HEADER,
   listUnits,
   natsTransport,
   serveUnitOnNats,
@@ -12,7 +11,7 @@ import {
   type NatsUnitServer,
   type UnitInfo,
 } from '../../src/cascade/nats.ts';
-import type { FrameHandler, Transport } from '../../src/cascade/types.ts';
+import { FROM_HEADER, type FrameHandler, type Transport } from '../../src/cascade/types.ts';
 import { needs } from '../system-packages.ts';
 import { NATS_SERVER_PACKAGE, startNatsServer, type NatsServer } from '../nats-server.ts';
 
