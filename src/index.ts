@@ -35,5 +35,15 @@ export type {
   LatencyMeasurement,
   ModelReport,
 } from './infer/index.ts';
-export { encodeFrame, decodeFrame, FRAME_DTYPES, type TensorEntry, type FrameDtype, type FrameData, type DecodedFrame } from './io/frame.ts';
+export {
+  encodeFrame,
+  decodeFrame,
+  frameByteLength,
+  FRAME_DTYPES,
+  type TensorEntry,
+  type TensorLayout,
+  type FrameDtype,
+  type FrameData,
+  type DecodedFrame,
+} from './io/frame.ts';
 export { listZoo, zooModel, type ZooEntry, type ZooOptions } from './zoo/index.ts';

@@ -14,11 +14,17 @@
  */
 import { BranchyArgumentError, BranchyIoError, type IoErrorCode } from '../common/errors.ts';
 
-/** Element types a frame can hold (safetensors names). */
-export type FrameDtype = 'F32' | 'F64' | 'I32' | 'U8';
+/**
+ * Element types a frame can hold (safetensors names). `F16` elements are IEEE-754 binary16 bit patterns held in
+ * a `Uint16Array` (Node 20 has no `Float16Array`); `I8` is a signed byte.
+ */
+export type FrameDtype = 'F32' | 'F64' | 'I32' | 'U8' | 'F16' | 'I8';
 
-/** Typed array holding a tensor's elements; its kind must match the entry's {@link FrameDtype}. */
-export type FrameData = Float32Array | Float64Array | Int32Array | Uint8Array;
+/**
+ * Typed array holding a tensor's elements; its kind must match the entry's {@link FrameDtype}: F32 `Float32Array`,
+ * F64 `Float64Array`, I32 `Int32Array`, U8 `Uint8Array`, F16 `Uint16Array` (bit patterns), I8 `Int8Array`.
+ */
+export type FrameData = Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array | Int8Array;
 
 /** One named tensor: element type, shape (row-major, `[]` for a scalar) and elements. */
 export interface TensorEntry {
@@ -34,7 +40,7 @@ export interface DecodedFrame {
 }
 
 /** The supported dtypes, in the order error messages list them. */
-export const FRAME_DTYPES: readonly FrameDtype[] = Object.freeze(['F32', 'F64', 'I32', 'U8']);
+export const FRAME_DTYPES: readonly FrameDtype[] = Object.freeze(['F32', 'F64', 'I32', 'U8', 'F16', 'I8']);
 
 /** Largest header {@link decodeFrame} accepts, in bytes (the limit safetensors uses), so a corrupt length cannot make us decode gigabytes of "JSON". */
 export const MAX_FRAME_HEADER_BYTES = 100_000_000;
@@ -68,6 +74,16 @@ const DTYPES: Readonly<Record<FrameDtype, DtypeInfo>> = {
     size: 1,
     tag: 'Uint8Array',
     make: (b, o, n) => new Uint8Array(b, o, n),
+  },
+  F16: {
+    size: 2,
+    tag: 'Uint16Array',
+    make: (b, o, n) => new Uint16Array(b, o, n),
+  },
+  I8: {
+    size: 1,
+    tag: 'Int8Array',
+    make: (b, o, n) => new Int8Array(b, o, n),
   },
 };
 
@@ -110,7 +126,7 @@ function elementCount(shape: readonly number[]): number {
 /**
  * Serialises named tensors (and optional string metadata) into one frame.
  *
- * Tensors are laid out largest element size first (F64, then F32/I32, then U8), which — with the data section
+ * Tensors are laid out largest element size first (F64, then F32/I32, then F16, then U8/I8), which — with the data section
  * starting at a multiple of 8 — puts every tensor at an offset aligned for its element type without padding
  * between tensors (safetensors requires the data section to be covered exactly). The header lists tensors in
  * the caller's order, which is the order {@link decodeFrame} returns them in.
@@ -130,15 +146,76 @@ function elementCount(shape: readonly number[]): number {
 export function encodeFrame(tensors: Record<string, TensorEntry>, metadata?: Record<string, string>): Uint8Array {
   const names = Object.keys(tensors);
   for (const name of names) checkEntry(name, tensors[name]);
+  const { json, headerLength, dataLength, layout, offsets } = planFrame(tensors, metadata);
+  const dataStart = 8 + headerLength;
 
+  const out = new Uint8Array(dataStart + dataLength);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, headerLength, true);
+  view.setUint32(4, Math.floor(headerLength / 2 ** 32), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, dataStart);
+  for (const name of layout) {
+    const { data } = tensors[name];
+    const at = dataStart + (offsets.get(name) as [number, number])[0];
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
+  }
+  return out;
+}
+
+/** A tensor as a frame's header describes it: its dtype and shape, without its elements. */
+export interface TensorLayout {
+  dtype: FrameDtype;
+  shape: readonly number[];
+}
+
+/**
+ * The exact length of the frame {@link encodeFrame} would produce for tensors of these dtypes and shapes and this
+ * metadata, without building it: for a sender that must stay under a message size limit.
+ *
+ * @throws BranchyArgumentError code `FRAME_BAD_NAME`, `FRAME_BAD_DTYPE`, `FRAME_BAD_SHAPE` (a shape that is not
+ *   an array of integers ≥ 0) or `FRAME_BAD_METADATA`, as {@link encodeFrame} would.
+ * @example
+ * ```ts
+ * frameByteLength({ x: { dtype: 'F16', shape: [64, 30, 30, 5] } }, { kind: 'features' }); // 8 + header + 576,000
+ * ```
+ */
+export function frameByteLength(tensors: Record<string, TensorLayout>, metadata?: Record<string, string>): number {
+  for (const [name, entry] of Object.entries(tensors)) {
+    checkName(name);
+    checkDtype(name, entry?.dtype);
+    const shape: unknown = entry.shape;
+    if (!isShape(shape)) {
+      throw new BranchyArgumentError('FRAME_BAD_SHAPE', `Tensor ${quote(name)} has shape ${quote(shape)}; expected an array of integers ≥ 0.`);
+    }
+  }
+  const { headerLength, dataLength } = planFrame(tensors, metadata);
+  return 8 + headerLength + dataLength;
+}
+
+interface FramePlan {
+  /** The header's JSON, before its padding. */
+  json: Uint8Array;
+  /** The header's length with its padding: a multiple of 8, so that the data section starts aligned. */
+  headerLength: number;
+  dataLength: number;
+  /** Tensor names in data-section order. */
+  layout: string[];
+  offsets: Map<string, [number, number]>;
+}
+
+/** Where every tensor goes and what the header says; shared by the encoder and {@link frameByteLength} so the two cannot disagree. */
+function planFrame(tensors: Record<string, TensorLayout>, metadata: Record<string, string> | undefined): FramePlan {
+  const names = Object.keys(tensors);
   // Stable sort: equal element sizes keep the caller's order.
   const layout = [...names].sort((a, b) => DTYPES[tensors[b].dtype].size - DTYPES[tensors[a].dtype].size);
   const offsets = new Map<string, [number, number]>();
   let dataLength = 0;
   for (const name of layout) {
-    const { data } = tensors[name];
-    offsets.set(name, [dataLength, dataLength + data.byteLength]);
-    dataLength += data.byteLength;
+    const { dtype, shape } = tensors[name];
+    const byteLength = elementCount(shape) * DTYPES[dtype].size;
+    offsets.set(name, [dataLength, dataLength + byteLength]);
+    dataLength += byteLength;
   }
 
   // Built by hand rather than from an object so that key order is the caller's and odd names survive.
@@ -163,33 +240,28 @@ export function encodeFrame(tensors: Record<string, TensorEntry>, metadata?: Rec
   const json = new TextEncoder().encode(`{${parts.join(',')}}`);
   // Pad with spaces (valid trailing JSON whitespace) so that 8 + headerLength, the data start, is a multiple of 8.
   const headerLength = Math.ceil(json.length / 8) * 8;
-  const dataStart = 8 + headerLength;
-
-  const out = new Uint8Array(dataStart + dataLength);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, headerLength, true);
-  view.setUint32(4, Math.floor(headerLength / 2 ** 32), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, dataStart);
-  for (const name of layout) {
-    const { data } = tensors[name];
-    const at = dataStart + (offsets.get(name) as [number, number])[0];
-    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
-  }
-  return out;
+  return { json, headerLength, dataLength, layout, offsets };
 }
 
-function checkEntry(name: string, entry: TensorEntry): void {
+function checkName(name: string): void {
   if (name === '' || name === METADATA_KEY) {
     throw new BranchyArgumentError(
       'FRAME_BAD_NAME',
       `Tensor name ${quote(name)} cannot be used in a frame; expected a non-empty name other than '${METADATA_KEY}'.`,
     );
   }
-  const dtype: unknown = entry?.dtype;
+}
+
+function checkDtype(name: string, dtype: unknown): asserts dtype is FrameDtype {
   if (!isDtype(dtype)) {
     throw new BranchyArgumentError('FRAME_BAD_DTYPE', `Tensor ${quote(name)} has dtype ${quote(dtype)}; supported dtypes: ${FRAME_DTYPES.join(', ')}.`);
   }
+}
+
+function checkEntry(name: string, entry: TensorEntry): void {
+  checkName(name);
+  const dtype: unknown = entry?.dtype;
+  checkDtype(name, dtype);
   const data: unknown = entry.data;
   const tag = ArrayBuffer.isView(data) ? (data as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag] : typeof data;
   if (tag !== DTYPES[dtype].tag) {
@@ -209,7 +281,8 @@ function checkEntry(name: string, entry: TensorEntry): void {
 }
 
 /**
- * Parses a frame made by {@link encodeFrame} or by any safetensors writer (dtypes F32, F64, I32, U8).
+ * Parses a frame made by {@link encodeFrame} or by any safetensors writer (dtypes F32, F64, I32, U8, F16, I8;
+ * F16 tensors come back as `Uint16Array`s of bit patterns).
  *
  * Every length and offset is checked before it is used, so hostile or truncated input fails with a
  * `BranchyIoError` and never reads out of bounds. Tensors whose bytes are aligned for their element type

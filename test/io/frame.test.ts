@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BranchyArgumentError, BranchyIoError } from '../../src/common/errors.ts';
 import { Rng } from '../../src/common/rng.ts';
-import { decodeFrame, encodeFrame, MAX_FRAME_HEADER_BYTES, type TensorEntry } from '../../src/io/frame.ts';
+import { decodeFrame, encodeFrame, frameByteLength, MAX_FRAME_HEADER_BYTES, type TensorEntry } from '../../src/io/frame.ts';
 
 const sample = (): Record<string, TensorEntry> => ({
   'dense1.kernel': { dtype: 'F32', shape: [2, 3], data: new Float32Array([1, -2, 3.5, 0, -0, 1e-30]) },
@@ -299,5 +299,156 @@ describe('decodeFrame fuzz', () => {
     for (const code of ['FRAME_TOO_SHORT', 'FRAME_BAD_HEADER_LENGTH', 'FRAME_BAD_HEADER_JSON', 'FRAME_BAD_OFFSETS']) {
       assert.ok((counts[code] ?? 0) > 0, `no ${code} in ${JSON.stringify(counts)}`);
     }
+  });
+});
+
+describe('F16 and I8 tensors', () => {
+  const halves = new Uint16Array([0x0000, 0x8000, 0x3c00, 0xc000, 0x0001, 0x03ff, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0xffff]);
+  const bytesI8 = new Int8Array([-128, -1, 0, 1, 127]);
+
+  it('round-trip next to the other dtypes: F16 as Uint16Array bit patterns (NaN payloads kept), I8 as Int8Array', () => {
+    const input: Record<string, TensorEntry> = {
+      ...sample(),
+      half: { dtype: 'F16', shape: [11], data: halves },
+      signed: { dtype: 'I8', shape: [5, 1], data: bytesI8 },
+      halfScalar: { dtype: 'F16', shape: [], data: new Uint16Array([0x3555]) },
+      halfEmpty: { dtype: 'F16', shape: [0, 2], data: new Uint16Array(0) },
+    };
+    const { tensors } = decodeFrame(encodeFrame(input, { k: 'v' }));
+    assert.deepEqual(Object.keys(tensors), Object.keys(input));
+    for (const [name, t] of Object.entries(input)) {
+      assert.equal(tensors[name].dtype, t.dtype, name);
+      assert.deepEqual(tensors[name].shape, t.shape, name);
+      assert.equal(tensors[name].data.constructor, t.data.constructor, name);
+      assert.deepEqual([...tensors[name].data], [...t.data], name);
+    }
+  });
+
+  it('lays out F16 after the 4- and 8-byte types and before the 1-byte ones, so every tensor stays aligned', () => {
+    const bytes = encodeFrame({
+      signed: { dtype: 'I8', shape: [3], data: new Int8Array([1, 2, 3]) },
+      half: { dtype: 'F16', shape: [3], data: new Uint16Array([1, 2, 3]) },
+      single: { dtype: 'F32', shape: [1], data: new Float32Array([1]) },
+      wide: { dtype: 'F64', shape: [1], data: new Float64Array([1]) },
+    });
+    const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<string, { data_offsets: [number, number] }>;
+    assert.deepEqual(header.wide.data_offsets, [0, 8]);
+    assert.deepEqual(header.single.data_offsets, [8, 12]);
+    assert.deepEqual(header.half.data_offsets, [12, 18]);
+    assert.deepEqual(header.signed.data_offsets, [18, 21]);
+    assert.equal(decodeFrame(bytes).tensors.half.data.buffer, bytes.buffer);
+  });
+
+  it('decodes hand-made F16 and I8 bytes (little-endian halves, two’s-complement bytes)', () => {
+    const f = rawFrame(
+      { h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] }, i: { dtype: 'I8', shape: [3], data_offsets: [4, 7] } },
+      [0x00, 0x3c, 0x00, 0xc0, 0xff, 0x80, 0x7f],
+    );
+    const { tensors } = decodeFrame(f);
+    assert.ok(tensors.h.data instanceof Uint16Array);
+    assert.deepEqual([...tensors.h.data], [0x3c00, 0xc000]);
+    assert.ok(tensors.i.data instanceof Int8Array);
+    assert.deepEqual([...tensors.i.data], [-1, -128, 127]);
+  });
+
+  it('copies a F16 tensor that sits at an odd offset (another writer’s layout)', () => {
+    const f = rawFrame(
+      { b: { dtype: 'U8', shape: [1], data_offsets: [0, 1] }, h: { dtype: 'F16', shape: [2], data_offsets: [1, 5] } },
+      [9, 0x00, 0x3c, 0x01, 0x80],
+    );
+    const { tensors } = decodeFrame(f);
+    assert.ok(tensors.h.data instanceof Uint16Array);
+    assert.deepEqual([...tensors.h.data], [0x3c00, 0x8001]);
+  });
+
+  it('FRAME_BAD_SHAPE when the byte span does not fit 2 bytes per F16 or 1 per I8', () => {
+    const f16 = (shape: number[], end: number) => rawFrame({ h: { dtype: 'F16', shape, data_offsets: [0, end] } }, new Uint8Array(end));
+    throwsIo(() => decodeFrame(f16([3], 4)), 'FRAME_BAD_SHAPE', ['[3]', '2-byte F16 = 6 bytes', 'span 4']);
+    throwsIo(() => decodeFrame(f16([2], 3)), 'FRAME_BAD_SHAPE', ['4 bytes', 'span 3']);
+    throwsIo(() => decodeFrame(f16([4], 4)), 'FRAME_BAD_SHAPE', ['8 bytes', 'span 4']);
+    const i8 = rawFrame({ i: { dtype: 'I8', shape: [2, 2], data_offsets: [0, 3] } }, [1, 2, 3]);
+    throwsIo(() => decodeFrame(i8), 'FRAME_BAD_SHAPE', ['1-byte I8 = 4 bytes', 'span 3']);
+  });
+
+  it('FRAME_BAD_DTYPE names the new dtypes among the supported ones; lower-case names are not dtypes', () => {
+    const f = (dtype: string) => rawFrame({ a: { dtype, shape: [2], data_offsets: [0, 4] } }, [0, 0, 0, 0]);
+    throwsIo(() => decodeFrame(f('BF16')), 'FRAME_BAD_DTYPE', ['F32, F64, I32, U8, F16, I8']);
+    throwsIo(() => decodeFrame(f('f16')), 'FRAME_BAD_DTYPE', ['"f16"']);
+    throwsIo(() => decodeFrame(f('int8')), 'FRAME_BAD_DTYPE', ['"int8"']);
+  });
+
+  it('encodeFrame refuses a F16 tensor whose data is not a Uint16Array, and an I8 one whose data is not an Int8Array', () => {
+    const mismatch = (entry: TensorEntry, includes: string[]) =>
+      assert.throws(
+        () => encodeFrame({ a: entry }),
+        (e: unknown) => e instanceof BranchyArgumentError && e.code === 'FRAME_DTYPE_MISMATCH' && includes.every((s) => e.message.includes(s)),
+      );
+    mismatch({ dtype: 'F16', shape: [2], data: new Uint8Array(2) }, ['F16', 'Uint8Array', 'expected a Uint16Array']);
+    mismatch({ dtype: 'F16', shape: [2], data: new Float32Array(2) }, ['Float32Array', 'expected a Uint16Array']);
+    mismatch({ dtype: 'F16', shape: [2], data: new Int16Array(2) as unknown as Uint16Array }, ['Int16Array']);
+    mismatch({ dtype: 'I8', shape: [2], data: new Uint8Array(2) }, ['I8', 'Uint8Array', 'expected a Int8Array']);
+    mismatch({ dtype: 'U8', shape: [2], data: new Int8Array(2) }, ['U8', 'Int8Array', 'expected a Uint8Array']);
+    mismatch({ dtype: 'I32', shape: [2], data: new Uint16Array(2) }, ['Uint16Array', 'expected a Int32Array']);
+    assert.throws(
+      () => encodeFrame({ a: { dtype: 'F16', shape: [3], data: new Uint16Array(2) } }),
+      (e: unknown) => e instanceof BranchyArgumentError && e.code === 'FRAME_BAD_SHAPE',
+    );
+  });
+
+  it('1,000 random byte flips and truncations of a F16/I8 frame only ever throw BranchyIoError', () => {
+    const rng = new Rng(20261207);
+    const valid = encodeFrame(
+      {
+        h: { dtype: 'F16', shape: [3, 2], data: new Uint16Array([1, 2, 3, 4, 5, 6]) },
+        i: { dtype: 'I8', shape: [5], data: new Int8Array([-5, 0, 5, 9, -9]) },
+      },
+      { kind: 'features' },
+    );
+    let decoded = 0;
+    for (let round = 0; round < 1000; round++) {
+      let bytes = valid.slice();
+      if (rng.next() < 0.3) bytes = bytes.slice(0, rng.int(bytes.length));
+      else for (let k = 1 + rng.int(4); k > 0; k--) bytes[rng.int(Math.min(bytes.length, 8 + 120))] = rng.int(256);
+      try {
+        for (const t of Object.values(decodeFrame(bytes, 'fuzz').tensors)) {
+          assert.equal(
+            t.data.length,
+            t.shape.reduce((a, b) => a * b, 1),
+          );
+        }
+        decoded++;
+      } catch (e) {
+        if (!(e instanceof BranchyIoError)) assert.fail(`round ${round} threw ${String(e)}`);
+      }
+    }
+    assert.ok(decoded < 1000);
+  });
+});
+
+describe('frameByteLength', () => {
+  it('equals the length encodeFrame produces, for every dtype, with and without metadata', () => {
+    const input: Record<string, TensorEntry> = {
+      ...sample(),
+      half: { dtype: 'F16', shape: [3, 1], data: new Uint16Array(3) },
+      signed: { dtype: 'I8', shape: [7], data: new Int8Array(7) },
+    };
+    const metadatas: (Record<string, string> | undefined)[] = [undefined, {}, { kind: 'features', note: 'ünïcødé ✓ "quoted"' }];
+    for (const metadata of metadatas) {
+      assert.equal(frameByteLength(input, metadata), encodeFrame(input, metadata).length);
+    }
+    assert.equal(frameByteLength({}), 16);
+    for (let n = 0; n < 40; n++) {
+      const t = { a: { dtype: 'F16' as const, shape: [n], data: new Uint16Array(n) }, b: { dtype: 'I8' as const, shape: [n, 2], data: new Int8Array(2 * n) } };
+      assert.equal(frameByteLength(t, { x: 'y'.repeat(n) }), encodeFrame(t, { x: 'y'.repeat(n) }).length, `n = ${n}`);
+    }
+  });
+
+  it('refuses what encodeFrame refuses about names, dtypes, shapes and metadata', () => {
+    const throwsArg = (fn: () => unknown, code: string): void => assert.throws(fn, (e: unknown) => e instanceof BranchyArgumentError && e.code === code);
+    throwsArg(() => frameByteLength({ __metadata__: { dtype: 'U8', shape: [0] } }), 'FRAME_BAD_NAME');
+    throwsArg(() => frameByteLength({ a: { dtype: 'BF16' as 'F16', shape: [1] } }), 'FRAME_BAD_DTYPE');
+    throwsArg(() => frameByteLength({ a: { dtype: 'F16', shape: [1.5] } }), 'FRAME_BAD_SHAPE');
+    throwsArg(() => frameByteLength({}, { a: 2 as unknown as string }), 'FRAME_BAD_METADATA');
   });
 });
