@@ -110,7 +110,8 @@ export class CascadeUnit {
     }
     const { net } = await openModel(dir, { engine: 'ort', ...options.open });
     if (options.successor?.maxFrameBytes !== undefined && unit.successor !== undefined) {
-      const one = featureBytes(sentShape(plan, unit), 1, options.featureDtype ?? 'f32');
+      const meta = { modelId: plan.modelId, stage: unit.stages[1], thresholds: plan.spec.policy.thresholds, from: unit.name };
+      const one = featureBytes(sentShape(plan, unit), 1, options.featureDtype ?? 'f32', meta);
       if (one > options.successor.maxFrameBytes) {
         net.dispose();
         throw new BranchyCascadeError(
@@ -159,14 +160,15 @@ export class CascadeUnit {
     const per = sent.shape[0] > 0 ? sent.data.length / sent.shape[0] : 0;
     const sampleShape = sent.shape.slice(1);
     const limit = this.successor.maxFrameBytes;
+    const meta = { modelId: this.plan.modelId, stage, thresholds: [...thresholds], from: this.unit.name };
     let chunk = sent.shape[0];
-    while (limit !== undefined && chunk > 1 && featureBytes(sampleShape, chunk, this.featureDtype) > limit) chunk = Math.ceil(chunk / 2);
+    while (limit !== undefined && chunk > 1 && featureBytes(sampleShape, chunk, this.featureDtype, meta) > limit) chunk = Math.ceil(chunk / 2);
     const out: ExitResult[] = [];
     try {
       for (let start = 0; start < sent.shape[0]; start += chunk) {
         const n = Math.min(chunk, sent.shape[0] - start);
         const part: Batch = { data: sent.data.subarray(start * per, (start + n) * per), shape: [n, ...sampleShape] };
-        const frame = encodeFeatures(part, this.featureDtype, { modelId: this.plan.modelId, stage, thresholds: [...thresholds], from: this.unit.name });
+        const frame = encodeFeatures(part, this.featureDtype, meta);
         const started = performance.now();
         const reply = await this.successor.forward(frame, this.hopTimeoutMs);
         const hop: HopTiming = { unit: this.unit.successor!, ms: performance.now() - started, sentBytes: frame.length, receivedBytes: reply.length };

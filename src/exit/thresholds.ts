@@ -48,7 +48,7 @@ export function validateThresholds(thresholds: readonly number[], earlyExits: nu
       throw new BranchyArgumentError(
         'EXIT_THRESHOLD_VALUE',
         `'thresholds[${i}]' is ${t}; criterion '${criterion.name}' scores lie in [0, ${round(upper)}] for ` +
-          `${plural(classes, 'class', 'classes')}, so this threshold would send every sample out at exit ${i}. ` +
+          `${plural(classes, 'class', 'classes')}, so this threshold would send every sample out at exit ${i + 1}. ` +
           `Expected a value in [0, ${round(upper)}].`,
       );
     }
