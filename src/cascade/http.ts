@@ -138,7 +138,10 @@ export interface UnitServerOptions extends ServeOptions {
  * plan's model name, with every result's route), a successor the forward route; both serve `GET /healthz`,
  * `GET /metrics` and `GET /v1/unit`.
  */
-export function createUnitServer(unit: CascadeUnit, options: UnitServerOptions = {}): { app: FastifyInstance; metrics: MetricsRegistry; close(): Promise<void> } {
+export function createUnitServer(
+  unit: CascadeUnit,
+  options: UnitServerOptions = {},
+): { app: FastifyInstance; metrics: MetricsRegistry; close(): Promise<void> } {
   if (unit.unit.index === 0) {
     const manifest: ModelManifest = { format: 'branchy-model/1', spec: unit.plan.spec, weights: {} };
     const server: BranchyServer = createServer([{ name: unit.plan.model, dir: unit.plan.model, manifest, host: new CascadeHost(unit) }], options);
@@ -154,7 +157,11 @@ export function createUnitServer(unit: CascadeUnit, options: UnitServerOptions =
   app.post<{ Params: { unit: string } }>(FORWARD_ROUTE, async (request, reply) => {
     try {
       if (request.params.unit !== unit.unit.name) {
-        throw new BranchyCascadeError('CASCADE_UNKNOWN_UNIT', `this is unit '${unit.unit.name}' of ${unit.plan.model}; no unit '${request.params.unit}' here.`, 404);
+        throw new BranchyCascadeError(
+          'CASCADE_UNKNOWN_UNIT',
+          `this is unit '${unit.unit.name}' of ${unit.plan.model}; no unit '${request.params.unit}' here.`,
+          404,
+        );
       }
       if (!Buffer.isBuffer(request.body)) throw new BranchyCascadeError('CASCADE_BAD_FRAME', `send a features frame as ${FRAME_TYPE}.`, 415);
       const body = request.body;

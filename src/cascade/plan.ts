@@ -166,9 +166,12 @@ export function readPlan(dir: string): DeploymentPlan {
   } catch (error) {
     badPlan(path, `is not valid JSON: ${(error as Error).message}`);
   }
-  if (typeof plan !== 'object' || plan === null || plan.format !== 'branchy-plan/1') badPlan(path, `field 'format' is ${JSON.stringify(plan?.format)}; expected "branchy-plan/1".`);
-  if (typeof plan.modelId !== 'string' || !/^[0-9a-f]{64}$/.test(plan.modelId)) badPlan(path, `field 'modelId' is ${JSON.stringify(plan.modelId)}; expected 64 hex digits.`);
-  if (plan.forward !== 'features' && plan.forward !== 'input') badPlan(path, `field 'forward' is ${JSON.stringify(plan.forward)}; expected "features" or "input".`);
+  if (typeof plan !== 'object' || plan === null || plan.format !== 'branchy-plan/1')
+    badPlan(path, `field 'format' is ${JSON.stringify(plan?.format)}; expected "branchy-plan/1".`);
+  if (typeof plan.modelId !== 'string' || !/^[0-9a-f]{64}$/.test(plan.modelId))
+    badPlan(path, `field 'modelId' is ${JSON.stringify(plan.modelId)}; expected 64 hex digits.`);
+  if (plan.forward !== 'features' && plan.forward !== 'input')
+    badPlan(path, `field 'forward' is ${JSON.stringify(plan.forward)}; expected "features" or "input".`);
   validateSpec(plan.spec);
   const depth = plan.spec.stages.length;
   if (!Array.isArray(plan.units) || plan.units.length < 2) badPlan(path, `field 'units' must list at least 2 units.`);

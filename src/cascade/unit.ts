@@ -55,9 +55,12 @@ function unitMetrics(registry: MetricsRegistry): UnitMetrics {
       'unit',
       'reason',
     ]),
-    hopSeconds: registry.histogram('branchy_cascade_hop_seconds', 'Round trip of one hop to the successor, as this unit measured it.', ['unit'], [
-      0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
-    ]),
+    hopSeconds: registry.histogram(
+      'branchy_cascade_hop_seconds',
+      'Round trip of one hop to the successor, as this unit measured it.',
+      ['unit'],
+      [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    ),
     hopBytes: registry.counter('branchy_cascade_hop_bytes_total', 'Bytes this unit sent to and received from its successor.', ['unit', 'direction']),
     frames: registry.counter('branchy_cascade_frames_received_total', 'Features frames this unit received.', ['unit']),
     refused: registry.counter('branchy_cascade_frames_refused_total', 'Features frames this unit refused.', ['unit', 'code']),
@@ -106,7 +109,10 @@ export class CascadeUnit {
     const { unit, dir } = planUnit(planDir, plan, name);
     const manifest = loadModelDir(dir).manifest;
     if (manifest.modelId !== plan.modelId) {
-      throw new BranchyCascadeError('CASCADE_BAD_PLAN', `unit directory '${dir}' belongs to model ${String(manifest.modelId).slice(0, 12)}…; the plan is for ${plan.modelId.slice(0, 12)}….`);
+      throw new BranchyCascadeError(
+        'CASCADE_BAD_PLAN',
+        `unit directory '${dir}' belongs to model ${String(manifest.modelId).slice(0, 12)}…; the plan is for ${plan.modelId.slice(0, 12)}….`,
+      );
     }
     const { net } = await openModel(dir, { engine: 'ort', ...options.open });
     if (options.successor?.maxFrameBytes !== undefined && unit.successor !== undefined) {
@@ -182,7 +188,8 @@ export class CascadeUnit {
       }
     } catch (error) {
       this.breaker.failure();
-      const reason = error instanceof CascadeHopError ? error.reason : error instanceof BranchyCascadeError ? `successor error: ${error.code}` : 'successor error';
+      const reason =
+        error instanceof CascadeHopError ? error.reason : error instanceof BranchyCascadeError ? `successor error: ${error.code}` : 'successor error';
       return [...out, ...this.degraded(fallback.slice(out.length), reason)];
     }
     this.breaker.success();
@@ -218,7 +225,10 @@ export class CascadeUnit {
       }
       const shape = batch.shape.slice(1);
       if (shape.length !== this.unit.inputShape.length || shape.some((d, i) => d !== this.unit.inputShape[i])) {
-        throw new BranchyCascadeError('CASCADE_BAD_SHAPE', `the frame's samples are [${shape.join(', ')}]; unit '${this.unit.name}' takes [${this.unit.inputShape.join(', ')}].`);
+        throw new BranchyCascadeError(
+          'CASCADE_BAD_SHAPE',
+          `the frame's samples are [${shape.join(', ')}]; unit '${this.unit.name}' takes [${this.unit.inputShape.join(', ')}].`,
+        );
       }
       const answer = await this.batcher.submit(batch, meta.thresholds.join(','));
       return encodeAnswers(answer.results, this.plan.spec.classes.length);

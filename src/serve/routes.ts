@@ -38,9 +38,7 @@ const PredictResponse = Type.Object({
       hops: Type.Optional(Type.Integer()),
       degraded: Type.Optional(Type.Boolean()),
       reason: Type.Optional(Type.String()),
-      path: Type.Optional(
-        Type.Array(Type.Object({ unit: Type.String(), ms: Type.Number(), sentBytes: Type.Integer(), receivedBytes: Type.Integer() })),
-      ),
+      path: Type.Optional(Type.Array(Type.Object({ unit: Type.String(), ms: Type.Number(), sentBytes: Type.Integer(), receivedBytes: Type.Integer() }))),
     }),
   ),
   thresholds: Type.Array(Type.Number()),

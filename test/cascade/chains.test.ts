@@ -117,7 +117,9 @@ describe('a 2-unit B-LeNet cascade forwarding the raw input (split --forward inp
     const samples = digits(80, 500);
     const data = new Float32Array(samples.length * 784);
     samples.forEach((s, i) => data.set(s, i * 784));
-    const results = await expectSame(net, units[0], plan.model, { data, shape: [samples.length, 28, 28, 1] }, [0.05], (exit) => (exit === 1 ? 'device' : 'cloud'));
+    const results = await expectSame(net, units[0], plan.model, { data, shape: [samples.length, 28, 28, 1] }, [0.05], (exit) =>
+      exit === 1 ? 'device' : 'cloud',
+    );
     const hop = results.find((r) => r.unit === 'cloud')?.path[0];
     assert.ok(hop, 'some go to the cloud');
   });

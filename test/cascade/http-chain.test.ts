@@ -25,7 +25,11 @@ async function reference(net: LoadedNetwork, thresholds: number[]) {
 }
 
 async function post(url: string, unit: string, body: Uint8Array): Promise<{ status: number; code?: string }> {
-  const r = await fetch(`${url}/v1/units/${unit}/forward`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(body) });
+  const r = await fetch(`${url}/v1/units/${unit}/forward`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: Buffer.from(body),
+  });
   const text = await r.text();
   return { status: r.status, code: r.status === 200 ? undefined : (JSON.parse(text) as { code: string }).code };
 }
@@ -83,7 +87,8 @@ describe('a 2-unit cascade of B-LeNet over HTTP (real processes on 127.0.0.1)', 
       results.forEach((r, i) => {
         assert.ok(Math.abs(r.score - expected[i].score) <= 1e-6 * Math.max(1, expected[i].score), `sample ${i}: score ${r.score} vs ${expected[i].score}`);
         assert.equal(r.hops, r.unit === 'cloud' ? 1 : 0);
-        if (r.unit === 'cloud') assert.ok(r.path.length === 1 && r.path[0].unit === 'cloud' && r.path[0].sentBytes > 0 && r.path[0].receivedBytes > 0, JSON.stringify(r.path));
+        if (r.unit === 'cloud')
+          assert.ok(r.path.length === 1 && r.path[0].unit === 'cloud' && r.path[0].sentBytes > 0 && r.path[0].receivedBytes > 0, JSON.stringify(r.path));
       });
     }
   });
@@ -138,7 +143,10 @@ describe('a 2-unit cascade of B-LeNet over HTTP (real processes on 127.0.0.1)', 
     await load;
     assert.equal(answered, sent, 'sent = answered');
     assert.ok(degraded > 0, 'some answers were degraded');
-    assert.ok([...reasons].every((r) => ['unreachable', 'circuit open', 'timeout'].includes(r)), [...reasons].join(', '));
+    assert.ok(
+      [...reasons].every((r) => ['unreachable', 'circuit open', 'timeout'].includes(r)),
+      [...reasons].join(', '),
+    );
     const metrics = await (await fetch(`${device.url}/metrics`)).text();
     assert.match(metrics, /branchy_cascade_degraded_samples_total\{unit="device",reason="(unreachable|circuit open)"\} [1-9]/);
 

@@ -2,15 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { BranchyCascadeError, CascadeHopError } from '../../src/cascade/errors.ts';
-import {
-  listUnits,
-  natsTransport,
-  serveUnitOnNats,
-  unitServiceName,
-  unitSubject,
-  type NatsUnitServer,
-  type UnitInfo,
-} from '../../src/cascade/nats.ts';
+import { listUnits, natsTransport, serveUnitOnNats, unitServiceName, unitSubject, type NatsUnitServer, type UnitInfo } from '../../src/cascade/nats.ts';
 import { FROM_HEADER, type FrameHandler, type Transport } from '../../src/cascade/types.ts';
 import { needs } from '../system-packages.ts';
 import { NATS_SERVER_PACKAGE, startNatsServer, type NatsServer } from '../nats-server.ts';

@@ -80,7 +80,12 @@ export interface UnitAnswer {
 }
 
 /** POSTs samples to the first unit's predict route (JSON); returns the status and results. */
-export async function predict(url: string, model: string, samples: Float32Array[], thresholds?: readonly number[]): Promise<{ status: number; results: UnitAnswer[]; body: unknown }> {
+export async function predict(
+  url: string,
+  model: string,
+  samples: Float32Array[],
+  thresholds?: readonly number[],
+): Promise<{ status: number; results: UnitAnswer[]; body: unknown }> {
   const query = thresholds === undefined ? '' : `?thresholds=${thresholds.join(',')}`;
   const response = await fetch(`${url}/v1/models/${model}/predict${query}`, {
     method: 'POST',

@@ -23,7 +23,6 @@ function readToken(path: string): string {
   return token;
 }
 
-
 /** `branchy serve`. */
 export function serveCommand(): Command {
   return addEngineOptions(

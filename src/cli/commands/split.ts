@@ -25,17 +25,19 @@ export function splitCommand(): Command {
       const split = splitModel(model, { at: o.at as number[], names, forward: o.forward as 'features' | 'input' });
       const plan = writePlan(o.out as string, split);
       process.stdout.write(
-        `${plan.model} (model id ${plan.modelId.slice(0, 12)}…) cut into ${plan.units.length} units in ${o.out as string}, forwarding ${plan.forward}\n\n${formatTable([
-          ['unit', 'stages', 'exits', 'takes', 'input', 'hands on to'],
-          ...plan.units.map((u) => [
-            u.name,
-            `${u.stages[0]}..${u.stages[1]}`,
-            `${u.firstExit}..${u.stages[1]}`,
-            u.takes,
-            u.inputShape.join('×'),
-            u.successor ?? '-',
-          ]),
-        ])}\n`,
+        `${plan.model} (model id ${plan.modelId.slice(0, 12)}…) cut into ${plan.units.length} units in ${o.out as string}, forwarding ${plan.forward}\n\n${formatTable(
+          [
+            ['unit', 'stages', 'exits', 'takes', 'input', 'hands on to'],
+            ...plan.units.map((u) => [
+              u.name,
+              `${u.stages[0]}..${u.stages[1]}`,
+              `${u.firstExit}..${u.stages[1]}`,
+              u.takes,
+              u.inputShape.join('×'),
+              u.successor ?? '-',
+            ]),
+          ],
+        )}\n`,
       );
     });
 }

@@ -18,7 +18,11 @@ export function unitCommand(): Command {
       .option('--successor <url>', "the successor unit's HTTP address, e.g. http://127.0.0.1:8081")
       .option('--nats <url>', 'join a NATS deployment instead: serve this unit on its subject (queue group) and reach the successor by subject')
       .option('--hop-timeout-ms <ms>', 'deadline of one hop to the successor', positiveNumber('--hop-timeout-ms'), 1000)
-      .addOption(new Option('--feature-dtype <dtype>', 'what features travel as: f32, f16, or int8 with a per-channel scale').choices(['f32', 'f16', 'int8']).default('f32'))
+      .addOption(
+        new Option('--feature-dtype <dtype>', 'what features travel as: f32, f16, or int8 with a per-channel scale')
+          .choices(['f32', 'f16', 'int8'])
+          .default('f32'),
+      )
       .option('--breaker-failures <n>', 'consecutive failed hops that open the circuit breaker', positiveInt('--breaker-failures'), 3)
       .option('--probe-after-ms <ms>', 'how long the breaker stays open before a hop probes the successor', positiveNumber('--probe-after-ms'), 1000)
       .option('--max-batch <n>', 'most samples per batch', positiveInt('--max-batch'), 64)
@@ -29,7 +33,8 @@ export function unitCommand(): Command {
     if (!LOOPBACK_HOSTS.has(host)) {
       throw new BranchyArgumentError('SERVE_UNSAFE_HOST', `--host ${host} would expose the unit beyond this machine without authentication; bind 127.0.0.1.`);
     }
-    if (o.successor !== undefined && o.nats !== undefined) throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', 'give one of --successor and --nats, not both.');
+    if (o.successor !== undefined && o.nats !== undefined)
+      throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', 'give one of --successor and --nats, not both.');
     const [{ CascadeUnit }, { createUnitServer, httpTransport }, { readPlan, planUnit }, { MetricsRegistry }] = await Promise.all([
       import('../../cascade/unit.ts'),
       import('../../cascade/http.ts'),
@@ -49,7 +54,9 @@ export function unitCommand(): Command {
             ? undefined
             : httpTransport({ url: o.successor as string, unit: unitPlan.successor, from: name });
     if (unitPlan.successor !== undefined && successor === undefined) {
-      process.stderr.write(`branchy unit: ${name} has a successor (${unitPlan.successor}) but neither --successor nor --nats: it answers degraded from its last exit\n`);
+      process.stderr.write(
+        `branchy unit: ${name} has a successor (${unitPlan.successor}) but neither --successor nor --nats: it answers degraded from its last exit\n`,
+      );
     }
     const metrics = new MetricsRegistry();
     const unit = await CascadeUnit.open(planDir, name, {
@@ -74,7 +81,13 @@ export function unitCommand(): Command {
             subject: nats.unitSubject(plan, name),
             queue: nats.unitSubject(plan, name),
             handler: (frame: Uint8Array) => unit.answerFrame(frame),
-            info: { name, model: plan.model, modelId: plan.modelId, stages: unitPlan.stages, version: (await import('../../common/version.ts')).BRANCHY_VERSION },
+            info: {
+              name,
+              model: plan.model,
+              modelId: plan.modelId,
+              stages: unitPlan.stages,
+              version: (await import('../../common/version.ts')).BRANCHY_VERSION,
+            },
           })
         : undefined;
     const stopped = stopSignal();
