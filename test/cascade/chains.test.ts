@@ -3,43 +3,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { splitModel, writePlan } from '../../src/cascade/plan.ts';
 import type { DeploymentPlan } from '../../src/cascade/types.ts';
-import { useBackend } from '../../src/engine/tfjs/index.ts';
-import { TfjsNetwork } from '../../src/engine/tfjs/network.ts';
 import type { Batch, LoadedNetwork } from '../../src/engine/types.ts';
-import { getCriterion } from '../../src/exit/index.ts';
 import { runAllExits } from '../../src/infer/all-exits.ts';
-import { runEarlyExit } from '../../src/infer/runner.ts';
-import { loadModelDir, saveModelDir } from '../../src/io/model-dir.ts';
+import { loadModelDir } from '../../src/io/model-dir.ts';
 import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { openModel } from '../../src/open/open-model.ts';
-import { zooModel } from '../../src/zoo/index.ts';
 import { randomBatch, tempDir } from '../helpers.ts';
 import { digits } from '../serve/fixtures.ts';
-import { predict, startUnit, type RunningUnit } from './units.ts';
-
-/** The score at which a given share of samples passes exit n, from every exit's probabilities. */
-function quantileScore(probs: Float32Array, classes: number, share: number): number {
-  const criterion = getCriterion('entropy');
-  const scores = Array.from({ length: probs.length / classes }, (_, i) => criterion.score(probs, classes, i * classes)).sort((a, b) => a - b);
-  return scores[Math.floor(share * (scores.length - 1))];
-}
-
-function rows(batch: Batch): Float32Array[] {
-  const per = batch.data.length / batch.shape[0];
-  return Array.from({ length: batch.shape[0] }, (_, i) => batch.data.slice(i * per, (i + 1) * per));
-}
-
-async function expectSame(net: LoadedNetwork, front: RunningUnit, model: string, x: Batch, thresholds: number[], unitOfExit: (exit: number) => string) {
-  const { results: expected } = await runEarlyExit(net, x, { thresholds });
-  const { status, results } = await predict(front.url, model, rows(x), thresholds);
-  assert.equal(status, 200);
-  assert.deepEqual(
-    results.map((r) => [r.label, r.exit, r.unit, r.degraded]),
-    expected.map((r) => [r.label, r.exit, unitOfExit(r.exit), false]),
-    `thresholds [${thresholds}]`,
-  );
-  return results;
-}
+import { quantileScore, seededResnet20 } from './seeded-resnet.ts';
+import { expectSame, startUnit, type RunningUnit } from './units.ts';
 
 describe('a 3-unit cascade of a seeded B-ResNet-20 over HTTP (device → edge → cloud)', () => {
   let planDir: string;
@@ -49,12 +21,7 @@ describe('a 3-unit cascade of a seeded B-ResNet-20 over HTTP (device → edge �
   const units: RunningUnit[] = [];
 
   before(async () => {
-    await useBackend('cpu');
-    const spec = zooModel('b-resnet20').build({ classes: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] });
-    const seeded = new TfjsNetwork(spec, undefined, 7);
-    const modelDir = join(tempDir(), 'b-resnet20');
-    saveModelDir(modelDir, { spec, weights: seeded.weights() });
-    seeded.dispose();
+    const { dir: modelDir, spec } = await seededResnet20();
     planDir = join(tempDir(), 'resnet-plan');
     plan = writePlan(planDir, splitModel(loadModelDir(modelDir), { at: [1, 2], names: ['device', 'edge', 'cloud'] }));
     ({ net } = await openModel(modelDir, { engine: 'ort' }));

@@ -3,16 +3,18 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { splitModel, writePlan } from '../../src/cascade/plan.ts';
 import type { DeploymentPlan } from '../../src/cascade/types.ts';
-import type { LoadedNetwork } from '../../src/engine/types.ts';
+import type { Batch, LoadedNetwork } from '../../src/engine/types.ts';
+import { runAllExits } from '../../src/infer/all-exits.ts';
 import { runEarlyExit } from '../../src/infer/runner.ts';
 import { loadModelDir } from '../../src/io/model-dir.ts';
 import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { openModel } from '../../src/open/open-model.ts';
-import { branchy, tempDir } from '../helpers.ts';
+import { branchy, randomBatch, tempDir } from '../helpers.ts';
 import { NATS_SERVER_PACKAGE, startNatsServer, type NatsServer } from '../nats-server.ts';
 import { digits } from '../serve/fixtures.ts';
 import { needs } from '../system-packages.ts';
-import { predict, startUnit, type RunningUnit } from './units.ts';
+import { quantileScore, seededResnet20 } from './seeded-resnet.ts';
+import { expectSame, predict, startUnit, type RunningUnit } from './units.ts';
 
 const SAMPLES = digits(100, 200);
 
@@ -110,5 +112,43 @@ describe('a 2-unit B-LeNet cascade over a real nats-server', { skip: needs(NATS_
       if (!full) await new Promise((r) => setTimeout(r, 100));
     }
     assert.ok(full, 'full answers resumed');
+  });
+});
+
+describe('a 3-unit cascade of a seeded B-ResNet-20 over a real nats-server', { skip: needs(NATS_SERVER_PACKAGE) }, () => {
+  let nats: NatsServer;
+  let plan: DeploymentPlan;
+  let net: LoadedNetwork;
+  let x: Batch;
+  const units: RunningUnit[] = [];
+
+  before(async () => {
+    nats = await startNatsServer();
+    const { dir, spec } = await seededResnet20();
+    const planDir = join(tempDir(), 'resnet-nats');
+    plan = writePlan(planDir, splitModel(loadModelDir(dir), { at: [1, 2], names: ['device', 'edge', 'cloud'] }));
+    ({ net } = await openModel(dir, { engine: 'ort' }));
+    x = randomBatch([30, ...spec.input.shape], 13);
+    units.push(await startUnit(planDir, 'cloud', '--nats', nats.url), await startUnit(planDir, 'edge', '--nats', nats.url));
+    units.unshift(await startUnit(planDir, 'device', '--nats', nats.url));
+  });
+
+  after(async () => {
+    for (const u of units) await u.stop();
+    await nats?.stop();
+    net?.dispose();
+  });
+
+  it('answers (label, exit, unit) as runEarlyExit does, with samples leaving at every unit', async () => {
+    const all = await runAllExits(net, x);
+    const names = ['device', 'edge', 'cloud'];
+    const thresholds = [0.3, 0.5].map((s, i) => quantileScore(all.probs[i], all.classes, s));
+    const results = await expectSame(net, units[0], plan.model, x, thresholds, (exit) => names[exit - 1]);
+    assert.equal(new Set(results.map((r) => r.unit)).size, 3);
+    for (const r of results)
+      assert.deepEqual(
+        r.path.map((h) => h.unit),
+        names.slice(1, r.hops + 1),
+      );
   });
 });

@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import type { Batch, LoadedNetwork } from '../../src/engine/types.ts';
+import { runEarlyExit } from '../../src/infer/runner.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/branchy.js', import.meta.url));
 
@@ -94,4 +97,23 @@ export async function predict(
   });
   const body = (await response.json()) as { results?: UnitAnswer[] };
   return { status: response.status, results: body.results ?? [], body };
+}
+
+/** The rows of a batch, one array per sample. */
+export function rows(batch: Batch): Float32Array[] {
+  const per = batch.data.length / batch.shape[0];
+  return Array.from({ length: batch.shape[0] }, (_, i) => batch.data.slice(i * per, (i + 1) * per));
+}
+
+/** Asserts that the first unit answers (label, exit, unit) as `runEarlyExit` does on the whole network. */
+export async function expectSame(net: LoadedNetwork, front: RunningUnit, model: string, x: Batch, thresholds: number[], unitOfExit: (exit: number) => string) {
+  const { results: expected } = await runEarlyExit(net, x, { thresholds });
+  const { status, results } = await predict(front.url, model, rows(x), thresholds);
+  assert.equal(status, 200);
+  assert.deepEqual(
+    results.map((r) => [r.label, r.exit, r.unit, r.degraded]),
+    expected.map((r) => [r.label, r.exit, unitOfExit(r.exit), false]),
+    `thresholds [${thresholds}]`,
+  );
+  return results;
 }
