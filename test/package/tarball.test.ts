@@ -119,6 +119,7 @@ console.log(JSON.stringify(out));
 import { openModel, loadModelDir, SHIPPED_MODEL_DIR, type ModelManifest } from 'branchy/node';
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from 'branchy/train';
 import { createServer, type ServeOptions } from 'branchy/serve';
+import { splitModel, CascadeUnit, type DeploymentPlan } from 'branchy/cascade';
 
 const options: TrainOptions = { ...DEFAULT_TRAIN_OPTIONS, epochs: 1 };
 const serve: ServeOptions | undefined = undefined;
@@ -131,7 +132,8 @@ export async function firstLabels(): Promise<number[]> {
   const answers: ExitResult[] = results;
   return answers.map((r) => r.label);
 }
-export const unused = [options, serve, createServer, BranchyArgumentError];
+export const unused = [options, serve, createServer, BranchyArgumentError, splitModel, CascadeUnit];
+export type Plan = DeploymentPlan;
 `,
     );
     writeFileSync(
