@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { decodeAnswers } from '../../src/cascade/answer-frame.ts';
+import { encodeFeatures } from '../../src/cascade/feature-codec.ts';
+import { natsTransport, unitSubject } from '../../src/cascade/nats.ts';
 import { splitModel, writePlan } from '../../src/cascade/plan.ts';
 import type { DeploymentPlan } from '../../src/cascade/types.ts';
 import type { Batch, LoadedNetwork } from '../../src/engine/types.ts';
@@ -81,16 +84,29 @@ describe('a 2-unit B-LeNet cascade over a real nats-server', { skip: needs(NATS_
     const r = await branchy('units', '--nats', nats.url, '--json');
     assert.equal(r.code, 0, r.stderr);
     const { units } = JSON.parse(r.stdout) as { units: { unit: string; model: string; modelId: string; stages: number[]; subject: string }[] };
-    assert.equal(units.length, 2, 'the two cloud replicas (the first unit serves HTTP, not a subject)');
+    assert.deepEqual(units.map((u) => u.unit).sort(), ['cloud', 'cloud', 'device'], 'the device and the two cloud replicas');
     for (const u of units) {
-      assert.equal(u.unit, 'cloud');
       assert.equal(u.model, plan.model);
       assert.equal(u.modelId, plan.modelId);
-      assert.deepEqual(u.stages, [2, 2]);
-      assert.equal(u.subject, `branchy.${plan.model}.cloud`);
+      assert.deepEqual(u.stages, u.unit === 'cloud' ? [2, 2] : [1, 1]);
+      assert.equal(u.subject, `branchy.${plan.model}.${u.unit}`);
     }
     const table = await branchy('units', '--nats', nats.url);
     assert.match(table.stdout, new RegExp(`cloud +${plan.model} `));
+  });
+
+  it('a client on NATS sends frames of raw input to the first unit by subject and gets the same answers', async () => {
+    const client = await natsTransport({ url: nats.url, subject: unitSubject(plan, 'device'), name: 'test-client' });
+    const x = { data: new Float32Array(16 * 784), shape: [16, 28, 28, 1] };
+    SAMPLES.slice(0, 16).forEach((s, i) => x.data.set(s, i * 784));
+    const frame = encodeFeatures(x, 'f32', { modelId: plan.modelId, stage: 0, thresholds: [0.05], from: 'test-client' });
+    const answers = decodeAnswers(await client.forward(frame, 2000), 16, plan.spec.classes.length);
+    const { results } = await predict(device.url, plan.model, SAMPLES.slice(0, 16), [0.05]);
+    assert.deepEqual(
+      answers.map((a) => [a.label, a.exit, a.route?.unit]),
+      results.map((r) => [r.label, r.exit, r.unit]),
+    );
+    await client.close();
   });
 
   it('with every replica gone, requests are answered degraded at once (no responders); a replica back, full answers resume', async () => {

@@ -74,22 +74,22 @@ export function unitCommand(): Command {
       metrics,
       logger: { level: o.logLevel as string, stream: process.stderr },
     });
-    const onNats =
-      nats && unitPlan.index > 0
-        ? await nats.serveUnitOnNats({
-            url: o.nats as string,
-            subject: nats.unitSubject(plan, name),
-            queue: nats.unitSubject(plan, name),
-            handler: (frame: Uint8Array) => unit.answerFrame(frame),
-            info: {
-              name,
-              model: plan.model,
-              modelId: plan.modelId,
-              stages: unitPlan.stages,
-              version: (await import('../../common/version.ts')).BRANCHY_VERSION,
-            },
-          })
-        : undefined;
+    // Every unit serves its subject, the first too (it takes frames of raw input there), so each announces itself.
+    const onNats = nats
+      ? await nats.serveUnitOnNats({
+          url: o.nats as string,
+          subject: nats.unitSubject(plan, name),
+          queue: nats.unitSubject(plan, name),
+          handler: (frame: Uint8Array) => unit.answerFrame(frame),
+          info: {
+            name,
+            model: plan.model,
+            modelId: plan.modelId,
+            stages: unitPlan.stages,
+            version: (await import('../../common/version.ts')).BRANCHY_VERSION,
+          },
+        })
+      : undefined;
     const stopped = stopSignal();
     const address = await server.app.listen({ host, port: o.port as number });
     process.stdout.write(
