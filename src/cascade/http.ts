@@ -136,7 +136,7 @@ export interface UnitServerOptions extends ServeOptions {
 /**
  * The HTTP side of a unit, not listening yet. The first unit serves `branchy serve`'s routes (predict under the
  * plan's model name, with every result's route), a successor the forward route; both serve `GET /healthz`,
- * `GET /metrics` and `GET /v1/unit`.
+ * `GET /metrics` and `GET /v1/unit`. `close` stops the server, then closes the unit (its network and transport).
  */
 export function createUnitServer(
   unit: CascadeUnit,
@@ -146,7 +146,15 @@ export function createUnitServer(
     const manifest: ModelManifest = { format: 'branchy-model/1', spec: unit.plan.spec, weights: {} };
     const server: BranchyServer = createServer([{ name: unit.plan.model, dir: unit.plan.model, manifest, host: new CascadeHost(unit) }], options);
     server.app.get('/v1/unit', async () => describeUnit(unit));
-    return server;
+    return {
+      app: server.app,
+      metrics: server.metrics,
+      async close() {
+        // The server answers what it took, then leaves its hosts to the caller: here, the unit.
+        await server.close();
+        await unit.close();
+      },
+    };
   }
   const metrics = options.metrics ?? new MetricsRegistry();
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.frameLimit ?? 64 * 1024 * 1024 });
