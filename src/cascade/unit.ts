@@ -9,7 +9,7 @@ import { selectRows } from '../engine/batch.ts';
 import type { Batch, LoadedNetwork } from '../engine/types.ts';
 import { getCriterion, validateThresholds, type ExitCriterion } from '../exit/index.ts';
 import type { ExitResult } from '../infer/types.ts';
-import { loadModelDir } from '../io/model-dir.ts';
+import { readManifest } from '../io/model-dir.ts';
 import { openModel, type OpenModelOptions } from '../open/open-model.ts';
 import { MicroBatcher } from '../serve/batcher.ts';
 import type { Counter, Histogram, MetricsRegistry } from '../serve/metrics.ts';
@@ -107,7 +107,7 @@ export class CascadeUnit {
   static async open(planDir: string, name: string, options: UnitOptions = {}): Promise<CascadeUnit> {
     const plan = readPlan(planDir);
     const { unit, dir } = planUnit(planDir, plan, name);
-    const manifest = loadModelDir(dir).manifest;
+    const manifest = readManifest(dir);
     if (manifest.modelId !== plan.modelId) {
       throw new BranchyCascadeError(
         'CASCADE_BAD_PLAN',
@@ -127,11 +127,6 @@ export class CascadeUnit {
       }
     }
     return new CascadeUnit(plan, unit, net, options);
-  }
-
-  /** Whether this unit is the plan's last. */
-  get isLast(): boolean {
-    return this.unit.successor === undefined;
   }
 
   /**
