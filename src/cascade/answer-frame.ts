@@ -5,27 +5,19 @@
  * @module
  */
 import { decodeFrame, encodeFrame } from '../io/frame.ts';
+import { packResults, unpackResults } from '../infer/packed-results.ts';
 import type { ExitResult, ExitRoute } from '../infer/types.ts';
 import { BranchyCascadeError } from './errors.ts';
 
 /** Encodes results in order; every result carries its route. */
 export function encodeAnswers(results: readonly ExitResult[], classes: number): Uint8Array {
   const n = results.length;
-  const label = new Int32Array(n);
-  const exit = new Int32Array(n);
-  const score = new Float64Array(n);
-  const probs = new Float32Array(n * classes);
-  results.forEach((r, i) => {
-    label[i] = r.label;
-    exit[i] = r.exit;
-    score[i] = r.score;
-    probs.set(r.probs, i * classes);
-  });
+  const { labels, exits, scores, probs } = packResults(results, classes);
   return encodeFrame(
     {
-      label: { dtype: 'I32', shape: [n], data: label },
-      exit: { dtype: 'I32', shape: [n], data: exit },
-      score: { dtype: 'F64', shape: [n], data: score },
+      label: { dtype: 'I32', shape: [n], data: labels },
+      exit: { dtype: 'I32', shape: [n], data: exits },
+      score: { dtype: 'F64', shape: [n], data: scores },
       probs: { dtype: 'F32', shape: [n, classes], data: probs },
     },
     { kind: 'answers', routes: JSON.stringify(results.map((r) => r.route)) },
@@ -63,12 +55,11 @@ export function decodeAnswers(bytes: Uint8Array, count: number, classes: number)
     bad('its routes are not JSON.');
   }
   if (!Array.isArray(routes) || routes.length !== count) bad(`it carries no route per sample.`);
-  const probs = tensors.probs.data as Float32Array;
-  return routes.map((route, i) => ({
-    label: tensors.label.data[i],
-    exit: tensors.exit.data[i],
-    score: tensors.score.data[i],
-    probs: probs.slice(i * classes, (i + 1) * classes),
-    ...(route ? { route } : {}),
-  }));
+  const results = unpackResults({
+    labels: tensors.label.data as Int32Array,
+    exits: tensors.exit.data as Int32Array,
+    scores: tensors.score.data as Float64Array,
+    probs: tensors.probs.data as Float32Array,
+  });
+  return results.map((r, i) => (routes[i] ? { ...r, route: routes[i] } : r));
 }

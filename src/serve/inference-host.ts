@@ -8,6 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import type { OpenModelOptions } from '../open/open-model.ts';
 import type { Batch, LoadedNetwork } from '../engine/types.ts';
+import { unpackResults } from '../infer/packed-results.ts';
 import { runEarlyExit } from '../infer/runner.ts';
 import type { ExitResult } from '../infer/types.ts';
 import type { BranchyErrorCode } from '../common/errors.ts';
@@ -79,15 +80,7 @@ export type WorkerReply =
 const WORKER_ENTRY = new URL('./inference-worker.js', import.meta.url);
 
 function unpack(reply: Extract<WorkerReply, { type: 'results' }>): HostRun {
-  const n = reply.labels.length;
-  const classes = n === 0 ? 0 : reply.probs.length / n;
-  const results = Array.from({ length: n }, (_, i) => ({
-    label: reply.labels[i],
-    exit: reply.exits[i],
-    score: reply.scores[i],
-    probs: reply.probs.subarray(i * classes, (i + 1) * classes),
-  }));
-  return { results, runMs: reply.runMs };
+  return { results: unpackResults(reply), runMs: reply.runMs };
 }
 
 const asError = (f: WorkerFailure) => new BranchyServeError(f.code, f.message, f.status);

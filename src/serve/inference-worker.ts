@@ -7,6 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openModel, type OpenModelOptions } from '../open/open-model.ts';
+import { packResults } from '../infer/packed-results.ts';
 import { runEarlyExit } from '../infer/runner.ts';
 import { errorReply } from './errors.ts';
 import type { WorkerReply, WorkerRequest } from './inference-host.ts';
@@ -30,17 +31,7 @@ try {
         const started = performance.now();
         const { results } = await runEarlyExit(net, { data: request.data, shape: request.shape }, { thresholds: request.thresholds });
         const runMs = performance.now() - started;
-        const n = results.length;
-        const labels = new Int32Array(n);
-        const exits = new Int32Array(n);
-        const scores = new Float64Array(n);
-        const probs = new Float32Array(n * classes);
-        results.forEach((r, i) => {
-          labels[i] = r.label;
-          exits[i] = r.exit;
-          scores[i] = r.score;
-          probs.set(r.probs, i * classes);
-        });
+        const { labels, exits, scores, probs } = packResults(results, classes);
         reply = { type: 'results', id: request.id, runMs, labels, exits, scores, probs };
         port.postMessage(reply, [labels.buffer, exits.buffer, scores.buffer, probs.buffer]);
         return;
