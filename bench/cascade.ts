@@ -313,9 +313,9 @@ interface HopPath {
   failed: number;
 }
 
-async function transportTo(kind: 'HTTP' | 'NATS', cloud: Child, natsUrl: string | undefined, planModel: string): Promise<Transport> {
+async function transportTo(kind: 'HTTP' | 'NATS', cloud: Child, natsUrl: string | undefined, plan: DeploymentPlan): Promise<Transport> {
   if (kind === 'HTTP') return httpTransport({ url: cloud.url, unit: 'cloud', from: 'device' });
-  return natsTransport({ url: natsUrl as string, subject: unitSubject({ model: planModel }, 'cloud'), name: `${planModel}.device` });
+  return natsTransport({ url: natsUrl as string, subject: unitSubject(plan, 'cloud'), name: `${plan.model}.device` });
 }
 
 interface HopFigures {
@@ -327,11 +327,10 @@ interface HopFigures {
 
 async function perHop(network: Network): Promise<HopFigures> {
   const { net } = await openModel(network.modelDir, { engine: 'ort', ...open });
-  const model = network.plan.model;
   const paths: HopPath[] = [];
   for (const [w, wait] of WAITS.entries()) {
     for (const transport of nats ? (['HTTP', 'NATS'] as const) : (['HTTP'] as const)) {
-      const successor = await transportTo(transport, network.clouds[w], nats?.[w].url, model);
+      const successor = await transportTo(transport, network.clouds[w], nats?.[w].url, network.plan);
       const unit = await CascadeUnit.open(network.planDir, 'device', { open, successor });
       paths.push({ transport, wait, unit, chainMs: [], hopMs: [], failed: 0 });
     }
@@ -555,7 +554,7 @@ async function degradedFigures(): Promise<Degraded[]> {
       reasons: new Set(),
     });
   await add('HTTP, circuit open', httpTransport({ url: clouds.lenet[1].url, unit: 'cloud', from: 'device' }));
-  if (nats) await add('NATS, circuit open', await transportTo('NATS', clouds.lenet[1], nats[1].url, lenetPlan.model));
+  if (nats) await add('NATS, circuit open', await transportTo('NATS', clouds.lenet[1], nats[1].url, lenetPlan));
   await add('front unit alone (no successor)');
   // A full answer through each first, so that connections are up when the successor dies.
   for (const front of fronts) await front.unit.process(digits(test, 0, 1), zero);

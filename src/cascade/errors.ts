@@ -1,4 +1,5 @@
 import { BranchyError } from '../common/errors.ts';
+import { BranchyServeError } from '../serve/errors.ts';
 
 /** The cascade's codes. */
 export type CascadeErrorCode =
@@ -12,6 +13,7 @@ export type CascadeErrorCode =
   | 'CASCADE_BAD_DTYPE'
   | 'CASCADE_FRAME_TOO_LARGE'
   | 'CASCADE_NO_SUCCESSOR'
+  | 'CASCADE_NATS_UNREACHABLE'
   | 'CASCADE_UNIT_FAILED';
 
 /**
@@ -32,7 +34,10 @@ export class BranchyCascadeError extends BranchyError<CascadeErrorCode> {
  * error. The unit answers from its own last exit, `degraded`, with `reason`.
  */
 export class CascadeHopError extends Error {
-  /** Short and stable, for the answer and the metrics: `timeout`, `unreachable`, `no responders`, `successor error: CODE`. */
+  /**
+   * Short and stable, for the answer and the metrics: `timeout`, `unreachable`, `no responders`, `successor refused:
+   * CODE` (4xx), `successor error: CODE` (5xx).
+   */
   readonly reason: string;
 
   constructor(reason: string, message: string, options?: { cause?: unknown }) {
@@ -40,4 +45,19 @@ export class CascadeHopError extends Error {
     this.reason = reason;
     this.name = 'CascadeHopError';
   }
+}
+
+/**
+ * The status and body a unit answers an error with, over HTTP and NATS alike: a cascade or server error keeps its
+ * status, any other coded error is the sender's (400), anything else the unit's own failure (500).
+ */
+export function unitErrorReply(error: unknown): { status: number; code: string; message: string } {
+  if (error instanceof BranchyCascadeError || error instanceof BranchyServeError) return { status: error.status, code: error.code, message: error.message };
+  if (error instanceof BranchyError) return { status: 400, code: error.code, message: error.message };
+  return { status: 500, code: 'CASCADE_UNIT_FAILED', message: `the unit failed: ${error instanceof Error ? error.message : String(error)}` };
+}
+
+/** The degraded answer's reason for an error reply: the sender's fault (4xx) is refused, the unit's (5xx) an error. */
+export function replyReason(status: number, code: string): string {
+  return `${status < 500 ? 'successor refused' : 'successor error'}: ${code}`;
 }

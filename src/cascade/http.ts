@@ -7,14 +7,12 @@
  */
 import { Agent, request } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { BranchyError } from '../common/errors.ts';
 import type { ModelManifest } from '../io/model-dir.ts';
-import { BranchyServeError } from '../serve/errors.ts';
 import type { HostRun, InferenceHost } from '../serve/inference-host.ts';
 import { METRICS_CONTENT_TYPE, MetricsRegistry } from '../serve/metrics.ts';
 import { createServer, type BranchyServer, type ServeOptions } from '../serve/server.ts';
 import type { Batch } from '../engine/types.ts';
-import { BranchyCascadeError, CascadeHopError } from './errors.ts';
+import { BranchyCascadeError, CascadeHopError, replyReason, unitErrorReply } from './errors.ts';
 import type { CascadeUnit } from './unit.ts';
 import { ERROR_HEADER, FROM_HEADER, type Transport } from './types.ts';
 
@@ -65,8 +63,9 @@ export function httpTransport(options: { url: string; unit: string; from: string
               const body = Buffer.concat(chunks);
               if (res.statusCode === 200) return settle(undefined, new Uint8Array(body.buffer, body.byteOffset, body.length));
               const code = String(res.headers[ERROR_HEADER] ?? `HTTP_${res.statusCode}`);
-              const kind = (res.statusCode ?? 500) >= 500 ? 'successor error' : 'successor refused';
-              settle(new CascadeHopError(`${kind}: ${code}`, `${target} answered ${res.statusCode}: ${body.toString('utf8').slice(0, 300)}`));
+              settle(
+                new CascadeHopError(replyReason(res.statusCode ?? 500, code), `${target} answered ${res.statusCode}: ${body.toString('utf8').slice(0, 300)}`),
+              );
             });
           },
         );
@@ -121,12 +120,6 @@ function describeUnit(unit: CascadeUnit) {
   };
 }
 
-function errorBody(error: unknown): { status: number; code: string; message: string } {
-  if (error instanceof BranchyCascadeError || error instanceof BranchyServeError) return { status: error.status, code: error.code, message: error.message };
-  if (error instanceof BranchyError) return { status: 400, code: error.code, message: error.message };
-  return { status: 500, code: 'CASCADE_UNIT_FAILED', message: error instanceof Error ? error.message : String(error) };
-}
-
 /** How a unit's HTTP side runs. */
 export interface UnitServerOptions extends ServeOptions {
   /** Largest features frame a successor takes, in bytes (default 64 MiB). */
@@ -176,7 +169,7 @@ export function createUnitServer(
       const answer = await unit.answerFrame(new Uint8Array(body.buffer, body.byteOffset, body.length));
       return reply.type(FRAME_TYPE).send(Buffer.from(answer.buffer, answer.byteOffset, answer.length));
     } catch (error) {
-      const { status, code, message } = errorBody(error);
+      const { status, code, message } = unitErrorReply(error);
       return reply.code(status).header(ERROR_HEADER, code).send({ code, message });
     }
   });

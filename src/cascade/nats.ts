@@ -22,14 +22,15 @@ import {
   type NatsConnection,
   type Subscription,
 } from '@nats-io/transport-node';
-import { BranchyError } from '../common/errors.ts';
-import { BranchyCascadeError, CascadeHopError } from './errors.ts';
+import { BranchyCascadeError, CascadeHopError, replyReason, unitErrorReply } from './errors.ts';
 import { ERROR_HEADER, FROM_HEADER, type DeploymentPlan, type FrameHandler, type Transport } from './types.ts';
 
 /** What an error reply's body says. */
 export interface UnitErrorBody {
   code: string;
   message: string;
+  /** The HTTP-like status the unit gave it (`Nats-Service-Error-Code`): 4xx the sender's fault, 5xx the unit's. */
+  status?: number;
 }
 
 /**
@@ -43,14 +44,16 @@ export function subjectToken(name: string): string {
 }
 
 /**
- * The subject a unit listens on: `branchy.<model>.<unit>`, each name made a subject token by {@link subjectToken}.
+ * The subject a unit listens on: `branchy.<model>.<plan id>.<unit>`, each name made a subject token by
+ * {@link subjectToken}. The plan id keeps the units of two plans of one model (cut elsewhere, or forwarding the
+ * input) apart, so that neither's frames reach the other's replicas.
  *
  * @example
- * unitSubject({ model: 'b-lenet-mnist' }, 'cloud'); // 'branchy.b-lenet-mnist.cloud'
- * unitSubject({ model: 'lenet v2' }, 'edge.1');     // 'branchy.lenet_v2.edge_1'
+ * unitSubject({ model: 'b-lenet-mnist', id: '3f2a9c01d4e5' }, 'cloud'); // 'branchy.b-lenet-mnist.3f2a9c01d4e5.cloud'
+ * unitSubject({ model: 'lenet v2', id: '3f2a9c01d4e5' }, 'edge.1');     // 'branchy.lenet_v2.3f2a9c01d4e5.edge_1'
  */
-export function unitSubject(plan: Pick<DeploymentPlan, 'model'>, unit: string): string {
-  return `branchy.${subjectToken(plan.model)}.${subjectToken(unit)}`;
+export function unitSubject(plan: Pick<DeploymentPlan, 'model' | 'id'>, unit: string): string {
+  return `branchy.${subjectToken(plan.model)}.${subjectToken(plan.id)}.${subjectToken(unit)}`;
 }
 
 /**
@@ -59,10 +62,7 @@ export function unitSubject(plan: Pick<DeploymentPlan, 'model'>, unit: string): 
  * {@link BranchyError} keeps its code; anything else is `CASCADE_UNIT_FAILED`.
  */
 export function errorReply(error: unknown): { headers: MsgHdrs; body: Uint8Array; code: string; message: string } {
-  const branchy = error instanceof BranchyError;
-  const code: string = branchy ? error.code : 'CASCADE_UNIT_FAILED';
-  const message = branchy ? error.message : `The unit failed: ${error instanceof Error ? error.message : String(error)}`;
-  const status = error instanceof BranchyCascadeError ? error.status : 500;
+  const { status, code, message } = unitErrorReply(error);
   const h = headers();
   h.set(ERROR_HEADER, code);
   h.set('Nats-Service-Error', message.replace(/[\r\n]+/g, ' '));
@@ -75,11 +75,12 @@ export function errorReply(error: unknown): { headers: MsgHdrs; body: Uint8Array
 export function replyError(msg: Pick<Msg, 'headers' | 'data'>): UnitErrorBody | undefined {
   const code = msg.headers?.get(ERROR_HEADER);
   if (!code) return undefined;
+  const status = Number(msg.headers?.get('Nats-Service-Error-Code')) || 500;
   try {
     const body = JSON.parse(new TextDecoder().decode(msg.data)) as Partial<UnitErrorBody>;
-    return { code, message: typeof body.message === 'string' ? body.message : `the successor answered ${code}` };
+    return { code, status, message: typeof body.message === 'string' ? body.message : `the successor answered ${code}` };
   } catch {
-    return { code, message: `the successor answered ${code} with a body that is not JSON` };
+    return { code, status, message: `the successor answered ${code} with a body that is not JSON` };
   }
 }
 
@@ -90,7 +91,9 @@ async function connectTo(url: string, name: string, reconnect: boolean): Promise
   try {
     return await connect({ servers: url, name, ...(reconnect ? RECONNECT : { reconnect: false }) });
   } catch (error) {
-    throw new CascadeHopError('unreachable', `Cannot connect to the NATS server at ${url}: ${(error as Error).message}`, { cause: error });
+    throw new BranchyCascadeError('CASCADE_NATS_UNREACHABLE', `cannot connect to the NATS server at ${url}: ${(error as Error).message}`, 503, {
+      cause: error,
+    });
   }
 }
 
@@ -115,7 +118,7 @@ export interface NatsTransportOptions {
  * or `successor error: CODE` (the successor answered with an error). A frame over {@link Transport.maxFrameBytes}
  * is refused with `CASCADE_FRAME_TOO_LARGE` before anything is sent.
  *
- * @throws CascadeHopError `unreachable` when the server cannot be reached at the start.
+ * @throws BranchyCascadeError `CASCADE_NATS_UNREACHABLE` when the server cannot be reached at the start.
  * @example
  * const successor = await natsTransport({ url: 'nats://127.0.0.1:4222', subject: unitSubject(plan, 'cloud'), name: 'device' });
  * const answer = await successor.forward(frame, 200);
@@ -176,7 +179,7 @@ export async function natsTransport(options: NatsTransportOptions): Promise<Tran
         throw hopError(error, options.subject, timeout);
       }
       const failed = replyError(reply);
-      if (failed) throw new CascadeHopError(`successor error: ${failed.code}`, `${options.subject} answered ${failed.code}: ${failed.message}`);
+      if (failed) throw new CascadeHopError(replyReason(failed.status ?? 500, failed.code), `${options.subject} answered ${failed.code}: ${failed.message}`);
       return plainBytes(reply.data);
     },
     async close(): Promise<void> {
@@ -274,7 +277,7 @@ export function unitServiceName(info: Pick<UnitInfo, 'model' | 'name'>): string 
  * and `$SRV.STATS` (bare, by service name, by id) as a service named {@link unitServiceName} with one endpoint,
  * metadata `model`, `modelId`, `unit` and `stages` (`"a-b"`).
  *
- * @throws CascadeHopError `unreachable` when the server cannot be reached at the start.
+ * @throws BranchyCascadeError `CASCADE_NATS_UNREACHABLE` when the server cannot be reached at the start.
  */
 export async function serveUnitOnNats(options: ServeUnitOnNatsOptions): Promise<NatsUnitServer> {
   const { subject, queue, handler, info } = options;
@@ -444,7 +447,7 @@ interface ServiceReply {
  * `timeoutMs`. Services that are not branchy units (no `model`, `modelId`, `unit` and `stages` metadata) are left
  * out. Sorted by model, unit and id.
  *
- * @throws CascadeHopError `unreachable` when the server cannot be reached.
+ * @throws BranchyCascadeError `CASCADE_NATS_UNREACHABLE` when the server cannot be reached.
  */
 export async function listUnits(url: string, timeoutMs = 500): Promise<UnitListing[]> {
   const nc = await connectTo(url, 'branchy list-units', false);

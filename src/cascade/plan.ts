@@ -49,6 +49,12 @@ export function modelIdOf(manifest: ModelManifest): string {
   return hash.digest('hex');
 }
 
+/** {@link DeploymentPlan.id}: which model, cut where, forwarding what. */
+export function planIdOf(modelId: string, forward: ForwardMode, units: readonly Pick<UnitPlan, 'name' | 'stages'>[]): string {
+  const cut = units.map((u) => `${u.name}:${u.stages[0]}-${u.stages[1]}`).join(',');
+  return createHash('sha256').update(`${modelId}|${forward}|${cut}`).digest('hex').slice(0, 12);
+}
+
 function renamed(weights: Record<string, Float32Array>, first: number, last: number): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
   for (const [name, data] of Object.entries(weights)) {
@@ -122,13 +128,16 @@ export function splitModel(model: LoadedModelDir, options: SplitOptions): { plan
     };
     return { plan, spec: sub, weights: renamed(model.weights, from, last) };
   });
+  const modelId = modelIdOf(model.manifest);
+  const unitPlans = units.map((u) => u.plan);
   const plan: DeploymentPlan = {
     format: 'branchy-plan/1',
     model: spec.name,
-    modelId: modelIdOf(model.manifest),
+    modelId,
+    id: planIdOf(modelId, forward, unitPlans),
     spec,
     forward,
-    units: units.map((u) => u.plan),
+    units: unitPlans,
   };
   return { plan, units };
 }
@@ -195,6 +204,9 @@ export function readPlan(dir: string): DeploymentPlan {
     if (!ok) badPlan(path, `units[${i}] is not a unit continuing at stage ${next} of ${depth}: ${JSON.stringify(u).slice(0, 200)}.`);
     next = u.stages[1] + 1;
   });
+  if (plan.id !== planIdOf(plan.modelId, plan.forward, Array.isArray(plan.units) ? plan.units : [])) {
+    badPlan(path, `field 'id' is ${JSON.stringify(plan.id)}; expected the id of its model, forward mode and units (12 hex digits).`);
+  }
   return plan;
 }
 

@@ -50,6 +50,11 @@ export interface DeploymentPlan {
    * unit checks it, so a frame from another network or version is refused.
    */
   modelId: string;
+  /**
+   * The plan's id: 12 hex digits of a SHA-256 over the model id, the forward mode and every unit's name and stages.
+   * Two plans of one model differ in it, so their units never share a NATS subject or queue group.
+   */
+  id: string;
   /** The whole network, as it was split (thresholds, classes, input, criterion). */
   spec: NetworkSpec;
   forward: ForwardMode;

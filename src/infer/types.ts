@@ -28,7 +28,7 @@ export interface ExitRoute {
   hops: number;
   /** True when a unit answered from its own last exit because its successor could not. */
   degraded: boolean;
-  /** Why, when degraded: `timeout`, `unreachable`, `no responders`, `circuit open`, `successor error: CODE`, … */
+  /** Why, when degraded: `timeout`, `unreachable`, `no responders`, `circuit open`, `no successor`, `successor refused: CODE` (4xx), `successor error: CODE` (5xx). */
   reason?: string;
   /** The hops after the first unit, in order. */
   path: HopTiming[];

@@ -89,7 +89,7 @@ describe('a 2-unit B-LeNet cascade over a real nats-server', { skip: needs(NATS_
       assert.equal(u.model, plan.model);
       assert.equal(u.modelId, plan.modelId);
       assert.deepEqual(u.stages, u.unit === 'cloud' ? [2, 2] : [1, 1]);
-      assert.equal(u.subject, `branchy.${plan.model}.${u.unit}`);
+      assert.equal(u.subject, `branchy.${plan.model}.${plan.id}.${u.unit}`);
     }
     const table = await branchy('units', '--nats', nats.url);
     assert.match(table.stdout, new RegExp(`cloud +${plan.model} `));

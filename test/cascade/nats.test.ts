@@ -28,11 +28,12 @@ async function hopFailure(send: () => Promise<unknown>): Promise<{ reason: strin
 }
 
 describe('unitSubject', () => {
-  it('is branchy.<model>.<unit>, each name made one subject token', () => {
-    assert.equal(unitSubject({ model: 'b-lenet-mnist' }, 'cloud'), 'branchy.b-lenet-mnist.cloud');
-    assert.equal(unitSubject({ model: 'lenet v2' }, 'edge.1'), 'branchy.lenet_v2.edge_1');
-    assert.equal(unitSubject({ model: 'a*b' }, 'c>d'), 'branchy.a_b.c_d');
-    assert.throws(() => unitSubject({ model: '' }, 'cloud'), { code: 'CASCADE_BAD_PLAN' });
+  it('is branchy.<model>.<plan id>.<unit>, each name made one subject token', () => {
+    const id = '3f2a9c01d4e5';
+    assert.equal(unitSubject({ model: 'b-lenet-mnist', id }, 'cloud'), 'branchy.b-lenet-mnist.3f2a9c01d4e5.cloud');
+    assert.equal(unitSubject({ model: 'lenet v2', id }, 'edge.1'), 'branchy.lenet_v2.3f2a9c01d4e5.edge_1');
+    assert.equal(unitSubject({ model: 'a*b', id }, 'c>d'), 'branchy.a_b.3f2a9c01d4e5.c_d');
+    assert.throws(() => unitSubject({ model: '', id }, 'cloud'), { code: 'CASCADE_BAD_PLAN' });
   });
 });
 
@@ -121,14 +122,14 @@ describe('the NATS transport against a real nats-server', { skip: needs(NATS_SER
     assert.ok(ms >= 140 && ms < 450, `a 150 ms deadline failed after ${ms.toFixed(0)} ms`);
   });
 
-  it('an error thrown in the handler comes back as "successor error: CODE" and counts in the stats', async () => {
+  it('an error thrown in the handler comes back as "successor refused: CODE" (4xx) or "successor error: CODE" and counts in the stats', async () => {
     const u = await served('branchy.tiny.failing', async (frame) => {
-      if (frame[0] === 1) throw new BranchyCascadeError('CASCADE_WRONG_MODEL', 'the frame names model sha256:other');
+      if (frame[0] === 1) throw new BranchyCascadeError('CASCADE_WRONG_MODEL', 'the frame names model sha256:other', 409);
       throw new TypeError('x is undefined');
     });
     const t = await transport('branchy.tiny.failing');
     const ours = await hopFailure(() => t.forward(Uint8Array.of(1), 2000));
-    assert.equal(ours.reason, 'successor error: CASCADE_WRONG_MODEL');
+    assert.equal(ours.reason, 'successor refused: CASCADE_WRONG_MODEL');
     assert.match(ours.error.message, /sha256:other/);
     const other = await hopFailure(() => t.forward(Uint8Array.of(2), 2000));
     assert.equal(other.reason, 'successor error: CASCADE_UNIT_FAILED');
@@ -156,7 +157,7 @@ describe('the NATS transport against a real nats-server', { skip: needs(NATS_SER
   });
 
   it('listUnits lists the announced units with their metadata and request counts', async () => {
-    const plan = { model: 'listed' };
+    const plan = { model: 'listed', id: 'a1b2c3d4e5f6' };
     const device = await served(unitSubject(plan, 'device'), echo, unit('device', [1, 1], 'listed'));
     const cloud = await served(unitSubject(plan, 'cloud'), echo, unit('cloud', [2, 3], 'listed'));
     const toDevice = await transport(device.subject);
@@ -187,8 +188,8 @@ describe('the NATS transport against a real nats-server', { skip: needs(NATS_SER
           modelId: 'sha256:listed',
           stages: [2, 3],
           version: '0.1.0',
-          subject: 'branchy.listed.cloud',
-          queueGroup: 'branchy.listed.cloud',
+          subject: 'branchy.listed.a1b2c3d4e5f6.cloud',
+          queueGroup: 'branchy.listed.a1b2c3d4e5f6.cloud',
           description: 'unit cloud of listed',
         },
         {
@@ -199,8 +200,8 @@ describe('the NATS transport against a real nats-server', { skip: needs(NATS_SER
           modelId: 'sha256:listed',
           stages: [1, 1],
           version: '0.1.0',
-          subject: 'branchy.listed.device',
-          queueGroup: 'branchy.listed.device',
+          subject: 'branchy.listed.a1b2c3d4e5f6.device',
+          queueGroup: 'branchy.listed.a1b2c3d4e5f6.device',
           description: 'unit device of listed',
         },
       ],
@@ -219,7 +220,7 @@ describe('the NATS transport against a real nats-server', { skip: needs(NATS_SER
   });
 
   it('answers $SRV.PING by service name and by id with a ping_response', async () => {
-    const u = await served(unitSubject({ model: 'pinged' }, 'cloud'), echo, unit('cloud', [2, 3], 'pinged'));
+    const u = await served(unitSubject({ model: 'pinged', id: 'a1b2c3d4e5f6' }, 'cloud'), echo, unit('cloud', [2, 3], 'pinged'));
     assert.equal(u.service, unitServiceName({ model: 'pinged', name: 'cloud' }));
     const nc = await connect({ servers: server.url });
     open.push(nc);
@@ -292,8 +293,10 @@ describe('the NATS transport across a server restart', { skip: needs(NATS_SERVER
     assert.equal((await hopFailure(() => closed.forward(bytes(8), 1000))).reason, 'unreachable');
   });
 
-  it('refuses to start against a server that is not there, with "unreachable"', async () => {
-    const reason = await hopFailure(() => natsTransport({ url: 'nats://127.0.0.1:1', subject: 'branchy.tiny.cloud' }));
-    assert.equal(reason.reason, 'unreachable');
+  it('refuses to start against a server that is not there, with a typed error naming it', async () => {
+    await assert.rejects(natsTransport({ url: 'nats://127.0.0.1:1', subject: 'branchy.tiny.cloud' }), {
+      code: 'CASCADE_NATS_UNREACHABLE',
+      message: /cannot connect to the NATS server at nats:\/\/127\.0\.0\.1:1/,
+    });
   });
 });
