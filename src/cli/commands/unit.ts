@@ -26,7 +26,11 @@ export function unitCommand(): Command {
       .option('--breaker-failures <n>', 'consecutive failed hops that open the circuit breaker', positiveInt('--breaker-failures'), 3)
       .option('--probe-after-ms <ms>', 'how long the breaker stays open before a hop probes the successor', positiveNumber('--probe-after-ms'), 1000)
       .option('--max-batch <n>', 'most samples per batch', positiveInt('--max-batch'), 64)
-      .option('--max-wait-ms <ms>', 'longest a request or frame waits for others', positiveNumber('--max-wait-ms', true), 2)
+      .option(
+        '--max-wait-ms <ms>',
+        'longest a request or frame waits for others (default: 2 on the first unit; 0 on a successor, whose frames come batched already)',
+        positiveNumber('--max-wait-ms', true),
+      )
       .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug, silent)', 'warn'),
   ).action(async (planDir: string, o: Record<string, unknown>) => {
     const host = o.host as string;
@@ -58,6 +62,7 @@ export function unitCommand(): Command {
         `branchy unit: ${name} has a successor (${unitPlan.successor}) but neither --successor nor --nats: it answers degraded from its last exit\n`,
       );
     }
+    const maxWaitMs = (o.maxWaitMs as number | undefined) ?? (unitPlan.index === 0 ? 2 : 0);
     const metrics = new MetricsRegistry();
     const unit = await CascadeUnit.open(planDir, name, {
       open: { ...engineOptions(o), engine: o.engine === 'auto' ? 'ort' : (o.engine as 'ort' | 'tfjs') },
@@ -65,12 +70,12 @@ export function unitCommand(): Command {
       hopTimeoutMs: o.hopTimeoutMs as number,
       featureDtype: o.featureDtype as 'f32' | 'f16' | 'int8',
       breaker: { failures: o.breakerFailures as number, probeAfterMs: o.probeAfterMs as number },
-      batching: { maxBatch: o.maxBatch as number, maxWaitMs: o.maxWaitMs as number },
+      batching: { maxBatch: o.maxBatch as number, maxWaitMs },
       metrics,
     });
     const server = createUnitServer(unit, {
       maxBatch: o.maxBatch as number,
-      maxWaitMs: o.maxWaitMs as number,
+      maxWaitMs,
       metrics,
       logger: { level: o.logLevel as string, stream: process.stderr },
     });
