@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import { createConnection, createServer } from 'node:net';
 import { NATS_SERVER_PACKAGE } from './system-packages.ts';
 
+// Tests that start a server skip where Debian's nats-server is absent (and fail under CI=true):
+// `describe(…, { skip: needs(NATS_SERVER_PACKAGE) }, …)`.
 export { NATS_SERVER_PACKAGE };
 
 /** A nats-server this test process started on a loopback port. */
