@@ -145,7 +145,8 @@ describe('degraded answers', () => {
   it("answer from the unit's last exit with the reason; the breaker then stops calling; a probe brings full answers back", async () => {
     const cloud = await CascadeUnit.open(planDir, 'cloud');
     const link = inProcess(cloud);
-    const device = await CascadeUnit.open(planDir, 'device', { successor: link.transport, breaker: { failures: 2, probeAfterMs: 50 } });
+    // The probe waits long enough that a loaded machine cannot turn an open circuit's calls into probes.
+    const device = await CascadeUnit.open(planDir, 'device', { successor: link.transport, breaker: { failures: 2, probeAfterMs: 600 } });
     units.push(device, cloud);
     const samples = digits(30, 0);
     const x = { data: new Float32Array(30 * 784), shape: [30, 28, 28, 1] };
@@ -163,7 +164,7 @@ describe('degraded answers', () => {
       assert.equal(link.calls - calls, reason === 'circuit open' ? 0 : 1, 'an open circuit does not call the successor');
     }
     link.fail = undefined;
-    await new Promise((r) => setTimeout(r, 60));
+    await new Promise((r) => setTimeout(r, 650));
     const back = await device.process(x, [0]);
     assert.ok(
       back.every((r) => !r.route?.degraded && r.route?.unit === 'cloud'),
