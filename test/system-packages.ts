@@ -14,6 +14,9 @@ export const FASHION_MNIST_PACKAGE: SystemPackage = { name: 'dataset-fashion-mni
 /** Debian's NATS server, which the NATS transport's tests start on a free loopback port. */
 export const NATS_SERVER_PACKAGE: SystemPackage = { name: 'nats-server', path: '/usr/sbin/nats-server' };
 
+/** Debian's iproute2 (`ip`, `tc`), with which the testbed (test/testbed/) makes namespaces, veth pairs and qdiscs. */
+export const IPROUTE2_PACKAGE: SystemPackage = { name: 'iproute2', path: '/sbin/tc' };
+
 /**
  * The `skip` option for a test or suite that needs a system package. Where the package is installed, the test
  * runs. Where it is absent, the test is skipped with a reason naming the package and its install line, so

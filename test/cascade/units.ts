@@ -22,9 +22,19 @@ export interface RunningUnit {
 const running = new Set<ChildProcess>();
 process.on('exit', () => running.forEach((c) => c.kill('SIGKILL')));
 
+/** Starts a command line (`node bin/branchy.js unit …`) somewhere, with stdout and stderr piped. */
+export type UnitLauncher = (argv: readonly string[]) => ChildProcess;
+
+const onThisHost: UnitLauncher = (argv) => spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+
 /** Starts the real `branchy unit PLAN --unit NAME …`; resolves once it listens, rejects if it exits first. */
 export function startUnit(plan: string, unit: string, ...args: string[]): Promise<RunningUnit> {
-  const child = spawn(process.execPath, [BIN, 'unit', plan, '--unit', unit, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return startUnitWith(onThisHost, plan, unit, ...args);
+}
+
+/** `startUnit` through a launcher of one's own: e.g. inside a testbed namespace (test/testbed/). */
+export function startUnitWith(launch: UnitLauncher, plan: string, unit: string, ...args: string[]): Promise<RunningUnit> {
+  const child = launch([process.execPath, BIN, 'unit', plan, '--unit', unit, '--port', '0', ...args]);
   running.add(child);
   let out = '';
   let err = '';

@@ -2,7 +2,8 @@ import { Command, Option } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
 import { addEngineOptions, engineOptions } from '../engine-options.ts';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../parse.ts';
-import { LOOPBACK_HOSTS, stopSignal } from '../process.ts';
+import { stopSignal } from '../process.ts';
+import { checkUnitHost } from '../testbed-host.ts';
 
 /** `branchy unit`. */
 export function unitCommand(): Command {
@@ -13,7 +14,12 @@ export function unitCommand(): Command {
       )
       .argument('<plan-dir>', "plan directory written by 'branchy split'")
       .requiredOption('--unit <name>', 'which unit of the plan to run')
-      .option('--host <host>', 'address to bind', '127.0.0.1')
+      .option('--host <host>', 'address to bind: loopback, or with --testbed an address of 10.77.0.0/16', '127.0.0.1')
+      .option(
+        '--testbed',
+        "allow --host to be an address of 10.77.0.0/16, only from inside a network namespace other than the machine's (the testbed of docs/testbed.md)",
+        false,
+      )
       .option('--port <n>', 'HTTP port (0: any free port); with --nats it serves health, metrics and, on the first unit, predict', nonNegativeInt('--port'), 0)
       .option('--successor <url>', "the successor unit's HTTP address, e.g. http://127.0.0.1:8081")
       .option('--nats <url>', 'join a NATS deployment instead: serve this unit on its subject (queue group) and reach the successor by subject')
@@ -34,9 +40,7 @@ export function unitCommand(): Command {
       .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug, silent)', 'warn'),
   ).action(async (planDir: string, o: Record<string, unknown>) => {
     const host = o.host as string;
-    if (!LOOPBACK_HOSTS.has(host)) {
-      throw new BranchyArgumentError('SERVE_UNSAFE_HOST', `--host ${host} would expose the unit beyond this machine without authentication; bind 127.0.0.1.`);
-    }
+    checkUnitHost(host, o.testbed as boolean);
     if (o.successor !== undefined && o.nats !== undefined)
       throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', 'give one of --successor and --nats, not both.');
     const [{ CascadeUnit }, { createUnitServer, httpTransport }, { readPlan, planUnit }, { MetricsRegistry }] = await Promise.all([

@@ -1,0 +1,109 @@
+/**
+ * What a testbed's links and hosts actually give: bandwidth, round trip and CPU speed, each measured by probes
+ * (`probe.ts`) running inside the namespaces, with their clocks read inside the probes.
+ *
+ * @module
+ */
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { RELAY_PRIORITY, type Testbed } from './testbed.ts';
+
+const PROBE = fileURLToPath(new URL('./probe.ts', import.meta.url));
+const PROBE_MS = 30_000;
+
+/** Runs a probe in `host` and resolves with its first JSON line (a server's address, or a client's figures). */
+function probe<T>(testbed: Testbed, host: string, args: readonly string[], cpuLimit: boolean, priority?: number): { child: ChildProcess; result: Promise<T> } {
+  const child = testbed.run(host, [process.execPath, '--import', 'tsx', PROBE, ...args], { cpuLimit, priority });
+  let out = '';
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const result = new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`probe ${args.join(' ')} in '${host}' gave nothing within ${PROBE_MS} ms: ${err}`));
+    }, PROBE_MS);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line === undefined || !out.includes('\n')) return;
+      clearTimeout(timer);
+      resolve(JSON.parse(line) as T);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`probe ${args.join(' ')} in '${host}' exited with ${code}: ${err}`));
+    });
+  });
+  return { child, result };
+}
+
+async function server(testbed: Testbed, host: string, mode: 'echo' | 'sink', address: string, priority?: number): Promise<{ port: number; stop: () => void }> {
+  const { child, result } = probe<{ listening: { port: number } }>(testbed, host, [mode, address], false, priority);
+  const { listening } = await result;
+  return { port: listening.port, stop: () => child.kill('SIGTERM') };
+}
+
+/** The median of some numbers. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * Sends `bytes` from `from` to `to` over the links between them (no relay: bandwidth alone) and returns the rate of
+ * the payload in Mbit/s, timed from the first byte sent to the receiver's acknowledgement of the last. The sender
+ * runs outside `from`'s CPU cgroup unless `cpuLimit`, so that the figure is the link's.
+ */
+export async function measureBandwidth(testbed: Testbed, from: string, to: string, bytes: number, cpuLimit = false): Promise<{ mbit: number; ms: number }> {
+  const address = testbed.address(to, from);
+  const sink = await server(testbed, to, 'sink', address);
+  try {
+    const { ms } = await probe<{ ms: number }>(testbed, from, ['send', address, String(sink.port), String(bytes)], cpuLimit).result;
+    return { mbit: (bytes * 8) / (ms * 1000), ms };
+  } finally {
+    sink.stop();
+  }
+}
+
+/**
+ * `count` TCP round trips of one byte from `from` to an echo server on `to`, through `connect` (the links' delay
+ * relay), in ms. The client runs outside `from`'s CPU cgroup, and it and the echo server at the relays' priority,
+ * so that the figures are the network's rather than the machine's other work's.
+ */
+export async function measureRtt(testbed: Testbed, from: string, to: string, count: number): Promise<number[]> {
+  // On `to`'s own address, where `connect` leads.
+  const echo = await server(testbed, to, 'echo', testbed.address(to), RELAY_PRIORITY);
+  try {
+    const endpoint = await testbed.connect(from, to, echo.port);
+    try {
+      return (await probe<{ ms: number[] }>(testbed, from, ['rtt', endpoint.host, String(endpoint.port), String(count)], false, RELAY_PRIORITY).result).ms;
+    } finally {
+      endpoint.close();
+    }
+  } finally {
+    echo.stop();
+  }
+}
+
+/**
+ * How long a fixed loop of `iterations` takes on `host`, inside its CPU cgroup or outside it: wall-clock ms, and the
+ * CPU ms the process got meanwhile (outside, on a busy machine, the wall-clock time also counts others' turns).
+ */
+export async function measureSpin(testbed: Testbed, host: string, iterations: number, cpuLimit: boolean): Promise<{ ms: number; cpuMs: number }> {
+  return probe<{ ms: number; cpuMs: number }>(testbed, host, ['spin', String(iterations)], cpuLimit).result;
+}
+
+/**
+ * How many times slower `host` runs a fixed loop in its CPU cgroup than outside it: the loop's wall-clock time
+ * inside over its CPU time outside (the loop's cost on a core of its own, whatever else the machine is running).
+ */
+export async function measureSlowdown(
+  testbed: Testbed,
+  host: string,
+  iterations: number,
+): Promise<{ slowdown: number; freeMs: number; freeCpuMs: number; limitedMs: number }> {
+  const free = await measureSpin(testbed, host, iterations, false);
+  const limited = await measureSpin(testbed, host, iterations, true);
+  return { slowdown: limited.ms / free.cpuMs, freeMs: free.ms, freeCpuMs: free.cpuMs, limitedMs: limited.ms };
+}

@@ -1,0 +1,116 @@
+/**
+ * Measuring probes the testbed runs inside its namespaces, one mode per process. Servers print
+ * `{"listening":{"host":…,"port":…}}` and run until stopped; clients print one line of JSON with what they measured
+ * and exit. Every clock is read inside the probe, so a process's own start-up (slow on a CPU-limited host) is not
+ * counted.
+ *
+ * - `echo HOST`: echoes every byte back.
+ * - `sink HOST`: per connection, reads a 4-byte big-endian length N, then N bytes, then answers one byte.
+ * - `rtt HOST PORT COUNT`: COUNT round trips of one byte to an echo server (after 3 unmeasured ones) →
+ *   `{"ms":[…]}`.
+ * - `send HOST PORT BYTES`: sends BYTES bytes to a sink and waits for its answer → `{"ms":…,"bytes":…}`, timed
+ *   from the first byte written to the answer.
+ * - `spin ITERATIONS`: a fixed arithmetic loop, timed after an untimed tenth of it (so the JIT has compiled it)
+ *   → `{"ms":…,"cpuMs":…}`: wall-clock time and the CPU time the process got meanwhile.
+ *
+ * @module
+ */
+import { createConnection, createServer, type Socket } from 'node:net';
+
+const WARMUP_ROUND_TRIPS = 3;
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+function serve(host: string, onConnection: (socket: Socket) => void): void {
+  const server = createServer({ noDelay: true }, (socket) => {
+    socket.on('error', () => socket.destroy());
+    onConnection(socket);
+  });
+  server.listen(0, host, () => {
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('the probe server has no TCP address');
+    print({ listening: { host: address.address, port: address.port } });
+  });
+  process.on('SIGTERM', () => process.exit(0));
+}
+
+function sink(socket: Socket): void {
+  let expected = -1;
+  let got = 0;
+  let header = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    if (expected < 0) {
+      header = Buffer.concat([header, chunk]);
+      if (header.length < 4) return;
+      expected = header.readUInt32BE(0);
+      got = header.length - 4;
+    } else got += chunk.length;
+    if (got >= expected) socket.end(Buffer.from([1]));
+  });
+}
+
+function connect(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host, port, noDelay: true }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+async function roundTrips(host: string, port: number, count: number): Promise<number[]> {
+  const socket = await connect(host, port);
+  const once = () =>
+    new Promise<number>((resolve) => {
+      const started = performance.now();
+      socket.once('data', () => resolve(performance.now() - started));
+      socket.write(Buffer.from([42]));
+    });
+  const ms: number[] = [];
+  for (let i = 0; i < WARMUP_ROUND_TRIPS + count; i++) {
+    const t = await once();
+    if (i >= WARMUP_ROUND_TRIPS) ms.push(t);
+  }
+  socket.destroy();
+  return ms;
+}
+
+async function send(host: string, port: number, bytes: number): Promise<number> {
+  const socket = await connect(host, port);
+  const payload = Buffer.alloc(4 + bytes, 7);
+  payload.writeUInt32BE(bytes, 0);
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    const started = performance.now();
+    socket.once('data', () => {
+      resolve(performance.now() - started);
+      socket.destroy();
+    });
+    socket.write(payload);
+  });
+}
+
+function spin(iterations: number): { ms: number; cpuMs: number } {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  let acc = 0;
+  for (let i = 0; i < iterations; i++) acc = (acc + ((i * 2654435761) % 7)) % 1000003;
+  const ms = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  if (acc < 0) throw new Error('unreachable');
+  return { ms, cpuMs: (used.user + used.system) / 1000 };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [mode, ...args] = argv;
+  if (mode === 'echo') serve(args[0], (socket) => socket.pipe(socket));
+  else if (mode === 'sink') serve(args[0], sink);
+  else if (mode === 'rtt') print({ ms: await roundTrips(args[0], Number(args[1]), Number(args[2])) });
+  else if (mode === 'send') print({ ms: await send(args[0], Number(args[1]), Number(args[2])), bytes: Number(args[2]) });
+  else if (mode === 'spin') {
+    spin(Math.ceil(Number(args[0]) / 10));
+    print(spin(Number(args[0])));
+  } else throw new Error(`unknown probe mode '${mode}'; expected echo, sink, rtt, send or spin.`);
+}
+
+await main(process.argv.slice(2));
