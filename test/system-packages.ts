@@ -14,6 +14,9 @@ export const FASHION_MNIST_PACKAGE: SystemPackage = { name: 'dataset-fashion-mni
 /** Debian's NATS server, which the NATS transport's tests start on a free loopback port. */
 export const NATS_SERVER_PACKAGE: SystemPackage = { name: 'nats-server', path: '/usr/sbin/nats-server' };
 
+/** Debian's Chromium, which the edge page's browser test drives through playwright-core. */
+export const CHROMIUM_PACKAGE: SystemPackage = { name: 'chromium', path: '/usr/bin/chromium' };
+
 /**
  * The `skip` option for a test or suite that needs a system package. Where the package is installed, the test
  * runs. Where it is absent, the test is skipped with a reason naming the package and its install line, so
