@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { mnistSplits } from '../../data/index.ts';
 import type { TfjsBackend } from '../../engine/tfjs/index.ts';
 import { TRAIN_STATE_FILE } from '../../io/index.ts';
@@ -39,7 +39,12 @@ export function demoCommand(): Command {
         false,
       )
       .option('--host <host>', 'with --web: address to bind', '127.0.0.1')
-      .option('--port <n>', 'with --web: HTTP port (0: any free port)', nonNegativeInt('--port'), 0),
+      .option('--port <n>', 'with --web: HTTP port (0: any free port)', nonNegativeInt('--port'), 0)
+      .addOption(
+        new Option('--forward <what>', "with --web: what the page hands on, stage 1's 'features' or the raw 'input'")
+          .choices(['features', 'input'])
+          .default('features'),
+      ),
   ).action(async (o: Record<string, unknown>) => {
     const dir = o.modelDir as string;
     if (o.web) {
@@ -91,7 +96,7 @@ async function serveEdgePage(dir: string, o: Record<string, unknown>): Promise<v
   ]);
   const planDir = mkdtempSync(join(tmpdir(), 'branchy-demo-web-'));
   try {
-    const plan = writePlan(planDir, splitModel(loadModelDir(dir), { at: [1], names: ['device', 'cloud'] }));
+    const plan = writePlan(planDir, splitModel(loadModelDir(dir), { at: [1], names: ['device', 'cloud'], forward: o.forward as 'features' | 'input' }));
     const metrics = new MetricsRegistry();
     const options = engineOptions(o);
     const unit = await CascadeUnit.open(planDir, 'cloud', { open: { ...options, engine: options.engine === 'auto' ? 'ort' : options.engine }, metrics });
@@ -100,7 +105,8 @@ async function serveEdgePage(dir: string, o: Record<string, unknown>): Promise<v
     const address = await server.app.listen({ host, port: o.port as number });
     const log = (line: string) => process.stdout.write(`${line}\n`);
     log(`branchy demo: ${plan.model}'s edge page is at ${address}/`);
-    log(`  in the page: unit device (stage 1, exit 1) on onnxruntime-web or tfjs-wasm; here: unit cloud (stages 2..${plan.spec.stages.length}).`);
+    const runs = plan.forward === 'input' ? `stages 1..${plan.spec.stages.length}, from the input` : `stages 2..${plan.spec.stages.length}`;
+    log(`  in the page: unit device (stage 1, exit 1) on onnxruntime-web or tfjs-wasm; here: unit cloud (${runs}).`);
     log('  open it in a browser; Ctrl-C stops.');
     const signal = await stopped;
     log(`branchy demo: ${signal}: stopping`);
