@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { join } from 'node:path';
 import { fetchTransport } from '../../src/cascade/fetch-transport.ts';
+import { createUnitServer, httpTransport } from '../../src/cascade/http.ts';
+import { splitModel, writePlan } from '../../src/cascade/plan.ts';
+import { CascadeUnit } from '../../src/cascade/unit.ts';
+import { runAllExits } from '../../src/infer/all-exits.ts';
+import { loadModelDir } from '../../src/io/model-dir.ts';
 import { featureBytes } from '../../src/cascade/feature-codec.ts';
 import type { DeploymentPlan } from '../../src/cascade/types.ts';
 import type { EdgePageConfig } from '../../src/cascade/web-config.ts';
@@ -12,8 +18,10 @@ import { openModel } from '../../src/open/open-model.ts';
 import { EdgeUnit } from '../../src/web/edge-unit.ts';
 import { tradeOffAt } from '../../src/web/trade-off.ts';
 import { fetchUnit } from '../../src/web/unit-files.ts';
+import { quantileScore, seededResnet20 } from '../cascade/seeded-resnet.ts';
+import { randomBatch, tempDir } from '../helpers.ts';
 import { digits } from '../serve/fixtures.ts';
-import { cloudWithPage, lenetPlan } from './fixtures.ts';
+import { cloudWithPage, fakeBundle, lenetPlan } from './fixtures.ts';
 
 const SAMPLES = digits(24, 500);
 
@@ -176,6 +184,59 @@ describe("fetching the page's unit", () => {
       assert.ok(bytes > 20_000);
     } finally {
       await cloud.server.close();
+    }
+  });
+});
+
+describe("the page's unit in front of a 3-unit plan (page → edge --web → cloud)", () => {
+  it('answers as runEarlyExit at every exit, and says so when the last unit is down and edge answers degraded', async () => {
+    const { dir, spec } = await seededResnet20();
+    const planDir = join(tempDir(), 'resnet-plan');
+    const plan = writePlan(planDir, splitModel(loadModelDir(dir), { at: [1, 2], names: ['device', 'edge', 'cloud'] }));
+    const open = { engine: 'ort' as const, threads: 1 };
+    const cloud = createUnitServer(await CascadeUnit.open(planDir, 'cloud', { open }));
+    const cloudUrl = await cloud.app.listen({ host: '127.0.0.1', port: 0 });
+    const edgeUnit = await CascadeUnit.open(planDir, 'edge', { open, successor: httpTransport({ url: cloudUrl, unit: 'cloud', from: 'edge' }) });
+    const edge = createUnitServer(edgeUnit, { web: { planDir, bundleDir: fakeBundle() } });
+    const edgeUrl = await edge.app.listen({ host: '127.0.0.1', port: 0 });
+    const { net: whole } = await openModel(dir, open);
+    const { config, edge: page } = await pageUnit(edgeUrl);
+    try {
+      assert.equal(config.samples, undefined, 'no shipped batch fits these classes');
+      const x = randomBatch([24, ...spec.input.shape], 5);
+      const all = await runAllExits(whole, x);
+      const thresholds = [quantileScore(all.probs[0], 10, 0.3), quantileScore(all.probs[1], 10, 0.5)];
+      const { results: expected } = await runEarlyExit(whole, x, { thresholds });
+      assert.deepEqual([...new Set(expected.map((r) => r.exit))].sort(), [1, 2, 3], 'samples leave at every exit');
+      // The page moves only its own exit's threshold and sends the plan's for edge's: make that one ours.
+      config.thresholds[1] = thresholds[1];
+      const per = x.data.length / x.shape[0];
+      const run = async () => {
+        const out = [];
+        for (let i = 0; i < x.shape[0]; i++) out.push(await page.classify(x.data.slice(i * per, (i + 1) * per), thresholds[0]));
+        return out;
+      };
+      const answers = await run();
+      assert.deepEqual(
+        answers.map((a) => [a.result.label, a.result.exit, a.place, a.result.route?.unit]),
+        expected.map((r) => [r.label, r.exit, r.exit === 1 ? 'browser' : 'server', r.exit === 1 ? 'device' : r.exit === 2 ? 'edge' : 'cloud']),
+      );
+      await cloud.close();
+      const down = await run();
+      for (const [i, a] of down.entries()) {
+        if (expected[i].exit === 3) {
+          assert.equal(a.place, 'degraded');
+          // Edge's breaker opens after its third failed hop, and then answers at once.
+          assert.match(a.reason ?? '', /^edge: (unreachable|circuit open)$/);
+          assert.equal(a.result.exit, 2, "edge's last exit answers");
+        } else assert.equal(a.result.exit, expected[i].exit);
+      }
+      assert.equal(plan.units[1].name, 'edge');
+    } finally {
+      page.dispose();
+      whole.dispose();
+      await edge.close();
+      await cloud.close().catch(() => undefined);
     }
   });
 });
