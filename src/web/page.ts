@@ -316,7 +316,7 @@ async function main(): Promise<void> {
   ui.engine.value = PAGE_ENGINES.some((e) => e.name === params.get('engine')) ? params.get('engine')! : PAGE_ENGINES[0].name;
   for (const d of FEATURE_DTYPES) ui.dtype.add(new Option(d === 'f32' ? 'f32 (as computed)' : d === 'f16' ? 'f16 (half the bytes)' : 'int8 (a quarter)', d));
   ui.dtype.value = (FEATURE_DTYPES as readonly string[]).includes(params.get('dtype') ?? '') ? params.get('dtype')! : 'f32';
-  if (config.forward === 'input') ui.dtype.previousElementSibling!.textContent = 'The input travels as';
+  if (config.forward === 'input') document.querySelector('label[for="dtype"]')!.textContent = 'The input travels as';
 
   const digits = isDigitModel();
   pad = new DrawPad(ui.pad, () => classifyDrawing());
