@@ -1,8 +1,10 @@
 /**
  * branchy's browser-safe entry: network specs, exit criteria, the early-exit runner, the tfjs and onnxruntime
  * engines (tfjs loads on first use; give `ortEngine` the onnxruntime module of your platform) and the tensor
- * frame. Model directories, data sets, calibration and opening models are in `branchy/node`; training in
- * `branchy/train`; the HTTP server in `branchy/serve`.
+ * frame, and what a deployment unit needs in a page (the unit runner, features and answer frames, the circuit
+ * breaker, the edge page's contract). Model directories, data sets, calibration and opening models are in
+ * `branchy/node`; training in `branchy/train`; the HTTP server in `branchy/serve`; units on servers in
+ * `branchy/cascade`.
  *
  * @module
  */
@@ -47,3 +49,13 @@ export {
   type DecodedFrame,
 } from './io/frame.ts';
 export { listZoo, zooModel, type ZooEntry, type ZooOptions } from './zoo/index.ts';
+export { runUnit, type UnitRun } from './cascade/run-unit.ts';
+export { encodeFeatures, decodeFeatures, featureBytes } from './cascade/feature-codec.ts';
+export { encodeAnswers, decodeAnswers } from './cascade/answer-frame.ts';
+export { CircuitBreaker, type BreakerOptions, type BreakerState } from './cascade/breaker.ts';
+export { fetchTransport } from './cascade/fetch-transport.ts';
+export { BranchyCascadeError, CascadeHopError, type CascadeErrorCode } from './cascade/errors.ts';
+export { decodeSampleBatch, sampleBatchFits, type SampleBatch } from './cascade/sample-batch.ts';
+export { WEB_ROUTES, EDGE_PAGE_FORMAT, type EdgePageConfig } from './cascade/web-config.ts';
+export { FEATURE_DTYPES, FROM_HEADER, ERROR_HEADER } from './cascade/types.ts';
+export type { CascadeRoute, DeploymentPlan, FeatureDtype, FeaturesMeta, ForwardMode, HopTiming, Transport, UnitPlan } from './cascade/types.ts';

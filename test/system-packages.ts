@@ -17,6 +17,9 @@ export const NATS_SERVER_PACKAGE: SystemPackage = { name: 'nats-server', path: '
 /** Debian's iproute2 (`ip`, `tc`), with which the testbed (test/testbed/) makes namespaces, veth pairs and qdiscs. */
 export const IPROUTE2_PACKAGE: SystemPackage = { name: 'iproute2', path: '/sbin/tc' };
 
+/** Debian's Chromium, which the edge page's browser test drives through playwright-core. */
+export const CHROMIUM_PACKAGE: SystemPackage = { name: 'chromium', path: '/usr/bin/chromium' };
+
 /**
  * The `skip` option for a test or suite that needs a system package. Where the package is installed, the test
  * runs. Where it is absent, the test is skipped with a reason naming the package and its install line, so

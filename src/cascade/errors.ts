@@ -14,7 +14,11 @@ export type CascadeErrorCode =
   | 'CASCADE_FRAME_TOO_LARGE'
   | 'CASCADE_NO_SUCCESSOR'
   | 'CASCADE_NATS_UNREACHABLE'
-  | 'CASCADE_UNIT_FAILED';
+  | 'CASCADE_UNIT_FAILED'
+  | 'CASCADE_WEB_UNIT'
+  | 'CASCADE_WEB_NOT_BUILT'
+  | 'CASCADE_WEB_SAMPLES'
+  | 'CASCADE_WEB_ORIGIN';
 
 /**
  * A unit refused something: a plan it cannot run, or an input frame from another model or stage, of another shape

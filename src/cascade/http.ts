@@ -15,6 +15,7 @@ import type { Batch } from '../engine/types.ts';
 import { BranchyCascadeError, CascadeHopError, replyReason, unitErrorReply } from './errors.ts';
 import type { CascadeUnit } from './unit.ts';
 import { ERROR_HEADER, FROM_HEADER, type Transport } from './types.ts';
+import { checkServesPage, registerWebRoutes, type WebPageOptions } from './web-routes.ts';
 
 /** The route a successor unit takes features frames on. */
 export const FORWARD_ROUTE = '/v1/units/:unit/forward';
@@ -124,17 +125,27 @@ function describeUnit(unit: CascadeUnit) {
 export interface UnitServerOptions extends ServeOptions {
   /** Largest features frame a successor takes, in bytes (default 64 MiB). */
   frameLimit?: number;
+  /**
+   * Also serve the edge page, which runs the plan's first unit in the browser and hands on to this unit (which must
+   * be that unit's successor): see `registerWebRoutes`.
+   */
+  web?: WebPageOptions;
 }
 
 /**
  * The HTTP side of a unit, not listening yet. The first unit serves `branchy serve`'s routes (predict under the
  * plan's model name, with every result's route), a successor the forward route; both serve `GET /healthz`,
- * `GET /metrics` and `GET /v1/unit`. `close` stops the server, then closes the unit (its network and transport).
+ * `GET /metrics` and `GET /v1/unit`. With `web`, the first unit's successor also serves the edge page. `close` stops
+ * the server, then closes the unit (its network and transport).
+ *
+ * @throws BranchyCascadeError from `registerWebRoutes` with `web` (`CASCADE_WEB_UNIT` on any unit but the first's
+ *   successor, `CASCADE_WEB_NOT_BUILT`, `CASCADE_WEB_SAMPLES`).
  */
 export function createUnitServer(
   unit: CascadeUnit,
   options: UnitServerOptions = {},
 ): { app: FastifyInstance; metrics: MetricsRegistry; close(): Promise<void> } {
+  if (options.web) checkServesPage(unit.plan, unit.unit);
   if (unit.unit.index === 0) {
     const manifest: ModelManifest = { format: 'branchy-model/1', spec: unit.plan.spec, weights: {} };
     const server: BranchyServer = createServer([{ name: unit.plan.model, dir: unit.plan.model, manifest, host: new CascadeHost(unit) }], options);
@@ -155,6 +166,7 @@ export function createUnitServer(
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/metrics', async (_request, reply) => reply.type(METRICS_CONTENT_TYPE).send(metrics.render()));
   app.get('/v1/unit', async () => describeUnit(unit));
+  if (options.web) registerWebRoutes(app, unit, options.web);
   app.post<{ Params: { unit: string } }>(FORWARD_ROUTE, async (request, reply) => {
     try {
       if (request.params.unit !== unit.unit.name) {

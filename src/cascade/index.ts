@@ -8,6 +8,10 @@
 export { splitModel, writePlan, readPlan, planUnit, modelIdOf, PLAN_FILE, UNIT_NAME_PATTERN, type SplitOptions, type SplitUnit } from './plan.ts';
 export { CascadeUnit, type UnitOptions } from './unit.ts';
 export { createUnitServer, httpTransport, CascadeHost, FORWARD_ROUTE, type UnitServerOptions } from './http.ts';
+export { fetchTransport } from './fetch-transport.ts';
+export { registerWebRoutes, checkServesPage, PAGE_CSP, WEB_BUNDLE_DIR, SHIPPED_SAMPLES_DIR, type WebPageOptions } from './web-routes.ts';
+export { WEB_ROUTES, EDGE_PAGE_FORMAT, type EdgePageConfig } from './web-config.ts';
+export { decodeSampleBatch, sampleBatchFits, type SampleBatch } from './sample-batch.ts';
 export { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.ts';
 export { encodeFeatures, decodeFeatures, featureBytes } from './feature-codec.ts';
 export { BranchyCascadeError, CascadeHopError, type CascadeErrorCode } from './errors.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -47,9 +47,15 @@ describe('the packed tarball, installed into a new project', () => {
     assert.doesNotMatch(install.stderr, /EBADENGINE/, install.stderr);
   });
 
-  it('ships dist/, bin/, models/, README.md, LICENSE and package.json only', () => {
+  it('ships dist/, bin/, models/, samples/, README.md, LICENSE and package.json only', () => {
     const tops = [...new Set(files.map((f) => f.split('/')[0]))].sort();
-    assert.deepEqual(tops, ['LICENSE', 'README.md', 'bin', 'dist', 'models', 'package.json']);
+    assert.deepEqual(tops, ['LICENSE', 'README.md', 'bin', 'dist', 'models', 'package.json', 'samples']);
+    assert.ok(files.includes('dist/web/page.js') && files.includes('dist/web/manifest.json'), 'the bundled edge page');
+    assert.deepEqual(
+      files.filter((f) => f.startsWith('dist/web/') && f.endsWith('.wasm')),
+      [],
+      'no WebAssembly copied: it is served from the installed packages',
+    );
     assert.ok(files.includes('dist/index.js') && files.includes('dist/index.d.ts') && files.includes('dist/node.js'));
     assert.ok(files.includes('dist/serve/inference-worker.js'), 'the inference worker runs from dist/');
     assert.deepEqual(
@@ -110,6 +116,46 @@ console.log(JSON.stringify(out));
     assert.ok(report.evaluation.accuracy > 0.97, `accuracy ${report.evaluation.accuracy}`);
   });
 
+  it("the installed 'branchy unit --web' serves the edge page and its WebAssembly without esbuild", { timeout: 120_000 }, async () => {
+    assert.equal(existsSync(join(project, 'node_modules', 'esbuild')), false, 'esbuild is not installed with branchy');
+    const bin = join(project, 'node_modules', '.bin', 'branchy');
+    const planDir = join(project, 'plan');
+    await inProject(project, bin, [
+      'split',
+      join(project, 'node_modules', 'branchy', 'models', 'b-lenet-mnist'),
+      '--at',
+      '1',
+      '--names',
+      'device,cloud',
+      '--out',
+      planDir,
+    ]);
+    const child = spawn(bin, ['unit', planDir, '--unit', 'cloud', '--web', '--port', '0'], {
+      cwd: project,
+      env: INSTALL_ENV,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /edge page is at (http:\/\/[\d.:]+)\//.exec(out);
+          if (m) resolve(m[1]);
+        });
+        void exited.then((code) => reject(new Error(`branchy unit exited with ${code}: ${out}`)));
+      });
+      const config = (await (await fetch(`${url}/web/config.json`)).json()) as { wasm: { ort: string } };
+      for (const path of ['/', '/web/page.js', '/web/unit/branchy.json', `${config.wasm.ort}ort-wasm-simd-threaded.wasm`, '/web/samples.safetensors']) {
+        assert.equal((await fetch(`${url}${path}`)).status, 200, path);
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   it('a TypeScript consumer type-checks against the shipped .d.ts (strict, skipLibCheck false)', async () => {
     const src = join(project, 'src');
     mkdirSync(src, { recursive: true });
@@ -120,6 +166,7 @@ import { openModel, loadModelDir, SHIPPED_MODEL_DIR, type ModelManifest } from '
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from 'branchy/train';
 import { createServer, type ServeOptions } from 'branchy/serve';
 import { splitModel, CascadeUnit, type DeploymentPlan } from 'branchy/cascade';
+import { fetchTransport, type EdgePageConfig } from 'branchy';
 
 const options: TrainOptions = { ...DEFAULT_TRAIN_OPTIONS, epochs: 1 };
 const serve: ServeOptions | undefined = undefined;
@@ -132,8 +179,9 @@ export async function firstLabels(): Promise<number[]> {
   const answers: ExitResult[] = results;
   return answers.map((r) => r.label);
 }
-export const unused = [options, serve, createServer, BranchyArgumentError, splitModel, CascadeUnit];
+export const unused = [options, serve, createServer, BranchyArgumentError, splitModel, CascadeUnit, fetchTransport];
 export type Plan = DeploymentPlan;
+export type Page = EdgePageConfig;
 `,
     );
     writeFileSync(

@@ -1,6 +1,7 @@
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { mnistSplits } from '../../data/index.ts';
 import type { TfjsBackend } from '../../engine/tfjs/index.ts';
 import { TRAIN_STATE_FILE } from '../../io/index.ts';
@@ -11,7 +12,9 @@ import { SHIPPED_BASELINE_DIR, SHIPPED_MODEL_DIR } from '../../io/shipped-models
 import { exportModelDirOnnx } from '../../open/export-onnx.ts';
 import { openModel } from '../../open/open-model.ts';
 import { addEngineOptions, engineOptions } from '../engine-options.ts';
-import { positiveInt } from '../parse.ts';
+import { nonNegativeInt, positiveInt } from '../parse.ts';
+import { LOOPBACK_HOSTS, stopSignal } from '../process.ts';
+import { BranchyArgumentError } from '../../common/errors.ts';
 import { trainWithProgress } from '../training.ts';
 
 /** `branchy demo`. */
@@ -29,9 +32,25 @@ export function demoCommand(): Command {
       .option('--baseline-epochs <n>', 'epochs of the LeNet baseline with --train', positiveInt('--baseline-epochs'), 30)
       .option('--epochs <n>', 'epochs of joint B-LeNet training with --train', positiveInt('--epochs'), 20)
       .option('--seed <n>', 'seed for weights, shuffles and augmentation with --train', positiveInt('--seed'), 1)
-      .option('--latency-samples <n>', 'test samples timed one at a time', positiveInt('--latency-samples'), 1000),
+      .option('--latency-samples <n>', 'test samples timed one at a time', positiveInt('--latency-samples'), 1000)
+      .option(
+        '--web',
+        "serve the edge page instead: the model's first stage and exit run in the browser, the rest in this process (the model cut into units 'device' and 'cloud')",
+        false,
+      )
+      .option('--host <host>', 'with --web: address to bind', '127.0.0.1')
+      .option('--port <n>', 'with --web: HTTP port (0: any free port)', nonNegativeInt('--port'), 0)
+      .addOption(
+        new Option('--forward <what>', "with --web: what the page hands on, stage 1's 'features' or the raw 'input'")
+          .choices(['features', 'input'])
+          .default('features'),
+      ),
   ).action(async (o: Record<string, unknown>) => {
     const dir = o.modelDir as string;
+    if (o.web) {
+      if (o.train) throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', 'give one of --web and --train: train first, then serve the page.');
+      return serveEdgePage(dir, o);
+    }
     const backend = o.backend as TfjsBackend;
     const log = (line: string) => process.stdout.write(`${line}\n`);
     if (o.train) {
@@ -60,4 +79,39 @@ export function demoCommand(): Command {
     net.dispose();
     log(formatModelReport(model.spec.name, `${splits.source}, test split`, report));
   });
+}
+
+/** `branchy demo --web`: cuts the model after its first stage into a temporary plan and serves its second unit with the page. */
+async function serveEdgePage(dir: string, o: Record<string, unknown>): Promise<void> {
+  const host = o.host as string;
+  if (!LOOPBACK_HOSTS.has(host)) {
+    throw new BranchyArgumentError('SERVE_UNSAFE_HOST', `--host ${host} would expose the demo beyond this machine without authentication; bind 127.0.0.1.`);
+  }
+  const [{ loadModelDir }, { splitModel, writePlan }, { CascadeUnit }, { createUnitServer }, { MetricsRegistry }] = await Promise.all([
+    import('../../io/model-dir.ts'),
+    import('../../cascade/plan.ts'),
+    import('../../cascade/unit.ts'),
+    import('../../cascade/http.ts'),
+    import('../../serve/metrics.ts'),
+  ]);
+  const planDir = mkdtempSync(join(tmpdir(), 'branchy-demo-web-'));
+  try {
+    const plan = writePlan(planDir, splitModel(loadModelDir(dir), { at: [1], names: ['device', 'cloud'], forward: o.forward as 'features' | 'input' }));
+    const metrics = new MetricsRegistry();
+    const options = engineOptions(o);
+    const unit = await CascadeUnit.open(planDir, 'cloud', { open: { ...options, engine: options.engine === 'auto' ? 'ort' : options.engine }, metrics });
+    const server = createUnitServer(unit, { metrics, web: { planDir }, logger: { level: 'warn', stream: process.stderr } });
+    const stopped = stopSignal();
+    const address = await server.app.listen({ host, port: o.port as number });
+    const log = (line: string) => process.stdout.write(`${line}\n`);
+    log(`branchy demo: ${plan.model}'s edge page is at ${address}/`);
+    const runs = plan.forward === 'input' ? `stages 1..${plan.spec.stages.length}, from the input` : `stages 2..${plan.spec.stages.length}`;
+    log(`  in the page: unit device (stage 1, exit 1) on onnxruntime-web or tfjs-wasm; here: unit cloud (${runs}).`);
+    log('  open it in a browser; Ctrl-C stops.');
+    const signal = await stopped;
+    log(`branchy demo: ${signal}: stopping`);
+    await server.close();
+  } finally {
+    rmSync(planDir, { recursive: true, force: true });
+  }
 }

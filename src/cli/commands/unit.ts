@@ -37,21 +37,26 @@ export function unitCommand(): Command {
         'longest a request or frame waits for others (default: 2 on the first unit; 0 on a successor, whose frames come batched already)',
         positiveNumber('--max-wait-ms', true),
       )
+      .option('--web', "also serve the edge page: the plan's first unit runs in the browser and hands on to this unit, which must be its successor", false)
+      .option('--web-samples <file>', 'with --web: a labelled sample batch for the page (default: the shipped one that fits the model, if any)')
       .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug, silent)', 'warn'),
   ).action(async (planDir: string, o: Record<string, unknown>) => {
     const host = o.host as string;
     checkUnitHost(host, o.testbed as boolean);
     if (o.successor !== undefined && o.nats !== undefined)
       throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', 'give one of --successor and --nats, not both.');
-    const [{ CascadeUnit }, { createUnitServer, httpTransport }, { readPlan, planUnit }, { MetricsRegistry }] = await Promise.all([
+    const [{ CascadeUnit }, { createUnitServer, httpTransport }, { readPlan, planUnit }, { MetricsRegistry }, { checkServesPage }] = await Promise.all([
       import('../../cascade/unit.ts'),
       import('../../cascade/http.ts'),
       import('../../cascade/plan.ts'),
       import('../../serve/metrics.ts'),
+      import('../../cascade/web-routes.ts'),
     ]);
     const name = o.unit as string;
     const plan = readPlan(planDir);
     const { unit: unitPlan } = planUnit(planDir, plan, name);
+    if (o.web) checkServesPage(plan, unitPlan);
+    if (o.webSamples !== undefined && !o.web) throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', '--web-samples needs --web.');
     const nats = o.nats === undefined ? undefined : await import('../../cascade/nats.ts');
     const successor =
       unitPlan.successor === undefined
@@ -82,6 +87,16 @@ export function unitCommand(): Command {
       maxWaitMs,
       metrics,
       logger: { level: o.logLevel as string, stream: process.stderr },
+      ...(o.web
+        ? {
+            web: {
+              planDir,
+              ...(o.webSamples === undefined ? {} : { samples: o.webSamples as string }),
+              // Long enough for every later hop to time out and the server to answer degraded.
+              deadlineMs: (o.hopTimeoutMs as number) * (plan.units.length - 1) + 1000,
+            },
+          }
+        : {}),
     });
     // Every unit serves its subject, the first too (it takes frames of raw input there), so each announces itself.
     const onNats = nats
@@ -104,6 +119,9 @@ export function unitCommand(): Command {
     process.stdout.write(
       `branchy unit: ${name} of ${plan.model} (stages ${unitPlan.stages[0]}..${unitPlan.stages[1]}) listening on ${address}${onNats ? ` and on NATS subject ${onNats.subject}` : ''}${unitPlan.successor ? `, handing on to ${unitPlan.successor}` : ''}\n`,
     );
+    if (o.web) {
+      process.stdout.write(`branchy unit: the edge page is at ${address}/ (unit ${plan.units[0].name} runs in the browser and hands on to ${name})\n`);
+    }
     const signal = await stopped;
     process.stdout.write(`branchy unit: ${signal}: stopping\n`);
     await onNats?.close();
