@@ -1,5 +1,4 @@
 import { BranchyError } from '../common/errors.ts';
-import { BranchyServeError } from '../serve/errors.ts';
 
 /** The cascade's codes. */
 export type CascadeErrorCode =
@@ -49,16 +48,6 @@ export class CascadeHopError extends Error {
     this.reason = reason;
     this.name = 'CascadeHopError';
   }
-}
-
-/**
- * The status and body a unit answers an error with, over HTTP and NATS alike: a cascade or server error keeps its
- * status, any other coded error is the sender's (400), anything else the unit's own failure (500).
- */
-export function unitErrorReply(error: unknown): { status: number; code: string; message: string } {
-  if (error instanceof BranchyCascadeError || error instanceof BranchyServeError) return { status: error.status, code: error.code, message: error.message };
-  if (error instanceof BranchyError) return { status: 400, code: error.code, message: error.message };
-  return { status: 500, code: 'CASCADE_UNIT_FAILED', message: `the unit failed: ${error instanceof Error ? error.message : String(error)}` };
 }
 
 /** The degraded answer's reason for an error reply: the sender's fault (4xx) is refused, the unit's (5xx) an error. */

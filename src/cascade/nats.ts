@@ -22,7 +22,8 @@ import {
   type NatsConnection,
   type Subscription,
 } from '@nats-io/transport-node';
-import { BranchyCascadeError, CascadeHopError, replyReason, unitErrorReply } from './errors.ts';
+import { unitErrorReply } from './error-reply.ts';
+import { BranchyCascadeError, CascadeHopError, replyReason } from './errors.ts';
 import { ERROR_HEADER, FROM_HEADER, type DeploymentPlan, type FrameHandler, type Transport } from './types.ts';
 
 /** What an error reply's body says. */
