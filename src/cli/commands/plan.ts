@@ -65,7 +65,7 @@ export function planCommand(): Command {
     .option('--out <dir>', 'plan directory to write the best candidate to (for branchy unit)')
     .addOption(new Option('--feature-dtype <dtype>', 'what features (or the input) travel as').choices(['f32', 'f16', 'int8']).default('f32'))
     .option('--max-wait-ms <ms>', "each unit's micro-batching wait (branchy unit --max-wait-ms)", positiveNumber('--max-wait-ms', true), 2)
-    .option('--top <n>', 'show only the n best candidates by the objective (default: all)', positiveInt('--top'))
+    .option('--top <n>', 'show only the n best candidates that meet the constraint (default: every candidate)', positiveInt('--top'))
     .option('--json', 'print the candidates and the choice as JSON', false)
     .addHelpText('after', SCALING_HELP)
     .action(async (dir: string, o: Record<string, unknown>) => {
@@ -95,7 +95,9 @@ export function planCommand(): Command {
         return;
       }
       const F = calibration.front.length;
-      const sorted = [...candidates].sort(planner.compareCandidates(objective));
+      // Those meeting the constraint first, each group best first by the objective.
+      const byObjective = planner.compareCandidates(objective);
+      const sorted = [...candidates].sort((a, b) => Number(b.meets) - Number(a.meets) || byObjective(a, b));
       const ranked = sorted.filter((c) => !c.reference);
       const shown = o.top === undefined ? ranked : ranked.filter((c, i) => c === best || i < (o.top as number));
       const plans = candidates.length - F;
@@ -151,7 +153,7 @@ export function planCommand(): Command {
         '',
         `best (*) by ${OBJECTIVE_WORDS[objective]} under ${text}: #${best.id} ${unitsOf(best, depth)}, forwarding ${best.forward}, thresholds [${best.thresholds.map(short).join(', ')}], validation accuracy ${percent(best.accuracy)}`,
         ...perExit,
-        `('-': fails the constraint; max/s: samples per second with full batches; ${o.top === undefined ? 'every candidate shown' : `the ${o.top as number} best of ${plans} shown`})`,
+        `(sorted by ${OBJECTIVE_WORDS[objective]}, those meeting the constraint first; '-': fails it; max/s: samples per second with full batches; ${o.top === undefined ? 'every candidate shown' : `the ${o.top as number} best of ${plans} shown`})`,
       ];
       if (refBest && planner.objectiveValue(refBest, objective) < planner.objectiveValue(best, objective)) {
         lines.push(
