@@ -226,12 +226,10 @@ function checkPlacement(path: string, plan: DeploymentPlan): void {
   if (typeof e !== 'object' || e === null || Object.keys(e).length !== EXPECTED_FIELDS.length || !EXPECTED_FIELDS.every((k) => k in e))
     fail('expected', `an object of ${EXPECTED_FIELDS.join(', ')}`);
   for (const k of EXPECTED_FIELDS) {
-    const ok = k === 'throughputPerS' ? e[k] === null || (nonNegative(e[k]) && (e[k] as number) > 0) : nonNegative(e[k]);
-    if (!ok)
-      badPlan(
-        path,
-        `field 'placement.expected.${k}' is ${JSON.stringify(e[k])}; expected ${k === 'throughputPerS' ? 'a number > 0 or null' : 'a number ≥ 0'}.`,
-      );
+    const nullable = k === 'throughputPerS' || k === 'deviceEnergyMj';
+    const ok = (nullable && e[k] === null) || (nonNegative(e[k]) && (k !== 'throughputPerS' || (e[k] as number) > 0));
+    const expected = k === 'throughputPerS' ? 'a number > 0 or null' : nullable ? 'a number ≥ 0 or null' : 'a number ≥ 0';
+    if (!ok) badPlan(path, `field 'placement.expected.${k}' is ${JSON.stringify(e[k])}; expected ${expected}.`);
   }
 }
 

@@ -255,7 +255,7 @@ export function writePlacementPlan(out: string, model: LoadedModelDir, candidate
     expected: {
       latencyP50Ms: f.latencyP50Ms,
       latencyMeanMs: f.latencyMeanMs,
-      deviceEnergyMj: f.deviceEnergyMj,
+      deviceEnergyMj: Number.isNaN(f.deviceEnergyMj) ? null : f.deviceEnergyMj,
       sentBytes: f.sentBytes,
       throughputPerS: f.throughputPerS,
     },

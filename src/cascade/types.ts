@@ -60,8 +60,11 @@ export interface PlanPlacement {
   /** The operating point's validation accuracy and share leaving at each exit. */
   accuracy: number;
   exitShare: number[];
-  /** Per sample at batch 1: latency median and mean (ms), the first tier's energy (mJ), bytes of features sent; and samples per second with full batches (`null`: unbounded). */
-  expected: { latencyP50Ms: number; latencyMeanMs: number; deviceEnergyMj: number; sentBytes: number; throughputPerS: number | null };
+  /**
+   * Per sample at batch 1: latency median and mean (ms), the first tier's energy (mJ; `null` without its power
+   * figures), bytes of features sent; and samples per second with full batches (`null`: unbounded).
+   */
+  expected: { latencyP50Ms: number; latencyMeanMs: number; deviceEnergyMj: number | null; sentBytes: number; throughputPerS: number | null };
 }
 
 /** `plan.json`: how a network was cut, and the identity every unit checks its input against. */
