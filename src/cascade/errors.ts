@@ -17,7 +17,13 @@ export type CascadeErrorCode =
   | 'CASCADE_WEB_UNIT'
   | 'CASCADE_WEB_NOT_BUILT'
   | 'CASCADE_WEB_SAMPLES'
-  | 'CASCADE_WEB_ORIGIN';
+  | 'CASCADE_WEB_ORIGIN'
+  | 'CASCADE_BAD_TIERS'
+  | 'CASCADE_BAD_PROFILE'
+  | 'CASCADE_PROFILE_MISMATCH'
+  | 'CASCADE_NOT_CALIBRATED'
+  | 'CASCADE_NO_PLACEMENT'
+  | 'CASCADE_PLAN_IMPOSSIBLE';
 
 /**
  * A unit refused something: a plan it cannot run, or an input frame from another model or stage, of another shape
@@ -29,6 +35,23 @@ export class BranchyCascadeError extends BranchyError<CascadeErrorCode> {
   constructor(code: CascadeErrorCode, message: string, status = 400, options?: { cause?: unknown }) {
     super(code, message, options);
     this.status = status;
+  }
+}
+
+/**
+ * A tiers file (or a tier profile) holds a field of the wrong type or value: `field` is its path in the file
+ * (`tiers[0].speedFactor`), `seen` the value found, `expected` what it must be, all quoted in the message.
+ */
+export class BranchyTiersError extends BranchyCascadeError {
+  readonly field: string;
+  readonly seen: string;
+  readonly expected: string;
+
+  constructor(code: 'CASCADE_BAD_TIERS' | 'CASCADE_BAD_PROFILE', source: string, field: string, seen: string, expected: string) {
+    super(code, `'${source}': ${field} ${seen}; expected ${expected}.`);
+    this.field = field;
+    this.seen = seen;
+    this.expected = expected;
   }
 }
 

@@ -2,6 +2,8 @@
  * `branchy/cascade`: a network cut into deployment units that run in different processes and hosts. `splitModel`
  * and `writePlan` cut a model directory into units; `CascadeUnit` runs one; `createUnitServer` and
  * `httpTransport` put units on HTTP. NATS is in `branchy/cascade/nats` (it needs `@nats-io/transport-node`).
+ * The placement planner (`placementSetup`, `planCandidates`, `bestCandidate`, `writePlacementPlan`) chooses the
+ * cut, the tiers and the thresholds from measured costs.
  *
  * @module
  */
@@ -14,6 +16,48 @@ export { WEB_ROUTES, EDGE_PAGE_FORMAT, type EdgePageConfig } from './web-config.
 export { decodeSampleBatch, sampleBatchFits, type SampleBatch } from './sample-batch.ts';
 export { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.ts';
 export { encodeFeatures, decodeFeatures, featureBytes } from './feature-codec.ts';
-export { BranchyCascadeError, CascadeHopError, type CascadeErrorCode } from './errors.ts';
-export { FEATURE_DTYPES } from './types.ts';
-export type { CascadeRoute, DeploymentPlan, FeatureDtype, FeaturesMeta, ForwardMode, FrameHandler, HopTiming, Transport, UnitPlan } from './types.ts';
+export { BranchyCascadeError, BranchyTiersError, CascadeHopError, type CascadeErrorCode } from './errors.ts';
+export { FEATURE_DTYPES, PLAN_OBJECTIVES } from './types.ts';
+export type {
+  CascadeRoute,
+  DeploymentPlan,
+  FeatureDtype,
+  FeaturesMeta,
+  ForwardMode,
+  FrameHandler,
+  HopTiming,
+  PlanObjective,
+  PlanPlacement,
+  Transport,
+  UnitPlan,
+} from './types.ts';
+export { validateTiers, readTiersFile, routeBetween, TIERS_FORMAT, type TiersFile, type TierSpec, type TierPower, type LinkSpec, type Route } from './tiers.ts';
+export { architectureId, tierProfileOf, readTierProfile, writeTierProfile, TIER_PROFILE_FORMAT, type TierProfile } from './tier-profile.ts';
+export { measureCodecCost, codecMs, type CodecCost, type FrameCodecCost, type LinearCost, type CodecMeasureOptions } from './codec-cost.ts';
+export {
+  placementFigures,
+  tierCosts,
+  type CostModelOptions,
+  type CostTerms,
+  type ExitCost,
+  type HopLink,
+  type Placement,
+  type PlacementFigures,
+  type TierCosts,
+} from './cost-model.ts';
+export {
+  planCandidates,
+  bestCandidate,
+  compareCandidates,
+  objectiveValue,
+  enumeratePlacements,
+  placementCount,
+  meetsConstraint,
+  writePlacementPlan,
+  type PlanCandidate,
+  type PlanConstraint,
+  type PlannerInput,
+  type PlannerResult,
+  type PlacementRecord,
+} from './planner.ts';
+export { placementSetup, type PlacementSetup, type TierSource } from './placement-input.ts';

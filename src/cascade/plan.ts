@@ -13,7 +13,7 @@ import { hasLayers, networkFacts } from '../spec/shapes.ts';
 import type { NetworkSpec } from '../spec/types.ts';
 import { validateSpec } from '../spec/validate.ts';
 import { BranchyCascadeError } from './errors.ts';
-import type { DeploymentPlan, ForwardMode, UnitPlan } from './types.ts';
+import { FEATURE_DTYPES, PLAN_OBJECTIVES, type DeploymentPlan, type ForwardMode, type PlanPlacement, type UnitPlan } from './types.ts';
 
 /** The plan file of a plan directory. */
 export const PLAN_FILE = 'plan.json';
@@ -207,7 +207,42 @@ export function readPlan(dir: string): DeploymentPlan {
   if (plan.id !== planIdOf(plan.modelId, plan.forward, Array.isArray(plan.units) ? plan.units : [])) {
     badPlan(path, `field 'id' is ${JSON.stringify(plan.id)}; expected the id of its model, forward mode and units (12 hex digits).`);
   }
+  if (plan.placement !== undefined) checkPlacement(path, plan);
   return plan;
+}
+
+const PLACEMENT_FIELDS = ['tiers', 'objective', 'constraint', 'featureDtype', 'maxWaitMs', 'accuracy', 'exitShare', 'expected'];
+const EXPECTED_FIELDS = ['latencyP50Ms', 'latencyMeanMs', 'deviceEnergyMj', 'sentBytes', 'throughputPerS'];
+
+/** A plan's `placement`: every field present, of its type, and its tiers the units' names. */
+function checkPlacement(path: string, plan: DeploymentPlan): void {
+  const p = plan.placement as PlanPlacement & Record<string, unknown>;
+  const fail = (field: string, expected: string): never =>
+    badPlan(path, `field 'placement.${field}' is ${JSON.stringify((p as Record<string, unknown>)?.[field] ?? null)?.slice(0, 120)}; expected ${expected}.`);
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) badPlan(path, `field 'placement' is ${JSON.stringify(p)}; expected an object.`);
+  const extra = Object.keys(p).find((k) => !PLACEMENT_FIELDS.includes(k));
+  if (extra !== undefined) badPlan(path, `field 'placement.${extra}' is not a known field; expected only ${PLACEMENT_FIELDS.join(', ')}.`);
+  const names = plan.units.map((u) => u.name);
+  if (!Array.isArray(p.tiers) || p.tiers.length !== names.length || p.tiers.some((t, i) => t !== names[i]))
+    fail('tiers', `the units' tiers in order, which name them: ${JSON.stringify(names)}`);
+  if (!PLAN_OBJECTIVES.includes(p.objective)) fail('objective', `one of ${PLAN_OBJECTIVES.join(', ')}`);
+  if (typeof p.constraint !== 'string') fail('constraint', 'the constraint in words');
+  if (!FEATURE_DTYPES.includes(p.featureDtype)) fail('featureDtype', `one of ${FEATURE_DTYPES.join(', ')}`);
+  const nonNegative = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  if (!nonNegative(p.maxWaitMs)) fail('maxWaitMs', 'a number of ms ≥ 0');
+  if (!nonNegative(p.accuracy) || p.accuracy > 1) fail('accuracy', 'a share in [0, 1]');
+  const depth = plan.spec.stages.length;
+  if (!Array.isArray(p.exitShare) || p.exitShare.length !== depth || !p.exitShare.every((s) => nonNegative(s) && s <= 1))
+    fail('exitShare', `${depth} shares in [0, 1], one per exit`);
+  const e = p.expected as unknown as Record<string, unknown>;
+  if (typeof e !== 'object' || e === null || Object.keys(e).length !== EXPECTED_FIELDS.length || !EXPECTED_FIELDS.every((k) => k in e))
+    fail('expected', `an object of ${EXPECTED_FIELDS.join(', ')}`);
+  for (const k of EXPECTED_FIELDS) {
+    const nullable = k === 'throughputPerS' || k === 'deviceEnergyMj';
+    const ok = (nullable && e[k] === null) || (nonNegative(e[k]) && (k !== 'throughputPerS' || (e[k] as number) > 0));
+    const expected = k === 'throughputPerS' ? 'a number > 0 or null' : nullable ? 'a number ≥ 0 or null' : 'a number ≥ 0';
+    if (!ok) badPlan(path, `field 'placement.expected.${k}' is ${JSON.stringify(e[k])}; expected ${expected}.`);
+  }
 }
 
 /** A unit of a plan and its model directory. */

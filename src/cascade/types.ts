@@ -40,6 +40,33 @@ export interface UnitPlan {
   successor?: string;
 }
 
+/** What the placement planner minimises: mean latency, the first tier's energy, or bytes sent per sample. */
+export type PlanObjective = 'latency' | 'energy' | 'bytes';
+
+/** The planner objectives. */
+export const PLAN_OBJECTIVES: readonly PlanObjective[] = ['latency', 'energy', 'bytes'];
+
+/** Where `branchy plan` placed a plan's units, and what it expected of them at the plan's thresholds. */
+export interface PlanPlacement {
+  /** The tier of each unit, in order (each unit is named after its tier). */
+  tiers: string[];
+  objective: PlanObjective;
+  /** The accuracy constraint the thresholds meet, in words. */
+  constraint: string;
+  /** The dtype features travel in, which the figures assume (`branchy unit` takes it as its default). */
+  featureDtype: FeatureDtype;
+  /** Each unit's micro-batching wait the figures assume, in ms. */
+  maxWaitMs: number;
+  /** The operating point's validation accuracy and share leaving at each exit. */
+  accuracy: number;
+  exitShare: number[];
+  /**
+   * Per sample at batch 1: latency median and mean (ms), the first tier's energy (mJ; `null` without its power
+   * figures), bytes of features sent; and samples per second with full batches (`null`: unbounded).
+   */
+  expected: { latencyP50Ms: number; latencyMeanMs: number; deviceEnergyMj: number | null; sentBytes: number; throughputPerS: number | null };
+}
+
 /** `plan.json`: how a network was cut, and the identity every unit checks its input against. */
 export interface DeploymentPlan {
   format: 'branchy-plan/1';
@@ -59,6 +86,8 @@ export interface DeploymentPlan {
   spec: NetworkSpec;
   forward: ForwardMode;
   units: UnitPlan[];
+  /** Where the planner placed the units (`branchy plan`); absent from a plan `branchy split` wrote. */
+  placement?: PlanPlacement;
 }
 
 /** What a unit's input frame says about itself (the frame's `__metadata__`, strings on the wire). */

@@ -30,7 +30,7 @@ export interface UnitOptions {
   successor?: Transport;
   /** Deadline of one hop, in ms (default 1000). */
   hopTimeoutMs?: number;
-  /** The dtype features travel in (default `f32`). */
+  /** The dtype features travel in (default: the plan's placement's, when `branchy plan` wrote it, else `f32`). */
   featureDtype?: FeatureDtype;
   breaker?: BreakerOptions;
   /** Micro-batching of the frames a successor receives (defaults: 64 samples, 2 ms, 4096 queued). */
@@ -87,7 +87,7 @@ export class CascadeUnit {
     this.criterion = getCriterion(plan.spec.policy.criterion);
     this.successor = options.successor;
     this.hopTimeoutMs = options.hopTimeoutMs ?? 1000;
-    this.featureDtype = options.featureDtype ?? 'f32';
+    this.featureDtype = options.featureDtype ?? plan.placement?.featureDtype ?? 'f32';
     this.breaker = new CircuitBreaker(options.breaker);
     this.metrics = options.metrics && unitMetrics(options.metrics);
     const batching = options.batching ?? {};
@@ -117,7 +117,7 @@ export class CascadeUnit {
     const { net } = await openModel(dir, { engine: 'ort', ...options.open });
     if (options.successor?.maxFrameBytes !== undefined && unit.successor !== undefined) {
       const meta = { modelId: plan.modelId, stage: unit.stages[1], thresholds: plan.spec.policy.thresholds, from: unit.name };
-      const one = featureBytes(sentShape(plan, unit), 1, options.featureDtype ?? 'f32', meta);
+      const one = featureBytes(sentShape(plan, unit), 1, options.featureDtype ?? plan.placement?.featureDtype ?? 'f32', meta);
       if (one > options.successor.maxFrameBytes) {
         net.dispose();
         throw new BranchyCascadeError(

@@ -7,6 +7,7 @@ import { evalCommand } from './commands/eval.ts';
 import { exportCommand } from './commands/export.ts';
 import { importOnnxCommand } from './commands/import-onnx.ts';
 import { modelsCommand } from './commands/models.ts';
+import { planCommand } from './commands/plan.ts';
 import { predictCommand } from './commands/predict.ts';
 import { reportCommand } from './commands/report.ts';
 import { serveCommand } from './commands/serve.ts';
@@ -36,6 +37,7 @@ export function program(): Command {
     .addCommand(importOnnxCommand())
     .addCommand(serveCommand())
     .addCommand(splitCommand())
+    .addCommand(planCommand())
     .addCommand(unitCommand())
     .addCommand(unitsCommand())
     .showHelpAfterError('(run with --help for usage)')
@@ -54,6 +56,8 @@ const FLAG_HINTS: Readonly<Record<string, string>> = {
   TRAIN_INIT_MISMATCH: '--init-from must name the baseline this network was built from',
   TRAIN_NOTHING_TO_RESUME: 'drop --resume, or point --out at a directory a run checkpointed into',
   DATA_UNKNOWN_SOURCE: 'see --data in --help',
+  CASCADE_NOT_CALIBRATED: "run 'branchy calibrate DIR' first",
+  CASCADE_PLAN_IMPOSSIBLE: 'loosen --max-drop or --min-accuracy',
 };
 
 /** Runs the CLI; returns the process exit code. Errors with a code print as `branchy: CODE: message (hint)`. */

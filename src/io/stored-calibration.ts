@@ -171,16 +171,16 @@ function checkTimes(at: CalibrationShape, v: unknown, field: string, batched: bo
   if (times.typicalMs !== undefined) at.number(times.typicalMs, `${field}.typicalMs`);
 }
 
-function checkProfile(at: CalibrationShape, v: unknown, exits: number): void {
-  const profile = at.object(v, 'calibration.profile');
-  at.text(profile.runtime, 'calibration.profile.runtime');
-  const machine = at.object(profile.machine, 'calibration.profile.machine');
+function checkProfile(at: CalibrationShape, v: unknown, exits: number, base = 'calibration.profile'): void {
+  const profile = at.object(v, base);
+  at.text(profile.runtime, `${base}.runtime`);
+  const machine = at.object(profile.machine, `${base}.machine`);
   // What the machine reported, which may be little (no CPU model, no CPUs listed in some containers).
   for (const key of ['cpu', 'node', 'measuredAt'])
-    if (typeof machine[key] !== 'string') at.fail(`calibration.profile.machine.${key}`, `is ${show(machine[key])}`, 'a string');
-  at.integer(machine.cores, 'calibration.profile.machine.cores', 0);
-  at.list(profile.pieces, 'calibration.profile.pieces', 2 * exits, 'one per stage and exit head').forEach((p, i) => {
-    const field = `calibration.profile.pieces[${i}]`;
+    if (typeof machine[key] !== 'string') at.fail(`${base}.machine.${key}`, `is ${show(machine[key])}`, 'a string');
+  at.integer(machine.cores, `${base}.machine.cores`, 0);
+  at.list(profile.pieces, `${base}.pieces`, 2 * exits, 'one per stage and exit head').forEach((p, i) => {
+    const field = `${base}.pieces[${i}]`;
     const piece = at.object(p, field);
     if (piece.kind !== 'stage' && piece.kind !== 'exit') at.fail(`${field}.kind`, `is ${show(piece.kind)}`, '"stage" or "exit"');
     at.integer(piece.index, `${field}.index`, 1, exits);
@@ -188,10 +188,23 @@ function checkProfile(at: CalibrationShape, v: unknown, exits: number): void {
     checkTimes(at, piece.batched, `${field}.batched`, true);
     for (const key of ['flops', 'params']) if (piece[key] !== null) at.number(piece[key], `${field}.${key}`);
   });
-  at.numbers(profile.costToExit, 'calibration.profile.costToExit', exits, 'one per exit');
-  at.numbers(profile.costToExitBatched, 'calibration.profile.costToExitBatched', exits, 'one per exit');
-  at.number(profile.finalOnlyCost, 'calibration.profile.finalOnlyCost');
-  at.number(profile.finalOnlyCostBatched, 'calibration.profile.finalOnlyCostBatched');
+  at.numbers(profile.costToExit, `${base}.costToExit`, exits, 'one per exit');
+  at.numbers(profile.costToExitBatched, `${base}.costToExitBatched`, exits, 'one per exit');
+  at.number(profile.finalOnlyCost, `${base}.finalOnlyCost`);
+  at.number(profile.finalOnlyCostBatched, `${base}.finalOnlyCostBatched`);
+}
+
+/**
+ * Checks a cost profile stored outside a model directory (a tier profile): one row per stage and exit head of a
+ * network of `exits` exits, and one total per exit.
+ *
+ * @param path the file it was read from, for messages.
+ * @param field where the profile sits in that file (`profile`).
+ * @throws BranchyIoError `MODEL_BAD_CALIBRATION` naming the file and the field when it does not have that shape.
+ */
+export function checkStoredCostProfile(value: unknown, exits: number, path: string, field: string): StoredCostProfile {
+  checkProfile(new CalibrationShape(path), value, exits, field);
+  return value as StoredCostProfile;
 }
 
 function checkPoint(at: CalibrationShape, v: unknown, field: string, exits: number): void {

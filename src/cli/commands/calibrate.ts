@@ -54,6 +54,7 @@ export function calibrateCommand(): Command {
         .option('--min-accuracy <share>', 'cheapest point with at least this validation accuracy (e.g. 0.985)', share('--min-accuracy'))
         .option('--profile-samples <n>', 'samples timed one at a time for the cost profile', positiveInt('--profile-samples'), 200)
         .option('--batch-size <n>', 'batch size of the batched cost profile', positiveInt('--batch-size'), 256)
+        .option('--profile-out <file>', "also write this machine's tier profile (stage, exit and frame costs) for 'branchy plan --tiers'")
         .option('--json', 'print the front and choice as JSON', false),
     ),
   ).action(async (dir: string, o: Record<string, unknown>) => {
@@ -73,6 +74,13 @@ export function calibrateCommand(): Command {
     const { profile, tableSeconds, searchSeconds } = calibration;
     const stored = calibration.front;
     updateManifest(dir, (m) => ({ ...m, spec: { ...m.spec, policy: { criterion: criterion.name, thresholds: chosen.thresholds } }, calibration }));
+    if (o.profileOut !== undefined) {
+      const [{ measureCodecCost }, { tierProfileOf, writeTierProfile }] = await Promise.all([
+        import('../../cascade/codec-cost.ts'),
+        import('../../cascade/tier-profile.ts'),
+      ]);
+      writeTierProfile(o.profileOut as string, tierProfileOf(model.spec, profile, measureCodecCost({ classes: model.spec.classes.length })));
+    }
     if (o.json) {
       process.stdout.write(`${JSON.stringify({ model: dir, ...calibration, chosenPoint: chosen }, null, 2)}\n`);
       return;
@@ -94,7 +102,7 @@ export function calibrateCommand(): Command {
         formatTable([['', 'thresholds', 'accuracy', 'expected cost', 'speed-up', 'leaving at each exit'], ...shown]),
         '',
         `chosen (*): ${text}: thresholds [${chosen.thresholds.map((t) => +t.toPrecision(4)).join(', ')}], validation accuracy ${percent(chosen.accuracy)}, predicted speed-up ${(finalCost / chosen.expectedCost).toFixed(2)}x`,
-        `written to ${dir}/branchy.json; all-exits pass ${tableSeconds.toFixed(2)} s, front search ${(1000 * searchSeconds).toFixed(1)} ms`,
+        `written to ${dir}/branchy.json${o.profileOut === undefined ? '' : ` and the tier profile to ${o.profileOut as string}`}; all-exits pass ${tableSeconds.toFixed(2)} s, front search ${(1000 * searchSeconds).toFixed(1)} ms`,
       ].join('\n') + '\n',
     );
   });

@@ -25,9 +25,10 @@ export function unitCommand(): Command {
       .option('--nats <url>', 'join a NATS deployment instead: serve this unit on its subject (queue group) and reach the successor by subject')
       .option('--hop-timeout-ms <ms>', 'deadline of one hop to the successor', positiveNumber('--hop-timeout-ms'), 1000)
       .addOption(
-        new Option('--feature-dtype <dtype>', 'what features travel as: f32, f16, or int8 with a per-channel scale')
-          .choices(['f32', 'f16', 'int8'])
-          .default('f32'),
+        new Option(
+          '--feature-dtype <dtype>',
+          "what features travel as: f32, f16, or int8 with a per-channel scale (default: the dtype a 'branchy plan' plan was costed for, else f32)",
+        ).choices(['f32', 'f16', 'int8']),
       )
       .option('--breaker-failures <n>', 'consecutive failed hops that open the circuit breaker', positiveInt('--breaker-failures'), 3)
       .option('--probe-after-ms <ms>', 'how long the breaker stays open before a hop probes the successor', positiveNumber('--probe-after-ms'), 1000)
@@ -77,7 +78,7 @@ export function unitCommand(): Command {
       open: { ...engineOptions(o), engine: o.engine === 'auto' ? 'ort' : (o.engine as 'ort' | 'tfjs') },
       successor,
       hopTimeoutMs: o.hopTimeoutMs as number,
-      featureDtype: o.featureDtype as 'f32' | 'f16' | 'int8',
+      featureDtype: o.featureDtype as 'f32' | 'f16' | 'int8' | undefined,
       breaker: { failures: o.breakerFailures as number, probeAfterMs: o.probeAfterMs as number },
       batching: { maxBatch: o.maxBatch as number, maxWaitMs },
       metrics,
