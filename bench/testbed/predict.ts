@@ -14,7 +14,7 @@
  * Needs root, iproute2, the cgroup-v1 CPU controller and the built CLI (`npm run build`).
  *
  * Run: node --import tsx bench/testbed/predict.ts [--requests 200] [--warmup 10] [--top 4] [--tiers examples/tiers.json]
- *        [--cpu 0.2] [--gap-ms 0] [--all-points] [--json]
+ *        [--cpu 0.2] [--gap-ms 0] [--threads N] [--all-points] [--json]
  *
  * @module
  */
@@ -233,10 +233,11 @@ export async function runCandidate(
   digits: { samples: readonly Float32Array[]; labels: ArrayLike<number> },
   warmup: number,
   gapMs = 0,
+  engineArgs: readonly string[] = [],
 ): Promise<Measured> {
   const dir = join(tempDir(), `plan-${candidate.id}`);
   writePlacementPlan(dir, model, candidate, { objective: 'latency', constraint: 'at most 0.2 points lost', criterion, options: PLAN_OPTIONS });
-  const cascade = await startCascade(testbed, dir, placeUnits(readPlan(dir), config), ['--hop-timeout-ms', '5000', '--feature-dtype', 'f32']);
+  const cascade = await startCascade(testbed, dir, placeUnits(readPlan(dir), config), ['--hop-timeout-ms', '5000', '--feature-dtype', 'f32', ...engineArgs]);
   try {
     const pace = { gapMs, cgroup: testbed.cgroup(config.tiers[0].name) };
     return await measure((s) => cascade.predict([s]), digits.samples, digits.labels, warmup, pace);
@@ -304,6 +305,7 @@ export async function runServed(
   digits: { samples: readonly Float32Array[]; labels: ArrayLike<number> },
   warmup: number,
   gapMs = 0,
+  engineArgs: readonly string[] = [],
 ): Promise<Measured> {
   const serve = testbed.run(host, [
     process.execPath,
@@ -319,6 +321,7 @@ export async function runServed(
     '--no-inference-thread',
     '--log-level',
     'warn',
+    ...engineArgs,
   ]);
   try {
     const { port, models } = await listening(serve, `branchy serve on ${host}`);
@@ -389,6 +392,7 @@ async function main(): Promise<void> {
       top: { type: 'string', default: '4' },
       cpu: { type: 'string', default: '0.2' },
       'gap-ms': { type: 'string', default: '0' },
+      threads: { type: 'string' },
       'all-points': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
@@ -403,6 +407,7 @@ async function main(): Promise<void> {
   const top = Number(values.top);
   const warmup = Number(values.warmup);
   const gapMs = Number(values['gap-ms']);
+  const engineArgs = values.threads === undefined ? [] : ['--threads', values.threads];
   if (!(requests > 0 && Number.isInteger(requests) && top > 0 && Number.isInteger(top))) fail('--requests and --top must be positive integers.');
   const load = [loadavg()];
   const copy = calibratedCopy();
@@ -423,10 +428,11 @@ async function main(): Promise<void> {
     const reference = matched.candidates.find((c) => c.reference && c.point === matched.best.point);
     const shippedOf = (c: PlanCandidate) => shipped.candidates.find((s) => shapeOf(s) === shapeOf(c) && s.point === c.point)!;
     const runs: { candidate: PlanCandidate; measured: Measured }[] = [];
-    for (const c of chosen) runs.push({ candidate: c, measured: await runCandidate(testbed, config, copy.model, c, matched.criterion, digits, warmup, gapMs) });
+    for (const c of chosen)
+      runs.push({ candidate: c, measured: await runCandidate(testbed, config, copy.model, c, matched.criterion, digits, warmup, gapMs, engineArgs) });
     const cloud = config.tiers[config.tiers.length - 1].name;
-    const deviceOnly = await runServed(testbed, device, device, copy.dir, matched.best.thresholds, digits, warmup, gapMs);
-    const cloudOnly = await runServed(testbed, device, cloud, copy.dir, matched.best.thresholds, digits, warmup, gapMs);
+    const deviceOnly = await runServed(testbed, device, device, copy.dir, matched.best.thresholds, digits, warmup, gapMs, engineArgs);
+    const cloudOnly = await runServed(testbed, device, cloud, copy.dir, matched.best.thresholds, digits, warmup, gapMs, engineArgs);
     load.push(loadavg());
     const depth = copy.model.spec.stages.length;
     const bestMeasured = Math.min(...runs.map((r) => r.measured.mean));
@@ -474,7 +480,7 @@ async function main(): Promise<void> {
     }
     const f = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '-');
     const lines = [
-      `${copy.model.spec.name} calibrated here (${copy.dir}); tiers ${tiersPath}; ${requests} single digits of the mnist test split per run after ${warmup} unmeasured, ${gapMs > 0 ? `${gapMs} ms idle between requests` : 'back to back'}`,
+      `${copy.model.spec.name} calibrated here (${copy.dir}); tiers ${tiersPath}; ${requests} single digits of the mnist test split per run after ${warmup} unmeasured, ${gapMs > 0 ? `${gapMs} ms idle between requests` : 'back to back'}, onnxruntime threads ${values.threads ?? "onnxruntime's choice"}`,
       `load average (1, 5, 15 min) at the start ${report.loadAverage[0].join(', ')}, at the end ${report.loadAverage[1].join(', ')}`,
       '',
       formatTable([
