@@ -1,0 +1,577 @@
+/**
+ * Checks the placement planner's predictions on the namespace testbed (test/testbed/): calibrates a copy of the
+ * shipped B-LeNet on this machine, plans it on the sample tiers (examples/tiers.json), runs the K candidates the
+ * planner expects to be fastest as real `branchy unit` processes on the testbed's hosts, and compares their
+ * measured end-to-end latency with the expected one; then the chosen plan against the whole network served on the
+ * device and on the cloud.
+ *
+ * The testbed cannot make a tier faster than this machine, and its device is a CPU quota; so before planning it
+ * measures the device's slowdown (a fixed loop in its cgroup against the loop's CPU time outside), and plans a
+ * second time with the tiers file's device speed factor replaced by the measured one and the cloud's by 1 (the
+ * testbed's cloud is this machine). Predictions are compared with the measurements under that second plan; both
+ * are printed.
+ *
+ * Needs root, iproute2, the cgroup-v1 CPU controller and the built CLI (`npm run build`).
+ *
+ * Run: node --import tsx bench/testbed/predict.ts [--requests 200] [--warmup 10] [--top 4] [--tiers examples/tiers.json]
+ *        [--cpu 0.2] [--gap-ms 0] [--threads N] [--all-points] [--json]
+ *
+ * @module
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { CostModelOptions } from '../../src/cascade/cost-model.ts';
+import { placementSetup } from '../../src/cascade/placement-input.ts';
+import { readPlan } from '../../src/cascade/plan.ts';
+import { bestCandidate, compareCandidates, planCandidates, writePlacementPlan, type PlanCandidate, type PlannerResult } from '../../src/cascade/planner.ts';
+import { unitsOf } from '../../src/cli/commands/plan.ts';
+import { mnistSplits } from '../../src/data/index.ts';
+import { loadModelDir, type LoadedModelDir } from '../../src/io/model-dir.ts';
+import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
+import { formatTable } from '../../src/report/text-table.ts';
+import { tempDir } from '../../test/helpers.ts';
+import { startCascade } from '../../test/testbed/cascade.ts';
+import { measureBandwidth, measureRtt, measureSlowdown, median } from '../../test/testbed/measure.ts';
+import { available, createTestbed, RELAY_PRIORITY, type Testbed } from '../../test/testbed/testbed.ts';
+import { placeUnits, type TiersConfig } from './tiers.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/branchy.js', import.meta.url));
+const RELAY = fileURLToPath(new URL('../../test/testbed/relay.ts', import.meta.url));
+/** The sample tiers file the planner issue names. */
+export const EXAMPLE_TIERS = fileURLToPath(new URL('../../examples/tiers.json', import.meta.url));
+/** The constraint `branchy plan` uses by default: at most 0.2 points below the final exit's accuracy. */
+export const MAX_DROP = 0.002;
+/** The options `branchy plan` uses by default. */
+export const PLAN_OPTIONS: CostModelOptions = { featureDtype: 'f32', maxWaitMs: 2 };
+const SPIN_ITERATIONS = 10_000_000;
+const START_MS = 30_000;
+
+/** A calibrated copy of the shipped B-LeNet and the tier profile of this machine. */
+export interface CalibratedCopy {
+  dir: string;
+  profile: string;
+  model: LoadedModelDir;
+}
+
+/**
+ * Copies the shipped B-LeNet to a temporary directory and calibrates it on this machine with the real CLI
+ * (`branchy calibrate COPY --data mnist --profile-out PROFILE`).
+ */
+export function calibratedCopy(): CalibratedCopy {
+  const root = tempDir();
+  const dir = join(root, 'lenet');
+  const profile = join(root, 'profile.json');
+  cpSync(SHIPPED_MODEL_DIR, dir, { recursive: true });
+  execFileSync(process.execPath, [BIN, 'calibrate', dir, '--data', 'mnist', '--profile-out', profile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return { dir, profile, model: loadModelDir(dir) };
+}
+
+interface RawTiers {
+  format: string;
+  tiers: { name: string; speedFactor?: number; profile?: string; power?: unknown }[];
+  links: { between: [string, string]; mbitPerS: number; rttMs: number }[];
+}
+
+/**
+ * The testbed chain a tiers file describes: its tiers in order, each consecutive pair joined by its link, the first
+ * tier held to `cpu` of a core.
+ *
+ * @throws Error when two consecutive tiers have no link of their own.
+ */
+export function testbedTiers(tiersPath: string, cpu: number): TiersConfig {
+  const raw = JSON.parse(readFileSync(tiersPath, 'utf8')) as RawTiers;
+  return {
+    tiers: raw.tiers.map((t, i) => {
+      const next = raw.tiers[i + 1];
+      const link = next && raw.links.find((l) => l.between.includes(t.name) && l.between.includes(next.name));
+      if (next && !link) throw new Error(`'${tiersPath}': no link between ${t.name} and ${next.name}.`);
+      return { name: t.name, ...(i === 0 ? { cpu } : {}), ...(link ? { uplink: { mbit: link.mbitPerS, rttMs: link.rttMs } } : {}) };
+    }),
+  };
+}
+
+/**
+ * Writes the tiers file the testbed matches: `tiersPath` with the first tier's speed factor replaced by
+ * `deviceSpeed`, every other tier's by 1 (the testbed's hosts are this machine) and every tier's costs from the
+ * tier profile `profile` (measured here). Returns its path.
+ */
+export function testbedTiersFile(tiersPath: string, profile: string, deviceSpeed: number, out: string): string {
+  const raw = JSON.parse(readFileSync(tiersPath, 'utf8')) as RawTiers;
+  raw.tiers = raw.tiers.map((t, i) => ({ ...t, speedFactor: i === 0 ? +deviceSpeed.toPrecision(4) : 1, profile: resolve(profile) }));
+  writeFileSync(out, `${JSON.stringify(raw, null, 2)}\n`);
+  return out;
+}
+
+/** Plans `model` on a tiers file as `branchy plan --objective latency` does by default. */
+export function plan(model: LoadedModelDir, tiersPath: string): PlannerResult & { best: PlanCandidate; criterion: string } {
+  const { input, calibration } = placementSetup(model, tiersPath, PLAN_OPTIONS);
+  const result = planCandidates(input, { maxDrop: MAX_DROP });
+  return { ...result, best: bestCandidate(result.candidates, 'latency'), criterion: calibration.criterion };
+}
+
+/** What identifies a plan apart from its operating point. */
+export const shapeOf = (c: PlanCandidate): string => `${c.tiers.join('>')}|${c.cuts.join(',')}|${c.forward}`;
+
+/**
+ * The `k` plans that meet the constraint with the least expected mean latency, best first; with `distinct`, only the
+ * best operating point of each placement and forwarding mode (neighbouring points of one placement differ by
+ * hundredths of a millisecond, which the testbed cannot resolve).
+ */
+export function topCandidates(candidates: readonly PlanCandidate[], k: number, distinct: boolean): PlanCandidate[] {
+  const sorted = candidates.filter((c) => c.meets && !c.reference).sort(compareCandidates('latency'));
+  const seen = new Set<string>();
+  const out: PlanCandidate[] = [];
+  for (const c of sorted) {
+    if (distinct && seen.has(shapeOf(c))) continue;
+    seen.add(shapeOf(c));
+    out.push(c);
+    if (out.length === k) break;
+  }
+  return out;
+}
+
+/** Measured end-to-end latency of single-sample requests, and how many were answered right. */
+export interface Measured {
+  ms: number[];
+  p50: number;
+  mean: number;
+  p99: number;
+  correct: number;
+  count: number;
+  degraded: number;
+  /** Per answering unit (or `serve`), its count and mean latency. */
+  byUnit: Record<string, { count: number; mean: number }>;
+  /**
+   * The first tier's CPU quota over the measured requests: the 100 ms periods in which it was throttled, and the
+   * throttled time per request (cgroup v1 `throttled_time`, summed over the machine's per-CPU run queues).
+   */
+  throttled?: { periods: number; msPerRequest: number };
+}
+
+/** Idle time between measured requests, in ms (0: back to back). */
+export interface Pace {
+  gapMs: number;
+  /** The first tier's cgroup, whose `cpu.stat` counts its throttling. */
+  cgroup?: string;
+}
+
+function cpuStat(cgroup: string | undefined): { periods: number; ns: number } | undefined {
+  if (cgroup === undefined) return undefined;
+  const text = readFileSync(join(cgroup, 'cpu.stat'), 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { periods: field('nr_throttled'), ns: field('throttled_time') };
+}
+
+/** The nearest-rank percentile `p` (0-100). */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+const meanOf = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+
+type Answer = { label: number; exit: number; unit?: string; degraded?: boolean };
+type Ask = (sample: Float32Array) => Promise<{ status: number; results: Answer[]; ms: number }>;
+
+async function measure(ask: Ask, samples: readonly Float32Array[], labels: ArrayLike<number>, warmup: number, pace: Pace): Promise<Measured> {
+  for (let i = 0; i < warmup; i++) await ask(samples[i % samples.length]);
+  const before = cpuStat(pace.cgroup);
+  const ms: number[] = [];
+  const units: Record<string, number[]> = {};
+  let correct = 0;
+  let degraded = 0;
+  for (let i = 0; i < samples.length; i++) {
+    if (pace.gapMs > 0) await new Promise((done) => setTimeout(done, pace.gapMs));
+    const r = await ask(samples[i]);
+    if (r.status !== 200 || r.results.length !== 1) throw new Error(`request ${i} answered ${r.status}: ${JSON.stringify(r.results).slice(0, 300)}`);
+    const a = r.results[0];
+    ms.push(r.ms);
+    (units[a.unit ?? 'serve'] ??= []).push(r.ms);
+    if (a.label === labels[i]) correct++;
+    if (a.degraded) degraded++;
+  }
+  const byUnit = Object.fromEntries(Object.entries(units).map(([u, v]) => [u, { count: v.length, mean: meanOf(v) }]));
+  const after = cpuStat(pace.cgroup);
+  const throttled = before && after ? { periods: after.periods - before.periods, msPerRequest: (after.ns - before.ns) / 1e6 / samples.length } : undefined;
+  return {
+    ms,
+    p50: percentile(ms, 50),
+    mean: meanOf(ms),
+    p99: percentile(ms, 99),
+    correct,
+    count: samples.length,
+    degraded,
+    byUnit,
+    ...(throttled ? { throttled } : {}),
+  };
+}
+
+/** `count` single digits of the mnist test split (the one the model was not calibrated on) and their labels. */
+export function testDigits(count: number): { samples: Float32Array[]; labels: Uint8Array } {
+  const { test } = mnistSplits(1);
+  const size = test.x.length / test.count;
+  const n = Math.min(count, test.count);
+  return { samples: Array.from({ length: n }, (_, i) => test.x.slice(i * size, (i + 1) * size)), labels: test.y.slice(0, n) };
+}
+
+/**
+ * Writes `candidate`'s plan and runs it on the testbed: its units as `branchy unit` processes on the hosts of their
+ * tiers (units are named after their tiers), `samples` one at a time from a client on the first tier after `warmup`
+ * unmeasured requests.
+ */
+export async function runCandidate(
+  testbed: Testbed,
+  config: TiersConfig,
+  model: LoadedModelDir,
+  candidate: PlanCandidate,
+  criterion: string,
+  digits: { samples: readonly Float32Array[]; labels: ArrayLike<number> },
+  warmup: number,
+  gapMs = 0,
+  engineArgs: readonly string[] = [],
+): Promise<Measured> {
+  const dir = join(tempDir(), `plan-${candidate.id}`);
+  writePlacementPlan(dir, model, candidate, { objective: 'latency', constraint: 'at most 0.2 points lost', criterion, options: PLAN_OPTIONS });
+  const cascade = await startCascade(testbed, dir, placeUnits(readPlan(dir), config), ['--hop-timeout-ms', '5000', '--feature-dtype', 'f32', ...engineArgs]);
+  try {
+    const pace = { gapMs, cgroup: testbed.cgroup(config.tiers[0].name) };
+    return await measure((s) => cascade.predict([s]), digits.samples, digits.labels, warmup, pace);
+  } finally {
+    await cascade.stop();
+  }
+}
+
+/** Resolves with the port a process prints in `listening on http://HOST:PORT`, or rejects when it exits first. */
+function listening(child: ReturnType<Testbed['run']>, what: string): Promise<{ port: number; models: string }> {
+  let out = '';
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolvePort, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not listen within ${START_MS} ms: ${err}`)), START_MS);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on http:\/\/[\d.]+:(\d+) \(models: ([^)]*)\)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolvePort({ port: Number(m[1]), models: m[2] });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code} before listening: ${err}`));
+    });
+  });
+}
+
+/** A relay of the testbed's kind started by this bench (for a server bound to a namespace's loopback). */
+async function relay(testbed: Testbed, host: string, listen: string, to: string, delayMs: number): Promise<number | undefined> {
+  const child = testbed.run(host, [process.execPath, '--import', 'tsx', RELAY, '--listen', listen, '--to', to, '--delay-ms', String(delayMs)], {
+    cpuLimit: false,
+    priority: RELAY_PRIORITY,
+  });
+  let out = '';
+  return new Promise((resolvePort, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay in ${host} did not listen within ${START_MS} ms`)), START_MS);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{"listening"'));
+      if (line === undefined) return;
+      clearTimeout(timer);
+      resolvePort((JSON.parse(line) as { listening: { port?: number } }).listening.port);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`relay in ${host} exited with ${code}`));
+    });
+  });
+}
+
+/**
+ * Serves the whole network with `branchy serve` on `host` (bound to its namespace's loopback, in its CPU cgroup if
+ * it has one) and measures it from a client on the first tier: through the links' delay when `host` is another
+ * tier. The testbed's `destroy` stops the processes.
+ */
+export async function runServed(
+  testbed: Testbed,
+  first: string,
+  host: string,
+  modelDir: string,
+  thresholds: readonly number[],
+  digits: { samples: readonly Float32Array[]; labels: ArrayLike<number> },
+  warmup: number,
+  gapMs = 0,
+  engineArgs: readonly string[] = [],
+): Promise<Measured> {
+  const serve = testbed.run(host, [
+    process.execPath,
+    BIN,
+    'serve',
+    modelDir,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--max-wait-ms',
+    String(PLAN_OPTIONS.maxWaitMs),
+    '--no-inference-thread',
+    '--log-level',
+    'warn',
+    ...engineArgs,
+  ]);
+  try {
+    const { port, models } = await listening(serve, `branchy serve on ${host}`);
+    let target = `127.0.0.1:${port}`;
+    if (host !== first) {
+      // As testbed.connect does: a relay in `host`, on its address toward the client, holding each chunk back half the RTT.
+      const address = testbed.address(host, first);
+      const relayPort = await relay(testbed, host, `${address}:0`, target, testbed.pathRttMs(first, host) / 2);
+      target = `${address}:${relayPort}`;
+    }
+    const door = join(tempDir(), `${host}.sock`);
+    await relay(testbed, first, `unix:${door}`, target, 0);
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    const name = models.split(', ')[0];
+    const query = `?thresholds=${thresholds.join(',')}`;
+    try {
+      const pace = { gapMs, cgroup: testbed.cgroup(first) };
+      return await measure((s) => post(agent, door, `/v1/models/${name}/predict${query}`, s), digits.samples, digits.labels, warmup, pace);
+    } finally {
+      agent.destroy();
+    }
+  } finally {
+    serve.kill('SIGTERM');
+  }
+}
+
+function post(agent: Agent, socketPath: string, path: string, sample: Float32Array): Promise<{ status: number; results: Answer[]; ms: number }> {
+  const body = Buffer.from(JSON.stringify({ inputs: [Array.from(sample)] }));
+  return new Promise((done, reject) => {
+    const started = performance.now();
+    const req = request({ agent, socketPath, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const ms = performance.now() - started;
+        try {
+          done({ status: res.statusCode ?? 0, results: (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { results?: Answer[] }).results ?? [], ms });
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** What the testbed gives: each link's payload rate and round trip, and the device's slowdown. */
+export async function measureTestbed(testbed: Testbed, device: string) {
+  const links = [];
+  for (const link of testbed.links) {
+    const bytes = Math.max(1 << 20, Math.round(((link.mbit * 1e6) / 8) * 0.5));
+    const up = await measureBandwidth(testbed, link.from, link.to, bytes);
+    const rtt = median(await measureRtt(testbed, link.from, link.to, 15));
+    links.push({ link: `${link.from}→${link.to}`, mbit: link.mbit, rttMs: link.rttMs, measuredMbit: up.mbit, measuredRttMs: rtt });
+  }
+  const slow = await measureSlowdown(testbed, device, SPIN_ITERATIONS);
+  return { links, slowdown: slow.slowdown, speedFactor: 1 / slow.slowdown, loopMs: { freeCpu: slow.freeCpuMs, limited: slow.limitedMs } };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      tiers: { type: 'string', default: EXAMPLE_TIERS },
+      requests: { type: 'string', default: '200' },
+      warmup: { type: 'string', default: '10' },
+      top: { type: 'string', default: '4' },
+      cpu: { type: 'string', default: '0.2' },
+      'gap-ms': { type: 'string', default: '0' },
+      threads: { type: 'string' },
+      'all-points': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const fail = (m: string): never => {
+    process.stderr.write(`bench/testbed/predict.ts: ${m}\n`);
+    process.exit(2);
+  };
+  const reason = available();
+  if (reason !== false) fail(`no testbed here: ${reason}.`);
+  const requests = Number(values.requests);
+  const top = Number(values.top);
+  const warmup = Number(values.warmup);
+  const gapMs = Number(values['gap-ms']);
+  const engineArgs = values.threads === undefined ? [] : ['--threads', values.threads];
+  if (!(requests > 0 && Number.isInteger(requests) && top > 0 && Number.isInteger(top))) fail('--requests and --top must be positive integers.');
+  const load = [loadavg()];
+  const copy = calibratedCopy();
+  const tiersPath = resolve(values.tiers!);
+  const config = testbedTiers(tiersPath, Number(values.cpu));
+  const device = config.tiers[0].name;
+  const digits = testDigits(requests);
+  const testbed = await createTestbed({
+    links: config.tiers.slice(0, -1).map((t, i) => ({ from: t.name, to: config.tiers[i + 1].name, mbit: t.uplink!.mbit, rttMs: t.uplink!.rttMs })),
+    cpu: { [device]: Number(values.cpu) },
+  });
+  try {
+    const measured = await measureTestbed(testbed, device);
+    const shipped = plan(copy.model, tiersPath);
+    const matchedPath = testbedTiersFile(tiersPath, copy.profile, measured.speedFactor, join(tempDir(), 'tiers-testbed.json'));
+    const matched = plan(copy.model, matchedPath);
+    const chosen = topCandidates(matched.candidates, top, !values['all-points']);
+    const reference = matched.candidates.find((c) => c.reference && c.point === matched.best.point);
+    const shippedOf = (c: PlanCandidate) => shipped.candidates.find((s) => shapeOf(s) === shapeOf(c) && s.point === c.point)!;
+    const runs: { candidate: PlanCandidate; measured: Measured }[] = [];
+    for (const c of chosen)
+      runs.push({ candidate: c, measured: await runCandidate(testbed, config, copy.model, c, matched.criterion, digits, warmup, gapMs, engineArgs) });
+    const cloud = config.tiers[config.tiers.length - 1].name;
+    const deviceOnly = await runServed(testbed, device, device, copy.dir, matched.best.thresholds, digits, warmup, gapMs, engineArgs);
+    const cloudOnly = await runServed(testbed, device, cloud, copy.dir, matched.best.thresholds, digits, warmup, gapMs, engineArgs);
+    load.push(loadavg());
+    const depth = copy.model.spec.stages.length;
+    const bestMeasured = Math.min(...runs.map((r) => r.measured.mean));
+    const chosenRun = runs.find((r) => r.candidate === matched.best)!;
+    const report = {
+      loadAverage: load.map((l) => l.map((v) => +v.toFixed(2))),
+      measured,
+      speedFactor: { tiersFile: (JSON.parse(readFileSync(tiersPath, 'utf8')) as RawTiers).tiers[0].speedFactor ?? 1, measured: measured.speedFactor },
+      candidates: runs.map(({ candidate: c, measured: m }) => ({
+        id: c.id,
+        units: unitsOf(c, depth),
+        forward: c.forward,
+        thresholds: c.thresholds,
+        validationAccuracy: c.accuracy,
+        expected: { p50: c.figures.latencyP50Ms, mean: c.figures.latencyMeanMs, perExit: c.figures.perExit.map((e) => e.latencyMs) },
+        expectedShippedFactor: { p50: shippedOf(c).figures.latencyP50Ms, mean: shippedOf(c).figures.latencyMeanMs },
+        measured: { p50: m.p50, mean: m.mean, p99: m.p99, byUnit: m.byUnit, testAccuracy: m.correct / m.count, degraded: m.degraded, throttled: m.throttled },
+        ratio: { mean: m.mean / c.figures.latencyMeanMs, p50: m.p50 / c.figures.latencyP50Ms },
+      })),
+      chosen: {
+        id: matched.best.id,
+        shippedChoice: shipped.best.id,
+        measuredBest: chosenRun.measured.mean === bestMeasured,
+        within10: chosenRun.measured.mean <= 1.1 * bestMeasured,
+      },
+      deviceOnly: {
+        expected: reference?.figures.latencyMeanMs ?? null,
+        p50: deviceOnly.p50,
+        mean: deviceOnly.mean,
+        p99: deviceOnly.p99,
+        testAccuracy: deviceOnly.correct / deviceOnly.count,
+        throttled: deviceOnly.throttled,
+      },
+      cloudOnly: {
+        p50: cloudOnly.p50,
+        mean: cloudOnly.mean,
+        p99: cloudOnly.p99,
+        testAccuracy: cloudOnly.correct / cloudOnly.count,
+        throttled: cloudOnly.throttled,
+      },
+    };
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      return;
+    }
+    const f = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '-');
+    const lines = [
+      `${copy.model.spec.name} calibrated here (${copy.dir}); tiers ${tiersPath}; ${requests} single digits of the mnist test split per run after ${warmup} unmeasured, ${gapMs > 0 ? `${gapMs} ms idle between requests` : 'back to back'}, onnxruntime threads ${values.threads ?? "onnxruntime's choice"}`,
+      `load average (1, 5, 15 min) at the start ${report.loadAverage[0].join(', ')}, at the end ${report.loadAverage[1].join(', ')}`,
+      '',
+      formatTable([
+        ['link', 'Mbit/s asked', 'payload Mbit/s', 'RTT ms asked', 'RTT ms (median of 15)'],
+        ...measured.links.map((l) => [l.link, l.mbit, f(l.measuredMbit), l.rttMs, f(l.measuredRttMs)]),
+      ]),
+      `${device}: cpu ${values.cpu} of a core; a fixed loop ${f(measured.slowdown)}x slower than its CPU time outside (${f(measured.loopMs.limited, 0)} ms vs ${f(measured.loopMs.freeCpu, 0)} ms): speed factor ${f(measured.speedFactor, 3)} measured, ${report.speedFactor.tiersFile} in the tiers file`,
+      `planner with the tiers file as it is: best #${shipped.best.id} ${unitsOf(shipped.best, depth)} ${shipped.best.forward}, ${f(shipped.best.figures.latencyMeanMs)} ms mean`,
+      `planner with the testbed's figures (device ${f(measured.speedFactor, 3)}, edge and cloud 1): best #${matched.best.id} ${unitsOf(matched.best, depth)} ${matched.best.forward}, ${f(matched.best.figures.latencyMeanMs)} ms mean`,
+      `run: the ${top} best ${values['all-points'] ? 'candidates' : 'placements × forwarding (each at its best point)'} by expected mean; device-only is the planner's reference row #${reference?.id ?? '-'} (run with 'branchy serve' on the device); the enumeration has no cloud-only candidate (its first unit is always on the first tier), so cloud-only is 'branchy serve' on the cloud with the raw input sent from the device, measured only`,
+      '',
+      formatTable([
+        [
+          '',
+          '#',
+          'units',
+          'forward',
+          'thr',
+          'exp p50',
+          'exp mean',
+          'exp mean (0.154)',
+          'exp per exit',
+          'p50',
+          'mean',
+          'p99',
+          'by unit (n: mean)',
+          'mean ratio',
+          '±20%',
+          'test acc',
+          'throttled periods',
+        ],
+        ...report.candidates.map((c) => [
+          c.id === matched.best.id ? '*' : '',
+          c.id,
+          c.units,
+          c.forward,
+          c.thresholds.map((t) => +t.toPrecision(4)).join(','),
+          f(c.expected.p50),
+          f(c.expected.mean),
+          f(c.expectedShippedFactor.mean),
+          c.expected.perExit.map((v) => f(v, 1)).join(' / '),
+          f(c.measured.p50),
+          f(c.measured.mean),
+          f(c.measured.p99),
+          Object.entries(c.measured.byUnit)
+            .map(([u, v]) => `${u} ${v.count}: ${f(v.mean, 1)}`)
+            .join('; '),
+          f(c.ratio.mean),
+          Math.abs(c.ratio.mean - 1) <= 0.2 ? 'yes' : 'no',
+          `${(100 * c.measured.testAccuracy).toFixed(1)}%`,
+          c.measured.throttled?.periods ?? '-',
+        ]),
+      ]),
+      '',
+      `chosen #${matched.best.id}: measured mean ${f(chosenRun.measured.mean)} ms; best measured ${f(bestMeasured)} ms: ${report.chosen.measuredBest ? 'the measured best' : report.chosen.within10 ? 'within 10% of the measured best' : 'NOT within 10% of the measured best'}`,
+      '',
+      formatTable([
+        ['', 'expected mean', 'p50', 'mean', 'p99', `test accuracy (${requests})`, 'throttled periods'],
+        [
+          'chosen plan',
+          f(matched.best.figures.latencyMeanMs),
+          f(chosenRun.measured.p50),
+          f(chosenRun.measured.mean),
+          f(chosenRun.measured.p99),
+          `${((100 * chosenRun.measured.correct) / requests).toFixed(1)}%`,
+          chosenRun.measured.throttled?.periods ?? '-',
+        ],
+        [
+          'device only',
+          f(reference?.figures.latencyMeanMs ?? NaN),
+          f(deviceOnly.p50),
+          f(deviceOnly.mean),
+          f(deviceOnly.p99),
+          `${((100 * deviceOnly.correct) / requests).toFixed(1)}%`,
+          deviceOnly.throttled?.periods ?? '-',
+        ],
+        [
+          'cloud only',
+          '-',
+          f(cloudOnly.p50),
+          f(cloudOnly.mean),
+          f(cloudOnly.p99),
+          `${((100 * cloudOnly.correct) / requests).toFixed(1)}%`,
+          cloudOnly.throttled?.periods ?? '-',
+        ],
+      ]),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await testbed.destroy();
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) await main();
