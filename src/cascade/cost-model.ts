@@ -65,9 +65,9 @@ export interface Placement {
 export interface CostModelOptions {
   /** The dtype features travel in (default `f32`). */
   featureDtype?: FeatureDtype;
-  /** Each successor's micro-batching wait per frame, in ms (`branchy unit --max-wait-ms`, default 2). */
+  /** Each successor's micro-batching wait per frame, in ms (`branchy unit --max-wait-ms` on a successor, default 0). */
   maxWaitMs?: number;
-  /** The first unit's micro-batching wait per request, in ms (default `maxWaitMs`; 0 when calling `process` directly). */
+  /** The first unit's micro-batching wait per request, in ms (default 2, as `branchy unit` waits there; 0 when calling `process` directly). */
   requestWaitMs?: number;
 }
 
@@ -179,8 +179,8 @@ export function placementFigures(
   const depth = spec.stages.length;
   const classes = spec.classes.length;
   const dtype = options.featureDtype ?? 'f32';
-  const maxWaitMs = options.maxWaitMs ?? 2;
-  const requestWaitMs = options.requestWaitMs ?? maxWaitMs;
+  const maxWaitMs = options.maxWaitMs ?? 0;
+  const requestWaitMs = options.requestWaitMs ?? 2;
   const { cuts, tiers, hops, forward } = placement;
   const units = unitBounds(depth, cuts, forward);
   const names = tiers.map((t) => t.name);

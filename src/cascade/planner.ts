@@ -249,7 +249,7 @@ export function writePlacementPlan(out: string, model: LoadedModelDir, candidate
     objective: record.objective,
     constraint: record.constraint,
     featureDtype: record.options?.featureDtype ?? 'f32',
-    maxWaitMs: record.options?.maxWaitMs ?? 2,
+    maxWaitMs: record.options?.maxWaitMs ?? 0,
     accuracy: candidate.accuracy,
     exitShare: [...candidate.exitShare],
     expected: {

@@ -155,7 +155,7 @@ describe('enumeration', () => {
       validationCount: 100,
       tiers,
       route: (from, to) => (to === from + 1 ? links[`${from}-${to}`] : { mbitPerS: 1e12, rttMs: 11 }),
-      options: { maxWaitMs: 0 },
+      options: { maxWaitMs: 0, requestWaitMs: 0 },
     };
     const { candidates } = planCandidates(input, { minAccuracy: 0.95 });
     const find = (cuts: number[], names: string[], forward: ForwardMode, point: number) =>

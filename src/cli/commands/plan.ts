@@ -64,7 +64,12 @@ export function planCommand(): Command {
     .option('--min-accuracy <share>', 'least validation accuracy of the plan (e.g. 0.985)', share('--min-accuracy'))
     .option('--out <dir>', 'plan directory to write the best candidate to (for branchy unit)')
     .addOption(new Option('--feature-dtype <dtype>', 'what features (or the input) travel as').choices(['f32', 'f16', 'int8']).default('f32'))
-    .option('--max-wait-ms <ms>', "each unit's micro-batching wait (branchy unit --max-wait-ms)", positiveNumber('--max-wait-ms', true), 2)
+    .option(
+      '--max-wait-ms <ms>',
+      "each successor's micro-batching wait, as its branchy unit --max-wait-ms (the first unit is charged serve's 2 ms)",
+      positiveNumber('--max-wait-ms', true),
+      0,
+    )
     .option('--top <n>', 'show only the n best candidates that meet the constraint (default: every candidate)', positiveInt('--top'))
     .option('--json', 'print the candidates and the choice as JSON', false)
     .addHelpText('after', SCALING_HELP)
@@ -136,7 +141,7 @@ export function planCommand(): Command {
       });
       const refBest = sorted.find((c) => c.reference && c.meets);
       const lines = [
-        `${input.spec.name} (${dir}): ${F} operating points on the stored front (${calibration.validationCount} validation samples, criterion ${calibration.criterion}); features travel as ${options.featureDtype}, each unit waits up to ${options.maxWaitMs} ms to batch`,
+        `${input.spec.name} (${dir}): ${F} operating points on the stored front (${calibration.validationCount} validation samples, criterion ${calibration.criterion}); features travel as ${options.featureDtype}, the first unit waits up to 2 ms to batch requests, each successor up to ${options.maxWaitMs} ms to batch frames`,
         ...sources.map(
           (s) =>
             `  tier ${s.name}: ${s.profile === 'model' ? "the model's profile" : s.profile} (${s.measuredOn})${s.speedFactor === 1 ? '' : ` ÷ speed factor ${s.speedFactor}`}, frame costs ${s.codec === 'profile' ? 'from the profile' : 'measured here'}${power(s.name)}`,
