@@ -9,8 +9,11 @@ import { packResults, unpackResults } from '../infer/packed-results.ts';
 import type { ExitResult, ExitRoute } from '../infer/types.ts';
 import { BranchyCascadeError } from './errors.ts';
 
-/** Encodes results in order; every result carries its route. */
-export function encodeAnswers(results: readonly ExitResult[], classes: number): Uint8Array {
+/**
+ * Encodes results in order; every result carries its route. `serviceMs`, the time the answering unit took from
+ * receiving the frame to answering it, lets the sender tell the link's share of a hop from the successor's.
+ */
+export function encodeAnswers(results: readonly ExitResult[], classes: number, serviceMs?: number): Uint8Array {
   const n = results.length;
   const { labels, exits, scores, probs } = packResults(results, classes);
   return encodeFrame(
@@ -20,7 +23,7 @@ export function encodeAnswers(results: readonly ExitResult[], classes: number): 
       score: { dtype: 'F64', shape: [n], data: scores },
       probs: { dtype: 'F32', shape: [n, classes], data: probs },
     },
-    { kind: 'answers', routes: JSON.stringify(results.map((r) => r.route)) },
+    { kind: 'answers', routes: JSON.stringify(results.map((r) => r.route)), ...(serviceMs === undefined ? {} : { serviceMs: serviceMs.toFixed(3) }) },
   );
 }
 
@@ -34,6 +37,15 @@ function bad(message: string): never {
  * @throws BranchyCascadeError `CASCADE_BAD_FRAME` when it is not such a frame.
  */
 export function decodeAnswers(bytes: Uint8Array, count: number, classes: number): ExitResult[] {
+  return decodeAnswerFrame(bytes, count, classes).results;
+}
+
+/**
+ * {@link decodeAnswers}, with the answering unit's service time when the frame carries one.
+ *
+ * @throws BranchyCascadeError `CASCADE_BAD_FRAME` when it is not such a frame, or its `serviceMs` is no number ≥ 0.
+ */
+export function decodeAnswerFrame(bytes: Uint8Array, count: number, classes: number): { results: ExitResult[]; serviceMs?: number } {
   let frame;
   try {
     frame = decodeFrame(bytes, 'answer frame');
@@ -61,5 +73,10 @@ export function decodeAnswers(bytes: Uint8Array, count: number, classes: number)
     scores: tensors.score.data as Float64Array,
     probs: tensors.probs.data as Float32Array,
   });
-  return results.map((r, i) => (routes[i] ? { ...r, route: routes[i] } : r));
+  let serviceMs: number | undefined;
+  if (metadata.serviceMs !== undefined) {
+    serviceMs = Number(metadata.serviceMs);
+    if (!(Number.isFinite(serviceMs) && serviceMs >= 0)) bad(`'serviceMs' is ${JSON.stringify(metadata.serviceMs.slice(0, 40))}; expected a number of ms ≥ 0.`);
+  }
+  return { results: results.map((r, i) => (routes[i] ? { ...r, route: routes[i] } : r)), ...(serviceMs === undefined ? {} : { serviceMs }) };
 }

@@ -23,7 +23,8 @@ export type CascadeErrorCode =
   | 'CASCADE_PROFILE_MISMATCH'
   | 'CASCADE_NOT_CALIBRATED'
   | 'CASCADE_NO_PLACEMENT'
-  | 'CASCADE_PLAN_IMPOSSIBLE';
+  | 'CASCADE_PLAN_IMPOSSIBLE'
+  | 'CASCADE_BAD_SLO';
 
 /**
  * A unit refused something: a plan it cannot run, or an input frame from another model or stage, of another shape

@@ -24,6 +24,8 @@ export const FEATURES_TENSOR = 'features';
 export const SCALE_TENSOR = 'scale';
 /** `__metadata__.kind` of a features frame. */
 export const FEATURES_KIND = 'features';
+/** `__metadata__.kind` of a probe frame ({@link encodeProbe}). */
+export const PROBE_KIND = 'probe';
 
 /** The frame dtype each feature dtype travels as. */
 export const FEATURE_FRAME_DTYPES: Readonly<Record<FeatureDtype, FrameDtype>> = Object.freeze({ f32: 'F32', f16: 'F16', int8: 'I8' });
@@ -247,6 +249,30 @@ export function featureBytes(sampleShape: readonly number[], count: number, dtyp
  * ```
  */
 export function decodeFeatures(bytes: Uint8Array): { batch: Batch; meta: FeaturesMeta } {
+  const decoded = decodeUnitFrame(bytes);
+  if (decoded.kind === PROBE_KIND) throw new BranchyCascadeError('CASCADE_BAD_FRAME', `${SOURCE}: it is a probe frame; expected features.`);
+  return decoded;
+}
+
+/**
+ * A probe frame: the metadata of a features frame (kind `probe`, dtype `f32`) and no tensors. A unit sends one to
+ * time the round trip to its successor without features; the successor checks it as it checks features (model,
+ * stage) and answers with an empty answer frame.
+ *
+ * @throws BranchyCascadeError (status 500) `CASCADE_BAD_FRAME` for metadata of the wrong type.
+ */
+export function encodeProbe(meta: Omit<FeaturesMeta, 'dtype'>): Uint8Array {
+  return encodeFrame({}, { ...metadataOf(meta, 'f32'), kind: PROBE_KIND });
+}
+
+/**
+ * What a unit receives: a features frame ({@link decodeFeatures}) or a probe ({@link encodeProbe}).
+ *
+ * @throws BranchyCascadeError as {@link decodeFeatures}; a probe that holds tensors is `CASCADE_BAD_FRAME`.
+ */
+export function decodeUnitFrame(
+  bytes: Uint8Array,
+): { kind: typeof FEATURES_KIND; batch: Batch; meta: FeaturesMeta } | { kind: typeof PROBE_KIND; meta: FeaturesMeta } {
   const bad = (message: string): never => {
     throw new BranchyCascadeError('CASCADE_BAD_FRAME', `${SOURCE}: ${message}`);
   };
@@ -261,6 +287,10 @@ export function decodeFeatures(bytes: Uint8Array): { batch: Batch; meta: Feature
   }
   const meta = readMeta(frame.metadata, bad);
   const { tensors } = frame;
+  if (frame.metadata.kind === PROBE_KIND) {
+    if (Object.keys(tensors).length > 0) bad(`a probe frame holds tensors ${quote(Object.keys(tensors))}; expected none.`);
+    return { kind: PROBE_KIND, meta };
+  }
 
   if (!Object.prototype.hasOwnProperty.call(tensors, FEATURES_TENSOR)) {
     bad(`holds tensors ${quote(Object.keys(tensors))}; expected a tensor '${FEATURES_TENSOR}'.`);
@@ -302,7 +332,7 @@ export function decodeFeatures(bytes: Uint8Array): { batch: Batch; meta: Feature
     if (wrong >= 0) bad(`'${SCALE_TENSOR}[${wrong}]' is ${values[wrong]}; expected a finite number > 0.`);
     data = dequantise(features.data as Int8Array, values);
   }
-  return { batch: { data, shape }, meta };
+  return { kind: FEATURES_KIND, batch: { data, shape }, meta };
 }
 
 function readMeta(metadata: Record<string, string>, bad: (message: string) => never): FeaturesMeta {
@@ -311,7 +341,7 @@ function readMeta(metadata: Record<string, string>, bad: (message: string) => ne
     return metadata[key];
   };
   const kind = field('kind', `'${FEATURES_KIND}'`);
-  if (kind !== FEATURES_KIND) bad(`metadata 'kind' is ${quote(kind)}; expected '${FEATURES_KIND}'.`);
+  if (kind !== FEATURES_KIND && kind !== PROBE_KIND) bad(`metadata 'kind' is ${quote(kind)}; expected '${FEATURES_KIND}'.`);
   const dtype = field('dtype', `one of ${FEATURE_DTYPES.join(', ')}`);
   if (!isFeatureDtype(dtype)) {
     throw new BranchyCascadeError('CASCADE_BAD_DTYPE', `${SOURCE}: metadata 'dtype' is ${quote(dtype)}; expected one of ${FEATURE_DTYPES.join(', ')}.`);

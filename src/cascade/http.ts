@@ -119,6 +119,15 @@ function describeUnit(unit: CascadeUnit) {
     featureDtype: unit.featureDtype,
     breaker: unit.breaker.state,
     runtime: unit.net.runtime,
+    ...(unit.controller
+      ? {
+          slo: {
+            operatingPoint: unit.controller.current(),
+            link: unit.controller.estimate(performance.now()),
+            forecast: unit.controller.forecast(performance.now()),
+          },
+        }
+      : {}),
   };
 }
 
@@ -149,7 +158,10 @@ export function createUnitServer(
   if (options.web) checkServesPage(unit.plan, unit.unit);
   if (unit.unit.index === 0) {
     const manifest: ModelManifest = { format: 'branchy-model/1', spec: unit.plan.spec, weights: {} };
-    const server: BranchyServer = createServer([{ name: unit.plan.model, dir: unit.plan.model, manifest, host: new CascadeHost(unit) }], options);
+    const server: BranchyServer = createServer(
+      [{ name: unit.plan.model, dir: unit.plan.model, manifest, host: new CascadeHost(unit), ...(unit.controller ? { controller: unit.controller } : {}) }],
+      options,
+    );
     server.app.get('/v1/unit', async () => describeUnit(unit));
     return {
       app: server.app,

@@ -9,11 +9,12 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportNetwork, ONNX_OPSET } from '../engine/ort/index.ts';
 import { saveModelDir, saveOnnxFiles, writeFileAtomic, type LoadedModelDir, type ModelManifest } from '../io/model-dir.ts';
+import { readStoredCalibration } from '../io/stored-calibration.ts';
 import { hasLayers, networkFacts } from '../spec/shapes.ts';
 import type { NetworkSpec } from '../spec/types.ts';
 import { validateSpec } from '../spec/validate.ts';
 import { BranchyCascadeError } from './errors.ts';
-import { FEATURE_DTYPES, PLAN_OBJECTIVES, type DeploymentPlan, type ForwardMode, type PlanPlacement, type UnitPlan } from './types.ts';
+import { FEATURE_DTYPES, PLAN_OBJECTIVES, type DeploymentPlan, type ForwardMode, type PlanFront, type PlanPlacement, type UnitPlan } from './types.ts';
 
 /** The plan file of a plan directory. */
 export const PLAN_FILE = 'plan.json';
@@ -130,6 +131,7 @@ export function splitModel(model: LoadedModelDir, options: SplitOptions): { plan
   });
   const modelId = modelIdOf(model.manifest);
   const unitPlans = units.map((u) => u.plan);
+  const front = planFrontOf(model, spec);
   const plan: DeploymentPlan = {
     format: 'branchy-plan/1',
     model: spec.name,
@@ -138,8 +140,27 @@ export function splitModel(model: LoadedModelDir, options: SplitOptions): { plan
     spec,
     forward,
     units: unitPlans,
+    ...(front ? { front } : {}),
   };
   return { plan, units };
+}
+
+/**
+ * The model's calibrated front for the plan, when it has one for `spec`'s criterion; `chosen` is the point with
+ * the spec's thresholds (the planner's pick, or the calibrated choice), else the calibrated choice.
+ */
+function planFrontOf(model: LoadedModelDir, spec: NetworkSpec): PlanFront | undefined {
+  const calibration = readStoredCalibration(model.manifest, model.dir);
+  if (calibration === undefined || calibration.criterion !== spec.policy.criterion) return undefined;
+  const points = calibration.front.map((p) => ({
+    thresholds: [...p.thresholds],
+    accuracy: p.accuracy,
+    expectedCost: p.expectedCost,
+    exitShare: [...p.exitShare],
+  }));
+  const same = (t: readonly number[]) => t.length === spec.policy.thresholds.length && t.every((v, i) => v === spec.policy.thresholds[i]);
+  const own = points.findIndex((p) => same(p.thresholds));
+  return { criterion: calibration.criterion, points, chosen: own >= 0 ? own : calibration.chosen };
 }
 
 /**
@@ -208,7 +229,40 @@ export function readPlan(dir: string): DeploymentPlan {
     badPlan(path, `field 'id' is ${JSON.stringify(plan.id)}; expected the id of its model, forward mode and units (12 hex digits).`);
   }
   if (plan.placement !== undefined) checkPlacement(path, plan);
+  if (plan.front !== undefined) checkFront(path, plan);
   return plan;
+}
+
+/** A plan's `front`: the plan's criterion, points of one threshold per early exit and one share per exit, a chosen index among them. */
+function checkFront(path: string, plan: DeploymentPlan): void {
+  const f = plan.front as PlanFront;
+  const depth = plan.spec.stages.length;
+  const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  const share = (v: unknown) => finite(v) && (v as number) >= 0 && (v as number) <= 1;
+  if (typeof f !== 'object' || f === null || f.criterion !== plan.spec.policy.criterion)
+    badPlan(path, `field 'front' must be an object with the plan's criterion '${plan.spec.policy.criterion}'.`);
+  if (!Array.isArray(f.points) || f.points.length === 0) badPlan(path, `field 'front.points' must list at least one operating point.`);
+  f.points.forEach((p, i) => {
+    const ok =
+      typeof p === 'object' &&
+      p !== null &&
+      Array.isArray(p.thresholds) &&
+      p.thresholds.length === depth - 1 &&
+      p.thresholds.every(finite) &&
+      share(p.accuracy) &&
+      finite(p.expectedCost) &&
+      p.expectedCost >= 0 &&
+      Array.isArray(p.exitShare) &&
+      p.exitShare.length === depth &&
+      p.exitShare.every(share);
+    if (!ok)
+      badPlan(
+        path,
+        `field 'front.points[${i}]' is ${JSON.stringify(p).slice(0, 160)}; expected ${depth - 1} thresholds, an accuracy, a cost and ${depth} exit shares.`,
+      );
+  });
+  if (!Number.isInteger(f.chosen) || f.chosen < 0 || f.chosen >= f.points.length)
+    badPlan(path, `field 'front.chosen' is ${JSON.stringify(f.chosen)}; expected an index into its ${f.points.length} points.`);
 }
 
 const PLACEMENT_FIELDS = ['tiers', 'objective', 'constraint', 'featureDtype', 'maxWaitMs', 'accuracy', 'exitShare', 'expected'];

@@ -88,6 +88,20 @@ export interface DeploymentPlan {
   units: UnitPlan[];
   /** Where the planner placed the units (`branchy plan`); absent from a plan `branchy split` wrote. */
   placement?: PlanPlacement;
+  /**
+   * The model's calibrated Pareto front, when the model was calibrated for its criterion: what a first unit
+   * holding a latency SLO moves along as its link changes (`branchy unit --slo-ms`).
+   */
+  front?: PlanFront;
+}
+
+/** A calibrated front as a plan carries it. */
+export interface PlanFront {
+  criterion: string;
+  /** The validation front, cheapest first: thresholds, accuracy, expected cost (ms at batch 1) and exit shares. */
+  points: { thresholds: number[]; accuracy: number; expectedCost: number; exitShare: number[] }[];
+  /** Index of the plan's own operating point (its thresholds) in `points`: the most accurate point a unit uses. */
+  chosen: number;
 }
 
 /** What a unit's input frame says about itself (the frame's `__metadata__`, strings on the wire). */

@@ -13,13 +13,14 @@ import { readManifest } from '../io/model-dir.ts';
 import { openModel, type OpenModelOptions } from '../open/open-model.ts';
 import { MicroBatcher } from '../serve/batcher.ts';
 import type { Counter, Histogram, MetricsRegistry } from '../serve/metrics.ts';
-import { decodeAnswers, encodeAnswers } from './answer-frame.ts';
+import { decodeAnswerFrame, encodeAnswers } from './answer-frame.ts';
 import { CircuitBreaker, type BreakerOptions } from './breaker.ts';
 import { BranchyCascadeError, CascadeHopError } from './errors.ts';
-import { decodeFeatures, encodeFeatures, featureBytes } from './feature-codec.ts';
+import { decodeUnitFrame, encodeFeatures, encodeProbe, featureBytes } from './feature-codec.ts';
+import { LinkAdaptiveController, type LinkAdaptiveOptions } from './link-adaptive.ts';
 import { planUnit, readPlan } from './plan.ts';
 import { runUnit } from './run-unit.ts';
-import type { DeploymentPlan, FeatureDtype, Transport, UnitPlan } from './types.ts';
+import type { DeploymentPlan, FeatureDtype, FeaturesMeta, Transport, UnitPlan } from './types.ts';
 import type { HopTiming } from '../infer/types.ts';
 
 /** How a unit runs. */
@@ -37,6 +38,13 @@ export interface UnitOptions {
   batching?: { maxBatch?: number; maxWaitMs?: number; queueLimit?: number };
   /** Where the unit's counters go (the unit's `/metrics`). */
   metrics?: MetricsRegistry;
+  /**
+   * Hold a p99 latency SLO over the link to the successor (first unit only): measure each hop and move along the
+   * plan's calibrated front as the link changes (see {@link LinkAdaptiveController}). `probeEveryMs` (default
+   * 1000) is how often it probes the successor: one frame without features, and one of a single sample when no
+   * hop carried features since the last probe.
+   */
+  slo?: LinkAdaptiveOptions & { probeEveryMs?: number };
 }
 
 interface UnitMetrics {
@@ -79,6 +87,12 @@ export class CascadeUnit {
   private readonly hopTimeoutMs: number;
   private readonly metrics?: UnitMetrics;
   private readonly batcher: MicroBatcher<null>;
+  /** Present when the unit holds a latency SLO over its link ({@link UnitOptions.slo}). */
+  readonly controller?: LinkAdaptiveController;
+  private probeTimer?: NodeJS.Timeout;
+  private probing = false;
+  private readonly probeEveryMs: number;
+  private lastFeaturesHop = -Infinity;
 
   private constructor(plan: DeploymentPlan, unit: UnitPlan, net: LoadedNetwork, options: UnitOptions) {
     this.plan = plan;
@@ -96,6 +110,31 @@ export class CascadeUnit {
       unit.inputShape,
       async (x, group) => ({ results: await this.process(x, group.split(',').filter(Boolean).map(Number)), info: null }),
     );
+    this.probeEveryMs = options.slo?.probeEveryMs ?? 1000;
+    if (options.slo !== undefined) {
+      const shape = sentShape(plan, unit);
+      const meta = this.metaOf(plan.spec.policy.thresholds);
+      const probeBytes = encodeProbe(meta).length;
+      const controller = new LinkAdaptiveController(
+        plan.front!,
+        unit.stages[1],
+        (n) => (n === 0 ? probeBytes : featureBytes(shape, n, this.featureDtype, meta)),
+        options.slo,
+        performance.now(),
+      );
+      this.controller = controller;
+      if (options.metrics) {
+        const labels = { unit: unit.name };
+        options.metrics
+          .gauge('branchy_cascade_link_rtt_seconds', 'Round trip to the successor without features, smoothed, as this unit measured it.', ['unit'])
+          .track(labels, () => (controller.estimate(performance.now()).rttMs ?? NaN) / 1000);
+        options.metrics
+          .gauge('branchy_cascade_link_bits_per_second', 'Bandwidth toward the successor, smoothed, as this unit measured it.', ['unit'])
+          .track(labels, () => (controller.estimate(performance.now()).mbitPerS ?? NaN) * 1e6);
+      }
+      this.probeTimer = setInterval(() => void this.probe(), this.probeEveryMs);
+      this.probeTimer.unref();
+    }
   }
 
   /**
@@ -114,6 +153,7 @@ export class CascadeUnit {
         `unit directory '${dir}' belongs to model ${String(manifest.modelId).slice(0, 12)}…; the plan is for ${plan.modelId.slice(0, 12)}….`,
       );
     }
+    if (options.slo !== undefined) checkSlo(plan, unit, options);
     const { net } = await openModel(dir, { engine: 'ort', ...options.open });
     if (options.successor?.maxFrameBytes !== undefined && unit.successor !== undefined) {
       const meta = { modelId: plan.modelId, stage: unit.stages[1], thresholds: plan.spec.policy.thresholds, from: unit.name };
@@ -139,7 +179,9 @@ export class CascadeUnit {
     const spec = this.plan.spec;
     const t = thresholds.length === 0 ? spec.policy.thresholds : thresholds;
     validateThresholds(t, spec.stages.length - 1, this.criterion, spec.classes.length);
+    const started = performance.now();
     const run = await runUnit(this.net, this.unit, x, { thresholds: t, criterion: this.criterion, depth: spec.stages.length });
+    this.controller?.observeBatch(performance.now(), x.shape[0], performance.now() - started);
     const results: (ExitResult | undefined)[] = run.answered.map((r) => r && { ...r, route: { unit: this.unit.name, hops: 0, degraded: false, path: [] } });
     if (run.rows.length > 0) {
       const handed = await this.handOn(this.plan.forward === 'input' ? selectRows(x, run.rows) : run.features!, run.fallback, t);
@@ -157,11 +199,10 @@ export class CascadeUnit {
     if (this.successor === undefined) return this.degraded(fallback, 'no successor');
     if (!this.breaker.allow()) return this.degraded(fallback, 'circuit open');
     const classes = this.plan.spec.classes.length;
-    const stage = this.plan.forward === 'input' ? 0 : this.unit.stages[1];
     const per = sent.shape[0] > 0 ? sent.data.length / sent.shape[0] : 0;
     const sampleShape = sent.shape.slice(1);
     const limit = this.successor.maxFrameBytes;
-    const meta = { modelId: this.plan.modelId, stage, thresholds: [...thresholds], from: this.unit.name };
+    const meta = this.metaOf(thresholds);
     let chunk = sent.shape[0];
     while (limit !== undefined && chunk > 1 && featureBytes(sampleShape, chunk, this.featureDtype, meta) > limit) chunk = Math.ceil(chunk / 2);
     const out: ExitResult[] = [];
@@ -173,10 +214,13 @@ export class CascadeUnit {
         const started = performance.now();
         const reply = await this.successor.forward(frame, this.hopTimeoutMs);
         const hop: HopTiming = { unit: this.unit.successor!, ms: performance.now() - started, sentBytes: frame.length, receivedBytes: reply.length };
+        const answer = decodeAnswerFrame(reply, n, classes);
+        this.controller?.observeHop({ ms: hop.ms, serviceMs: answer.serviceMs ?? 0, sentBytes: frame.length, samples: n });
+        this.lastFeaturesHop = performance.now();
         this.metrics?.hopSeconds.labels({ unit: this.unit.name }).observe(hop.ms / 1000);
         this.metrics?.hopBytes.labels({ unit: this.unit.name, direction: 'sent' }).inc(frame.length);
         this.metrics?.hopBytes.labels({ unit: this.unit.name, direction: 'received' }).inc(reply.length);
-        for (const r of decodeAnswers(reply, n, classes)) {
+        for (const r of answer.results) {
           const route = r.route ?? { unit: hop.unit, hops: 0, degraded: false, path: [] };
           out.push({ ...r, route: { ...route, hops: route.hops + 1, path: [hop, ...route.path] } });
         }
@@ -192,6 +236,43 @@ export class CascadeUnit {
     return out;
   }
 
+  /** What every frame this unit sends says of itself. */
+  private metaOf(thresholds: readonly number[]): Omit<FeaturesMeta, 'dtype'> {
+    const stage = this.plan.forward === 'input' ? 0 : this.unit.stages[1];
+    return { modelId: this.plan.modelId, stage, thresholds: [...thresholds], from: this.unit.name };
+  }
+
+  /**
+   * Times the link for the SLO controller: a probe frame, then, when no hop carried features since the last
+   * probe, a frame of one all-zero sample (its answer is dropped). A failed probe is not counted anywhere: the
+   * hops that carry samples feed the breaker.
+   */
+  private async probe(): Promise<void> {
+    if (this.probing || this.successor === undefined || this.controller === undefined) return;
+    this.probing = true;
+    const since = performance.now();
+    const point = this.controller.current().thresholds;
+    try {
+      const frames: [Uint8Array, number][] = [[encodeProbe(this.metaOf(point)), 0]];
+      if (this.lastFeaturesHop < since - this.probeEveryMs) {
+        const shape = sentShape(this.plan, this.unit);
+        const zeros: Batch = { data: new Float32Array(shape.reduce((a, b) => a * b, 1)), shape: [1, ...shape] };
+        frames.push([encodeFeatures(zeros, this.featureDtype, this.metaOf(point)), 1]);
+      }
+      for (const [frame, samples] of frames) {
+        const started = performance.now();
+        const reply = await this.successor.forward(frame, this.hopTimeoutMs);
+        const ms = performance.now() - started;
+        const { serviceMs } = decodeAnswerFrame(reply, samples, this.plan.spec.classes.length);
+        this.controller.observeHop({ ms, serviceMs: serviceMs ?? 0, sentBytes: frame.length, samples });
+      }
+    } catch {
+      // The successor or the link is down: the next probe, or the next hop, finds out again.
+    } finally {
+      this.probing = false;
+    }
+  }
+
   /**
    * Answers one features frame from a predecessor: checks that it comes from this plan's model and the stage this
    * unit continues from, in this unit's input shape, then runs it micro-batched with other frames.
@@ -200,9 +281,11 @@ export class CascadeUnit {
    *   `CASCADE_BAD_DTYPE`, `CASCADE_BAD_FRAME` (400).
    */
   async answerFrame(bytes: Uint8Array): Promise<Uint8Array> {
+    const received = performance.now();
     this.metrics?.frames.labels({ unit: this.unit.name }).inc();
     try {
-      const { batch, meta } = decodeFeatures(bytes);
+      const frame = decodeUnitFrame(bytes);
+      const { meta } = frame;
       const expectedStage = this.unit.takes === 'input' ? 0 : this.unit.firstExit - 1;
       if (meta.modelId !== this.plan.modelId) {
         throw new BranchyCascadeError(
@@ -218,6 +301,9 @@ export class CascadeUnit {
           409,
         );
       }
+      const classes = this.plan.spec.classes.length;
+      if (frame.kind === 'probe') return encodeAnswers([], classes, performance.now() - received);
+      const { batch } = frame;
       const shape = batch.shape.slice(1);
       if (shape.length !== this.unit.inputShape.length || shape.some((d, i) => d !== this.unit.inputShape[i])) {
         throw new BranchyCascadeError(
@@ -226,7 +312,7 @@ export class CascadeUnit {
         );
       }
       const answer = await this.batcher.submit(batch, meta.thresholds.join(','));
-      return encodeAnswers(answer.results, this.plan.spec.classes.length);
+      return encodeAnswers(answer.results, classes, performance.now() - received);
     } catch (error) {
       if (error instanceof BranchyCascadeError) this.metrics?.refused.labels({ unit: this.unit.name, code: error.code }).inc();
       throw error;
@@ -235,8 +321,34 @@ export class CascadeUnit {
 
   /** Stops the successor transport and frees the network. */
   async close(): Promise<void> {
+    clearInterval(this.probeTimer);
     await this.successor?.close();
     this.net.dispose();
+  }
+}
+
+/**
+ * A link SLO needs the first unit, a successor to reach and the model's calibrated front in the plan.
+ *
+ * @throws BranchyCascadeError `CASCADE_BAD_SLO`, `CASCADE_NO_SUCCESSOR`, `CASCADE_NOT_CALIBRATED`.
+ */
+function checkSlo(plan: DeploymentPlan, unit: UnitPlan, options: UnitOptions): void {
+  if (unit.index !== 0) {
+    throw new BranchyCascadeError(
+      'CASCADE_BAD_SLO',
+      `unit '${unit.name}' is not the plan's first unit; a latency SLO is held where requests arrive, on '${plan.units[0].name}'.`,
+      500,
+    );
+  }
+  if (options.successor === undefined) {
+    throw new BranchyCascadeError('CASCADE_NO_SUCCESSOR', `unit '${unit.name}' holds a latency SLO over its link, but has no successor to reach.`, 500);
+  }
+  if (plan.front === undefined || plan.front.criterion !== plan.spec.policy.criterion) {
+    throw new BranchyCascadeError(
+      'CASCADE_NOT_CALIBRATED',
+      `plan of ${plan.model} carries no calibrated front for criterion '${plan.spec.policy.criterion}'; calibrate the model, then split or plan it again.`,
+      500,
+    );
   }
 }
 

@@ -66,18 +66,36 @@ export interface CurrentOperatingPoint {
 export interface OperatingPointMove {
   from: number;
   to: number;
+  /** The p99 latency it saw over its window, ms. */
   p99Ms: number;
+  /** The busy share of what it watches: the model's (load), or the link's (a cascade's first unit). */
   utilization: number;
 }
 
-function p99(values: number[]): number {
+/**
+ * What the server asks of an operating-point controller: the point in force, what its requests took, and now and
+ * then whether to move. {@link LoadAdaptiveController} follows the load; a cascade's first unit brings one that
+ * follows its link to the successor.
+ */
+export interface OperatingPointController {
+  current(): CurrentOperatingPoint;
+  /** One request's latency (arrival to answer) at time `now`. */
+  observeLatency(now: number, ms: number): void;
+  /** The model was busy `ms` on a batch ending at `now`. */
+  observeBusy(now: number, ms: number): void;
+  /** Decides whether to move; returns the move made, if any. */
+  update(now: number): OperatingPointMove | undefined;
+}
+
+/** The 99th percentile of `values` (0 for none). */
+export function p99(values: number[]): number {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)];
 }
 
 /** Walks a calibrated Pareto front to hold a latency SLO. */
-export class LoadAdaptiveController {
+export class LoadAdaptiveController implements OperatingPointController {
   private index: number;
   private lastMove: number;
   private latencies: { at: number; ms: number }[] = [];

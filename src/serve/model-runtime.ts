@@ -6,7 +6,7 @@
  */
 import type { Batch } from '../engine/types.ts';
 import { readStoredCalibration, type StoredCalibration } from '../io/stored-calibration.ts';
-import { LoadAdaptiveController, batchedCosts, type AdaptiveOptions, type CurrentOperatingPoint } from './adaptive.ts';
+import { LoadAdaptiveController, batchedCosts, type AdaptiveOptions, type CurrentOperatingPoint, type OperatingPointController } from './adaptive.ts';
 import { MicroBatcher, type BatchReport } from './batcher.ts';
 import { BranchyServeError } from './errors.ts';
 import type { ServedModel } from './model-set.ts';
@@ -28,8 +28,8 @@ export interface ModelRuntime {
   served: ServedModel;
   calibration?: StoredCalibration;
   batcher: MicroBatcher<BatchInfo>;
-  /** Present in adaptive mode (`sloMs` set) only. */
-  controller?: LoadAdaptiveController;
+  /** Present in adaptive mode (`sloMs` set) or when the model brings its own ({@link ServedModel.controller}). */
+  controller?: OperatingPointController;
 }
 
 /** How every model's batcher and controller run (the server's options, defaults applied). */
@@ -51,23 +51,28 @@ export interface ModelRuntimeOptions {
  *   BranchyIoError `MODEL_BAD_CALIBRATION` when its stored calibration is malformed.
  */
 export function createModelRuntime(served: ServedModel, options: ModelRuntimeOptions, metrics: ServerMetrics): ModelRuntime {
-  const calibration = readStoredCalibration(served.manifest, served.dir);
-  if (options.sloMs !== undefined && (calibration === undefined || calibration.criterion !== served.manifest.spec.policy.criterion)) {
+  const calibration = served.controller ? undefined : readStoredCalibration(served.manifest, served.dir);
+  if (
+    served.controller === undefined &&
+    options.sloMs !== undefined &&
+    (calibration === undefined || calibration.criterion !== served.manifest.spec.policy.criterion)
+  ) {
     throw new BranchyServeError(
       'SERVE_NOT_CALIBRATED',
       `an SLO of ${options.sloMs} ms needs each model's calibrated Pareto front, and model '${served.name}' (${served.dir}) has ${calibration === undefined ? 'none' : `one for criterion '${calibration.criterion}', not its own '${served.manifest.spec.policy.criterion}'`}; calibrate it first.`,
       500,
     );
   }
-  const controller =
-    options.sloMs === undefined || calibration === undefined
+  const controller: OperatingPointController | undefined =
+    served.controller ??
+    (options.sloMs === undefined || calibration === undefined
       ? undefined
       : new LoadAdaptiveController(
           calibration.front,
           calibration.chosen,
           { costs: batchedCosts(calibration.front, calibration.profile.costToExitBatched), ...options.adaptive, sloMs: options.sloMs },
           performance.now(),
-        );
+        ));
   const spec = served.manifest.spec;
   const host = served.host;
   const labels = { model: served.name };

@@ -4,6 +4,7 @@ import { BranchyError } from '../common/errors.ts';
 import { MANIFEST_FILE, readManifest, type ModelManifest } from '../io/model-dir.ts';
 import { readStoredCalibration } from '../io/stored-calibration.ts';
 import { openModel, type OpenModelOptions } from '../open/open-model.ts';
+import type { OperatingPointController } from './adaptive.ts';
 import { BranchyServeError } from './errors.ts';
 import { InThreadHost, WorkerInferenceHost, type InferenceHost } from './inference-host.ts';
 
@@ -17,6 +18,11 @@ export interface ServedModel {
   manifest: ModelManifest;
   /** Where its batches run; it reports the runtime. The caller closes it after the server. */
   host: InferenceHost;
+  /**
+   * Its own operating-point controller, used whatever the server's SLO (a cascade's first unit brings one that
+   * follows its link); without one, the server makes a load-adaptive one when it has an SLO.
+   */
+  controller?: OperatingPointController;
 }
 
 /** Model names the server accepts in URLs: no path characters, at most 128 characters. */

@@ -7,7 +7,7 @@
  * @module
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { AdaptiveOptions, LoadAdaptiveController } from './adaptive.ts';
+import type { AdaptiveOptions, OperatingPointController } from './adaptive.ts';
 import type { MetricsRegistry } from './metrics.ts';
 import { createModelRuntime, type ModelRuntime } from './model-runtime.ts';
 import type { ServedModel } from './model-set.ts';
@@ -63,7 +63,7 @@ function createApp(options: ServeOptions, bodyLimit: number): FastifyInstance {
 }
 
 /** Lets a controller decide; a move is counted and logged. */
-function adapt(app: FastifyInstance, metrics: ServerMetrics, name: string, controller: LoadAdaptiveController, now: number): void {
+function adapt(app: FastifyInstance, metrics: ServerMetrics, name: string, controller: OperatingPointController, now: number): void {
   const move = controller.update(now);
   if (move === undefined) return;
   metrics.pointMoves.inc({ model: name, direction: move.to < move.from ? 'cheaper' : 'costlier' });

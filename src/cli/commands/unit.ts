@@ -38,6 +38,17 @@ export function unitCommand(): Command {
         'longest a request or frame waits for others (default: 2 on the first unit; 0 on a successor, whose frames come batched already)',
         positiveNumber('--max-wait-ms', true),
       )
+      .option(
+        '--slo-ms <ms>',
+        "first unit only: hold this p99 latency over the link to the successor by moving along the plan's calibrated front as the link's round trip and bandwidth change (the model must have been calibrated before the split or plan)",
+        positiveNumber('--slo-ms'),
+      )
+      .option(
+        '--probe-every-ms <ms>',
+        'with --slo-ms: how often to time the link with a probe frame (and a one-sample frame when no hop carried features)',
+        positiveNumber('--probe-every-ms'),
+        1000,
+      )
       .option('--web', "also serve the edge page: the plan's first unit runs in the browser and hands on to this unit, which must be its successor", false)
       .option('--web-samples <file>', 'with --web: a labelled sample batch for the page (default: the shipped one that fits the model, if any)')
       .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug, silent)', 'warn'),
@@ -82,6 +93,7 @@ export function unitCommand(): Command {
       breaker: { failures: o.breakerFailures as number, probeAfterMs: o.probeAfterMs as number },
       batching: { maxBatch: o.maxBatch as number, maxWaitMs },
       metrics,
+      ...(o.sloMs === undefined ? {} : { slo: { sloMs: o.sloMs as number, probeEveryMs: o.probeEveryMs as number } }),
     });
     const server = createUnitServer(unit, {
       maxBatch: o.maxBatch as number,
@@ -122,6 +134,12 @@ export function unitCommand(): Command {
     );
     if (o.web) {
       process.stdout.write(`branchy unit: the edge page is at ${address}/ (unit ${plan.units[0].name} runs in the browser and hands on to ${name})\n`);
+    }
+    if (unit.controller) {
+      const point = unit.controller.current();
+      process.stdout.write(
+        `branchy unit: holding p99 ≤ ${o.sloMs as number} ms over the link to ${unitPlan.successor}: starting at front point ${point.index} [${point.thresholds.join(', ')}], probing every ${o.probeEveryMs as number} ms\n`,
+      );
     }
     const signal = await stopped;
     process.stdout.write(`branchy unit: ${signal}: stopping\n`);
