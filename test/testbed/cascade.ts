@@ -10,6 +10,14 @@ import { readPlan } from '../../src/cascade/plan.ts';
 import { startUnitWith, type RunningUnit, type UnitAnswer } from '../cascade/units.ts';
 import type { Endpoint, Testbed } from './testbed.ts';
 
+/** What the first unit answered, and the round trip; `point` is the operating point it answered at, when it adapts. */
+export interface PredictReply {
+  status: number;
+  results: UnitAnswer[];
+  ms: number;
+  point?: number;
+}
+
 /** A cascade of units on a testbed. */
 export interface TestbedCascade {
   /** The plan's model name (its predict route's). */
@@ -24,14 +32,14 @@ export interface TestbedCascade {
    * POSTs samples to the first unit's predict route through the door (JSON, keep-alive) and returns the status,
    * the results and the round trip as this process measured it, in ms.
    */
-  predict(samples: readonly Float32Array[], thresholds?: readonly number[]): Promise<{ status: number; results: UnitAnswer[]; ms: number }>;
+  predict(samples: readonly Float32Array[], thresholds?: readonly number[]): Promise<PredictReply>;
   /** Stops the units (last first) and their relays. */
   stop(): Promise<void>;
 }
 
 /**
  * Starts every unit of the plan in `planDir` on the host `placement` names for it, the last unit first so that
- * each successor's address is known; `unitArgs` go to every unit (e.g. `--hop-timeout-ms 5000`).
+ * each successor's address is known; `unitArgs` go to every unit (e.g. `--hop-timeout-ms 5000`), `argsFor[name]` to that one.
  *
  * @throws Error when a unit has no host in `placement`, or a unit does not start.
  */
@@ -40,6 +48,7 @@ export async function startCascade(
   planDir: string,
   placement: Readonly<Record<string, string>>,
   unitArgs: readonly string[] = [],
+  argsFor: Readonly<Record<string, readonly string[]>> = {},
 ): Promise<TestbedCascade> {
   const plan = readPlan(planDir);
   for (const u of plan.units) {
@@ -60,7 +69,7 @@ export async function startCascade(
     let successor: Endpoint | undefined;
     for (const u of [...plan.units].reverse()) {
       const host = placement[u.name];
-      const args = ['--host', testbed.address(host), '--testbed', ...(successor ? ['--successor', successor.url] : []), ...unitArgs];
+      const args = ['--host', testbed.address(host), '--testbed', ...(successor ? ['--successor', successor.url] : []), ...unitArgs, ...(argsFor[u.name] ?? [])];
       const running = await startUnitWith((argv) => testbed.run(host, argv), planDir, u.name, ...args);
       units.set(u.name, running);
       if (u.index > 0) {
@@ -90,7 +99,7 @@ function predictThrough(
   model: string,
   samples: readonly Float32Array[],
   thresholds?: readonly number[],
-): Promise<{ status: number; results: UnitAnswer[]; ms: number }> {
+): Promise<PredictReply> {
   const query = thresholds === undefined ? '' : `?thresholds=${thresholds.join(',')}`;
   const body = Buffer.from(JSON.stringify({ inputs: samples.map((s) => Array.from(s)) }));
   return new Promise((resolve, reject) => {
@@ -110,8 +119,9 @@ function predictThrough(
         res.on('end', () => {
           const ms = performance.now() - started;
           try {
-            const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { results?: UnitAnswer[] };
-            resolve({ status: res.statusCode ?? 0, results: parsed.results ?? [], ms });
+            const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { results?: UnitAnswer[]; operatingPoint?: { index: number } };
+            const point = parsed.operatingPoint?.index;
+            resolve({ status: res.statusCode ?? 0, results: parsed.results ?? [], ms, ...(point === undefined ? {} : { point }) });
           } catch (error) {
             reject(error);
           }

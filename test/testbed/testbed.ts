@@ -32,6 +32,12 @@ export interface LinkSpec {
   mbit: number;
   /** Round-trip delay the link adds, in ms (half each way, in the receiving host's relay). */
   rttMs: number;
+  /**
+   * tbf's bucket, in bytes (default: 1 ms of traffic, at least 16 KiB). A bucket smaller than a frame makes an
+   * idle link pass each frame at the link's rate too, as a thin uplink does; the default lets a frame of up to
+   * 16 KiB cross an idle link at once.
+   */
+  burstBytes?: number;
 }
 
 /** What to build: the links (their hosts are the testbed's hosts) and the CPU share of slow hosts. */
@@ -158,8 +164,8 @@ function sleepSync(ms: number): void {
  * tbf parameters for a rate: a bucket of 1 ms of traffic, at least 16 KiB (a few full frames at once). A larger
  * bucket lets that much through at once, which inflates the rate a short transfer sees.
  */
-function tbfArgs(mbit: number): string[] {
-  const burst = Math.max(16 * 1024, Math.ceil(((mbit * 1e6) / 8) * 0.001));
+function tbfArgs(mbit: number, burstBytes?: number): string[] {
+  const burst = burstBytes ?? Math.max(16 * 1024, Math.ceil(((mbit * 1e6) / 8) * 0.001));
   return ['tbf', 'rate', `${mbit}mbit`, 'burst', String(burst), 'latency', TBF_LATENCY];
 }
 
@@ -243,6 +249,7 @@ class TestbedImpl implements Testbed {
       to: l.to,
       mbit: l.mbit,
       rttMs: l.rttMs,
+      ...(l.burstBytes === undefined ? {} : { burstBytes: l.burstBytes }),
       index,
       subnet: `10.77.${index}.0/30`,
       fromAddress: `10.77.${index}.1`,
@@ -271,7 +278,7 @@ class TestbedImpl implements Testbed {
       ]) {
         exec(this.ip, ['-n', ns, 'addr', 'add', `${address}/30`, 'dev', dev]);
         exec(this.ip, ['-n', ns, 'link', 'set', dev, 'up']);
-        exec(this.tc, ['-n', ns, 'qdisc', 'add', 'dev', dev, 'root', ...tbfArgs(link.mbit)]);
+        exec(this.tc, ['-n', ns, 'qdisc', 'add', 'dev', dev, 'root', ...tbfArgs(link.mbit, link.burstBytes)]);
       }
     }
     for (const host of this.hosts) {
@@ -399,8 +406,8 @@ class TestbedImpl implements Testbed {
       typeof ref === 'number' ? this.links[ref] : this.links.find((l) => (l.from === ref.from && l.to === ref.to) || (l.from === ref.to && l.to === ref.from));
     if (link === undefined) throw new TestbedError(`no link ${JSON.stringify(ref)} in this testbed.`);
     if (!(mbit > 0) || !Number.isFinite(mbit)) throw new TestbedError(`setRate: ${mbit} is not a positive number of Mbit/s.`);
-    exec(this.tc, ['-n', this.namespace(link.from), 'qdisc', 'change', 'dev', link.to, 'root', ...tbfArgs(mbit)]);
-    exec(this.tc, ['-n', this.namespace(link.to), 'qdisc', 'change', 'dev', link.from, 'root', ...tbfArgs(mbit)]);
+    exec(this.tc, ['-n', this.namespace(link.from), 'qdisc', 'change', 'dev', link.to, 'root', ...tbfArgs(mbit, link.burstBytes)]);
+    exec(this.tc, ['-n', this.namespace(link.to), 'qdisc', 'change', 'dev', link.from, 'root', ...tbfArgs(mbit, link.burstBytes)]);
     link.mbit = mbit;
   }
 
