@@ -11,7 +11,7 @@
  *
  * Needs root, iproute2, the cgroup-v1 CPU controller and the built CLI (`npm run build`).
  *
- * Run: node --import tsx bench/testbed/adapt.ts [--slo-ms 60] [--rate 20] [--phase-s 20] [--high 10] [--low 2]
+ * Run: node --import tsx bench/testbed/adapt.ts [--slo-ms 100] [--rate 20] [--phase-s 20] [--high 10] [--low 2]
  *        [--rtt-ms 20] [--cpu 0.2] [--windows] [--json]
  *
  * @module
@@ -24,12 +24,12 @@ import { formatTable } from '../../src/report/text-table.ts';
 import { tempDir } from '../../test/helpers.ts';
 import { startCascade } from '../../test/testbed/cascade.ts';
 import { openLoop, windowFigures, type Answered, type WindowFigures } from '../../test/testbed/load.ts';
-import { available, createTestbed } from '../../test/testbed/testbed.ts';
+import { available, createTestbed, THIN_LINK_BURST_BYTES } from '../../test/testbed/testbed.ts';
 import { calibratedCopy, testDigits } from './predict.ts';
 
 const { values } = parseArgs({
   options: {
-    'slo-ms': { type: 'string', default: '60' },
+    'slo-ms': { type: 'string', default: '100' },
     rate: { type: 'string', default: '20' },
     'phase-s': { type: 'string', default: '20' },
     high: { type: 'string', default: '10' },
@@ -47,8 +47,6 @@ const HIGH = Number(values.high);
 const LOW = Number(values.low);
 const RTT = Number(values['rtt-ms']);
 const CPU = Number(values.cpu);
-/** A tbf bucket smaller than one frame: see the module's comment. */
-export const ADAPT_BURST_BYTES = 4000;
 
 const why = available();
 if (why !== false) {
@@ -66,7 +64,7 @@ const phases = [`${HIGH} Mbit/s`, `${LOW} Mbit/s`, `${HIGH} Mbit/s again`];
 
 async function run(adapt: boolean): Promise<{ answers: Answered[]; phases: WindowFigures[]; moves: { atMs: number; to: number }[] }> {
   const testbed = await createTestbed({
-    links: [{ from: 'device', to: 'edge', mbit: HIGH, rttMs: RTT, burstBytes: ADAPT_BURST_BYTES }],
+    links: [{ from: 'device', to: 'edge', mbit: HIGH, rttMs: RTT, burstBytes: THIN_LINK_BURST_BYTES }],
     cpu: { device: CPU },
   });
   try {
@@ -124,7 +122,9 @@ const rows = (label: string, r: Awaited<ReturnType<typeof run>>) =>
   ]);
 
 if (values.json) {
-  process.stdout.write(`${JSON.stringify({ slo: SLO, rate: RATE, phaseMs: PHASE_MS, high: HIGH, low: LOW, rttMs: RTT, cpu: CPU, loadAverage: load, front, without, withSlo }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ slo: SLO, rate: RATE, phaseMs: PHASE_MS, high: HIGH, low: LOW, rttMs: RTT, cpu: CPU, loadAverage: load, front, without, withSlo }, null, 2)}\n`,
+  );
 } else {
   process.stdout.write(
     `B-LeNet device → edge, features f32 (${plan.units[1].inputShape.join('×')}), ${RATE} digits/s open loop, device at ${CPU} of a core (1 ort thread), ` +
@@ -135,12 +135,15 @@ if (values.json) {
       `sends ${(100 * front.points[front.chosen].exitShare.slice(1).reduce((a, b) => a + b, 0)).toFixed(1)}% on (validation accuracy ${(100 * front.points[front.chosen].accuracy).toFixed(2)}%)\n\n`,
   );
   process.stdout.write(
-    `${formatTable(
+    `${formatTable([
       ['run', 'phase', 'requests', 'failed', 'p50 ms', 'p99 ms', 'accuracy %', 'on device %', 'points answered at'],
-      [...rows('fixed thresholds', without), ...rows(`--slo-ms ${SLO}`, withSlo)],
-    )}\n`,
+      ...rows('fixed thresholds', without),
+      ...rows(`--slo-ms ${SLO}`, withSlo),
+    ])}\n`,
   );
-  process.stdout.write(`\nmoves with --slo-ms (time into the run: point): ${withSlo.moves.map((m) => `${(m.atMs / 1000).toFixed(1)} s: ${m.to}`).join(', ')}\n`);
+  process.stdout.write(
+    `\nmoves with --slo-ms (time into the run: point): ${withSlo.moves.map((m) => `${(m.atMs / 1000).toFixed(1)} s: ${m.to}`).join(', ')}\n`,
+  );
   if (values.windows) {
     for (const [label, r] of [
       ['fixed', without],
@@ -151,7 +154,7 @@ if (values.json) {
         const f = windowFigures(r.answers, t, t + 2000, 'device');
         w.push([label, `${t / 1000}-${(t + 2000) / 1000} s`, fmt(f.p50Ms), fmt(f.p99Ms), fmt(100 * f.firstUnitShare), pointsText(f.points)]);
       }
-      process.stdout.write(`\n${formatTable(['run', 'window', 'p50 ms', 'p99 ms', 'on device %', 'points'], w)}\n`);
+      process.stdout.write(`\n${formatTable([['run', 'window', 'p50 ms', 'p99 ms', 'on device %', 'points'], ...w])}\n`);
     }
   }
 }

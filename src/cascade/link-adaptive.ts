@@ -13,9 +13,11 @@
  * What it predicts, per front point p whose share f(p) of samples goes on: a forwarded sample takes
  * B = own time + round trip + one sample's frame / bandwidth + the successor's time, plus waiting for the link,
  * which carries λ·f(p) frames a second of s ms each (utilisation ρ = λ·f(p)·s). The share of all samples slower
- * than the SLO S is f(p) · P(forwarded > S), bounded by e^(−(S−B)/(2·dev)) + ρ·e^(−(1−ρ)(S−B)/(2s)) (the hop's
- * jitter, and an M/M/1 queue's waiting-time tail), 1 when B ≥ S or ρ ≥ 1. A p99 SLO holds while that share stays
- * under 1%.
+ * than the SLO S is f(p) · P(forwarded > S), with P(forwarded > S) ≤ P(jitter > (S−B)/2) + ρ·e^(−(1−ρ)(S−B)/(2s))
+ * (the hops' jitter, and an M/M/1 queue's waiting-time tail), 1 when B ≥ S or ρ ≥ 1. The jitter's tail is the
+ * share of the window's recent forwarded hops whose latency exceeded the estimate by more than (S−B)/2; with
+ * fewer than 8 of them, an exponential tail of the smoothed deviation, e^(−(S−B)/(2·dev)). A p99 SLO holds while
+ * that share stays under 1%.
  *
  * Rules: the point in force is the most accurate (up to the plan's) whose predicted share over the SLO is at most
  * `margin` × 1%. It moves to a cheaper point as soon as the current one breaks that (at most once per
@@ -56,6 +58,8 @@ export interface HopObservation {
   sentBytes: number;
   /** Samples it carried; 0 for a probe. */
   samples: number;
+  /** The unit's own time on the batch before the hop, ms (absent for probes). */
+  ownMs?: number;
 }
 
 /** What the controller believes of the link, for `/v1/unit` and metrics. */
@@ -91,6 +95,8 @@ export interface PointForecast {
 
 /** The tail the SLO bounds: a p99 allows 1% of samples over it. */
 const TAIL_SHARE = 0.01;
+/** Hops in the window needed before the jitter's tail is counted rather than modelled. */
+const MIN_RESIDUALS = 8;
 
 const ewma = (old: number | null, value: number, alpha: number) => (old === null ? value : old + alpha * (value - old));
 
@@ -111,6 +117,8 @@ export class LinkAdaptiveController implements OperatingPointController {
   private hops = 0;
   private arrivals: { at: number; samples: number }[] = [];
   private latencies: { at: number; ms: number }[] = [];
+  /** Per recent hop with features: when, and by how much its latency exceeded the estimate at the time (ms). */
+  private residuals: { at: number; ms: number }[] = [];
   private readonly started: number;
 
   /**
@@ -157,7 +165,7 @@ export class LinkAdaptiveController implements OperatingPointController {
   }
 
   /** A hop to the successor came back. */
-  observeHop(hop: HopObservation): void {
+  observeHop(hop: HopObservation, now = performance.now()): void {
     const { alpha } = this.o;
     this.hops++;
     const net = Math.max(0, hop.ms - hop.serviceMs);
@@ -169,7 +177,12 @@ export class LinkAdaptiveController implements OperatingPointController {
     if (this.rtt === null) return;
     const bytes = hop.sentBytes - this.frameBytes(0);
     if (bytes <= 0) return;
-    if (this.msPerByte !== null) this.deviation = ewma(this.deviation, Math.abs(net - (this.rtt + bytes * this.msPerByte)), alpha);
+    if (this.msPerByte !== null) {
+      const own = this.own ?? 0;
+      const excess = (hop.ownMs ?? own) + net + hop.serviceMs - (own + this.rtt + bytes * this.msPerByte + (this.service ?? 0));
+      this.deviation = ewma(this.deviation, Math.abs(excess), alpha);
+      this.residuals.push({ at: now, ms: excess });
+    }
     this.msPerByte = ewma(this.msPerByte, Math.max(0, net - this.rtt) / bytes, alpha);
   }
 
@@ -195,11 +208,12 @@ export class LinkAdaptiveController implements OperatingPointController {
     const frameMs = (this.frameBytes(1) - this.frameBytes(0)) * this.msPerByte;
     const forwardedMs = (this.own ?? 0) + this.rtt + frameMs + (this.service ?? 0);
     const dev = Math.max(this.deviation, 1e-3);
+    const residuals = this.residuals.map((r) => r.ms);
+    const slack = slo - forwardedMs;
+    const jitter = residuals.length >= MIN_RESIDUALS ? residuals.filter((r) => r > slack / 2).length / residuals.length : Math.exp(-slack / (2 * dev));
     return this.forwardShares.map((f, index) => {
       const rho = lambda * f * frameMs;
-      const slack = slo - forwardedMs;
-      const over =
-        slack <= 0 || rho >= 1 ? 1 : Math.min(1, Math.exp(-slack / (2 * dev)) + (frameMs > 0 ? rho * Math.exp((-(1 - rho) * slack) / (2 * frameMs)) : 0));
+      const over = slack <= 0 || rho >= 1 ? 1 : Math.min(1, jitter + (frameMs > 0 ? rho * Math.exp((-(1 - rho) * slack) / (2 * frameMs)) : 0));
       return { index, forwardShare: f, forwardedMs, linkUtilization: rho, overSloShare: f * over };
     });
   }
@@ -241,5 +255,6 @@ export class LinkAdaptiveController implements OperatingPointController {
     const since = now - this.o.windowMs;
     if (this.arrivals.length > 0 && this.arrivals[0].at < since) this.arrivals = this.arrivals.filter((a) => a.at >= since);
     if (this.latencies.length > 0 && this.latencies[0].at < since) this.latencies = this.latencies.filter((l) => l.at >= since);
+    if (this.residuals.length > 0 && this.residuals[0].at < since) this.residuals = this.residuals.filter((r) => r.at >= since);
   }
 }

@@ -181,10 +181,11 @@ export class CascadeUnit {
     validateThresholds(t, spec.stages.length - 1, this.criterion, spec.classes.length);
     const started = performance.now();
     const run = await runUnit(this.net, this.unit, x, { thresholds: t, criterion: this.criterion, depth: spec.stages.length });
-    this.controller?.observeBatch(performance.now(), x.shape[0], performance.now() - started);
+    const ownMs = performance.now() - started;
+    this.controller?.observeBatch(performance.now(), x.shape[0], ownMs);
     const results: (ExitResult | undefined)[] = run.answered.map((r) => r && { ...r, route: { unit: this.unit.name, hops: 0, degraded: false, path: [] } });
     if (run.rows.length > 0) {
-      const handed = await this.handOn(this.plan.forward === 'input' ? selectRows(x, run.rows) : run.features!, run.fallback, t);
+      const handed = await this.handOn(this.plan.forward === 'input' ? selectRows(x, run.rows) : run.features!, run.fallback, t, ownMs);
       run.rows.forEach((row, i) => (results[row] = handed[i]));
     }
     return results as ExitResult[];
@@ -195,7 +196,7 @@ export class CascadeUnit {
     return fallback.map((r) => ({ ...r, route: { unit: this.unit.name, hops: 0, degraded: true, reason, path: [] } }));
   }
 
-  private async handOn(sent: Batch, fallback: readonly ExitResult[], thresholds: readonly number[]): Promise<ExitResult[]> {
+  private async handOn(sent: Batch, fallback: readonly ExitResult[], thresholds: readonly number[], ownMs: number): Promise<ExitResult[]> {
     if (this.successor === undefined) return this.degraded(fallback, 'no successor');
     if (!this.breaker.allow()) return this.degraded(fallback, 'circuit open');
     const classes = this.plan.spec.classes.length;
@@ -215,7 +216,7 @@ export class CascadeUnit {
         const reply = await this.successor.forward(frame, this.hopTimeoutMs);
         const hop: HopTiming = { unit: this.unit.successor!, ms: performance.now() - started, sentBytes: frame.length, receivedBytes: reply.length };
         const answer = decodeAnswerFrame(reply, n, classes);
-        this.controller?.observeHop({ ms: hop.ms, serviceMs: answer.serviceMs ?? 0, sentBytes: frame.length, samples: n });
+        this.controller?.observeHop({ ms: hop.ms, serviceMs: answer.serviceMs ?? 0, sentBytes: frame.length, samples: n, ownMs });
         this.lastFeaturesHop = performance.now();
         this.metrics?.hopSeconds.labels({ unit: this.unit.name }).observe(hop.ms / 1000);
         this.metrics?.hopBytes.labels({ unit: this.unit.name, direction: 'sent' }).inc(frame.length);

@@ -25,12 +25,20 @@ function setup(options: Partial<LinkAdaptiveOptions> = {}) {
   let now = 0;
   const c = new LinkAdaptiveController(FRONT, 1, frameBytes, { sloMs: 60, ...options }, now);
   /** 50 samples a second, 3 ms of own time a batch, a probe and a one-sample hop each 100 ms; 2 ms at the successor. */
-  const second = (mbit: number, rttMs: number) => {
+  const second = (mbit: number, rttMs: number, spikeEvery = 0) => {
     for (let i = 0; i < 10; i++) {
       now += 100;
       for (let k = 0; k < 5; k++) c.observeBatch(now, 1, 3);
-      c.observeHop({ ms: rttMs + (HEADER * 8) / (mbit * 1000), serviceMs: 0.1, sentBytes: HEADER, samples: 0 });
-      c.observeHop({ ms: rttMs + (frameBytes(1) * 8) / (mbit * 1000) + 2, serviceMs: 2, sentBytes: frameBytes(1), samples: 1 });
+      c.observeHop({ ms: rttMs + (HEADER * 8) / (mbit * 1000), serviceMs: 0.1, sentBytes: HEADER, samples: 0 }, now);
+      c.observeHop(
+        {
+          ms: rttMs + (frameBytes(1) * 8) / (mbit * 1000) + 2 + (spikeEvery > 0 && i % spikeEvery === 0 ? 40 : 0),
+          serviceMs: 2,
+          sentBytes: frameBytes(1),
+          samples: 1,
+        },
+        now,
+      );
       c.observeLatency(now, 5);
       c.update(now);
     }
@@ -73,9 +81,18 @@ describe('LinkAdaptiveController', () => {
     assert.equal(c.current().index, 1);
     assert.ok(c.forecast(3000)[3].overSloShare > 0.03);
 
-    // Back up one move per 2 s hold, as the smoothed bandwidth recovers.
-    for (let i = 0; i < 4; i++) second(10, 20);
+    // Back once the late hops of the change have left the 5 s window, one move per 2 s hold.
+    for (let i = 0; i < 6; i++) second(10, 20);
     assert.equal(c.current().index, 3);
+  });
+
+  it('counts the hops that came late: one in five 40 ms over the estimate breaks a 60 ms SLO at 4% forwarded', () => {
+    const { c, second } = setup();
+    second(10, 20);
+    assert.equal(c.current().index, 3);
+    second(10, 20, 5);
+    second(10, 20, 5);
+    assert.ok(c.current().index < 3, `point ${c.current().index}`);
   });
 
   it('never uses a point costlier than the plan’s, however fast the link', () => {
@@ -92,8 +109,8 @@ describe('LinkAdaptiveController', () => {
     for (let i = 0; i < 50; i++) {
       now += 100;
       for (let k = 0; k < 5; k++) c.observeBatch(now, 1, 3);
-      c.observeHop({ ms: 20.24, serviceMs: 0, sentBytes: HEADER, samples: 0 });
-      c.observeHop({ ms: 20 + 14.64 + 2, serviceMs: 2, sentBytes: frameBytes(1), samples: 1 });
+      c.observeHop({ ms: 20.24, serviceMs: 0, sentBytes: HEADER, samples: 0 }, now);
+      c.observeHop({ ms: 20 + 14.64 + 2, serviceMs: 2, sentBytes: frameBytes(1), samples: 1 }, now);
     }
     const f = c.forecast(now);
     assert.ok(f[4].linkUtilization > f[3].linkUtilization * 4);

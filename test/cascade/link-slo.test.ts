@@ -91,7 +91,11 @@ describe('a first unit holding a latency SLO over its link (real processes on 12
     const meta = { modelId: plan.modelId, stage: 1, thresholds: plan.spec.policy.thresholds, from: 'test' };
     const probe = encodeProbe(meta);
     assert.equal(decodeUnitFrame(probe).kind, 'probe');
-    const ok = await fetch(`${cloud.url}/v1/units/cloud/forward`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(probe) });
+    const ok = await fetch(`${cloud.url}/v1/units/cloud/forward`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: Buffer.from(probe),
+    });
     assert.equal(ok.status, 200);
     const answer = decodeAnswerFrame(new Uint8Array(await ok.arrayBuffer()), 0, plan.spec.classes.length);
     assert.deepEqual(answer.results, []);

@@ -69,7 +69,14 @@ export async function startCascade(
     let successor: Endpoint | undefined;
     for (const u of [...plan.units].reverse()) {
       const host = placement[u.name];
-      const args = ['--host', testbed.address(host), '--testbed', ...(successor ? ['--successor', successor.url] : []), ...unitArgs, ...(argsFor[u.name] ?? [])];
+      const args = [
+        '--host',
+        testbed.address(host),
+        '--testbed',
+        ...(successor ? ['--successor', successor.url] : []),
+        ...unitArgs,
+        ...(argsFor[u.name] ?? []),
+      ];
       const running = await startUnitWith((argv) => testbed.run(host, argv), planDir, u.name, ...args);
       units.set(u.name, running);
       if (u.index > 0) {

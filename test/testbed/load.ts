@@ -54,7 +54,14 @@ export async function openLoop(
       .predict([samples.x[k]])
       .then((r: PredictReply) => {
         const result = r.results[0];
-        out.push({ at, ms: r.ms, status: r.status, correct: result?.label === samples.y[k], unit: result?.unit ?? '', ...(r.point === undefined ? {} : { point: r.point }) });
+        out.push({
+          at,
+          ms: r.ms,
+          status: r.status,
+          correct: result?.label === samples.y[k],
+          unit: result?.unit ?? '',
+          ...(r.point === undefined ? {} : { point: r.point }),
+        });
       })
       .catch(() => {
         out.push({ at, ms: performance.now() - started - at, status: 0, correct: false, unit: '' });
