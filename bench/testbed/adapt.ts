@@ -61,8 +61,10 @@ const front = plan.front!;
 const { samples, labels } = testDigits(10_000);
 const data = { x: samples, y: Array.from(labels) };
 const phases = [`${HIGH} Mbit/s`, `${LOW} Mbit/s`, `${HIGH} Mbit/s again`];
+/** Each phase is also reported from this long after its change on, when a controller has had time to settle. */
+const SETTLE_MS = 5000;
 
-async function run(adapt: boolean): Promise<{ answers: Answered[]; phases: WindowFigures[]; moves: { atMs: number; to: number }[] }> {
+async function run(adapt: boolean): Promise<{ answers: Answered[]; phases: WindowFigures[]; settled: WindowFigures[]; moves: { atMs: number; to: number }[] }> {
   const testbed = await createTestbed({
     links: [{ from: 'device', to: 'edge', mbit: HIGH, rttMs: RTT, burstBytes: THIN_LINK_BURST_BYTES }],
     cpu: { device: CPU },
@@ -91,7 +93,12 @@ async function run(adapt: boolean): Promise<{ answers: Answered[]; phases: Windo
         if (a.point !== undefined && a.point !== last) moves.push({ atMs: Math.round(a.at), to: a.point });
         last = a.point ?? last;
       }
-      return { answers, phases: [0, 1, 2].map((p) => windowFigures(answers, p * PHASE_MS, (p + 1) * PHASE_MS, 'device')), moves };
+      return {
+        answers,
+        phases: [0, 1, 2].map((p) => windowFigures(answers, p * PHASE_MS, (p + 1) * PHASE_MS, 'device')),
+        settled: [0, 1, 2].map((p) => windowFigures(answers, p * PHASE_MS + SETTLE_MS, (p + 1) * PHASE_MS, 'device')),
+        moves,
+      };
     } finally {
       await cascade.stop();
     }
@@ -109,9 +116,9 @@ const pointsText = (p: Record<string, number>) =>
     .map(([k, n]) => `${k}:${n}`)
     .join(' ') || '-';
 const rows = (label: string, r: Awaited<ReturnType<typeof run>>) =>
-  r.phases.map((f, i) => [
+  [...r.phases, ...r.settled].map((f, i) => [
     label,
-    phases[i],
+    i < 3 ? phases[i] : `${phases[i - 3]}, from ${SETTLE_MS / 1000} s`,
     String(f.requests),
     String(f.failed),
     fmt(f.p50Ms),
