@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportNetwork, ONNX_OPSET } from '../engine/ort/index.ts';
-import { saveModelDir, saveOnnxFiles, writeFileAtomic, type LoadedModelDir, type ModelManifest } from '../io/model-dir.ts';
+import { modelIdOf, saveModelDir, saveOnnxFiles, writeFileAtomic, type LoadedModelDir } from '../io/model-dir.ts';
 import { hasLayers, networkFacts } from '../spec/shapes.ts';
 import type { NetworkSpec } from '../spec/types.ts';
 import { validateSpec } from '../spec/validate.ts';
@@ -38,16 +38,7 @@ export interface SplitUnit {
   weights: Record<string, Float32Array>;
 }
 
-/**
- * The id of a model: a SHA-256 over its spec and the checksums of its weight files, as its manifest lists them.
- * Features frames carry it, and every unit checks it.
- */
-export function modelIdOf(manifest: ModelManifest): string {
-  const hash = createHash('sha256');
-  hash.update(JSON.stringify(manifest.spec));
-  for (const file of Object.keys(manifest.weights).sort()) hash.update(`\n${file}:${manifest.weights[file].sha256}`);
-  return hash.digest('hex');
-}
+export { modelIdOf };
 
 /** {@link DeploymentPlan.id}: which model, cut where, forwarding what. */
 export function planIdOf(modelId: string, forward: ForwardMode, units: readonly Pick<UnitPlan, 'name' | 'stages'>[]): string {
