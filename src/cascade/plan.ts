@@ -46,7 +46,8 @@ export function planIdOf(modelId: string, forward: ForwardMode, units: readonly 
   return createHash('sha256').update(`${modelId}|${forward}|${cut}`).digest('hex').slice(0, 12);
 }
 
-function renamed(weights: Record<string, Float32Array>, first: number, last: number): Record<string, Float32Array> {
+/** The weights of stages and exits `first..last`, renumbered from 1 (a unit's own). */
+export function renamedWeights(weights: Record<string, Float32Array>, first: number, last: number): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
   for (const [name, data] of Object.entries(weights)) {
     const m = /^(stage|exit)(\d+)\.(.*)$/.exec(name);
@@ -117,7 +118,7 @@ export function splitModel(model: LoadedModelDir, options: SplitOptions): { plan
       takes: from === 1 ? 'input' : 'features',
       ...(i < names.length - 1 ? { successor: names[i + 1] } : {}),
     };
-    return { plan, spec: sub, weights: renamed(model.weights, from, last) };
+    return { plan, spec: sub, weights: renamedWeights(model.weights, from, last) };
   });
   const modelId = modelIdOf(model.manifest);
   const unitPlans = units.map((u) => u.plan);

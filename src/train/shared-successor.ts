@@ -23,56 +23,19 @@ import { useWasmTrainingKernels, wasmTrainingKernelsRegistered } from '../engine
 import { getCriterion, firstPassingExit } from '../exit/index.ts';
 import { argmaxRow, frontFeatures, sharedPathAllExitsOver, type AllExitsResult, type SharedPath } from '../infer/index.ts';
 import { loadModelDir, modelIdOf, readManifest, saveModelDir, saveOnnxFiles, updateManifest, type LoadedModelDir } from '../io/model-dir.ts';
+import { ADAPTERS_DIR, readSharedInfo, type SharedFront, type SharedSuccessorInfo } from '../io/shared-successor.ts';
 import { networkFacts } from '../spec/shapes.ts';
 import type { LayerSpec, NetworkSpec } from '../spec/types.ts';
 import { loadTfjsGradients } from './gradients.ts';
 import { learningRateAt, validateTrainOptions, type TrainOptions } from './options.ts';
 import { exitAccuracies } from './trainer.ts';
 
-/** Where a successor directory keeps its fronts' adapters: `adapters/<front name>/`, each a model directory. */
-export const ADAPTERS_DIR = 'adapters';
 /** The common feature shape adapters map to, unless asked otherwise: [height, width, channels]. */
 export const DEFAULT_COMMON_SHAPE: readonly [number, number, number] = [8, 8, 16];
 /** Front names become unit names: letters, digits, `_` and `-`, starting with a letter. */
 const FRONT_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 /** Loss weight of an adapter's own exit (a linear read-out of the common features) beside the successor's. */
 const ADAPTER_EXIT_WEIGHT = 0.1;
-
-/** One front of a shared successor, as the successor's `branchy.json` records it (field `shared.fronts`). */
-export interface SharedFront {
-  /** The front's name (its unit's name in a deployment). */
-  name: string;
-  /** The front's model directory as given, and its model id (spec and weight checksums) when the adapter learnt. */
-  dir: string;
-  modelId: string;
-  /** The front's last stage before the adapter: its exits 1..cut answer first. */
-  cut: number;
-  /** The front's classes and, for each, its index among the successor's classes. */
-  classes: string[];
-  classMap: number[];
-  /** Per-sample shape of the front's features at the cut (the adapter's input). */
-  featureShape: number[];
-  /** The adapter's model directory, relative to the successor's. */
-  adapter: string;
-  /** The data the adapter learnt on. */
-  data: string;
-  /** `successor`: trained with the successor; `attach`: attached later to the frozen successor. */
-  mode: 'successor' | 'attach';
-  /** The front's exit policy on its path: thresholds of its exits 1..cut and of the successor's early exits. */
-  policy: { criterion: string; thresholds: number[] };
-  /** The choice of thresholds on the front's validation split, counting the successor's answers. */
-  calibration: { split: 'validation'; maxDrop: number; accuracy: number; finalAccuracy: number; exitShare: number[] };
-  /** Test-split figures: the front's own final exit, the path with early exits, and the path's final (successor) exit. */
-  test: { samples: number; frontAlone: number; withSuccessor: number; successorOnly: number; exitShare: number[] };
-}
-
-/** The `shared` field of a successor's `branchy.json`. */
-export interface SharedSuccessorInfo {
-  format: 'branchy-shared/1';
-  /** The common feature shape every adapter outputs and the successor takes. */
-  commonShape: number[];
-  fronts: SharedFront[];
-}
 
 /** A front to train an adapter for. */
 export interface FrontRequest {
@@ -518,19 +481,6 @@ export async function trainSharedSuccessor(run: SharedSuccessorRun): Promise<Sha
   run.log(`successor written to ${run.out} (${networkFacts(successor.spec).params} parameters), adapters under ${join(run.out, ADAPTERS_DIR)}`);
   for (const n of [successor, ...adapters, ...fronts.map((f) => f.net)]) n.dispose();
   return { info, epochSeconds };
-}
-
-/** A successor directory's `shared` field, checked. */
-export function readSharedInfo(dir: string): SharedSuccessorInfo {
-  const manifest = readManifest(dir);
-  const info = manifest.shared as SharedSuccessorInfo | undefined;
-  if (typeof info !== 'object' || info === null || info.format !== 'branchy-shared/1' || !Array.isArray(info.fronts)) {
-    throw new BranchyArgumentError(
-      'TRAIN_NOT_A_SUCCESSOR',
-      `'${dir}' is not a shared successor: its branchy.json has no 'shared' field of format "branchy-shared/1"; write one with 'branchy train-successor'.`,
-    );
-  }
-  return info;
 }
 
 /**
