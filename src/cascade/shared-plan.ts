@@ -259,6 +259,6 @@ export function sharedUnitView(planDir: string, plan: SharedDeploymentPlan, name
     classes: [...front.classes],
     policy: { ...front.policy },
   };
-  const view = chain(front, spec);
+  const view = { ...chain(front, spec), successorModel: plan.model };
   return { plan: view, unit: view.units[0], dir: join(planDir, name), adapterDir: join(planDir, name, ADAPTER_UNIT_DIR) };
 }

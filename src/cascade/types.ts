@@ -88,6 +88,11 @@ export interface DeploymentPlan {
   units: UnitPlan[];
   /** Where the planner placed the units (`branchy plan`); absent from a plan `branchy split` wrote. */
   placement?: PlanPlacement;
+  /**
+   * In a front unit's view of a shared successor's plan: the successor network's name, which its unit's NATS
+   * subject carries (every front reaches the one successor subject).
+   */
+  successorModel?: string;
 }
 
 /** What a unit's input frame says about itself (the frame's `__metadata__`, strings on the wire). */

@@ -7,15 +7,16 @@ import { encodeFeatures } from '../../src/cascade/feature-codec.ts';
 import { readSharedPlan, writeSharedPlan, type SharedDeploymentPlan } from '../../src/cascade/shared-plan.ts';
 import { BranchyError } from '../../src/common/errors.ts';
 import { loadDataSource, type DatasetSplits } from '../../src/data/index.ts';
-import type { Batch, LoadedNetwork } from '../../src/engine/types.ts';
+import type { Batch } from '../../src/engine/types.ts';
 import { firstPassingExit, getCriterion } from '../../src/exit/index.ts';
-import { argmaxRow, runSharedPathAllExits } from '../../src/infer/index.ts';
+import { argmaxRow, runSharedPathAllExits, type AllExitsResult } from '../../src/infer/index.ts';
 import { ADAPTERS_DIR, readSharedInfo, saveModelDir, type SharedSuccessorInfo } from '../../src/io/index.ts';
 import { openModel } from '../../src/open/open-model.ts';
 import { attachFront, trainSharedSuccessor } from '../../src/train/index.ts';
 import { predict, rows, startUnit, type RunningUnit } from '../cascade/units.ts';
 import { tempDir, tinySpec } from '../helpers.ts';
-import { FASHION_MNIST_PACKAGE, needs } from '../system-packages.ts';
+import { startNatsServer, type NatsServer } from '../nats-server.ts';
+import { FASHION_MNIST_PACKAGE, NATS_SERVER_PACKAGE, needs } from '../system-packages.ts';
 
 const FRONTS = [
   { name: 'digits', dir: 'models/b-lenet-mnist', data: 'mnist' },
@@ -46,6 +47,38 @@ describe('a successor shared by the digits and Fashion-MNIST fronts', { skip: ne
   let splits: Record<string, DatasetSplits>;
   let frontSums: Record<string, string>[];
   const run = () => ({ backend: 'wasm' as const, splitSeed: 1, trainSamples: 1500, testSamples: 500, maxDrop: 0.01, log: () => {}, splits, options: OPTIONS });
+
+  const tables = new Map<string, AllExitsResult>();
+  const samples: Record<string, Batch> = {};
+
+  /** Asserts that front `name` at `url` answers as its path does in one process, at these thresholds. */
+  async function expectComposition(url: string, name: string, thresholds: number[]): Promise<void> {
+    const criterion = getCriterion('entropy');
+    const f = FRONTS.find((x) => x.name === name)!;
+    samples[name] ??= { data: splits[f.data].test.x.slice(0, 80 * 784), shape: [80, 28, 28, 1] };
+    if (!tables.has(name)) {
+      const open = async (dir: string) => (await openModel(dir, { engine: 'ort' })).net;
+      const classMap = info.fronts.find((x) => x.name === name)!.classMap;
+      const path = { front: await open(f.dir), cut: 1, adapter: await open(join(out, ADAPTERS_DIR, name)), successor: await open(out), classMap };
+      tables.set(name, await runSharedPathAllExits(path, samples[name]));
+      [path.front, path.adapter, path.successor].forEach((n) => n.dispose());
+    }
+    const table = tables.get(name)!;
+    const expected = Array.from({ length: table.count }, (_, i) => {
+      const scores = table.probs.map((p) => criterion.score(p, 10, i * 10));
+      const exit = firstPassingExit(scores, thresholds);
+      return { label: argmaxRow(table.probs[exit], i * 10, 10), exit: exit + 1, score: scores[exit] };
+    });
+    const { status, results } = await predict(url, name, rows(samples[name]), thresholds);
+    assert.equal(status, 200);
+    assert.deepEqual(
+      results.map((r) => [r.label, r.exit, r.unit, r.degraded]),
+      expected.map((r) => [r.label, r.exit, r.exit === 1 ? name : 'successor', false]),
+      `${name} [${thresholds}]`,
+    );
+    results.forEach((r, i) => assert.ok(Math.abs(r.score - expected[i].score) <= 1e-5 * Math.max(1, expected[i].score), `${name} sample ${i}`));
+    if (thresholds[0] === 0) assert.ok(results.every((r) => r.hops === 1 && r.path[0].unit === 'successor'));
+  }
 
   before(async () => {
     out = join(tempDir(), 'successor');
@@ -129,8 +162,6 @@ describe('a successor shared by the digits and Fashion-MNIST fronts', { skip: ne
     let planDir: string;
     let plan: SharedDeploymentPlan;
     const units: RunningUnit[] = [];
-    const nets: LoadedNetwork[] = [];
-    const samples: Record<string, Batch> = {};
 
     before(async () => {
       planDir = join(tempDir(), 'plan');
@@ -138,15 +169,11 @@ describe('a successor shared by the digits and Fashion-MNIST fronts', { skip: ne
       const successor = await startUnit(planDir, 'successor');
       units.push(successor);
       for (const f of FRONTS) units.push(await startUnit(planDir, f.name, '--successor', successor.url, '--hop-timeout-ms', '5000'));
-      for (const f of FRONTS) {
-        const test = splits[f.data].test;
-        samples[f.name] = { data: test.x.slice(0, 80 * 784), shape: [80, 28, 28, 1] };
-      }
+      for (const f of FRONTS) samples[f.name] = { data: splits[f.data].test.x.slice(0, 80 * 784), shape: [80, 28, 28, 1] };
     });
 
     after(async () => {
       for (const u of units) await u.stop();
-      nets.forEach((n) => n.dispose());
     });
 
     it('writes a plan of one front unit per front and one successor', () => {
@@ -159,38 +186,8 @@ describe('a successor shared by the digits and Fashion-MNIST fronts', { skip: ne
     });
 
     it("answers (label, exit, score, unit) as the single-process composition of front, adapter and successor, in each front's classes", async () => {
-      const criterion = getCriterion('entropy');
       for (const f of FRONTS) {
-        const open = async (dir: string) => {
-          const { net } = await openModel(dir, { engine: 'ort' });
-          nets.push(net);
-          return net;
-        };
-        const route = plan.fronts.find((p) => p.name === f.name)!;
-        const path = {
-          front: await open(f.dir),
-          cut: 1,
-          adapter: await open(join(out, ADAPTERS_DIR, f.name)),
-          successor: await open(out),
-          classMap: route.classMap,
-        };
-        const table = await runSharedPathAllExits(path, samples[f.name]);
-        for (const thresholds of THRESHOLD_VECTORS) {
-          const expected = Array.from({ length: table.count }, (_, i) => {
-            const scores = table.probs.map((p) => criterion.score(p, 10, i * 10));
-            const exit = firstPassingExit(scores, thresholds);
-            return { label: argmaxRow(table.probs[exit], i * 10, 10), exit: exit + 1, score: scores[exit] };
-          });
-          const { status, results } = await predict(units[FRONTS.indexOf(f) + 1].url, f.name, rows(samples[f.name]), thresholds);
-          assert.equal(status, 200);
-          assert.deepEqual(
-            results.map((r) => [r.label, r.exit, r.unit, r.degraded]),
-            expected.map((r) => [r.label, r.exit, r.exit === 1 ? f.name : 'successor', false]),
-            `${f.name} [${thresholds}]`,
-          );
-          results.forEach((r, i) => assert.ok(Math.abs(r.score - expected[i].score) <= 1e-5 * Math.max(1, expected[i].score), `${f.name} sample ${i}`));
-          if (thresholds[0] === 0) assert.ok(results.every((r) => r.hops === 1 && r.path[0].unit === 'successor'));
-        }
+        for (const thresholds of THRESHOLD_VECTORS) await expectComposition(units[FRONTS.indexOf(f) + 1].url, f.name, thresholds);
       }
     });
 
@@ -218,4 +215,29 @@ describe('a successor shared by the digits and Fashion-MNIST fronts', { skip: ne
       assert.equal(r.headers.get('branchy-error'), 'CASCADE_WRONG_MODEL');
     });
   });
+  describe(
+    'deployed over NATS: both fronts reach the one successor subject, served by a queue group of two replicas',
+    { skip: needs(NATS_SERVER_PACKAGE) },
+    () => {
+      let nats: NatsServer;
+      const units: RunningUnit[] = [];
+
+      before(async () => {
+        const planDir = join(tempDir(), 'plan-nats');
+        writeSharedPlan(out, planDir);
+        nats = await startNatsServer();
+        for (let i = 0; i < 2; i++) units.push(await startUnit(planDir, 'successor', '--nats', nats.url));
+        for (const f of FRONTS) units.push(await startUnit(planDir, f.name, '--nats', nats.url, '--hop-timeout-ms', '5000'));
+      });
+
+      after(async () => {
+        for (const u of units) await u.stop();
+        await nats?.stop();
+      });
+
+      it('answers as the single-process composition', async () => {
+        for (const [i, f] of FRONTS.entries()) for (const thresholds of [[0], [0.7]]) await expectComposition(units[2 + i].url, f.name, thresholds);
+      });
+    },
+  );
 });
