@@ -8,7 +8,7 @@
  * @module
  */
 export { splitModel, writePlan, readPlan, planUnit, modelIdOf, PLAN_FILE, UNIT_NAME_PATTERN, type SplitOptions, type SplitUnit } from './plan.ts';
-export { CascadeUnit, type UnitOptions } from './unit.ts';
+export { CascadeUnit, unitOfPlan, type UnitOptions } from './unit.ts';
 export {
   writeSharedPlan,
   readSharedPlan,
