@@ -8,7 +8,18 @@
  * @module
  */
 export { splitModel, writePlan, readPlan, planUnit, modelIdOf, PLAN_FILE, UNIT_NAME_PATTERN, type SplitOptions, type SplitUnit } from './plan.ts';
-export { CascadeUnit, type UnitOptions } from './unit.ts';
+export { CascadeUnit, unitOfPlan, type UnitOptions } from './unit.ts';
+export {
+  writeSharedPlan,
+  readSharedPlan,
+  isSharedPlanDir,
+  sharedUnitView,
+  SHARED_PLAN_FORMAT,
+  ADAPTER_UNIT_DIR,
+  type SharedDeploymentPlan,
+  type SharedFrontPlan,
+  type SharedUnitView,
+} from './shared-plan.ts';
 export { createUnitServer, httpTransport, CascadeHost, FORWARD_ROUTE, type UnitServerOptions } from './http.ts';
 export { fetchTransport } from './fetch-transport.ts';
 export { registerWebRoutes, checkServesPage, PAGE_CSP, WEB_BUNDLE_DIR, SHIPPED_SAMPLES_DIR, type WebPageOptions } from './web-routes.ts';

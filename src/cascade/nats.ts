@@ -53,8 +53,10 @@ export function subjectToken(name: string): string {
  * unitSubject({ model: 'b-lenet-mnist', id: '3f2a9c01d4e5' }, 'cloud'); // 'branchy.b-lenet-mnist.3f2a9c01d4e5.cloud'
  * unitSubject({ model: 'lenet v2', id: '3f2a9c01d4e5' }, 'edge.1');     // 'branchy.lenet_v2.3f2a9c01d4e5.edge_1'
  */
-export function unitSubject(plan: Pick<DeploymentPlan, 'model' | 'id'>, unit: string): string {
-  return `branchy.${subjectToken(plan.model)}.${subjectToken(plan.id)}.${subjectToken(unit)}`;
+export function unitSubject(plan: Pick<DeploymentPlan, 'model' | 'id'> & Partial<Pick<DeploymentPlan, 'successorModel' | 'units'>>, unit: string): string {
+  const last = plan.units?.[plan.units.length - 1]?.name;
+  const model = plan.successorModel !== undefined && unit === last ? plan.successorModel : plan.model;
+  return `branchy.${subjectToken(model)}.${subjectToken(plan.id)}.${subjectToken(unit)}`;
 }
 
 /**

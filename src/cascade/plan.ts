@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportNetwork, ONNX_OPSET } from '../engine/ort/index.ts';
-import { saveModelDir, saveOnnxFiles, writeFileAtomic, type LoadedModelDir, type ModelManifest } from '../io/model-dir.ts';
+import { modelIdOf, saveModelDir, saveOnnxFiles, writeFileAtomic, type LoadedModelDir } from '../io/model-dir.ts';
 import { readStoredCalibration } from '../io/stored-calibration.ts';
 import { hasLayers, networkFacts } from '../spec/shapes.ts';
 import type { NetworkSpec } from '../spec/types.ts';
@@ -39,16 +39,7 @@ export interface SplitUnit {
   weights: Record<string, Float32Array>;
 }
 
-/**
- * The id of a model: a SHA-256 over its spec and the checksums of its weight files, as its manifest lists them.
- * Features frames carry it, and every unit checks it.
- */
-export function modelIdOf(manifest: ModelManifest): string {
-  const hash = createHash('sha256');
-  hash.update(JSON.stringify(manifest.spec));
-  for (const file of Object.keys(manifest.weights).sort()) hash.update(`\n${file}:${manifest.weights[file].sha256}`);
-  return hash.digest('hex');
-}
+export { modelIdOf };
 
 /** {@link DeploymentPlan.id}: which model, cut where, forwarding what. */
 export function planIdOf(modelId: string, forward: ForwardMode, units: readonly Pick<UnitPlan, 'name' | 'stages'>[]): string {
@@ -56,7 +47,8 @@ export function planIdOf(modelId: string, forward: ForwardMode, units: readonly 
   return createHash('sha256').update(`${modelId}|${forward}|${cut}`).digest('hex').slice(0, 12);
 }
 
-function renamed(weights: Record<string, Float32Array>, first: number, last: number): Record<string, Float32Array> {
+/** The weights of stages and exits `first..last`, renumbered from 1 (a unit's own). */
+export function renamedWeights(weights: Record<string, Float32Array>, first: number, last: number): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
   for (const [name, data] of Object.entries(weights)) {
     const m = /^(stage|exit)(\d+)\.(.*)$/.exec(name);
@@ -127,7 +119,7 @@ export function splitModel(model: LoadedModelDir, options: SplitOptions): { plan
       takes: from === 1 ? 'input' : 'features',
       ...(i < names.length - 1 ? { successor: names[i + 1] } : {}),
     };
-    return { plan, spec: sub, weights: renamed(model.weights, from, last) };
+    return { plan, spec: sub, weights: renamedWeights(model.weights, from, last) };
   });
   const modelId = modelIdOf(model.manifest);
   const unitPlans = units.map((u) => u.plan);

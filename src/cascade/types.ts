@@ -89,6 +89,11 @@ export interface DeploymentPlan {
   /** Where the planner placed the units (`branchy plan`); absent from a plan `branchy split` wrote. */
   placement?: PlanPlacement;
   /**
+   * In a front unit's view of a shared successor's plan: the successor network's name, which its unit's NATS
+   * subject carries (every front reaches the one successor subject).
+   */
+  successorModel?: string;
+  /**
    * The model's calibrated Pareto front, when the model was calibrated for its criterion: what a first unit
    * holding a latency SLO moves along as its link changes (`branchy unit --slo-ms`).
    */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { join } from 'node:path';
 import { selectRows } from '../engine/batch.ts';
 import type { Batch, LoadedNetwork } from '../engine/types.ts';
 import { getCriterion, validateThresholds, type ExitCriterion } from '../exit/index.ts';
@@ -19,6 +20,9 @@ import { BranchyCascadeError, CascadeHopError } from './errors.ts';
 import { decodeUnitFrame, encodeFeatures, encodeProbe, featureBytes } from './feature-codec.ts';
 import { LinkAdaptiveController, type LinkAdaptiveOptions } from './link-adaptive.ts';
 import { planUnit, readPlan } from './plan.ts';
+import { isSharedPlanDir, readSharedPlan, sharedUnitView, type SharedFrontPlan, type SharedUnitView } from './shared-plan.ts';
+import { toFrontClasses } from '../infer/shared-path.ts';
+import { argmaxRow } from '../infer/argmax.ts';
 import { runUnit } from './run-unit.ts';
 import type { DeploymentPlan, FeatureDtype, FeaturesMeta, Transport, UnitPlan } from './types.ts';
 import type { HopTiming } from '../infer/types.ts';
@@ -93,11 +97,23 @@ export class CascadeUnit {
   private probing = false;
   private readonly probeEveryMs: number;
   private lastFeaturesHop = -Infinity;
+  /** A front unit of a shared successor: its adapter, which maps the features it hands on to the common shape. */
+  private readonly adapter?: LoadedNetwork;
+  /** A shared successor: the fronts whose frames it answers, by the path id their frames carry. */
+  private readonly routes?: Map<string, SharedFrontPlan>;
 
-  private constructor(plan: DeploymentPlan, unit: UnitPlan, net: LoadedNetwork, options: UnitOptions) {
+  private constructor(
+    plan: DeploymentPlan,
+    unit: UnitPlan,
+    net: LoadedNetwork,
+    options: UnitOptions,
+    shared: { adapter?: LoadedNetwork; routes?: Map<string, SharedFrontPlan> } = {},
+  ) {
     this.plan = plan;
     this.unit = unit;
     this.net = net;
+    this.adapter = shared.adapter;
+    this.routes = shared.routes;
     this.criterion = getCriterion(plan.spec.policy.criterion);
     this.successor = options.successor;
     this.hopTimeoutMs = options.hopTimeoutMs ?? 1000;
@@ -139,13 +155,14 @@ export class CascadeUnit {
 
   /**
    * Opens unit `name` of the plan in `planDir`: reads the plan, loads only that unit's model directory and checks
-   * that it belongs to the plan.
+   * that it belongs to the plan. A shared successor's plan (`writeSharedPlan`) is run as the chain front →
+   * successor seen from the unit: a front unit also loads its adapter; the successor takes every front's frames.
    *
    * @throws BranchyCascadeError `CASCADE_BAD_PLAN`, `CASCADE_UNKNOWN_UNIT`; the errors of `openModel`.
    */
   static async open(planDir: string, name: string, options: UnitOptions = {}): Promise<CascadeUnit> {
-    const plan = readPlan(planDir);
-    const { unit, dir } = planUnit(planDir, plan, name);
+    const view = unitOfPlan(planDir, name);
+    const { plan, unit, dir } = view;
     const manifest = readManifest(dir);
     if (manifest.modelId !== plan.modelId) {
       throw new BranchyCascadeError(
@@ -155,18 +172,20 @@ export class CascadeUnit {
     }
     if (options.slo !== undefined) checkSlo(plan, unit, options);
     const { net } = await openModel(dir, { engine: 'ort', ...options.open });
+    const adapter = view.adapterDir === undefined ? undefined : (await openModel(view.adapterDir, { engine: 'ort', ...options.open })).net;
     if (options.successor?.maxFrameBytes !== undefined && unit.successor !== undefined) {
       const meta = { modelId: plan.modelId, stage: unit.stages[1], thresholds: plan.spec.policy.thresholds, from: unit.name };
       const one = featureBytes(sentShape(plan, unit), 1, options.featureDtype ?? plan.placement?.featureDtype ?? 'f32', meta);
       if (one > options.successor.maxFrameBytes) {
         net.dispose();
+        adapter?.dispose();
         throw new BranchyCascadeError(
           'CASCADE_FRAME_TOO_LARGE',
           `one sample's frame is ${one} bytes; ${options.successor.kind} to '${options.successor.target}' carries at most ${options.successor.maxFrameBytes} bytes per message. Send a smaller dtype (f16, int8) or forward the input.`,
         );
       }
     }
-    return new CascadeUnit(plan, unit, net, options);
+    return new CascadeUnit(plan, unit, net, options, { adapter, routes: view.routes });
   }
 
   /**
@@ -185,7 +204,8 @@ export class CascadeUnit {
     this.controller?.observeBatch(performance.now(), x.shape[0], ownMs);
     const results: (ExitResult | undefined)[] = run.answered.map((r) => r && { ...r, route: { unit: this.unit.name, hops: 0, degraded: false, path: [] } });
     if (run.rows.length > 0) {
-      const handed = await this.handOn(this.plan.forward === 'input' ? selectRows(x, run.rows) : run.features!, run.fallback, t, ownMs);
+      const features = this.adapter ? await this.adapter.stage(1, run.features!) : run.features!;
+      const handed = await this.handOn(this.plan.forward === 'input' ? selectRows(x, run.rows) : features, run.fallback, t, ownMs);
       run.rows.forEach((row, i) => (results[row] = handed[i]));
     }
     return results as ExitResult[];
@@ -287,8 +307,9 @@ export class CascadeUnit {
     try {
       const frame = decodeUnitFrame(bytes);
       const { meta } = frame;
-      const expectedStage = this.unit.takes === 'input' ? 0 : this.unit.firstExit - 1;
-      if (meta.modelId !== this.plan.modelId) {
+      const route = this.routes && this.routeOf(meta.modelId, meta.thresholds.length);
+      const expectedStage = route ? route.cut : this.unit.takes === 'input' ? 0 : this.unit.firstExit - 1;
+      if (!route && meta.modelId !== this.plan.modelId) {
         throw new BranchyCascadeError(
           'CASCADE_WRONG_MODEL',
           `the frame comes from model ${meta.modelId.slice(0, 12)}…; unit '${this.unit.name}' runs ${this.plan.model} ${this.plan.modelId.slice(0, 12)}….`,
@@ -302,7 +323,7 @@ export class CascadeUnit {
           409,
         );
       }
-      const classes = this.plan.spec.classes.length;
+      const classes = route ? route.classes.length : this.plan.spec.classes.length;
       if (frame.kind === 'probe') return encodeAnswers([], classes, performance.now() - received);
       const { batch } = frame;
       const shape = batch.shape.slice(1);
@@ -312,6 +333,12 @@ export class CascadeUnit {
           `the frame's samples are [${shape.join(', ')}]; unit '${this.unit.name}' takes [${this.unit.inputShape.join(', ')}].`,
         );
       }
+      if (route) {
+        // The successor's own early exits come after the front's in the path's thresholds; frames of every front
+        // with the same ones are batched together.
+        const answer = await this.batcher.submit(batch, meta.thresholds.slice(route.cut).join(','));
+        return encodeAnswers(this.inFrontClasses(answer.results, route), classes, performance.now() - received);
+      }
       const answer = await this.batcher.submit(batch, meta.thresholds.join(','));
       return encodeAnswers(answer.results, classes, performance.now() - received);
     } catch (error) {
@@ -320,11 +347,42 @@ export class CascadeUnit {
     }
   }
 
-  /** Stops the successor transport and frees the network. */
+  /** A shared successor's route for a frame's path id, whose thresholds must be that path's. */
+  private routeOf(pathId: string, thresholds: number): SharedFrontPlan {
+    const route = this.routes!.get(pathId);
+    if (route === undefined) {
+      throw new BranchyCascadeError(
+        'CASCADE_WRONG_MODEL',
+        `the frame comes from path ${pathId.slice(0, 12)}…; unit '${this.unit.name}' answers the fronts ${[...this.routes!.values()].map((f) => `${f.name} (${f.pathId.slice(0, 12)}…)`).join(', ')}.`,
+        409,
+      );
+    }
+    const expected = route.cut + this.plan.spec.stages.length - 1;
+    if (thresholds !== expected) {
+      throw new BranchyCascadeError(
+        'CASCADE_BAD_FRAME',
+        `the frame carries ${thresholds} thresholds; front '${route.name}''s path has ${expected} early exits.`,
+      );
+    }
+    return route;
+  }
+
+  /** The successor's answers read in a front's classes, with exits numbered as in the front's path. */
+  private inFrontClasses(results: readonly ExitResult[], route: SharedFrontPlan): ExitResult[] {
+    const union = this.plan.spec.classes.length;
+    const classes = route.classes.length;
+    return results.map((r) => {
+      const probs = toFrontClasses(r.probs, 1, union, route.classMap);
+      return { ...r, probs, label: argmaxRow(probs, 0, classes), score: this.criterion.score(probs, classes, 0), exit: r.exit + route.cut };
+    });
+  }
+
+  /** Stops the successor transport and frees the networks. */
   async close(): Promise<void> {
     clearInterval(this.probeTimer);
     await this.successor?.close();
     this.net.dispose();
+    this.adapter?.dispose();
   }
 }
 
@@ -351,6 +409,32 @@ function checkSlo(plan: DeploymentPlan, unit: UnitPlan, options: UnitOptions): v
       500,
     );
   }
+}
+
+/**
+ * Unit `name` of the plan in `planDir` as it runs: its chain plan and place in it, its model directory, and for a
+ * shared successor's plan its adapter (a front) or its routes (the successor).
+ *
+ * @throws BranchyCascadeError `CASCADE_BAD_PLAN`, `CASCADE_UNKNOWN_UNIT`.
+ */
+export function unitOfPlan(planDir: string, name: string): SharedUnitView {
+  if (isSharedPlanDir(planDir)) {
+    const shared = readSharedPlan(planDir);
+    return sharedUnitView(planDir, shared, name, readManifest(planUnitDir(planDir, shared, name)).spec);
+  }
+  const plan = readPlan(planDir);
+  return { plan, ...planUnit(planDir, plan, name) };
+}
+
+/** The model directory of unit `name` of a shared plan (its spec tells the unit's view of the plan). */
+function planUnitDir(planDir: string, plan: { successor: { name: string }; fronts: { name: string }[] }, name: string): string {
+  if (name !== plan.successor.name && !plan.fronts.some((f) => f.name === name)) {
+    throw new BranchyCascadeError(
+      'CASCADE_UNKNOWN_UNIT',
+      `plan '${planDir}' has no unit '${name}'; its units: ${[...plan.fronts.map((f) => f.name), plan.successor.name].join(', ')}.`,
+    );
+  }
+  return join(planDir, name);
 }
 
 /** The per-sample shape a unit sends: its last stage's features, or the raw input when the plan forwards input. */

@@ -16,6 +16,7 @@ import { unitCommand } from './commands/unit.ts';
 import { unitsCommand } from './commands/units.ts';
 import { reproduceCommand } from './commands/reproduce.ts';
 import { trainCommand } from './commands/train.ts';
+import { attachFrontCommand, trainSuccessorCommand } from './commands/shared-successor.ts';
 
 /** Exit code for a usage or input error (bad flag, bad file, bad model). */
 export const EXIT_USAGE = 2;
@@ -36,6 +37,8 @@ export function program(): Command {
     .addCommand(exportCommand())
     .addCommand(importOnnxCommand())
     .addCommand(serveCommand())
+    .addCommand(trainSuccessorCommand())
+    .addCommand(attachFrontCommand())
     .addCommand(splitCommand())
     .addCommand(planCommand())
     .addCommand(unitCommand())
@@ -58,6 +61,8 @@ const FLAG_HINTS: Readonly<Record<string, string>> = {
   DATA_UNKNOWN_SOURCE: 'see --data in --help',
   CASCADE_NOT_CALIBRATED: "run 'branchy calibrate DIR' first",
   CASCADE_PLAN_IMPOSSIBLE: 'loosen --max-drop or --min-accuracy',
+  TRAIN_FRONT_EXISTS: 'give the new front another --name',
+  TRAIN_UNKNOWN_CLASSES: "train a successor with this front: 'branchy train-successor'",
 };
 
 /** Runs the CLI; returns the process exit code. Errors with a code print as `branchy: CODE: message (hint)`. */

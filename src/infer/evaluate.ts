@@ -1,4 +1,4 @@
-import type { LoadedNetwork } from '../engine/types.ts';
+import type { Batch, LoadedNetwork } from '../engine/types.ts';
 import { firstPassingExit } from '../exit/index.ts';
 import { argmaxRow } from './argmax.ts';
 import { concatAllExits, runAllExits, type AllExitsResult } from './all-exits.ts';
@@ -31,11 +31,20 @@ export interface ExitEvaluation {
 
 /** The all-exits pass over a whole sample set, in batches. */
 export async function allExitsOver(net: LoadedNetwork, samples: LabelledSamples, batchSize = 256): Promise<AllExitsResult> {
+  return allExitsInBatches((x) => runAllExits(net, x), samples, batchSize);
+}
+
+/** Any all-exits pass (`run`, on one batch) over a whole sample set, in batches of at most `batchSize`. */
+export async function allExitsInBatches(
+  run: (x: Batch) => Promise<AllExitsResult>,
+  samples: Pick<LabelledSamples, 'x' | 'count' | 'shape'>,
+  batchSize = 256,
+): Promise<AllExitsResult> {
   const row = samples.x.length / samples.count;
   const parts: AllExitsResult[] = [];
   for (let start = 0; start < samples.count; start += batchSize) {
     const n = Math.min(batchSize, samples.count - start);
-    parts.push(await runAllExits(net, { data: samples.x.subarray(start * row, (start + n) * row), shape: [n, ...samples.shape] }));
+    parts.push(await run({ data: samples.x.subarray(start * row, (start + n) * row), shape: [n, ...samples.shape] }));
   }
   return concatAllExits(parts);
 }

@@ -70,6 +70,17 @@ export function onnxFile(kind: 'stage' | 'exit', n: number): string {
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
+/**
+ * The id of a model: a SHA-256 over its spec and the checksums of its weight files, as its manifest lists them.
+ * Features frames carry it, and every unit checks it.
+ */
+export function modelIdOf(manifest: ModelManifest): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify(manifest.spec));
+  for (const file of Object.keys(manifest.weights).sort()) hash.update(`\n${file}:${manifest.weights[file].sha256}`);
+  return hash.digest('hex');
+}
+
 /** Writes a file so that a reader sees the old content or the new one, never half of it. */
 export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
   const tmp = `${path}.${process.pid}.tmp`;

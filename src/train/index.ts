@@ -14,6 +14,7 @@ export { trainNetwork, exitAccuracies, type TrainEvent, type TrainHooks, type Tr
 export {
   DEFAULT_TRAIN_OPTIONS,
   LR_SCHEDULES,
+  TRAIN_MODES,
   OPTIMIZERS,
   validateTrainOptions,
   type LrSchedule,
@@ -26,3 +27,17 @@ export { SHIPPED_RECIPE } from './recipes.ts';
 export { initFromBaseline } from './init-from.ts';
 export { TfjsNetwork, type ForwardOptions } from '../engine/tfjs/network.ts';
 export { useWasmTrainingKernels } from '../engine/tfjs/kernels/index.ts';
+export {
+  trainSharedSuccessor,
+  attachFront,
+  unionOfClasses,
+  adapterSpec,
+  successorSpec,
+  sameCostSpec,
+  DEFAULT_COMMON_SHAPE,
+  type FrontRequest,
+  type SharedTrainOptions,
+  type SharedSuccessorRun,
+  type AttachFrontRun,
+  type SharedTrainingOutcome,
+} from './shared-successor.ts';

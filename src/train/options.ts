@@ -1,7 +1,15 @@
 import { BranchyArgumentError } from '../common/errors.ts';
 
-/** How a network learns. */
-export type TrainMode = 'joint' | 'frozen';
+/**
+ * How a network learns, as its model directory's training metadata states it: `joint` (the paper: every weight
+ * learns), `frozen` (only the exit heads learn over a fixed trunk), `successor` (adapters and a shared successor
+ * learn over frozen front-ends: `trainSharedSuccessor`), `attach` (one new adapter learns against frozen
+ * front-ends and a frozen successor: `attachFront`). `trainNetwork` runs the first two.
+ */
+export type TrainMode = 'joint' | 'frozen' | 'successor' | 'attach';
+
+/** The training modes, in the order above. */
+export const TRAIN_MODES: readonly TrainMode[] = ['joint', 'frozen', 'successor', 'attach'];
 
 /** The optimisers training offers: Adam (the paper) and SGD with momentum. */
 export const OPTIMIZERS = ['adam', 'sgd'] as const;
@@ -117,7 +125,10 @@ export function validateTrainOptions(o: TrainOptions): void {
       throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'lrStepEpochs[${i}]' is ${e}; expected a positive whole epoch number.`);
   });
   if (o.mode !== 'joint' && o.mode !== 'frozen')
-    throw new BranchyArgumentError('TRAIN_BAD_OPTION', `'mode' is ${JSON.stringify(o.mode)}; expected 'joint' or 'frozen'.`);
+    throw new BranchyArgumentError(
+      'TRAIN_BAD_OPTION',
+      `'mode' is ${JSON.stringify(o.mode)}; a network trains 'joint' or 'frozen' (the 'successor' and 'attach' modes train adapters and a shared successor: trainSharedSuccessor, attachFront).`,
+    );
 }
 
 /** The epochs after which a `step` schedule drops the rate: as given, or after half and three quarters of the run. */

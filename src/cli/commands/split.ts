@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { loadModelDir } from '../../io/model-dir.ts';
+import { BranchyArgumentError } from '../../common/errors.ts';
+import { loadModelDir, readManifest } from '../../io/model-dir.ts';
 import { formatTable } from '../../report/text-table.ts';
 import { positiveIntList } from '../parse.ts';
 
@@ -7,10 +8,15 @@ import { positiveIntList } from '../parse.ts';
 export function splitCommand(): Command {
   return new Command('split')
     .description(
-      'cut a model into deployment units (device → edge → cloud): writes plan.json and one model directory per unit holding only its stages and exit heads (weights and ONNX files with checksums)',
+      "cut a model into deployment units (device → edge → cloud): writes plan.json and one model directory per unit holding only its stages and exit heads (weights and ONNX files with checksums); given a shared successor ('branchy train-successor'), one front unit per front (its stages up to its cut, with its adapter) and one successor unit they all hand on to",
     )
-    .argument('<model-dir>', 'model directory (branchy.json + weights)')
-    .requiredOption('--at <stage,...>', 'the last stage of every unit but the last, e.g. 1 (two units) or 1,2 (three)', positiveIntList('--at'))
+    .argument('<model-dir>', 'model directory (branchy.json + weights), or a shared successor directory')
+    .option(
+      '--at <stage,...>',
+      'the last stage of every unit but the last, e.g. 1 (two units) or 1,2 (three); required but for a shared successor',
+      positiveIntList('--at'),
+    )
+    .option('--successor-name <name>', "a shared successor's unit name", 'successor')
     .option('--names <name,...>', 'one name per unit (default unit1, unit2, …)')
     .requiredOption('--out <dir>', 'plan directory to write')
     .addOption(
@@ -19,6 +25,8 @@ export function splitCommand(): Command {
         .default('features'),
     )
     .action(async (dir: string, o: Record<string, unknown>) => {
+      if (readManifest(dir).shared !== undefined) return splitShared(dir, o);
+      if (o.at === undefined) throw new BranchyArgumentError('CLI_BAD_OPTION', 'give --at: the last stage of every unit but the last (e.g. --at 1).');
       const { splitModel, writePlan } = await import('../../cascade/plan.ts');
       const model = loadModelDir(dir);
       const names = o.names === undefined ? undefined : (o.names as string).split(',').map((s) => s.trim());
@@ -40,4 +48,32 @@ export function splitCommand(): Command {
         )}\n`,
       );
     });
+}
+
+async function splitShared(dir: string, o: Record<string, unknown>): Promise<void> {
+  if (o.at !== undefined || o.names !== undefined || o.forward !== 'features') {
+    throw new BranchyArgumentError(
+      'CLI_CONFLICTING_OPTIONS',
+      `'${dir}' is a shared successor: its fronts' cuts and names were set when they were trained; drop --at, --names and --forward.`,
+    );
+  }
+  const { writeSharedPlan } = await import('../../cascade/shared-plan.ts');
+  const plan = writeSharedPlan(dir, o.out as string, { successorName: o.successorName as string });
+  const s = plan.successor;
+  process.stdout.write(
+    `${plan.model} (model id ${plan.modelId.slice(0, 12)}…) shared by ${plan.fronts.length} front(s) in ${o.out as string}\n\n${formatTable([
+      ['unit', 'network', 'stages', 'takes', 'input', 'sends', 'classes', 'hands on to'],
+      ...plan.fronts.map((f) => [
+        f.name,
+        f.network,
+        `1..${f.cut} + adapter`,
+        'input',
+        f.inputShape.join('×'),
+        s.inputShape.join('×'),
+        `${f.classes.length}`,
+        s.name,
+      ]),
+      [s.name, plan.model, `1..${s.stages}`, 'features', s.inputShape.join('×'), '-', `${s.classes.length}`, '-'],
+    ])}\n`,
+  );
 }

@@ -12,7 +12,7 @@ export function unitCommand(): Command {
       .description(
         "run one deployment unit of a plan: the first serves branchy serve's predict route; every unit answers from its own exits and hands the rest to its successor within a deadline, else answers degraded from its last exit",
       )
-      .argument('<plan-dir>', "plan directory written by 'branchy split'")
+      .argument('<plan-dir>', "plan directory written by 'branchy split' (of a model, or of a shared successor)")
       .requiredOption('--unit <name>', 'which unit of the plan to run')
       .option('--host <host>', 'address to bind: loopback, or with --testbed an address of 10.77.0.0/16', '127.0.0.1')
       .option(
@@ -57,16 +57,14 @@ export function unitCommand(): Command {
     checkUnitHost(host, o.testbed as boolean);
     if (o.successor !== undefined && o.nats !== undefined)
       throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', 'give one of --successor and --nats, not both.');
-    const [{ CascadeUnit }, { createUnitServer, httpTransport }, { readPlan, planUnit }, { MetricsRegistry }, { checkServesPage }] = await Promise.all([
+    const [{ CascadeUnit, unitOfPlan }, { createUnitServer, httpTransport }, { MetricsRegistry }, { checkServesPage }] = await Promise.all([
       import('../../cascade/unit.ts'),
       import('../../cascade/http.ts'),
-      import('../../cascade/plan.ts'),
       import('../../serve/metrics.ts'),
       import('../../cascade/web-routes.ts'),
     ]);
     const name = o.unit as string;
-    const plan = readPlan(planDir);
-    const { unit: unitPlan } = planUnit(planDir, plan, name);
+    const { plan, unit: unitPlan } = unitOfPlan(planDir, name);
     if (o.web) checkServesPage(plan, unitPlan);
     if (o.webSamples !== undefined && !o.web) throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', '--web-samples needs --web.');
     const nats = o.nats === undefined ? undefined : await import('../../cascade/nats.ts');

@@ -1,0 +1,84 @@
+/**
+ * One front-end's path through a shared successor, in one process: the front's stages and exits up to its cut,
+ * its adapter (stage 1 of an ordinary one-stage network, mapping the front's features to the successor's common
+ * feature shape), then the successor's stages and exits, whose answers over the union of classes are read in the
+ * front's own class space. Calibration chooses each front's thresholds on this, and the cascade's answers equal it.
+ *
+ * @module
+ */
+import type { Batch, LoadedNetwork } from '../engine/types.ts';
+import type { AllExitsResult } from './all-exits.ts';
+import { allExitsInBatches, type LabelledSamples } from './evaluate.ts';
+
+/** The networks of one front's path. */
+export interface SharedPath {
+  /** The front-end network; only stages and exits 1..`cut` run. */
+  front: LoadedNetwork;
+  /** The last front stage whose features the adapter takes (the front's exits 1..cut answer before it). */
+  cut: number;
+  /** A one-stage network: its stage 1 maps stage `cut`'s features to the common feature shape. */
+  adapter: LoadedNetwork;
+  /** The shared successor: common features → probabilities over the union of classes, at each of its exits. */
+  successor: LoadedNetwork;
+  /** For each of the front's classes, its index among the successor's classes. */
+  classMap: readonly number[];
+}
+
+/**
+ * Probabilities over the successor's classes read in a front's class space: each row keeps the front's classes
+ * (`classMap`) and is renormalised to sum to 1. A row with no mass on them (every probability underflowed) becomes
+ * uniform.
+ */
+export function toFrontClasses(probs: Float32Array, count: number, unionClasses: number, classMap: readonly number[]): Float32Array {
+  const k = classMap.length;
+  const out = new Float32Array(count * k);
+  for (let i = 0; i < count; i++) {
+    let sum = 0;
+    for (let j = 0; j < k; j++) sum += probs[i * unionClasses + classMap[j]];
+    for (let j = 0; j < k; j++) out[i * k + j] = sum > 0 ? probs[i * unionClasses + classMap[j]] / sum : 1 / k;
+  }
+  return out;
+}
+
+/** The front's features at its cut, for a batch of its raw input (its exits are not run). */
+export async function frontFeatures(front: LoadedNetwork, cut: number, x: Batch): Promise<Batch> {
+  let features = x;
+  for (let n = 1; n <= cut; n++) features = await front.stage(n, features);
+  return features;
+}
+
+/**
+ * The successor's answers for a front's features at its cut: the adapter, then every successor exit, each read in
+ * the front's class space.
+ */
+export async function successorAnswers(path: Omit<SharedPath, 'front' | 'cut'>, features: Batch): Promise<Float32Array[]> {
+  const count = features.shape[0];
+  const unionClasses = path.successor.spec.classes.length;
+  const probs: Float32Array[] = [];
+  let x = await path.adapter.stage(1, features);
+  for (let n = 1; n <= path.successor.spec.stages.length; n++) {
+    x = await path.successor.stage(n, x);
+    probs.push(toFrontClasses((await path.successor.exit(n, x)).data, count, unionClasses, path.classMap));
+  }
+  return probs;
+}
+
+/**
+ * Every exit of a front's path on every sample: the front's exits 1..cut, then the successor's exits, all in the
+ * front's class space. Exit n of the table is exit n of the path (cut + the successor's depth exits).
+ */
+export async function runSharedPathAllExits(path: SharedPath, x: Batch): Promise<AllExitsResult> {
+  const probs: Float32Array[] = [];
+  let features = x;
+  for (let n = 1; n <= path.cut; n++) {
+    features = await path.front.stage(n, features);
+    probs.push((await path.front.exit(n, features)).data);
+  }
+  probs.push(...(await successorAnswers(path, features)));
+  return { count: x.shape[0], classes: path.classMap.length, probs };
+}
+
+/** {@link runSharedPathAllExits} over a whole sample set, in batches. */
+export function sharedPathAllExitsOver(path: SharedPath, samples: Pick<LabelledSamples, 'x' | 'count' | 'shape'>, batchSize = 256): Promise<AllExitsResult> {
+  return allExitsInBatches((x) => runSharedPathAllExits(path, x), samples, batchSize);
+}

@@ -1,0 +1,64 @@
+/**
+ * A shared successor's directory: the successor network, its fronts' adapters under `adapters/<front>/` (each an
+ * ordinary model directory), and in `branchy.json` the field `shared` that records every front.
+ *
+ * @module
+ */
+import { BranchyIoError } from '../common/errors.ts';
+import { readManifest } from './model-dir.ts';
+
+/** Where a successor directory keeps its fronts' adapters: `adapters/<front name>/`, each a model directory. */
+export const ADAPTERS_DIR = 'adapters';
+
+/** One front of a shared successor, as the successor's `branchy.json` records it (field `shared.fronts`). */
+export interface SharedFront {
+  /** The front's name (its unit's name in a deployment). */
+  name: string;
+  /** The front's model directory as given, and its model id (spec and weight checksums) when the adapter learnt. */
+  dir: string;
+  modelId: string;
+  /** The front's last stage before the adapter: its exits 1..cut answer first. */
+  cut: number;
+  /** The front's classes and, for each, its index among the successor's classes. */
+  classes: string[];
+  classMap: number[];
+  /** Per-sample shape of the front's features at the cut (the adapter's input). */
+  featureShape: number[];
+  /** The adapter's model directory, relative to the successor's. */
+  adapter: string;
+  /** The data the adapter learnt on. */
+  data: string;
+  /** `successor`: trained with the successor; `attach`: attached later to the frozen successor. */
+  mode: 'successor' | 'attach';
+  /** The front's exit policy on its path: thresholds of its exits 1..cut and of the successor's early exits. */
+  policy: { criterion: string; thresholds: number[] };
+  /** The choice of thresholds on the front's validation split, counting the successor's answers. */
+  calibration: { split: 'validation'; maxDrop: number; accuracy: number; finalAccuracy: number; exitShare: number[] };
+  /** Test-split figures: the front's own final exit, the path with early exits, and the path's final (successor) exit. */
+  test: { samples: number; frontAlone: number; withSuccessor: number; successorOnly: number; exitShare: number[] };
+}
+
+/** The `shared` field of a successor's `branchy.json`. */
+export interface SharedSuccessorInfo {
+  format: 'branchy-shared/1';
+  /** The common feature shape every adapter outputs and the successor takes. */
+  commonShape: number[];
+  fronts: SharedFront[];
+}
+
+/**
+ * A successor directory's `shared` field, checked.
+ *
+ * @throws BranchyIoError `MODEL_NOT_A_SUCCESSOR` for a model directory without one; `readManifest`'s errors.
+ */
+export function readSharedInfo(dir: string): SharedSuccessorInfo {
+  const manifest = readManifest(dir);
+  const info = manifest.shared as SharedSuccessorInfo | undefined;
+  if (typeof info !== 'object' || info === null || info.format !== 'branchy-shared/1' || !Array.isArray(info.fronts)) {
+    throw new BranchyIoError(
+      'MODEL_NOT_A_SUCCESSOR',
+      `'${dir}' is not a shared successor: its branchy.json has no 'shared' field of format "branchy-shared/1"; write one with 'branchy train-successor'.`,
+    );
+  }
+  return info;
+}
