@@ -15,6 +15,7 @@ import { serveCommand } from './commands/serve.ts';
 import { splitCommand } from './commands/split.ts';
 import { unitCommand } from './commands/unit.ts';
 import { unitsCommand } from './commands/units.ts';
+import { searchExitsCommand } from './commands/search-exits.ts';
 import { reproduceCommand } from './commands/reproduce.ts';
 import { trainCommand } from './commands/train.ts';
 
@@ -37,6 +38,7 @@ export function program(): Command {
     .addCommand(exportCommand())
     .addCommand(importOnnxCommand())
     .addCommand(addExitsCommand())
+    .addCommand(searchExitsCommand())
     .addCommand(serveCommand())
     .addCommand(splitCommand())
     .addCommand(planCommand())

@@ -173,17 +173,15 @@ export async function addExits(run: AddExitsRun): Promise<AddExitsOutcome> {
   );
   const classes = source.spec.classes;
   const headOf = new Map(run.exits.map((e) => [e.position, headLayers(e.head, cut.boundaryShape(e.position), classes.length, cut.describe(e.position))]));
-  const train = run.trainSamples !== undefined && run.trainSamples < run.splits.train.count ? trainSample(run.splits.train, run.trainSamples) : run.splits.train;
+  const train = firstSamples(run.splits.train, run.trainSamples);
   run.log(
     `running the frozen trunk of ${source.spec.name} once over ${train.count} train and ${run.splits.validation.count} validation samples (${cut.kind === 'layers' ? `tfjs-${run.backend}` : 'onnxruntime'}), keeping its features at ${positions.map((p) => cut.describe(p)).join(', ')}`,
   );
   const features = await cachedSplits(source, cut, positions, { train, validation: run.splits.validation }, run.ort);
-  const restaged = restage(source, cut, positions);
   const heads: AddExitsOutcome['heads'] = [];
-  const weights = { ...restaged.weights };
+  const trainedHeads: PlacedHead[] = [];
   let headSeconds = 0;
   for (const p of positions) {
-    const exit = restaged.ends.indexOf(p) + 1;
     const layers = headOf.get(p)!;
     const trained: TrainedHead = await trainHead({
       boundary: cut.boundaryShape(p),
@@ -197,29 +195,59 @@ export async function addExits(run: AddExitsRun): Promise<AddExitsOutcome> {
       onEvent: run.onEvent && ((e) => run.onEvent!(p, e)),
     });
     headSeconds += trained.seconds;
-    for (const [name, w] of Object.entries(trained.weights)) weights[`exit${exit}.${name.slice('exit1.'.length)}`] = w;
-    restaged.spec.exits[exit - 1] = { name: `exit ${exit}`, layers };
-    heads.push({ position: p, exit, shape: cut.boundaryShape(p), layers, validationAccuracy: trained.validationAccuracy, seconds: trained.seconds });
-    run.log(`  head at ${cut.describe(p)} (exit ${exit}): validation accuracy ${(100 * trained.validationAccuracy).toFixed(2)}%, ${trained.seconds.toFixed(1)} s`);
+    trainedHeads.push({ position: p, layers, weights: trained.weights });
+    heads.push({ position: p, exit: 0, shape: cut.boundaryShape(p), layers, validationAccuracy: trained.validationAccuracy, seconds: trained.seconds });
+    run.log(`  head at ${cut.describe(p)}: validation accuracy ${(100 * trained.validationAccuracy).toFixed(2)}%, ${trained.seconds.toFixed(1)} s`);
   }
   const record = {
     addExits: {
       from: run.from,
       data: run.splits.source,
       trainSamples: train.count,
-      positions: heads.map((h) => ({ position: h.position, exit: h.exit, where: cut.describe(h.position), validationAccuracy: h.validationAccuracy, seconds: h.seconds })),
+      positions: heads.map((h) => ({ position: h.position, where: cut.describe(h.position), validationAccuracy: h.validationAccuracy, seconds: h.seconds })),
       featureSeconds: features.seconds,
       headSeconds,
       options: { ...run.options, mode: 'frozen' },
     },
     ...(source.manifest.training ? { trunkTraining: source.manifest.training } : {}),
   };
-  writeNetwork(source, run.out, restaged.spec, weights, restaged.stageSegments, restaged.keptExit, { training: record });
+  const ends = writeWithHeads(source, cut, trainedHeads, run.out, { training: record });
+  for (const h of heads) h.exit = ends.indexOf(h.position) + 1;
   rmSync(join(run.out, '.heads'), { recursive: true, force: true });
-  return { ...(await chooseFirstThresholds(run, restaged.spec.policy.criterion)), heads, featureSeconds: features.seconds, headSeconds };
+  return { ...(await chooseFirstThresholds(run, source.spec.policy.criterion)), heads, featureSeconds: features.seconds, headSeconds };
 }
 
-function trainSample(ds: Dataset, k: number): Dataset {
+/** A trained head and where it goes. */
+export interface PlacedHead {
+  position: number;
+  layers: LayerSpec[];
+  /** Named `exit1.<layer>.<param>`, as `trainHead` returns them. */
+  weights: Record<string, Float32Array>;
+}
+
+/**
+ * Re-stages the trunk at the heads' positions, puts each head there with its weights, and writes the network to
+ * `out` (see `writeNetwork`). Returns each new stage's end position.
+ */
+export function writeWithHeads(source: LoadedModelDir, cut: TrunkCut, heads: readonly PlacedHead[], out: string, extra: Record<string, unknown>): number[] {
+  const restaged = restage(
+    source,
+    cut,
+    heads.map((h) => h.position),
+  );
+  const weights = { ...restaged.weights };
+  for (const h of heads) {
+    const exit = restaged.ends.indexOf(h.position) + 1;
+    for (const [name, w] of Object.entries(h.weights)) weights[`exit${exit}.${name.slice('exit1.'.length)}`] = w;
+    restaged.spec.exits[exit - 1] = { name: `exit ${exit}`, layers: h.layers };
+  }
+  writeNetwork(source, out, restaged.spec, weights, restaged.stageSegments, restaged.keptExit, extra);
+  return restaged.ends;
+}
+
+/** The first `k` samples of a (shuffled) split, or all of them. */
+export function firstSamples(ds: Dataset, k: number | undefined): Dataset {
+  if (k === undefined || k >= ds.count) return ds;
   const row = ds.x.length / ds.count;
   return { ...ds, x: ds.x.slice(0, k * row), y: ds.y.slice(0, k), count: k };
 }

@@ -33,6 +33,8 @@ export interface HeadTraining {
 export interface TrainedHead {
   weights: Record<string, Float32Array>;
   validationAccuracy: number;
+  /** The head's class probabilities on the validation features, [count, classes]. */
+  validationProbs: Float32Array;
   seconds: number;
   epochs: number;
 }
@@ -93,9 +95,12 @@ export async function trainHead(job: HeadTraining): Promise<TrainedHead> {
         resume,
       );
     }
+    const seconds = (performance.now() - started) / 1000;
     const weights: Record<string, Float32Array> = {};
     for (const [name, w] of Object.entries(net.weights())) if (name.startsWith('exit1.')) weights[name] = w;
-    return { weights, validationAccuracy: exitAccuracies(net, data.validation)[0], seconds: (performance.now() - started) / 1000, epochs: job.options.epochs };
+    const v = data.validation;
+    const validationProbs = (await net.exit(1, await net.stage(1, { data: v.x, shape: [v.count, ...v.shape] }))).data;
+    return { weights, validationAccuracy: exitAccuracies(net, v)[0], validationProbs, seconds, epochs: job.options.epochs };
   } finally {
     net.dispose();
   }
