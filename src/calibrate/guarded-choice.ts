@@ -30,27 +30,44 @@ export interface LossCount {
   count: number;
 }
 
-/** Counts the losses and gains of `thresholds` on a table: each sample answers at the first exit it passes. */
-export function lossCount(table: AllExitsResult, labels: Uint8Array, criterion: ExitCriterion, thresholds: readonly number[]): LossCount {
+/** Every exit's score and correctness per sample, computed once for the many threshold vectors compared. */
+export interface ScoredTable {
+  count: number;
+  /** Per exit n (index n-1), the criterion's score of every sample. */
+  scores: Float64Array[];
+  /** Per exit, 1 where its answer is right. */
+  right: Uint8Array[];
+}
+
+/** Scores a table for `lossCount`. */
+export function scoreTable(table: AllExitsResult, labels: Uint8Array, criterion: ExitCriterion): ScoredTable {
   const { count, classes: C, probs } = table;
-  const last = probs.length - 1;
+  return {
+    count,
+    scores: probs.map((p) => Float64Array.from({ length: count }, (_, i) => criterion.score(p, C, i * C))),
+    right: probs.map((p) => Uint8Array.from({ length: count }, (_, i) => (argmaxRow(p, i * C, C) === labels[i] ? 1 : 0))),
+  };
+}
+
+/** Counts the losses and gains of `thresholds` on a scored table: each sample answers at the first exit it passes. */
+export function lossCount(table: ScoredTable, thresholds: readonly number[]): LossCount {
+  const { count, scores, right } = table;
+  const last = scores.length - 1;
   let losses = 0;
   let gains = 0;
   let early = 0;
   for (let i = 0; i < count; i++) {
     let exit = last;
     for (let n = 0; n < last; n++) {
-      if (criterion.score(probs[n], C, i * C) < thresholds[n]) {
+      if (scores[n][i] < thresholds[n]) {
         exit = n;
         break;
       }
     }
     if (exit === last) continue;
     early++;
-    const rightEarly = argmaxRow(probs[exit], i * C, C) === labels[i];
-    const rightFinal = argmaxRow(probs[last], i * C, C) === labels[i];
-    if (rightFinal && !rightEarly) losses++;
-    else if (rightEarly && !rightFinal) gains++;
+    if (right[last][i] > right[exit][i]) losses++;
+    else if (right[exit][i] > right[last][i]) gains++;
   }
   return { losses, gains, early, count };
 }
@@ -164,14 +181,19 @@ export function chooseGuardedPoint(
   constraint: GuardedConstraint,
 ): { point: ParetoPoint; figure: number; losses: LossCount } {
   const { budget } = checkConstraint(constraint);
+  const scored = scoreTable(table, labels, criterion);
   let best: { point: ParetoPoint; figure: number; losses: LossCount } | undefined;
   let smallest = Infinity;
-  for (const point of [...front, finalOnlyPoint(front, table, labels)]) {
-    if (best && point.expectedCost >= best.point.expectedCost) continue;
-    const losses = lossCount(table, labels, criterion, point.thresholds);
+  // Cheapest first: the first point within the budget is the answer.
+  const candidates = [...front, finalOnlyPoint(front, table, labels)].sort((a, b) => a.expectedCost - b.expectedCost);
+  for (const point of candidates) {
+    const losses = lossCount(scored, point.thresholds);
     const figure = guardedFigure(losses, constraint);
     smallest = Math.min(smallest, figure);
-    if (figure <= budget + 1e-12) best = { point, figure, losses };
+    if (figure <= budget + 1e-12) {
+      best = { point, figure, losses };
+      break;
+    }
   }
   if (!best)
     throw new BranchyArgumentError(

@@ -6,7 +6,9 @@ export {
   lossCount,
   rateLowerBound,
   rateUpperBound,
+  scoreTable,
   type GuardedConstraint,
+  type ScoredTable,
   type LossCount,
 } from './guarded-choice.ts';
 export { paretoFront, chooseOperatingPoint, type ParetoOptions, type ParetoStats } from './pareto.ts';

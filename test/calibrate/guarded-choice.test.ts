@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chooseGuardedPoint, guardedFigure, lossCount, rateLowerBound, rateUpperBound } from '../../src/calibrate/guarded-choice.ts';
+import { chooseGuardedPoint, guardedFigure, lossCount, rateLowerBound, rateUpperBound, scoreTable } from '../../src/calibrate/guarded-choice.ts';
 import { paretoFront } from '../../src/calibrate/pareto.ts';
 import { Rng } from '../../src/common/rng.ts';
 import { getCriterion } from '../../src/exit/index.ts';
@@ -34,7 +34,7 @@ describe('guarded threshold choice', () => {
       [0.99, 0.2],
       [0.5, 0.9],
     ]);
-    const c = lossCount(t, new Uint8Array(4), entropy, [0.2]);
+    const c = lossCount(scoreTable(t, new Uint8Array(4), entropy), [0.2]);
     assert.deepEqual(c, { losses: 1, gains: 1, early: 3, count: 4 });
     assert.equal(guardedFigure(c, { maxLoss: 0.5 }), 0.25);
     assert.equal(guardedFigure({ ...c, early: 0, losses: 0, gains: 0 }, { maxDrop: 0.01, confidence: 0.95 }), 0);
