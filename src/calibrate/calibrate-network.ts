@@ -51,9 +51,7 @@ export async function calibrateNetwork(net: LoadedNetwork, validation: LabelledS
   started = performance.now();
   const front = paretoFront(table, validation.y, criterion, profile.costToExit, { baselineCost: profile.finalOnlyCost });
   const constraint = request.constraint;
-  const chosen = isGuarded(constraint)
-    ? chooseGuardedPoint(front, table, validation.y, criterion, constraint).point
-    : chooseOperatingPoint(front, constraint);
+  const chosen = isGuarded(constraint) ? chooseGuardedPoint(front, table, validation.y, criterion, constraint).point : chooseOperatingPoint(front, constraint);
   const searchSeconds = (performance.now() - started) / 1000;
   const perExitAccuracy = table.probs.map((p) => {
     let right = 0;

@@ -125,7 +125,15 @@ export async function cachedSplits(
  * ONNX files when the source had them), an imported one as its ONNX segment files, byte for byte, beside the new
  * heads (weights, and their ONNX export).
  */
-function writeNetwork(source: LoadedModelDir, out: string, spec: NetworkSpec, weights: Record<string, Float32Array>, segments: number[] | undefined, keptExit: (number | null)[], extra: Record<string, unknown>): void {
+function writeNetwork(
+  source: LoadedModelDir,
+  out: string,
+  spec: NetworkSpec,
+  weights: Record<string, Float32Array>,
+  segments: number[] | undefined,
+  keptExit: (number | null)[],
+  extra: Record<string, unknown>,
+): void {
   const model: ModelSource = { spec, weights };
   if (spec.imported === undefined) {
     saveModelDir(out, model, extra);

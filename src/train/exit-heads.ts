@@ -12,10 +12,7 @@ import { validateSpec } from '../spec/validate.ts';
 export const BUILT_IN_HEADS = ['fc', 'pool-fc', 'conv1', 'conv2'] as const;
 export type BuiltInHead = (typeof BUILT_IN_HEADS)[number];
 
-const POOL: LayerSpec[] = [
-  { type: 'maxPool', size: 2, padding: 'ceil' },
-  { type: 'relu' },
-];
+const POOL: LayerSpec[] = [{ type: 'maxPool', size: 2, padding: 'ceil' }, { type: 'relu' }];
 
 function builtIn(name: BuiltInHead, boundary: FeatureShape, classes: number): LayerSpec[] {
   const dense: LayerSpec = { type: 'dense', units: classes };

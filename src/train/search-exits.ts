@@ -1,7 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chooseGuardedPoint, chooseOperatingPoint, isGuarded, paretoFront, profileCosts, type GuardedConstraint, type ParetoPoint } from '../calibrate/index.ts';
+import {
+  chooseGuardedPoint,
+  chooseOperatingPoint,
+  isGuarded,
+  paretoFront,
+  profileCosts,
+  type GuardedConstraint,
+  type ParetoPoint,
+} from '../calibrate/index.ts';
 import { BranchyArgumentError } from '../common/errors.ts';
 import type { DatasetSplits } from '../data/index.ts';
 import type { OrtModule } from '../engine/ort/index.ts';
@@ -80,7 +88,16 @@ function accuracyOf(probs: Float32Array, classes: number, labels: Uint8Array): n
 
 /** Per position, the candidates not beaten on both validation accuracy and head cost by another head there. */
 function undominated(list: ExitCandidate[]): ExitCandidate[] {
-  return list.filter((c) => !list.some((d) => d !== c && d.validationAccuracy >= c.validationAccuracy && d.headMs <= c.headMs && (d.validationAccuracy > c.validationAccuracy || d.headMs < c.headMs)));
+  return list.filter(
+    (c) =>
+      !list.some(
+        (d) =>
+          d !== c &&
+          d.validationAccuracy >= c.validationAccuracy &&
+          d.headMs <= c.headMs &&
+          (d.validationAccuracy > c.validationAccuracy || d.headMs < c.headMs),
+      ),
+  );
 }
 
 /** Every way to pick at most `max` candidates at distinct increasing positions. */
@@ -108,7 +125,8 @@ export async function searchExits(run: SearchExitsRun): Promise<SearchOutcome> {
   const source = loadModelDir(run.from);
   const cut = await trunkCut(source, run.ort);
   const positions = checkPositions(cut, run.positions ?? Array.from({ length: cut.pieces - 1 }, (_, i) => i + 1), 'position');
-  if (!Number.isInteger(run.maxExits) || run.maxExits < 1) throw new BranchyArgumentError('EXITS_NO_POSITIONS', `'maxExits' is ${run.maxExits}; expected at least 1.`);
+  if (!Number.isInteger(run.maxExits) || run.maxExits < 1)
+    throw new BranchyArgumentError('EXITS_NO_POSITIONS', `'maxExits' is ${run.maxExits}; expected at least 1.`);
   const { classes } = source.spec;
   const { validation } = run.splits;
   const train = firstSamples(run.splits.train, run.trainSamples);
@@ -190,7 +208,9 @@ export async function searchExits(run: SearchExitsRun): Promise<SearchOutcome> {
     }
     costToExit.push(stageMs.reduce((a, b) => a + b, 0) + heads + finalHeadMs);
     const front = paretoFront(table, validation.y, criterion, costToExit, { baselineCost: trunkOnlyMs });
-    return isGuarded(run.constraint) ? chooseGuardedPoint(front, table, validation.y, criterion, run.constraint).point : chooseOperatingPoint(front, run.constraint);
+    return isGuarded(run.constraint)
+      ? chooseGuardedPoint(front, table, validation.y, criterion, run.constraint).point
+      : chooseOperatingPoint(front, run.constraint);
   };
 
   const candidates: ExitCandidate[] = [];

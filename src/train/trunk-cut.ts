@@ -74,7 +74,8 @@ async function onnxCut(ort: OrtModule, spec: NetworkSpec, onnx: OnnxSource): Pro
  */
 export async function trunkCut(model: ModelSource, ort?: () => Promise<OrtModule>): Promise<TrunkCut> {
   if (model.spec.imported === undefined) return layerCut(model.spec);
-  if (!model.onnx || !ort) throw new BranchyArgumentError('EXITS_BAD_POSITION', `'${model.spec.name}' is imported from ONNX but its ONNX files are not loaded.`);
+  if (!model.onnx || !ort)
+    throw new BranchyArgumentError('EXITS_BAD_POSITION', `'${model.spec.name}' is imported from ONNX but its ONNX files are not loaded.`);
   return onnxCut(await ort(), model.spec, model.onnx);
 }
 
@@ -132,7 +133,8 @@ export function restage(model: ModelSource, cut: TrunkCut, positions: readonly n
         const { stage, layer } = at(p);
         layers.push(spec.stages[stage].layers[layer]);
         const prefix = `stage${stage + 1}.${layer}.`;
-        for (const [name, w] of Object.entries(model.weights)) if (name.startsWith(prefix)) weights[`stage${i + 1}.${layers.length - 1}.${name.slice(prefix.length)}`] = w;
+        for (const [name, w] of Object.entries(model.weights))
+          if (name.startsWith(prefix)) weights[`stage${i + 1}.${layers.length - 1}.${name.slice(prefix.length)}`] = w;
       }
       const whole = oldStageOf(end) >= 0 && (oldStageOf(end) === 0 ? 0 : cut.stageEnds[oldStageOf(end) - 1]) === from - 1;
       return { name: whole ? spec.stages[oldStageOf(end)].name : `layers ${from}-${end}`, layers };
@@ -144,7 +146,8 @@ export function restage(model: ModelSource, cut: TrunkCut, positions: readonly n
       layers: [],
       output: [...cut.boundaryShape(end)],
     }));
-    if (ends[ends.length - 1] === cut.pieces) stages[stages.length - 1].output = spec.stages[spec.stages.length - 1].output ?? [...cut.boundaryShape(cut.pieces)];
+    if (ends[ends.length - 1] === cut.pieces)
+      stages[stages.length - 1].output = spec.stages[spec.stages.length - 1].output ?? [...cut.boundaryShape(cut.pieces)];
   }
   const next: NetworkSpec = {
     ...spec,
@@ -185,7 +188,11 @@ export async function trunkFeatures(
   let toHead = (f: Batch) => f;
   if (cut.kind === 'layers') {
     // One stage per piece up to the last position: each piece's output is there to be kept.
-    const each = restage(model, cut, Array.from({ length: sorted[sorted.length - 1] }, (_, i) => i + 1));
+    const each = restage(
+      model,
+      cut,
+      Array.from({ length: sorted[sorted.length - 1] }, (_, i) => i + 1),
+    );
     const net = new TfjsNetwork(each.spec, each.weights);
     runPiece = (k, f) => net.stage(k, f);
     dispose = () => net.dispose();

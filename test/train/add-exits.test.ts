@@ -150,7 +150,10 @@ describe('add-exits', () => {
       // LeNet's trunk cut into three segments and written by our exporter with its exits dropped but the classifier.
       const lenet = loadModelDir(LENET);
       const segments = restage(lenet, await trunkCut(lenet), [1, 6]);
-      const pieces = exportNetwork({ spec: { ...segments.spec, exits: segments.spec.exits.map((e, i) => (i < 2 ? { layers: [] } : e)) }, weights: segments.weights });
+      const pieces = exportNetwork({
+        spec: { ...segments.spec, exits: segments.spec.exits.map((e, i) => (i < 2 ? { layers: [] } : e)) },
+        weights: segments.weights,
+      });
       chain = tempDir();
       pieces.stages.forEach((bytes, i) => writeFileSync(join(chain, `stage_${i + 1}.onnx`), bytes));
       writeFileSync(join(chain, 'exit_3.onnx'), pieces.exits[2]);
@@ -196,7 +199,10 @@ describe('add-exits', () => {
         profile: { batch1Samples: 100, batchSize: 100 },
       });
       assert.ok(chosen.exitShare[0] > 0.2, `share leaving at exit 1: ${chosen.exitShare[0]}`);
-      assert.ok(chosen.expectedCost < calibration.profile.finalOnlyCost, `expected ${chosen.expectedCost} ms vs trunk alone ${calibration.profile.finalOnlyCost} ms`);
+      assert.ok(
+        chosen.expectedCost < calibration.profile.finalOnlyCost,
+        `expected ${chosen.expectedCost} ms vs trunk alone ${calibration.profile.finalOnlyCost} ms`,
+      );
       // On the test split, which the thresholds never saw: within the budget, with one more point for 500 samples' noise.
       const evaluation = await evaluateExits(net, splits.test, { thresholds: chosen.thresholds });
       assert.ok(evaluation.exitShare[0] > 0.2);

@@ -17,7 +17,12 @@ describe('search-exits', () => {
     splits = { train: stripes(600, 1), validation: stripes(300, 2), test: stripes(300, 3), source: 'stripes' };
     // A plain trunk (one stage, its classifier only), trained: the tiny network's layers in one stage.
     const spec = tinySpec();
-    const plain = { ...spec, stages: [{ layers: spec.stages.flatMap((s) => s.layers) }], exits: [spec.exits[2]], policy: { criterion: 'entropy', thresholds: [] } };
+    const plain = {
+      ...spec,
+      stages: [{ layers: spec.stages.flatMap((s) => s.layers) }],
+      exits: [spec.exits[2]],
+      policy: { criterion: 'entropy', thresholds: [] },
+    };
     const net = new TfjsNetwork(plain, undefined, 2);
     await trainNetwork(net, splits, { ...DEFAULT_TRAIN_OPTIONS, epochs: 4, batchSize: 32, seed: 2 });
     trunk = tempDir();

@@ -40,7 +40,7 @@ export function addExitsCommand(): Command {
       .option('--at <n,...>', 'stage boundaries to branch at; on an imported ONNX trunk, its segment boundaries (after stage_n.onnx)', positiveIntList('--at'))
       .option(
         '--cut <k,...>',
-        "layer positions to branch at (after the k-th layer of the trunk, counted over all stages); the trunk is re-staged there, its weights unchanged",
+        'layer positions to branch at (after the k-th layer of the trunk, counted over all stages); the trunk is re-staged there, its weights unchanged',
         positiveIntList('--cut'),
       )
       .option(
@@ -93,7 +93,12 @@ export function addExitsCommand(): Command {
         ['exit', 'position', 'validation accuracy', 'test accuracy'],
         ...outcome.spec.stages.map((_, i) => {
           const head = outcome.heads.find((h) => h.exit === i + 1);
-          return [`${i + 1}`, head ? cut.describe(head.position) : i + 1 === outcome.spec.stages.length ? 'final' : 'kept', percent(outcome.validationAccuracy[i]), percent(outcome.testAccuracy[i])];
+          return [
+            `${i + 1}`,
+            head ? cut.describe(head.position) : i + 1 === outcome.spec.stages.length ? 'final' : 'kept',
+            percent(outcome.validationAccuracy[i]),
+            percent(outcome.testAccuracy[i]),
+          ];
         }),
       ]),
     );

@@ -25,7 +25,11 @@ export function searchExitsCommand(): Command {
       )
       .argument('<model-dir>', 'the trained network (its files are only read)')
       .option('--heads <a,b,...>', `head kinds to try (${BUILT_IN_HEADS.join(', ')})`, 'pool-fc,conv1,conv2')
-      .option('--positions <p,...>', 'candidate positions (layers of our networks, segments of an imported trunk); default every one', positiveIntList('--positions'))
+      .option(
+        '--positions <p,...>',
+        'candidate positions (layers of our networks, segments of an imported trunk); default every one',
+        positiveIntList('--positions'),
+      )
       .option('--max-exits <n>', 'most early exits in the chosen set', positiveInt('--max-exits'), 3)
       .option(
         '--max-drop <points>',
@@ -69,7 +73,16 @@ export function searchExitsCommand(): Command {
     log(
       formatTable([
         ['position', 'head', 'validation accuracy', 'trunk to here', 'head', 'alone: leaving', 'alone: expected cost', 'chosen'],
-        ...outcome.candidates.map((c) => [c.where, c.head, percent(c.validationAccuracy), ms(c.trunkMs), ms(c.headMs), percent(c.alone.share, 1), ms(c.alone.expectedMs), c.chosen ? '*' : '']),
+        ...outcome.candidates.map((c) => [
+          c.where,
+          c.head,
+          percent(c.validationAccuracy),
+          ms(c.trunkMs),
+          ms(c.headMs),
+          percent(c.alone.share, 1),
+          ms(c.alone.expectedMs),
+          c.chosen ? '*' : '',
+        ]),
       ]),
     );
     log('');

@@ -330,7 +330,10 @@ function builderFor(source: ModelSource, kind: OnnxPieceKind, n: number): GraphB
   if (!Number.isInteger(n) || n < 1 || n > list.length)
     throw new BranchySpecError('ONNX_BAD_PIECE', `${kind} ${n} does not exist; '${spec.name}' has ${list.length}.`);
   if (!hasLayers(spec) && !(kind === 'exit' && spec.exits[n - 1].layers.length > 0))
-    throw new BranchySpecError('ONNX_NO_LAYERS', `${kind} ${n} of '${spec.name}' was imported from ONNX and has no layer list to export; its ONNX file is the piece.`);
+    throw new BranchySpecError(
+      'ONNX_NO_LAYERS',
+      `${kind} ${n} of '${spec.name}' was imported from ONNX and has no layer list to export; its ONNX file is the piece.`,
+    );
   return new GraphBuilder((name, size, dims) => {
     const w = weights[name];
     if (!w) throw new BranchyIoError('MODEL_MISSING_WEIGHT', `weight '${name}' (shape [${dims.join(', ')}]) is missing from the model's weights.`);
