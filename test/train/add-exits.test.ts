@@ -11,6 +11,7 @@ import { useBackend } from '../../src/engine/tfjs/index.ts';
 import { getCriterion } from '../../src/exit/index.ts';
 import { evaluateExits } from '../../src/infer/index.ts';
 import { loadModelDir } from '../../src/io/index.ts';
+import { exportModelDirOnnx } from '../../src/open/export-onnx.ts';
 import { importOnnxDir } from '../../src/open/import-onnx.ts';
 import { openModel } from '../../src/open/open-model.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
@@ -178,11 +179,14 @@ describe('add-exits', () => {
       assert.throws(() => resolvePositions(cut, 'layer', [1], 1), { code: 'EXITS_CUT_NEEDS_LAYERS' });
     });
 
-    it('add-exits keeps the segment files byte for byte; after calibrate, eval answers early at the accuracy budget and at lower expected cost than the trunk alone', async () => {
+    it('add-exits keeps the segment files byte for byte, and export keeps them; after calibrate, eval answers early at the accuracy budget and at lower expected cost than the trunk alone', async () => {
       const out = tempDir();
       await addExits(run(chain, out, splits, [{ position: 1 }], 3));
       for (let k = 1; k <= 3; k++) assert.equal(sha(join(out, `stage_${k}.onnx`)), sha(join(chain, `stage_${k}.onnx`)), `stage_${k}.onnx`);
       assert.equal(sha(join(out, 'exit_2.onnx')), sha(join(chain, 'exit_3.onnx')));
+      const exported = filesOf(out);
+      exportModelDirOnnx(out);
+      for (const f of ['stage_1.onnx', 'stage_2.onnx', 'stage_3.onnx', 'exit_1.onnx', 'exit_2.onnx']) assert.equal(sha(join(out, f)), exported[f], f);
       const model = loadModelDir(out);
       assert.deepEqual(model.manifest.onnx?.stageSegments, [1, 2]);
       assert.equal(model.spec.exits[0].layers.length > 0, true);
