@@ -79,7 +79,7 @@ export async function inspectOnnxNetwork(ort: OrtModule, onnx: OnnxSource, expec
         const from =
           k === 1
             ? `the input [batch, ${expected.inputShape.join(', ')}] (${onnx.inputLayout === 'nchw' ? 'given to it as NCHW' : 'NHWC'})`
-            : `stage_${k - 1}.onnx's output [batch, ${segmentOutputs[k - 2].join(', ')}]`;
+            : `${onnx.stageSegments ? `stage_${k - 1}.onnx` : `stage ${k - 1}`}'s output [batch, ${segmentOutputs[k - 2].join(', ')}]`;
         try {
           features = await net.segment(k, features);
         } catch (error) {
