@@ -72,34 +72,23 @@ export function lossCount(table: ScoredTable, thresholds: readonly number[]): Lo
   return { losses, gains, early, count };
 }
 
-/** ln C(n, k) via ln Γ (Lanczos), good to ~1e-12 relative for the sizes used here. */
-function logChoose(n: number, k: number): number {
-  return logGamma(n + 1) - logGamma(k + 1) - logGamma(n - k + 1);
-}
-
-function logGamma(x: number): number {
-  const g = 7;
-  const c = [
-    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012,
-    9.9843695780195716e-6, 1.5056327351493116e-7,
-  ];
-  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
-  x -= 1;
-  let a = c[0];
-  const t = x + g + 0.5;
-  for (let i = 1; i < g + 2; i++) a += c[i] / (x + i);
-  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
-}
-
-/** P(Binomial(n, p) ≤ k). */
+/** P(Binomial(n, p) ≤ k), summing the terms by their ratio from the largest one down, in log space. */
 function binomialCdf(k: number, n: number, p: number): number {
   if (p <= 0) return 1;
   if (p >= 1) return k >= n ? 1 : 0;
+  const odds = p / (1 - p);
+  // log of term 0 = (1-p)^n; each next term is the previous × (n-i)/(i+1) × odds.
+  let logTerm = n * Math.log1p(-p);
+  const logs = new Float64Array(k + 1);
+  let max = -Infinity;
+  for (let i = 0; i <= k; i++) {
+    logs[i] = logTerm;
+    max = Math.max(max, logTerm);
+    logTerm += Math.log((n - i) / (i + 1)) + Math.log(odds);
+  }
   let sum = 0;
-  const lp = Math.log(p);
-  const lq = Math.log1p(-p);
-  for (let i = 0; i <= k; i++) sum += Math.exp(logChoose(n, i) + i * lp + (n - i) * lq);
-  return Math.min(1, sum);
+  for (let i = 0; i <= k; i++) sum += Math.exp(logs[i] - max);
+  return Math.min(1, Math.exp(max) * sum);
 }
 
 /** The one-sided Clopper–Pearson upper bound on a rate from k of n, at `confidence`. */
@@ -128,6 +117,10 @@ export function rateLowerBound(k: number, n: number, confidence: number): number
 export function guardedFigure(c: LossCount, constraint: GuardedConstraint): number {
   const { losses, gains, count } = c;
   if (c.early === 0) return 0;
+  const estimate = 'maxLoss' in constraint ? losses / count : (losses - gains) / count;
+  // An upper bound is never below the estimate, so a point already over its budget needs no bound.
+  const budget = 'maxLoss' in constraint ? constraint.maxLoss : constraint.maxDrop;
+  if (constraint.confidence !== undefined && estimate > budget) return estimate;
   if ('maxLoss' in constraint) return constraint.confidence === undefined ? losses / count : rateUpperBound(losses, count, constraint.confidence);
   const half = (1 + constraint.confidence) / 2;
   return rateUpperBound(losses, count, half) - rateLowerBound(gains, count, half);
