@@ -10,7 +10,7 @@ import { loadOnnxruntimeNode } from '../../src/engine/ort/node-engine.ts';
 import { useBackend } from '../../src/engine/tfjs/index.ts';
 import { getCriterion } from '../../src/exit/index.ts';
 import { evaluateExits } from '../../src/infer/index.ts';
-import { loadModelDir } from '../../src/io/index.ts';
+import { loadModelDir, loadTrainState } from '../../src/io/index.ts';
 import { exportModelDirOnnx } from '../../src/open/export-onnx.ts';
 import { importOnnxDir } from '../../src/open/import-onnx.ts';
 import { openModel } from '../../src/open/open-model.ts';
@@ -18,9 +18,10 @@ import { validateSpec } from '../../src/spec/validate.ts';
 import type { NetworkSpec } from '../../src/spec/types.ts';
 import { addExits, resolvePositions, type AddExitsRun } from '../../src/train/add-exits.ts';
 import { headLayers, parseHead } from '../../src/train/exit-heads.ts';
+import { trainHead } from '../../src/train/head-training.ts';
 import { DEFAULT_TRAIN_OPTIONS } from '../../src/train/index.ts';
 import { restage, trunkCut } from '../../src/train/trunk-cut.ts';
-import { maxAbsDiff, tempDir } from '../helpers.ts';
+import { maxAbsDiff, stripes, tempDir } from '../helpers.ts';
 
 const LENET = 'models/lenet-mnist';
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -143,6 +144,25 @@ describe('add-exits', () => {
     assert.throws(() => validateSpec(spec(undefined, 2)), { code: 'SPEC_VALUE' });
     assert.throws(() => validateSpec(spec([4, 4, 3], 3)), { code: 'SPEC_EXITS' });
     assert.throws(() => validateSpec(spec([0, 4, 3], 2)), { code: 'SPEC_VALUE' });
+  });
+
+  it('head training checkpoints every epoch, and a resumed run ends where an uninterrupted one does', async () => {
+    const data = stripes(300, 5);
+    const job = {
+      boundary: [6, 6, 1],
+      layers: headLayers('pool-fc', [6, 6, 1], 3, 'x'),
+      classes: data.classes,
+      train: { x: data.x, y: data.y },
+      validation: { x: data.x, y: data.y },
+      options: { ...DEFAULT_TRAIN_OPTIONS, mode: 'frozen' as const, epochs: 2, batchSize: 32, seed: 4 },
+    };
+    const straight = await trainHead(job);
+    const checkpoint = join(tempDir(), 'head');
+    await trainHead({ ...job, options: { ...job.options, epochs: 1 }, checkpoint });
+    assert.equal(loadTrainState(checkpoint).epoch, 1);
+    const resumed = await trainHead({ ...job, checkpoint, resume: true });
+    for (const [name, w] of Object.entries(straight.weights)) assert.ok(maxAbsDiff(w, resumed.weights[name]) < 1e-6, name);
+    assert.equal(resumed.validationAccuracy, straight.validationAccuracy);
   });
 
   describe('on an imported ONNX trunk (import-onnx --no-exits)', () => {
