@@ -68,9 +68,10 @@ export function addExitsCommand(): Command {
     const model = loadModelDir(dir);
     const cut = await trunkCut(model, loadOnnxruntimeNode);
     const { kind, values } = positionsFrom(o);
-    const positions = resolvePositions(cut, kind, values, model.spec.stages.length);
-    const heads = headsFor(o.head as string | undefined, positions.length, parseHead);
-    const exits: ExitRequest[] = positions.map((position, i) => ({ position, head: heads[i] }));
+    // Heads go with the positions as the user listed them; positions grow with the values they are named by.
+    const heads = headsFor(o.head as string | undefined, values.length, parseHead);
+    const exits: ExitRequest[] = resolvePositions(cut, kind, values, model.spec.stages.length).map((position) => ({ position }));
+    for (const e of exits) e.head = heads[values.findIndex((v) => resolvePositions(cut, kind, [v], model.spec.stages.length)[0] === e.position)];
     const splits = loadDataSource(o.data as string, o.splitSeed as number);
     const progress = trainProgress();
     const log = (line: string) => process.stdout.write(`${line}\n`);
