@@ -2,6 +2,7 @@ import type { LoadedNetwork } from '../engine/types.ts';
 import type { ExitCriterion } from '../exit/index.ts';
 import { allExitsOver, argmaxRow, type LabelledSamples } from '../infer/index.ts';
 import { profileCosts, type ProfileOptions } from './cost-profile.ts';
+import { chooseGuardedPoint, isGuarded, type GuardedConstraint } from './guarded-choice.ts';
 import { chooseOperatingPoint, paretoFront } from './pareto.ts';
 import type { OperatingConstraint, ParetoPoint, StoredCalibration } from './types.ts';
 
@@ -11,7 +12,8 @@ export const STORED_FRONT_POINTS = 400;
 /** What {@link calibrateNetwork} needs besides the network and the validation samples. */
 export interface CalibrationRequest {
   criterion: ExitCriterion;
-  constraint: OperatingConstraint;
+  /** A bound on the front (`OperatingConstraint`), or one meant to hold on new data (`GuardedConstraint`). */
+  constraint: OperatingConstraint | GuardedConstraint;
   /** The constraint in words, stored with the result. */
   constraintText: string;
   /** Where the validation samples came from, stored with the result. */
@@ -48,7 +50,8 @@ export async function calibrateNetwork(net: LoadedNetwork, validation: LabelledS
   const tableSeconds = (performance.now() - started) / 1000;
   started = performance.now();
   const front = paretoFront(table, validation.y, criterion, profile.costToExit, { baselineCost: profile.finalOnlyCost });
-  const chosen = chooseOperatingPoint(front, request.constraint);
+  const constraint = request.constraint;
+  const chosen = isGuarded(constraint) ? chooseGuardedPoint(front, table, validation.y, criterion, constraint).point : chooseOperatingPoint(front, constraint);
   const searchSeconds = (performance.now() - started) / 1000;
   const perExitAccuracy = table.probs.map((p) => {
     let right = 0;

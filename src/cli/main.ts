@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { BranchyError } from '../common/errors.ts';
 import { BRANCHY_VERSION } from '../common/version.ts';
+import { addExitsCommand } from './commands/add-exits.ts';
 import { calibrateCommand } from './commands/calibrate.ts';
 import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
@@ -14,6 +15,7 @@ import { serveCommand } from './commands/serve.ts';
 import { splitCommand } from './commands/split.ts';
 import { unitCommand } from './commands/unit.ts';
 import { unitsCommand } from './commands/units.ts';
+import { searchExitsCommand } from './commands/search-exits.ts';
 import { reproduceCommand } from './commands/reproduce.ts';
 import { trainCommand } from './commands/train.ts';
 import { attachFrontCommand, trainSuccessorCommand } from './commands/shared-successor.ts';
@@ -36,6 +38,8 @@ export function program(): Command {
     .addCommand(modelsCommand())
     .addCommand(exportCommand())
     .addCommand(importOnnxCommand())
+    .addCommand(addExitsCommand())
+    .addCommand(searchExitsCommand())
     .addCommand(serveCommand())
     .addCommand(trainSuccessorCommand())
     .addCommand(attachFrontCommand())
@@ -54,6 +58,7 @@ export function program(): Command {
 const FLAG_HINTS: Readonly<Record<string, string>> = {
   ENGINE_THREADS_NEED_ORT: 'drop --threads, or add --engine ort',
   ENGINE_NEEDS_LAYERS: 'run it with --engine ort',
+  EXITS_CUT_NEEDS_LAYERS: 'use --at with segment boundaries',
   IMPORT_EXIT_NOT_PROBS: 'if the exit heads return logits, import with --exit-output logits',
   SERVE_NOT_CALIBRATED: "run 'branchy calibrate DIR' on each model first, or drop --slo-ms",
   TRAIN_INIT_MISMATCH: '--init-from must name the baseline this network was built from',

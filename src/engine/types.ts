@@ -17,8 +17,9 @@ export interface ModelSource {
   onnx?: OnnxSource;
 }
 
-/** One ONNX model per stage and per exit head, in order, and how their boundaries are laid out. */
+/** One ONNX model per stage (or per segment of a stage) and per exit head, in order, and how their boundaries are laid out. */
 export interface OnnxSource {
+  /** One model per stage, or, with `stageSegments`, one per segment of the trunk, in order. */
   stages: Uint8Array[];
   exits: Uint8Array[];
   /**
@@ -26,8 +27,17 @@ export interface OnnxSource {
    * case the engine transposes the NHWC input batch first.
    */
   inputLayout?: 'nhwc' | 'nchw';
-  /** What the exit heads return: `'probs'` (the default) or `'logits'`, to which the engine applies a softmax. */
+  /**
+   * What the imported exit heads return: `'probs'` (the default) or `'logits'`, to which the engine applies a
+   * softmax. A native head (one with layers in the spec) is branchy's own export and returns probabilities; when
+   * `inputLayout` is `'nchw'`, the trunk's feature maps are NCHW too, and the engine transposes them for it.
+   */
   exitOutput?: 'probs' | 'logits';
+  /**
+   * How many consecutive models of `stages` make up each stage (default one each): an imported trunk cut into N
+   * segments with exits after only some of them runs each stage as its chain of segments.
+   */
+  stageSegments?: number[];
 }
 
 /**

@@ -33,6 +33,8 @@ export interface OnnxManifest {
   inputLayout?: 'nhwc' | 'nchw';
   /** See `OnnxSource.exitOutput`; default `'probs'`. */
   exitOutput?: 'probs' | 'logits';
+  /** See `OnnxSource.stageSegments`; default one file per stage. */
+  stageSegments?: number[];
 }
 
 /** `branchy.json`: everything about a model except its weights. */
@@ -182,11 +184,15 @@ function checkOnnxManifest(onnx: unknown, depth: number, path: string): OnnxMani
   const o = onnx as OnnxManifest;
   const entryOk = (e: OnnxFileEntry) =>
     typeof e === 'object' && e !== null && typeof e.file === 'string' && !/[\\/]/.test(e.file) && typeof e.sha256 === 'string' && Number.isInteger(e.bytes);
-  const listOk = (l: unknown) => Array.isArray(l) && l.length === depth && l.every(entryOk);
-  if (typeof o !== 'object' || o === null || !Number.isInteger(o.opset) || !listOk(o.stages) || !listOk(o.exits)) {
+  const listOk = (l: unknown, length: number) => Array.isArray(l) && l.length === length && l.every(entryOk);
+  const segments = o?.stageSegments;
+  if (segments !== undefined && (!Array.isArray(segments) || segments.length !== depth || !segments.every((k) => Number.isInteger(k) && k >= 1)))
+    throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': onnx.stageSegments must list ${depth} whole numbers ≥ 1 (ONNX segment files per stage).`);
+  const files = segments === undefined ? depth : segments.reduce((a, b) => a + b, 0);
+  if (typeof o !== 'object' || o === null || !Number.isInteger(o.opset) || !listOk(o.stages, files) || !listOk(o.exits, depth)) {
     throw new BranchyIoError(
       'MODEL_BAD_MANIFEST',
-      `'${path}': field 'onnx' must be {opset, stages, exits} with ${depth} entries {file, sha256, bytes} each (one per stage and exit).`,
+      `'${path}': field 'onnx' must be {opset, stages, exits} with ${files} stage and ${depth} exit entries {file, sha256, bytes}.`,
     );
   }
   if (o.inputLayout !== undefined && o.inputLayout !== 'nhwc' && o.inputLayout !== 'nchw')
@@ -199,7 +205,13 @@ function checkOnnxManifest(onnx: unknown, depth: number, path: string): OnnxMani
 /** Reads the ONNX files a manifest lists, each checked against its checksum. */
 function readOnnxFiles(dir: string, onnx: OnnxManifest): OnnxSource {
   const read = (e: OnnxFileEntry) => readChecked(dir, e.file, e, 'ONNX file');
-  return { stages: onnx.stages.map(read), exits: onnx.exits.map(read), inputLayout: onnx.inputLayout ?? 'nhwc', exitOutput: onnx.exitOutput ?? 'probs' };
+  return {
+    stages: onnx.stages.map(read),
+    exits: onnx.exits.map(read),
+    inputLayout: onnx.inputLayout ?? 'nhwc',
+    exitOutput: onnx.exitOutput ?? 'probs',
+    ...(onnx.stageSegments ? { stageSegments: onnx.stageSegments } : {}),
+  };
 }
 
 /**
@@ -241,6 +253,39 @@ export function saveImportedModelDir(
     weights: {},
     onnx: { ...info, stages: files.stages.map(entry), exits: files.exits.map(entry) },
   };
+  writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
+
+/**
+ * Writes a model directory for a network whose trunk exists only as ONNX files: the stage (or segment) files and
+ * one exit file per stage, then a weight file for each native exit head (one with layers in the spec), then
+ * `branchy.json` listing all of them with their checksums, last.
+ */
+export function saveOnnxModelDir(
+  dir: string,
+  model: { spec: NetworkSpec; weights: Record<string, Float32Array>; onnx: { stages: Uint8Array[]; exits: Uint8Array[] } },
+  info: Omit<OnnxManifest, 'stages' | 'exits'>,
+  extra: Record<string, unknown> = {},
+): ModelManifest {
+  validateSpec(model.spec);
+  mkdirSync(dir, { recursive: true });
+  const write = (file: string, bytes: Uint8Array): OnnxFileEntry => {
+    writeFileAtomic(join(dir, file), bytes);
+    return { file, sha256: sha256(bytes), bytes: bytes.length };
+  };
+  const onnx: OnnxManifest = {
+    ...info,
+    stages: model.onnx.stages.map((bytes, i) => write(onnxFile('stage', i + 1), bytes)),
+    exits: model.onnx.exits.map((bytes, i) => write(onnxFile('exit', i + 1), bytes)),
+  };
+  const weights: Record<string, FileEntry> = {};
+  for (const [file, tensors] of groupWeights(model.spec, model.weights)) {
+    if (Object.keys(tensors).length === 0) continue;
+    const { file: _, ...entry } = write(file, encodeFrame(tensors, { model: model.spec.name }));
+    weights[file] = entry;
+  }
+  const manifest: ModelManifest = { ...extra, format: 'branchy-model/1', spec: model.spec, weights, onnx };
   writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
 }

@@ -132,6 +132,12 @@ export interface StageSpec {
   /** Shown in tables and cost profiles; default `stage n`. */
   name?: string;
   layers: LayerSpec[];
+  /**
+   * Per-sample output shape of a stage of an imported network (no layer lists), as its exit heads see it:
+   * [h, w, c] for feature maps (NHWC, whatever layout the ONNX files use inside the chain), [n] for vectors. Read
+   * from the ONNX files when the network is imported; native exit heads after the stage are checked against it.
+   */
+  output?: number[];
 }
 
 /**
@@ -177,9 +183,10 @@ export interface NetworkSpec {
   /** Free-form remarks, e.g. where a zoo network departs from its reference. */
   notes?: string[];
   /**
-   * `'onnx'` for a network whose stages and exit heads exist only as ONNX files (`branchy import-onnx`): every
-   * layer list is empty, and what needs layers (the tfjs engine, training, ONNX export, FLOP and parameter
-   * counts) refuses it.
+   * `'onnx'` for a network whose stages exist only as ONNX files (`branchy import-onnx`): every stage's layer list
+   * is empty, and what needs the trunk's layers (the tfjs engine, joint training, FLOP and parameter counts)
+   * refuses it. Its exit heads are ONNX files too (empty layer lists), or native heads (`branchy add-exits`) with
+   * layer lists and weights, which read the stage's `output` shape.
    */
   imported?: 'onnx';
 }

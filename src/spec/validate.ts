@@ -1,5 +1,5 @@
 import { BranchySpecError, type SpecErrorCode } from '../common/errors.ts';
-import { networkFacts } from './shapes.ts';
+import { layersFacts, networkFacts } from './shapes.ts';
 import { LAYER_TYPES, type LayerSpec, type NetworkSpec } from './types.ts';
 
 type Json = Record<string, unknown>;
@@ -120,6 +120,33 @@ function layerList(v: unknown, path: string): void {
 }
 
 /**
+ * An imported network: no stage has layers; each stage may name its output shape (read from its ONNX files);
+ * an exit head is an ONNX file (no layers) or a native head, whose layers must fit the stage's output and end in
+ * one logit per class.
+ */
+function validateImported(spec: NetworkSpec, imported: unknown): void {
+  if (imported !== 'onnx') bad('SPEC_VALUE', 'spec.imported', imported, '"onnx" or no field');
+  spec.stages.forEach((stage, i) => {
+    const where = `spec.stages[${i}]`;
+    if (stage.layers.length > 0) bad('SPEC_VALUE', `${where}.layers`, stage.layers, 'an empty list (the stages of an imported network are its ONNX files)');
+    if (stage.output !== undefined) {
+      if (!Array.isArray(stage.output) || (stage.output.length !== 1 && stage.output.length !== 3))
+        bad('SPEC_VALUE', `${where}.output`, stage.output, '[height, width, channels] or [features]');
+      stage.output.forEach((d, k) => positiveInt(d, `${where}.output[${k}]`));
+    }
+  });
+  spec.exits.forEach((exit, i) => {
+    if (exit.layers.length === 0) return;
+    const output = spec.stages[i].output;
+    if (output === undefined)
+      bad('SPEC_VALUE', `spec.stages[${i}].output`, output, `the stage's output shape, which native exit head ${i + 1} reads (import the network again)`);
+    const facts = layersFacts(exit.layers, output, `exits[${i}]`);
+    if (facts.output.length !== 1 || facts.output[0] !== spec.classes.length)
+      bad('SPEC_EXITS', `spec.exits[${i}]`, `output shape [${facts.output.join(', ')}]`, `[${spec.classes.length}] (one logit per class)`);
+  });
+}
+
+/**
  * Checks an untrusted value (parsed JSON) against the spec format and returns it typed. Checks structure,
  * every field's type and range, that shapes flow through every stage and exit, and that every exit ends in one
  * value per class.
@@ -152,7 +179,12 @@ export function validateSpec(value: unknown): NetworkSpec {
     bad('SPEC_VALUE', 'spec.classes', classes, 'an array of at least 2 class names');
   }
   if (!Array.isArray(spec.stages) || spec.stages.length === 0) bad('SPEC_TYPE', 'spec.stages', spec.stages, 'a non-empty array of stages');
-  spec.stages.forEach((s, i) => layerList(object(s, `spec.stages[${i}]`).layers, `spec.stages[${i}].layers`));
+  spec.stages.forEach((s, i) => {
+    const stage = object(s, `spec.stages[${i}]`);
+    layerList(stage.layers, `spec.stages[${i}].layers`);
+    if (stage.output !== undefined && spec.imported === undefined)
+      bad('SPEC_UNKNOWN_FIELD', `spec.stages[${i}].output`, stage.output, 'no output shape on a stage with layers (it follows from them)');
+  });
   if (!Array.isArray(spec.exits) || spec.exits.length !== spec.stages.length) {
     bad('SPEC_EXITS', 'spec.exits', Array.isArray(spec.exits) ? `${spec.exits.length} exits` : spec.exits, `one exit per stage (${spec.stages.length})`);
   }
@@ -172,12 +204,7 @@ export function validateSpec(value: unknown): NetworkSpec {
 
   const typed = value as NetworkSpec;
   if (spec.imported !== undefined) {
-    if (spec.imported !== 'onnx') bad('SPEC_VALUE', 'spec.imported', spec.imported, '"onnx" or no field');
-    const stages = spec.stages as { layers: unknown[] }[];
-    [...stages, ...(spec.exits as { layers: unknown[] }[])].forEach(({ layers }, i) => {
-      const where = i < stages.length ? `spec.stages[${i}].layers` : `spec.exits[${i - stages.length}].layers`;
-      if (layers.length > 0) bad('SPEC_VALUE', where, layers, 'an empty list (the pieces of an imported network are its ONNX files)');
-    });
+    validateImported(typed, spec.imported);
     return typed;
   }
   const facts = networkFacts(typed);

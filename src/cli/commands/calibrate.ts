@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
-import { calibrateNetwork, type OperatingConstraint } from '../../calibrate/index.ts';
+import { calibrateNetwork, type GuardedConstraint, type OperatingConstraint } from '../../calibrate/index.ts';
 import { getCriterion } from '../../exit/index.ts';
 import { updateManifest } from '../../io/index.ts';
 import { loadDataSource } from '../../data/source.ts';
@@ -11,11 +11,23 @@ import { positiveInt, positiveNumber, share } from '../parse.ts';
 import { formatTable, ms, percent } from '../../report/text-table.ts';
 
 /** Reads the one constraint the user gave. */
-function constraintFrom(o: Record<string, unknown>): { constraint: OperatingConstraint; text: string } {
-  type Choice = { constraint: OperatingConstraint; text: string };
+function constraintFrom(o: Record<string, unknown>): { constraint: OperatingConstraint | GuardedConstraint; text: string } {
+  type Choice = { constraint: OperatingConstraint | GuardedConstraint; text: string };
   const given: Choice[] = [];
+  const confidence = o.confidence as number | undefined;
+  if (confidence !== undefined && o.maxDrop === undefined && o.maxLoss === undefined)
+    throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', '--confidence guards an accuracy budget: give it with --max-drop or --max-loss.');
+  const guard = confidence === undefined ? '' : ` at ${100 * confidence}% confidence (upper confidence bound)`;
+  if (o.maxLoss !== undefined)
+    given.push({
+      constraint: { maxLoss: (o.maxLoss as number) / 100, ...(confidence === undefined ? {} : { confidence }) },
+      text: `early exits wrong where the final exit is right on at most ${o.maxLoss} points of the validation samples${guard}`,
+    });
   if (o.maxDrop !== undefined)
-    given.push({ constraint: { maxDrop: (o.maxDrop as number) / 100 }, text: `validation accuracy at most ${o.maxDrop} points below the final exit's` });
+    given.push({
+      constraint: confidence === undefined ? { maxDrop: (o.maxDrop as number) / 100 } : { maxDrop: (o.maxDrop as number) / 100, confidence },
+      text: `validation accuracy at most ${o.maxDrop} points below the final exit's${guard}`,
+    });
   if (o.targetSpeedup !== undefined)
     given.push({ constraint: { targetSpeedup: o.targetSpeedup as number }, text: `predicted speed-up at least ${o.targetSpeedup}x` });
   if (o.maxLatencyMs !== undefined)
@@ -25,7 +37,7 @@ function constraintFrom(o: Record<string, unknown>): { constraint: OperatingCons
   if (given.length > 1)
     throw new BranchyArgumentError(
       'CLI_CONFLICTING_OPTIONS',
-      `give one of --max-drop, --target-speedup, --max-latency-ms, --min-accuracy; got ${given.length}.`,
+      `give one of --max-drop, --max-loss, --target-speedup, --max-latency-ms, --min-accuracy; got ${given.length}.`,
     );
   return given[0] ?? { constraint: { maxDrop: 0.002 }, text: "validation accuracy at most 0.2 points below the final exit's (default)" };
 }
@@ -44,6 +56,16 @@ export function calibrateCommand(): Command {
           '--max-drop <points>',
           "cheapest point whose validation accuracy is within this many points of the final exit's (default 0.2)",
           positiveNumber('--max-drop', true),
+        )
+        .option(
+          '--max-loss <points>',
+          'cheapest point where early exits get wrong at most this many points of the validation samples that the final exit gets right (gains elsewhere cannot hide them)',
+          positiveNumber('--max-loss', true),
+        )
+        .option(
+          '--confidence <c>',
+          'with --max-drop or --max-loss: the budget must hold for the upper confidence bound at this level (e.g. 0.95), so that it holds on unseen data',
+          share('--confidence'),
         )
         .option(
           '--target-speedup <x>',

@@ -50,6 +50,10 @@ export function importOnnxCommand(): Command {
     )
     .option('--criterion <name>', 'exit criterion: entropy, normalized-entropy, max-prob, margin', 'entropy')
     .option('--name <name>', "the network's name (default: the directory's name)")
+    .option(
+      '--no-exits',
+      "a plain trunk: stage_1.onnx … stage_N.onnx are its segments and exit_N.onnx its classifier (other exit files are left out); add exits at the segment boundaries with 'branchy add-exits'",
+    )
     .action(async (dir: string, o: Record<string, unknown>) => {
       const manifest = await importOnnxDir(dir, await loadOnnxruntimeNode(), {
         classes: classList(o),
@@ -58,11 +62,14 @@ export function importOnnxCommand(): Command {
         exitOutput: o.exitOutput as 'logits' | 'probs',
         criterion: o.criterion as string,
         name: o.name as string | undefined,
+        noExits: o.exits === false,
       });
       const spec = manifest.spec;
       process.stdout.write(
-        `${spec.name}: ${spec.stages.length} stages and exits, ${spec.classes.length} classes, input ${spec.input.shape.join('x')} (${o.inputLayout}), exits return ${o.exitOutput}, ONNX opset ${manifest.onnx!.opset}; written ${dir}/branchy.json\n` +
-          `thresholds are 0 (no early exit) until you run: branchy calibrate ${dir} --data ...\n`,
+        `${spec.name}: ${o.exits === false ? `a trunk of ${manifest.onnx!.stages.length} segments and its classifier` : `${spec.stages.length} stages and exits`}, ${spec.classes.length} classes, input ${spec.input.shape.join('x')} (${o.inputLayout}), exits return ${o.exitOutput}, ONNX opset ${manifest.onnx!.opset}; written ${dir}/branchy.json\n` +
+          (o.exits === false
+            ? `add exit heads at its segment boundaries with: branchy add-exits ${dir} --at 1 --data ... --out DIR\n`
+            : `thresholds are 0 (no early exit) until you run: branchy calibrate ${dir} --data ...\n`),
       );
     });
 }

@@ -13,10 +13,10 @@ import { DATA_HELP } from '../data-source.ts';
 import { nonNegativeInt, numberList, positiveInt, positiveIntList, positiveNumber, share } from '../parse.ts';
 import { trainWithProgress } from '../training.ts';
 
-/** Options shared by `train` and `demo --train`. */
-export function addTrainOptions(cmd: Command): Command {
+/** The optimiser's options, shared by `train`, `demo --train`, `add-exits` and `search-exits`. */
+export function addOptimizerOptions(cmd: Command, epochs = DEFAULT_TRAIN_OPTIONS.epochs): Command {
   return cmd
-    .option('--epochs <n>', 'epochs to train', positiveInt('--epochs'), DEFAULT_TRAIN_OPTIONS.epochs)
+    .option('--epochs <n>', 'epochs to train', positiveInt('--epochs'), epochs)
     .option('--batch-size <n>', 'samples per step', positiveInt('--batch-size'), DEFAULT_TRAIN_OPTIONS.batchSize)
     .option(
       '--micro-batch <n>',
@@ -42,9 +42,16 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--beta1 <b>', "Adam's β1 (the paper: 0.99)", share('--beta1'), DEFAULT_TRAIN_OPTIONS.beta1)
     .option('--beta2 <b>', "Adam's β2", share('--beta2'), DEFAULT_TRAIN_OPTIONS.beta2)
     .option('--momentum <m>', "SGD's momentum", share('--momentum'), 0.9)
+    .option('--seed <n>', 'seed for weights, shuffles and dropout', positiveInt('--seed'), DEFAULT_TRAIN_OPTIONS.seed)
+    .option('--train-samples <n>', 'train on only the first n samples of the train split (quick runs)', positiveInt('--train-samples'))
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'));
+}
+
+/** Options shared by `train` and `demo --train`. */
+export function addTrainOptions(cmd: Command): Command {
+  return addOptimizerOptions(cmd)
     .option('--exit-weights <w,...>', 'loss weight per exit (default 1 on early exits, 0.3 on the final one)', numberList('--exit-weights'))
     .addOption(new Option('--mode <mode>', "'joint' trains everything; 'frozen' trains only the exit heads").choices(['joint', 'frozen']).default('joint'))
-    .option('--seed <n>', 'seed for weights, shuffles and dropout', positiveInt('--seed'), DEFAULT_TRAIN_OPTIONS.seed)
     .option('--split-seed <n>', 'seed of the train/validation/test split', positiveInt('--split-seed'), 1)
     .option(
       '--augment-shift <px>',
@@ -54,14 +61,12 @@ export function addTrainOptions(cmd: Command): Command {
     )
     .option('--augment-flip', 'mirror training images left to right at random (CIFAR-10)', false)
     .option('--no-normalize', "do not store the train split's per-channel mean and std in the model (inputs then reach stage 1 as they are)")
-    .option('--train-samples <n>', 'train on only the first n samples of the train split (quick runs)', positiveInt('--train-samples'))
     .option(
       '--max-drop <points>',
       'when choosing thresholds: the share of validation samples, in percentage points, that early exits may get wrong where the final exit is right',
       positiveNumber('--max-drop', true),
       0.1,
-    )
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'));
+    );
 }
 
 /** Reads the options `addTrainOptions` declared. */

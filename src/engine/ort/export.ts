@@ -314,6 +314,8 @@ function applyLayer(g: GraphBuilder, layer: LayerSpec, x: Value, prefix: string,
 
 /** Per-sample input shape of stage n / exit n. */
 export function pieceInputShape(spec: NetworkSpec, kind: OnnxPieceKind, n: number): FeatureShape {
+  const imported = spec.stages[n - 1]?.output;
+  if (!hasLayers(spec) && kind === 'exit' && imported) return imported;
   let shape: FeatureShape = spec.input.shape;
   for (let i = 0; i < n - 1 + (kind === 'exit' ? 1 : 0); i++) {
     for (const [li, layer] of spec.stages[i].layers.entries()) shape = layerFacts(layer, shape, `stages[${i}].layers[${li}]`).output;
@@ -327,8 +329,11 @@ function builderFor(source: ModelSource, kind: OnnxPieceKind, n: number): GraphB
   const list = kind === 'stage' ? spec.stages : spec.exits;
   if (!Number.isInteger(n) || n < 1 || n > list.length)
     throw new BranchySpecError('ONNX_BAD_PIECE', `${kind} ${n} does not exist; '${spec.name}' has ${list.length}.`);
-  if (!hasLayers(spec))
-    throw new BranchySpecError('ONNX_NO_LAYERS', `'${spec.name}' was imported from ONNX and has no layer lists to export; its ONNX files are the network.`);
+  if (!hasLayers(spec) && !(kind === 'exit' && spec.exits[n - 1].layers.length > 0))
+    throw new BranchySpecError(
+      'ONNX_NO_LAYERS',
+      `${kind} ${n} of '${spec.name}' was imported from ONNX and has no layer list to export; its ONNX file is the piece.`,
+    );
   return new GraphBuilder((name, size, dims) => {
     const w = weights[name];
     if (!w) throw new BranchyIoError('MODEL_MISSING_WEIGHT', `weight '${name}' (shape [${dims.join(', ')}]) is missing from the model's weights.`);

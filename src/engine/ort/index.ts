@@ -18,7 +18,7 @@ export {
   type OnnxPieceKind,
 } from './export.ts';
 export { encodeOnnxModel, readOnnxOpset, ONNX_OPSET, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx-proto.ts';
-export { goingOnShares, OrtNetwork, RECOMPUTE_WHEN_SHARE_GOING_ON, type CarryMode, type OrtModule, type OrtSessionOptions } from './network.ts';
+export { goingOnShares, nchwToNhwc, OrtNetwork, RECOMPUTE_WHEN_SHARE_GOING_ON, type CarryMode, type OrtModule, type OrtSessionOptions } from './network.ts';
 export { inspectOnnxNetwork, type OnnxNetworkExpectation, type OnnxNetworkShapes } from './inspect.ts';
 
 /**

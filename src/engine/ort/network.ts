@@ -71,7 +71,8 @@ export const RECOMPUTE_WHEN_SHARE_GOING_ON = 0.1;
 type PieceKind = 'stage' | 'exit';
 
 interface Sessions {
-  stage: OrtSession[];
+  /** Per stage, its chain of sessions (one, or one per segment of an imported trunk). */
+  stage: OrtSession[][];
   exit: OrtSession[];
   /** Stage n followed by exit n in one graph (`fusedGraph`), when the network was built from layers. */
   fused: OrtSession[];
@@ -99,6 +100,20 @@ function nhwcToNchw(x: Batch): Batch {
           out[((b * c + ch) * h + y) * w + xx] = x.data[((b * h + y) * w + xx) * c + ch];
         }
   return { data: out, shape: [n, c, h, w] };
+}
+
+/** NCHW feature maps → NHWC (what a native exit head reads); other ranks pass through. */
+export function nchwToNhwc(x: Batch): Batch {
+  if (x.shape.length !== 4) return x;
+  const [n, c, h, w] = x.shape;
+  const out = new Float32Array(x.data.length);
+  for (let b = 0; b < n; b++)
+    for (let ch = 0; ch < c; ch++)
+      for (let y = 0; y < h; y++)
+        for (let xx = 0; xx < w; xx++) {
+          out[((b * h + y) * w + xx) * c + ch] = x.data[((b * c + ch) * h + y) * w + xx];
+        }
+  return { data: out, shape: [n, h, w, c] };
 }
 
 /**
@@ -167,10 +182,12 @@ export class OrtNetwork implements LoadedNetwork {
    */
   static async create(ort: OrtModule, spec: NetworkSpec, onnx: OnnxSource, options: OrtSessionOptions = {}, fused: FusedModels[] = []): Promise<OrtNetwork> {
     const depth = spec.stages.length;
-    if (onnx.stages.length !== depth || onnx.exits.length !== depth || (fused.length !== 0 && fused.length !== depth)) {
+    const segments = onnx.stageSegments ?? new Array<number>(depth).fill(1);
+    const files = segments.reduce((a, b) => a + b, 0);
+    if (segments.length !== depth || onnx.stages.length !== files || onnx.exits.length !== depth || (fused.length !== 0 && fused.length !== depth)) {
       throw new BranchyIoError(
         'ONNX_PIECE_COUNT',
-        `'${spec.name}' has ${depth} stages and exits; got ${onnx.stages.length} stage, ${onnx.exits.length} exit and ${fused.length} fused ONNX models.`,
+        `'${spec.name}' has ${depth} stages (${files} ONNX segments) and exits; got ${onnx.stages.length} stage, ${onnx.exits.length} exit and ${fused.length} fused ONNX models.`,
       );
     }
     const sessionOptions: InferenceSession.SessionOptions = {
@@ -187,10 +204,13 @@ export class OrtNetwork implements LoadedNetwork {
         throw new BranchyIoError('ONNX_BAD_MODEL', `onnxruntime cannot load ${kind} ${n} of '${spec.name}': ${(error as Error).message}`, { cause: error });
       }
     };
-    const stage: OrtSession[] = [];
+    const stage: OrtSession[][] = [];
     const exit: OrtSession[] = [];
+    let file = 0;
     for (let i = 0; i < depth; i++) {
-      stage.push(await open('stage', onnx.stages[i], i + 1));
+      const chain: OrtSession[] = [];
+      for (let k = 0; k < segments[i]; k++) chain.push(await open('stage', onnx.stages[file++], i + 1));
+      stage.push(chain);
       exit.push(await open('exit', onnx.exits[i], i + 1));
     }
     const fusedSessions: OrtSession[] = [];
@@ -208,7 +228,7 @@ export class OrtNetwork implements LoadedNetwork {
       };
       let mode: CarryMode;
       if (wanted === 'auto') {
-        const both = { probsOnly: sessions.probsOnly!, withFeatures: sessions.withFeatures!, stage: stage[i] };
+        const both = { probsOnly: sessions.probsOnly!, withFeatures: sessions.withFeatures!, stage: stage[i][0] };
         mode = await measureCarry(ort, pieceInputShape(spec, 'stage', n), both, options.goingOn?.[i] ?? RECOMPUTE_WHEN_SHARE_GOING_ON);
         await (mode === 'recompute' ? both.withFeatures : both.probsOnly).release();
       } else mode = wanted;
@@ -218,7 +238,7 @@ export class OrtNetwork implements LoadedNetwork {
     return new OrtNetwork(spec, options.runtime ?? 'ort', { stage, exit, fused: fusedSessions }, carry, ort, onnx);
   }
 
-  private session(kind: keyof Sessions, n: number): OrtSession {
+  private session<K extends keyof Sessions>(kind: K, n: number): Sessions[K][number] {
     const list = this.sessions[kind];
     if (!Number.isInteger(n) || n < 1 || n > list.length) {
       throw new BranchyArgumentError('ENGINE_BAD_INDEX', `${kind} ${n} does not exist; network '${this.spec.name}' has ${list.length} (numbered from 1).`);
@@ -259,11 +279,22 @@ export class OrtNetwork implements LoadedNetwork {
     return out;
   }
 
+  private async runOne(what: string, session: OrtSession, input: Batch): Promise<Batch> {
+    return (await this.call(what, session, input))[session.outputNames[0]];
+  }
+
   private async run(kind: PieceKind, n: number, x: Batch): Promise<Batch> {
-    const session = this.session(kind, n);
-    const input = kind === 'stage' ? this.stageInput(n, x) : x;
-    const output = (await this.call(`${kind} ${n}`, session, input))[session.outputNames[0]];
-    if (kind === 'exit' && this.onnx.exitOutput === 'logits') return { data: softmaxRows(output.data, output.shape[1]), shape: output.shape };
+    if (kind === 'stage') {
+      const chain = this.session('stage', n);
+      let y = this.stageInput(n, x);
+      for (const [k, session] of chain.entries()) y = await this.runOne(chain.length > 1 ? `stage ${n} (segment ${k + 1})` : `stage ${n}`, session, y);
+      return y;
+    }
+    const native = this.spec.exits[n - 1]?.layers.length > 0;
+    const session = this.session('exit', n);
+    if (native) return this.runOne(`exit ${n}`, session, this.onnx.inputLayout === 'nchw' ? nchwToNhwc(x) : x);
+    const output = await this.runOne(`exit ${n}`, session, x);
+    if (this.onnx.exitOutput === 'logits') return { data: softmaxRows(output.data, output.shape[1]), shape: output.shape };
     return output;
   }
 
@@ -281,6 +312,22 @@ export class OrtNetwork implements LoadedNetwork {
     };
   }
 
+  /** How many ONNX segments the trunk has, over all stages (the stage count unless a stage is a chain of them). */
+  get segmentCount(): number {
+    return this.sessions.stage.reduce((a, chain) => a + chain.length, 0);
+  }
+
+  /**
+   * Segment k (1-based over the whole trunk) on a batch: NHWC input (k = 1) or segment k-1's output → segment k's
+   * output, as the ONNX file returns it (NCHW for a PyTorch chain). Finding exit positions inside a stage uses it.
+   */
+  segment(k: number, x: Batch): Promise<Batch> {
+    const all = this.sessions.stage.flat();
+    if (!Number.isInteger(k) || k < 1 || k > all.length)
+      throw new BranchyArgumentError('ENGINE_BAD_INDEX', `segment ${k} does not exist; the trunk of '${this.spec.name}' has ${all.length} (numbered from 1).`);
+    return this.runOne(`segment ${k}`, all[k - 1], k === 1 ? this.stageInput(1, x) : x);
+  }
+
   /** Stage n on a batch: NHWC input (n = 1) or stage n-1's features → stage n's features. */
   stage(n: number, x: Batch): Promise<Batch> {
     return this.run('stage', n, x);
@@ -292,7 +339,7 @@ export class OrtNetwork implements LoadedNetwork {
   }
 
   dispose(): void {
-    for (const s of [...this.sessions.stage, ...this.sessions.exit, ...this.sessions.fused]) void s.release();
+    for (const s of [...this.sessions.stage.flat(), ...this.sessions.exit, ...this.sessions.fused]) void s.release();
     this.sessions.stage.length = 0;
     this.sessions.exit.length = 0;
     this.sessions.fused.length = 0;
