@@ -17,6 +17,9 @@ export const NATS_SERVER_PACKAGE: SystemPackage = { name: 'nats-server', path: '
 /** Debian's iproute2 (`ip`, `tc`), with which the testbed (test/testbed/) makes namespaces, veth pairs and qdiscs. */
 export const IPROUTE2_PACKAGE: SystemPackage = { name: 'iproute2', path: '/sbin/tc' };
 
+/** Debian's curl, one of the real clients the server's oversized-body test sends with. */
+export const CURL_PACKAGE: SystemPackage = { name: 'curl', path: '/usr/bin/curl' };
+
 /** Debian's Chromium, which the edge page's browser test drives through playwright-core. */
 export const CHROMIUM_PACKAGE: SystemPackage = { name: 'chromium', path: '/usr/bin/chromium' };
 

@@ -10,6 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { ModelManifest } from '../io/model-dir.ts';
 import type { HostRun, InferenceHost } from '../serve/inference-host.ts';
 import { METRICS_CONTENT_TYPE, MetricsRegistry } from '../serve/metrics.ts';
+import { connectionLimits, connectionServerOptions, installConnectionLimits } from '../serve/connection-limits.ts';
 import { createServer, type BranchyServer, type ServeOptions } from '../serve/server.ts';
 import type { Batch } from '../engine/types.ts';
 import { unitErrorReply } from './error-reply.ts';
@@ -174,7 +175,9 @@ export function createUnitServer(
     };
   }
   const metrics = options.metrics ?? new MetricsRegistry();
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.frameLimit ?? 64 * 1024 * 1024 });
+  const limits = connectionLimits(options.connections);
+  const app = Fastify({ ...connectionServerOptions(limits), logger: options.logger ?? false, bodyLimit: options.frameLimit ?? 64 * 1024 * 1024 });
+  installConnectionLimits(app, limits);
   app.addContentTypeParser(FRAME_TYPE, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/metrics', async (_request, reply) => reply.type(METRICS_CONTENT_TYPE).send(metrics.render()));

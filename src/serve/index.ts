@@ -7,6 +7,8 @@
  */
 export { createServer, type BranchyServer, type ServeOptions } from './server.ts';
 export type { AdaptiveOptions } from './adaptive.ts';
+export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-limits.ts';
+export { DEFAULT_LINGER, type LingerLimits } from './linger.ts';
 export {
   findModelDirs,
   openModels,

@@ -26,6 +26,8 @@ function tokenMatches(header: string | undefined, expected: Buffer): boolean {
 export function installErrorReplies(app: FastifyInstance, metrics: ServerMetrics, closing: () => boolean): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, body, retryAfterSeconds } = errorReply(error);
+    if (body.code === 'SERVE_BODY_TOO_LARGE')
+      body.message = `the request body is larger than this server's limit of ${app.initialConfig.bodyLimit} bytes (--body-limit).`;
     metrics.errors.inc({ code: body.code });
     // Client errors and load shedding are expected traffic, so only debug logs them; anything else is a fault.
     if (status >= 500 && !(error instanceof BranchyServeError)) request.log.error({ err: error }, body.message);

@@ -8,6 +8,7 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { AdaptiveOptions, OperatingPointController } from './adaptive.ts';
+import { connectionLimits, connectionServerOptions, installConnectionLimits, type ConnectionLimits } from './connection-limits.ts';
 import type { MetricsRegistry } from './metrics.ts';
 import { createModelRuntime, type ModelRuntime } from './model-runtime.ts';
 import type { ServedModel } from './model-set.ts';
@@ -35,6 +36,8 @@ export interface ServeOptions {
   logger?: FastifyServerOptions['logger'];
   /** The registry `/metrics` renders; the server adds its metrics to it (default: a new one). */
   metrics?: MetricsRegistry;
+  /** Timeouts, the connection limit and the lingering close (see `DEFAULT_CONNECTION_LIMITS` for the defaults). */
+  connections?: ConnectionLimits;
 }
 
 /** A running server's parts. */
@@ -49,7 +52,9 @@ export interface BranchyServer {
 const CONTROLLER_TICK_MS = 100;
 
 function createApp(options: ServeOptions, bodyLimit: number): FastifyInstance {
-  return Fastify({
+  const limits = connectionLimits(options.connections);
+  const app = Fastify({
+    ...connectionServerOptions(limits),
     logger: options.logger ?? false,
     bodyLimit,
     logController: new LogController({ disableRequestLogging: true }),
@@ -60,6 +65,8 @@ function createApp(options: ServeOptions, bodyLimit: number): FastifyInstance {
       return new Error(`${dataVar}${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}${extra ? ` ('${extra}')` : ''}`);
     },
   });
+  installConnectionLimits(app, limits);
+  return app;
 }
 
 /** Lets a controller decide; a move is counted and logged. */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
 import type { ServedModel } from '../../serve/index.ts';
+import { addConnectionOptions, connectionOptions } from '../connection-options.ts';
 import { addEngineOptions, engineOptions } from '../engine-options.ts';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../parse.ts';
 import { LOOPBACK_HOSTS, stopSignal } from '../process.ts';
@@ -25,28 +26,30 @@ function readToken(path: string): string {
 
 /** `branchy serve`. */
 export function serveCommand(): Command {
-  return addEngineOptions(
-    new Command('serve')
-      .description('serve models over HTTP with micro-batched early exit (a model directory, or a directory of them)')
-      .argument('<paths...>', 'model directories, or directories whose subdirectories are model directories')
-      .option('--host <address>', 'address to bind; other than loopback needs --token-file', '127.0.0.1')
-      .option('--port <n>', 'port (0 picks a free one; the address is printed)', nonNegativeInt('--port'), 8080)
-      .option('--token-file <file>', 'require "Authorization: Bearer <token>" with the token in this file (except /healthz, /readyz)')
-      .option('--max-batch <n>', 'most samples per batch', positiveInt('--max-batch'), 64)
-      .option('--max-wait-ms <ms>', 'longest a request waits for others to join its batch', positiveNumber('--max-wait-ms', true), 2)
-      .option('--queue-limit <n>', 'most samples waiting per model; beyond it requests get 503 with Retry-After', positiveInt('--queue-limit'), 1024)
-      .option('--body-limit <bytes>', 'largest request body', positiveInt('--body-limit'), 4 * 1024 * 1024)
-      .option(
-        '--slo-ms <ms>',
-        'p99 latency objective: move along the calibrated Pareto front under load and shed what it cannot absorb (needs calibrated models)',
-        positiveNumber('--slo-ms'),
-      )
-      .option(
-        '--no-inference-thread',
-        'run batches on the HTTP thread instead of one inference thread per model (which opens the model with the same --engine/--backend/--threads)',
-      )
-      .option('--strict', 'fail to start when any model fails to load (default: report and skip it)', false)
-      .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug, silent)', 'info'),
+  return addConnectionOptions(
+    addEngineOptions(
+      new Command('serve')
+        .description('serve models over HTTP with micro-batched early exit (a model directory, or a directory of them)')
+        .argument('<paths...>', 'model directories, or directories whose subdirectories are model directories')
+        .option('--host <address>', 'address to bind; other than loopback needs --token-file', '127.0.0.1')
+        .option('--port <n>', 'port (0 picks a free one; the address is printed)', nonNegativeInt('--port'), 8080)
+        .option('--token-file <file>', 'require "Authorization: Bearer <token>" with the token in this file (except /healthz, /readyz)')
+        .option('--max-batch <n>', 'most samples per batch', positiveInt('--max-batch'), 64)
+        .option('--max-wait-ms <ms>', 'longest a request waits for others to join its batch', positiveNumber('--max-wait-ms', true), 2)
+        .option('--queue-limit <n>', 'most samples waiting per model; beyond it requests get 503 with Retry-After', positiveInt('--queue-limit'), 1024)
+        .option('--body-limit <bytes>', 'largest request body', positiveInt('--body-limit'), 4 * 1024 * 1024)
+        .option(
+          '--slo-ms <ms>',
+          'p99 latency objective: move along the calibrated Pareto front under load and shed what it cannot absorb (needs calibrated models)',
+          positiveNumber('--slo-ms'),
+        )
+        .option(
+          '--no-inference-thread',
+          'run batches on the HTTP thread instead of one inference thread per model (which opens the model with the same --engine/--backend/--threads)',
+        )
+        .option('--strict', 'fail to start when any model fails to load (default: report and skip it)', false)
+        .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug, silent)', 'info'),
+    ),
   ).action(async (paths: string[], o: Record<string, unknown>) => {
     const host = o.host as string;
     const token = o.tokenFile === undefined ? undefined : readToken(o.tokenFile as string);
@@ -74,6 +77,7 @@ export function serveCommand(): Command {
         bodyLimit: o.bodyLimit as number,
         sloMs: o.sloMs as number | undefined,
         token,
+        connections: connectionOptions(o),
         logger: { level: o.logLevel as string, stream: process.stderr },
       });
     } catch (error) {

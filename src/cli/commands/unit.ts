@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
+import { addConnectionOptions, connectionOptions } from '../connection-options.ts';
 import { addEngineOptions, engineOptions } from '../engine-options.ts';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../parse.ts';
 import { stopSignal } from '../process.ts';
@@ -7,51 +8,58 @@ import { checkUnitHost } from '../testbed-host.ts';
 
 /** `branchy unit`. */
 export function unitCommand(): Command {
-  return addEngineOptions(
-    new Command('unit')
-      .description(
-        "run one deployment unit of a plan: the first serves branchy serve's predict route; every unit answers from its own exits and hands the rest to its successor within a deadline, else answers degraded from its last exit",
-      )
-      .argument('<plan-dir>', "plan directory written by 'branchy split' (of a model, or of a shared successor)")
-      .requiredOption('--unit <name>', 'which unit of the plan to run')
-      .option('--host <host>', 'address to bind: loopback, or with --testbed an address of 10.77.0.0/16', '127.0.0.1')
-      .option(
-        '--testbed',
-        "allow --host to be an address of 10.77.0.0/16, only from inside a network namespace other than the machine's (the testbed of docs/testbed.md)",
-        false,
-      )
-      .option('--port <n>', 'HTTP port (0: any free port); with --nats it serves health, metrics and, on the first unit, predict', nonNegativeInt('--port'), 0)
-      .option('--successor <url>', "the successor unit's HTTP address, e.g. http://127.0.0.1:8081")
-      .option('--nats <url>', 'join a NATS deployment instead: serve this unit on its subject (queue group) and reach the successor by subject')
-      .option('--hop-timeout-ms <ms>', 'deadline of one hop to the successor', positiveNumber('--hop-timeout-ms'), 1000)
-      .addOption(
-        new Option(
-          '--feature-dtype <dtype>',
-          "what features travel as: f32, f16, or int8 with a per-channel scale (default: the dtype a 'branchy plan' plan was costed for, else f32)",
-        ).choices(['f32', 'f16', 'int8']),
-      )
-      .option('--breaker-failures <n>', 'consecutive failed hops that open the circuit breaker', positiveInt('--breaker-failures'), 3)
-      .option('--probe-after-ms <ms>', 'how long the breaker stays open before a hop probes the successor', positiveNumber('--probe-after-ms'), 1000)
-      .option('--max-batch <n>', 'most samples per batch', positiveInt('--max-batch'), 64)
-      .option(
-        '--max-wait-ms <ms>',
-        'longest a request or frame waits for others (default: 2 on the first unit; 0 on a successor, whose frames come batched already)',
-        positiveNumber('--max-wait-ms', true),
-      )
-      .option(
-        '--slo-ms <ms>',
-        "first unit only: hold this p99 latency over the link to the successor by moving along the plan's calibrated front as the link's round trip and bandwidth change (the model must have been calibrated before the split or plan)",
-        positiveNumber('--slo-ms'),
-      )
-      .option(
-        '--probe-every-ms <ms>',
-        'with --slo-ms: how often to time the link with a probe frame (and a one-sample frame when no hop carried features)',
-        positiveNumber('--probe-every-ms'),
-        1000,
-      )
-      .option('--web', "also serve the edge page: the plan's first unit runs in the browser and hands on to this unit, which must be its successor", false)
-      .option('--web-samples <file>', 'with --web: a labelled sample batch for the page (default: the shipped one that fits the model, if any)')
-      .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug, silent)', 'warn'),
+  return addConnectionOptions(
+    addEngineOptions(
+      new Command('unit')
+        .description(
+          "run one deployment unit of a plan: the first serves branchy serve's predict route; every unit answers from its own exits and hands the rest to its successor within a deadline, else answers degraded from its last exit",
+        )
+        .argument('<plan-dir>', "plan directory written by 'branchy split' (of a model, or of a shared successor)")
+        .requiredOption('--unit <name>', 'which unit of the plan to run')
+        .option('--host <host>', 'address to bind: loopback, or with --testbed an address of 10.77.0.0/16', '127.0.0.1')
+        .option(
+          '--testbed',
+          "allow --host to be an address of 10.77.0.0/16, only from inside a network namespace other than the machine's (the testbed of docs/testbed.md)",
+          false,
+        )
+        .option(
+          '--port <n>',
+          'HTTP port (0: any free port); with --nats it serves health, metrics and, on the first unit, predict',
+          nonNegativeInt('--port'),
+          0,
+        )
+        .option('--successor <url>', "the successor unit's HTTP address, e.g. http://127.0.0.1:8081")
+        .option('--nats <url>', 'join a NATS deployment instead: serve this unit on its subject (queue group) and reach the successor by subject')
+        .option('--hop-timeout-ms <ms>', 'deadline of one hop to the successor', positiveNumber('--hop-timeout-ms'), 1000)
+        .addOption(
+          new Option(
+            '--feature-dtype <dtype>',
+            "what features travel as: f32, f16, or int8 with a per-channel scale (default: the dtype a 'branchy plan' plan was costed for, else f32)",
+          ).choices(['f32', 'f16', 'int8']),
+        )
+        .option('--breaker-failures <n>', 'consecutive failed hops that open the circuit breaker', positiveInt('--breaker-failures'), 3)
+        .option('--probe-after-ms <ms>', 'how long the breaker stays open before a hop probes the successor', positiveNumber('--probe-after-ms'), 1000)
+        .option('--max-batch <n>', 'most samples per batch', positiveInt('--max-batch'), 64)
+        .option(
+          '--max-wait-ms <ms>',
+          'longest a request or frame waits for others (default: 2 on the first unit; 0 on a successor, whose frames come batched already)',
+          positiveNumber('--max-wait-ms', true),
+        )
+        .option(
+          '--slo-ms <ms>',
+          "first unit only: hold this p99 latency over the link to the successor by moving along the plan's calibrated front as the link's round trip and bandwidth change (the model must have been calibrated before the split or plan)",
+          positiveNumber('--slo-ms'),
+        )
+        .option(
+          '--probe-every-ms <ms>',
+          'with --slo-ms: how often to time the link with a probe frame (and a one-sample frame when no hop carried features)',
+          positiveNumber('--probe-every-ms'),
+          1000,
+        )
+        .option('--web', "also serve the edge page: the plan's first unit runs in the browser and hands on to this unit, which must be its successor", false)
+        .option('--web-samples <file>', 'with --web: a labelled sample batch for the page (default: the shipped one that fits the model, if any)')
+        .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug, silent)', 'warn'),
+    ),
   ).action(async (planDir: string, o: Record<string, unknown>) => {
     const host = o.host as string;
     checkUnitHost(host, o.testbed as boolean);
@@ -97,6 +105,7 @@ export function unitCommand(): Command {
       maxBatch: o.maxBatch as number,
       maxWaitMs,
       metrics,
+      connections: connectionOptions(o),
       logger: { level: o.logLevel as string, stream: process.stderr },
       ...(o.web
         ? {

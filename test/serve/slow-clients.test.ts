@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
+import type { BranchyServer } from '../../src/serve/index.ts';
+import { digits, listen, predictJson, served, type InProcessModel } from './fixtures.ts';
+
+const MODEL = 'b-lenet-mnist';
+
+/** Opens a raw connection and resolves, when the server ends it, with what the server sent. */
+function rawClient(url: string): { socket: Socket; closed: Promise<string> } {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  socket.on('error', () => {});
+  let received = '';
+  socket.on('data', (chunk) => (received += chunk.toString()));
+  return { socket, closed: new Promise((resolve) => socket.once('close', () => resolve(received))) };
+}
+
+describe('slow and idle clients are bounded by the connection limits', () => {
+  let model: InProcessModel;
+  let server: BranchyServer;
+  let url: string;
+
+  before(async () => {
+    model = await served(SHIPPED_MODEL_DIR, MODEL);
+    ({ server, url } = await listen([model], { connections: { headersTimeoutMs: 400, requestTimeoutMs: 800, keepAliveTimeoutMs: 300 } }));
+  });
+  after(async () => {
+    await server.close();
+    await model.host.close();
+  });
+
+  it('headers trickled a byte at a time get 408 and a close after the headers timeout, while a valid client is answered', async () => {
+    const { socket, closed } = rawClient(url);
+    const head = `POST /v1/models/${MODEL}/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n`;
+    let i = 0;
+    const trickle = setInterval(() => socket.writable && i < head.length && socket.write(head[i++]), 50);
+    assert.equal((await predictJson(url, MODEL, digits(1))).status, 200);
+    const received = await closed;
+    clearInterval(trickle);
+    assert.ok(i < head.length, 'the server waited for the whole trickled head');
+    assert.match(received, /^HTTP\/1\.1 408 /);
+  });
+
+  it('a body trickled a byte at a time is cut off after the request timeout', async () => {
+    const { socket, closed } = rawClient(url);
+    socket.write(`POST /v1/models/${MODEL}/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 10000\r\n\r\n`);
+    const trickle = setInterval(() => socket.writable && socket.write(' '), 20);
+    const received = await closed;
+    clearInterval(trickle);
+    assert.match(received, /^HTTP\/1\.1 408 /);
+  });
+
+  it('an idle keep-alive connection is closed after the keep-alive timeout', async () => {
+    const { socket, closed } = rawClient(url);
+    const start = performance.now();
+    socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
+    const received = await closed;
+    assert.match(received, /^HTTP\/1\.1 200 /);
+    assert.ok(performance.now() - start < 5_000, 'closed long before the 5 s default');
+  });
+});
