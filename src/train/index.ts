@@ -23,7 +23,7 @@ export {
   type TrainOptions,
 } from './options.ts';
 export { runTraining, normalizationOf, type TrainRun, type TrainingOutcome } from './run-training.ts';
-export { SHIPPED_RECIPE } from './recipes.ts';
+export { SHIPPED_MNIST_TRAINING, SHIPPED_RECIPE } from './recipes.ts';
 export { initFromBaseline } from './init-from.ts';
 export { TfjsNetwork, type ForwardOptions } from '../engine/tfjs/network.ts';
 export { useWasmTrainingKernels } from '../engine/tfjs/kernels/index.ts';

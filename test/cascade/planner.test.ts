@@ -28,7 +28,7 @@ import { loadDataSource } from '../../src/data/source.ts';
 import { loadModelDir } from '../../src/io/model-dir.ts';
 import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { openModel } from '../../src/open/open-model.ts';
-import { branchy, tempDir, tinySpec } from '../helpers.ts';
+import { branchy, tempDir, tinySpec, uncalibratedCopy } from '../helpers.ts';
 
 const EXAMPLE_TIERS = fileURLToPath(new URL('../../examples/tiers.json', import.meta.url));
 
@@ -549,7 +549,7 @@ describe('branchy plan', () => {
   });
 
   it('refuses an uncalibrated model, a bad tiers file and a profile of another network, each with its code', async () => {
-    let r = await branchy('plan', SHIPPED_MODEL_DIR, '--tiers', EXAMPLE_TIERS);
+    let r = await branchy('plan', uncalibratedCopy(SHIPPED_MODEL_DIR), '--tiers', EXAMPLE_TIERS);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /CASCADE_NOT_CALIBRATED: .* Run 'branchy calibrate/);
     const bad = join(tempDir(), 'tiers.json');

