@@ -4,7 +4,7 @@ import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
-import { tempDir } from '../helpers.ts';
+import { tempDir, uncalibratedCopy } from '../helpers.ts';
 import { BIN, digits, predictJson } from './fixtures.ts';
 
 interface Running {
@@ -116,7 +116,7 @@ describe('branchy serve command', () => {
     const cases: [string[], RegExp][] = [
       [[SHIPPED_MODEL_DIR, '--host', '0.0.0.0'], /SERVE_UNSAFE_HOST/],
       [[SHIPPED_MODEL_DIR, '--host', '0.0.0.0', '--token-file', shortToken], /SERVE_BAD_TOKEN_FILE/],
-      [[SHIPPED_MODEL_DIR, '--port', '0', '--slo-ms', '50'], /SERVE_NOT_CALIBRATED: .*branchy calibrate/],
+      [[uncalibratedCopy(SHIPPED_MODEL_DIR), '--port', '0', '--slo-ms', '50'], /SERVE_NOT_CALIBRATED: .*branchy calibrate/],
     ];
     const runs = await Promise.all(cases.map(([args]) => start(...args)));
     for (const [i, [args, pattern]] of cases.entries()) {

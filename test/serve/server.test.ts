@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { runEarlyExit } from '../../src/infer/index.ts';
 import { createServer, encodeInputsFrame, type BranchyServer } from '../../src/serve/index.ts';
-import { maxAbsDiff } from '../helpers.ts';
+import { maxAbsDiff, uncalibratedCopy } from '../helpers.ts';
 import { bodyOf, calibratedCopy, digits, listen, predictJson, served, type InProcessModel } from './fixtures.ts';
 
 interface Answer {
@@ -101,7 +101,7 @@ describe('branchy serve: HTTP API on 127.0.0.1', () => {
       list.models.map((m) => m.name),
       ['b-lenet-mnist'],
     );
-    assert.equal(list.models[0].calibrated, false);
+    assert.equal(list.models[0].calibrated, true, 'the shipped B-LeNet is calibrated on full MNIST');
     const one = (await (await fetch(`${url}/v1/models/b-lenet-mnist`)).json()) as { spec: { name: string }; thresholds: number[]; costProfile?: unknown };
     assert.equal(one.spec.name, 'b-lenet');
     assert.deepEqual(one.thresholds, model.manifest.spec.policy.thresholds);
@@ -195,11 +195,16 @@ describe('branchy serve: HTTP API on 127.0.0.1', () => {
     }
   });
 
-  it('refuses an SLO for a model without calibration, naming it', () => {
-    assert.throws(
-      () => createServer([model], { sloMs: 50 }),
-      (e: Error & { code?: string }) => e.code === 'SERVE_NOT_CALIBRATED' && /b-lenet-mnist.*has none; calibrate it first/.test(e.message),
-    );
+  it('refuses an SLO for a model without calibration, naming it', async () => {
+    const bare = await served(uncalibratedCopy(SHIPPED_MODEL_DIR), 'b-lenet-mnist');
+    try {
+      assert.throws(
+        () => createServer([bare], { sloMs: 50 }),
+        (e: Error & { code?: string }) => e.code === 'SERVE_NOT_CALIBRATED' && /b-lenet-mnist.*has none; calibrate it first/.test(e.message),
+      );
+    } finally {
+      await bare.host.close();
+    }
   });
 });
 
