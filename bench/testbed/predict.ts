@@ -28,8 +28,15 @@ import { parseArgs } from 'node:util';
 import type { CostModelOptions } from '../../src/cascade/cost-model.ts';
 import { placementSetup } from '../../src/cascade/placement-input.ts';
 import { readPlan } from '../../src/cascade/plan.ts';
-import { bestCandidate, compareCandidates, planCandidates, writePlacementPlan, type PlanCandidate, type PlannerResult } from '../../src/cascade/planner.ts';
-import { unitsOf } from '../../src/cli/commands/plan.ts';
+import {
+  bestCandidate,
+  compareCandidates,
+  planCandidates,
+  unitsOf,
+  writePlacementPlan,
+  type PlanCandidate,
+  type PlannerResult,
+} from '../../src/cascade/planner.ts';
 import { mnistSplits } from '../../src/data/index.ts';
 import { loadModelDir, type LoadedModelDir } from '../../src/io/model-dir.ts';
 import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';

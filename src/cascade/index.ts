@@ -65,6 +65,7 @@ export {
   placementCount,
   meetsConstraint,
   writePlacementPlan,
+  unitsOf,
   type PlanCandidate,
   type PlanConstraint,
   type PlannerInput,

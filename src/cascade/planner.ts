@@ -262,3 +262,15 @@ export function writePlacementPlan(out: string, model: LoadedModelDir, candidate
   };
   return writePlan(out, { plan: { ...split.plan, placement }, units: split.units });
 }
+
+/** `device:1 → edge:2`: each unit's tier and the stages it runs. */
+export function unitsOf(c: PlanCandidate, depth: number): string {
+  const bounds = [0, ...c.cuts, depth];
+  return c.tiers
+    .map((tier, i) => {
+      const from = c.forward === 'input' ? 1 : bounds[i] + 1;
+      const last = bounds[i + 1];
+      return `${tier}:${from === last ? from : `${from}-${last}`}`;
+    })
+    .join(' → ');
+}

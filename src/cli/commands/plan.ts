@@ -20,18 +20,6 @@ function constraintFrom(o: Record<string, unknown>): { constraint: PlanConstrain
 
 const short = (t: number) => +t.toPrecision(4);
 
-/** `device:1 → edge:2`: each unit's tier and the stages it runs. */
-export function unitsOf(c: PlanCandidate, depth: number): string {
-  const bounds = [0, ...c.cuts, depth];
-  return c.tiers
-    .map((tier, i) => {
-      const from = c.forward === 'input' ? 1 : bounds[i] + 1;
-      const last = bounds[i + 1];
-      return `${tier}:${from === last ? from : `${from}-${last}`}`;
-    })
-    .join(' → ');
-}
-
 const OBJECTIVE_WORDS: Record<PlanObjective, string> = { latency: 'mean latency', energy: "the device's energy", bytes: 'bytes sent' };
 
 const SCALING_HELP = `
@@ -111,7 +99,7 @@ export function planCommand(): Command {
         return [
           c === best ? '*' : c.reference ? 'ref' : c.meets ? '' : '-',
           c.id,
-          unitsOf(c, depth),
+          planner.unitsOf(c, depth),
           c.forward === 'none' ? '-' : c.forward,
           c.thresholds.map(short).join(', '),
           percent(c.accuracy),
@@ -156,7 +144,7 @@ export function planCommand(): Command {
         '',
         formatTable([header, ...references.map(row)]),
         '',
-        `best (*) by ${OBJECTIVE_WORDS[objective]} under ${text}: #${best.id} ${unitsOf(best, depth)}, forwarding ${best.forward}, thresholds [${best.thresholds.map(short).join(', ')}], validation accuracy ${percent(best.accuracy)}`,
+        `best (*) by ${OBJECTIVE_WORDS[objective]} under ${text}: #${best.id} ${planner.unitsOf(best, depth)}, forwarding ${best.forward}, thresholds [${best.thresholds.map(short).join(', ')}], validation accuracy ${percent(best.accuracy)}`,
         ...perExit,
         `(sorted by ${OBJECTIVE_WORDS[objective]}, those meeting the constraint first; '-': fails it; max/s: samples per second with full batches; ${o.top === undefined ? 'every candidate shown' : `the ${o.top as number} best of ${plans} shown`})`,
       ];
