@@ -174,7 +174,7 @@ export class CascadeUnit {
     const { net } = await openModel(dir, { engine: 'ort', ...options.open });
     const adapter = view.adapterDir === undefined ? undefined : (await openModel(view.adapterDir, { engine: 'ort', ...options.open })).net;
     if (options.successor?.maxFrameBytes !== undefined && unit.successor !== undefined) {
-      const meta = { modelId: plan.modelId, stage: unit.stages[1], thresholds: plan.spec.policy.thresholds, from: unit.name };
+      const meta = frameMeta(plan, unit, plan.spec.policy.thresholds);
       const one = featureBytes(sentShape(plan, unit), 1, options.featureDtype ?? plan.placement?.featureDtype ?? 'f32', meta);
       if (one > options.successor.maxFrameBytes) {
         net.dispose();
@@ -259,8 +259,7 @@ export class CascadeUnit {
 
   /** What every frame this unit sends says of itself. */
   private metaOf(thresholds: readonly number[]): Omit<FeaturesMeta, 'dtype'> {
-    const stage = this.plan.forward === 'input' ? 0 : this.unit.stages[1];
-    return { modelId: this.plan.modelId, stage, thresholds: [...thresholds], from: this.unit.name };
+    return frameMeta(this.plan, this.unit, thresholds);
   }
 
   /**
@@ -435,6 +434,11 @@ function planUnitDir(planDir: string, plan: { successor: { name: string }; front
     );
   }
   return join(planDir, name);
+}
+
+/** What a frame unit `unit` sends says of itself: the model, the stage it holds (0: the raw input), the thresholds, the sender. */
+function frameMeta(plan: DeploymentPlan, unit: UnitPlan, thresholds: readonly number[]): Omit<FeaturesMeta, 'dtype'> {
+  return { modelId: plan.modelId, stage: plan.forward === 'input' ? 0 : unit.stages[1], thresholds: [...thresholds], from: unit.name };
 }
 
 /** The per-sample shape a unit sends: its last stage's features, or the raw input when the plan forwards input. */
