@@ -325,13 +325,23 @@ export function updateManifest(dir: string, change: (manifest: ModelManifest) =>
 export interface SavedTrainState {
   epoch: number;
   optimizer: Record<string, Float32Array>;
+  /**
+   * The weights at the end of `epoch`, saved in the same file as the optimizer state, so that a resume takes both
+   * from one atomic write (a process killed between writing the model and writing this file leaves the model one
+   * epoch ahead of the state). Absent in checkpoints written before it was kept.
+   */
+  weights?: Record<string, Float32Array>;
   meta: Record<string, string>;
 }
 
-/** Saves optimizer state and progress; written after the model, so a resume never sees a newer state than weights. */
+/** The tensor-name prefix of the weights a training checkpoint holds beside the optimizer state. */
+const CHECKPOINT_WEIGHTS = 'checkpoint-weights/';
+
+/** Saves optimizer state, progress and (when given) the weights they belong to, in one atomic write. */
 export function saveTrainState(dir: string, state: SavedTrainState): void {
   const tensors: Record<string, TensorEntry> = {};
   for (const [name, data] of Object.entries(state.optimizer)) tensors[name] = { dtype: 'F32', shape: [data.length], data };
+  for (const [name, data] of Object.entries(state.weights ?? {})) tensors[`${CHECKPOINT_WEIGHTS}${name}`] = { dtype: 'F32', shape: [data.length], data };
   writeFileAtomic(join(dir, TRAIN_STATE_FILE), encodeFrame(tensors, { ...state.meta, epoch: String(state.epoch) }));
 }
 
@@ -343,6 +353,11 @@ export function loadTrainState(dir: string): SavedTrainState {
   if (!Number.isInteger(epoch) || epoch < 0)
     throw new BranchyIoError('TRAIN_BAD_CHECKPOINT', `'${path}': metadata 'epoch' is ${JSON.stringify(metadata.epoch)}; expected a whole number.`);
   const optimizer: Record<string, Float32Array> = {};
-  for (const [name, t] of Object.entries(tensors)) optimizer[name] = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
-  return { epoch, optimizer, meta: metadata };
+  const weights: Record<string, Float32Array> = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+    if (name.startsWith(CHECKPOINT_WEIGHTS)) weights[name.slice(CHECKPOINT_WEIGHTS.length)] = data;
+    else optimizer[name] = data;
+  }
+  return { epoch, optimizer, ...(Object.keys(weights).length > 0 ? { weights } : {}), meta: metadata };
 }
