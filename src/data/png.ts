@@ -157,12 +157,20 @@ function sameDims(a: readonly number[], b: readonly number[]): boolean {
  *
  * The returned arrays are consecutive views of one buffer that belongs to the caller.
  *
- * @throws BranchyDataError `DATA_NOT_FOUND` when the file cannot be read, `DATA_UNKNOWN_FORMAT` when it is
- *   neither PNG nor IDX, `DATA_INPUT_SHAPE` when its dims do not hold samples of `shape` (or hold none), and
- *   the PNG and IDX decoders' codes.
+ * @throws BranchyDataError `DATA_NOT_FOUND` when the file cannot be read, and the codes of {@link decodeInputBytes}.
  */
 export function readInputFile(path: string, shape: InputShape): Float32Array[] {
-  const bytes = readBytes(path);
+  return decodeInputBytes(readBytes(path), path, shape);
+}
+
+/**
+ * The network inputs an input file's bytes hold, as {@link readInputFile} reads them; `name` is quoted in errors.
+ *
+ * @throws BranchyDataError `DATA_UNKNOWN_FORMAT` when the bytes are neither PNG nor IDX, `DATA_INPUT_SHAPE` when
+ *   their dims do not hold samples of `shape` (or hold none), and the PNG and IDX decoders' codes.
+ */
+export function decodeInputBytes(bytes: Uint8Array, name: string, shape: InputShape): Float32Array[] {
+  const path = name;
   if (isPng(bytes)) return [decodePngInput(bytes, path, shape)];
   // Two zero bytes are taken as IDX even with an unknown type byte, so that parseIdx reports the bad magic.
   if (!(isGzip(bytes) || isIdx(bytes) || (bytes.length >= 2 && bytes[0] === 0 && bytes[1] === 0))) {
