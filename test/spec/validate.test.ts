@@ -61,6 +61,17 @@ describe('spec validation', () => {
     rejects({ ...tinySpec(), policy: { criterion: 'entropy', thresholds: [0.1] } }, 'SPEC_EXITS', /2 thresholds/);
   });
 
+  it('takes branch points inside a stage, ascending, on a network with layer lists only', () => {
+    assert.deepEqual(validateSpec(lenet()).branchPoints, [1]);
+    rejects({ ...lenet(), branchPoints: [0] }, 'SPEC_VALUE', /spec\.branchPoints\[0\]: got 0; expected a layer position from 1 to 10/);
+    rejects({ ...lenet(), branchPoints: [11] }, 'SPEC_VALUE', /branchPoints\[0\]: got 11/);
+    rejects({ ...lenet(), branchPoints: [4, 2] }, 'SPEC_VALUE', /branchPoints\[1\]: got 2; expected a position after 4/);
+    rejects({ ...lenet(), branchPoints: [] }, 'SPEC_TYPE', /spec\.branchPoints: got \[\]/);
+    rejects({ ...bLenet(), branchPoints: [1] }, 'SPEC_VALUE', /after layer 1 a stage ends already/);
+    const imported = { ...lenet(), imported: 'onnx', stages: [{ layers: [], output: [84] }], exits: [{ layers: [] }], branchPoints: [1] };
+    rejects(imported, 'SPEC_UNKNOWN_FIELD', /no branch points on an imported network/);
+  });
+
   it('requires every exit to end in one logit per class', () => {
     const spec = tinySpec();
     spec.exits[1].layers[2] = { type: 'dense', units: 4 };
