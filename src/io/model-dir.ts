@@ -158,6 +158,16 @@ export function readManifest(dir: string): ModelManifest {
   if (typeof manifest.weights !== 'object' || manifest.weights === null) {
     throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': field 'weights' is missing; expected an object of weight files.`);
   }
+  for (const [file, entry] of Object.entries(manifest.weights)) {
+    const e = entry as Partial<FileEntry> | null;
+    // A file name is one name inside the model directory: never a path that leads out of it.
+    if (/[\\/]/.test(file) || file === '..' || typeof e !== 'object' || e === null || typeof e.sha256 !== 'string' || !Number.isInteger(e.bytes)) {
+      throw new BranchyIoError(
+        'MODEL_BAD_MANIFEST',
+        `'${path}': weights entry ${JSON.stringify(file)} must name a file of the model directory (no path separators) with {sha256, bytes}.`,
+      );
+    }
+  }
   try {
     validateSpec(manifest.spec);
   } catch (error) {
