@@ -5,7 +5,13 @@ import { LAYER_TYPES, type LayerSpec, type NetworkSpec } from './types.ts';
 type Json = Record<string, unknown>;
 
 const show = (v: unknown): string => {
-  const s = JSON.stringify(v);
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    // Too deeply nested (or cyclic) to print: the error names its path and type instead.
+    s = Array.isArray(v) ? '[…]' : typeof v === 'object' && v !== null ? '{…}' : String(v);
+  }
   return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 };
 

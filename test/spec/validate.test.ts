@@ -72,6 +72,12 @@ describe('spec validation', () => {
     rejects(imported, 'SPEC_UNKNOWN_FIELD', /no branch points on an imported network/);
   });
 
+  it('refuses a value nested too deeply to print with a typed error, not a RangeError', () => {
+    let deep: unknown = 0;
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    rejects({ ...tinySpec(), name: deep }, 'SPEC_TYPE', /spec\.name: got \[…\]/);
+  });
+
   it('requires every exit to end in one logit per class', () => {
     const spec = tinySpec();
     spec.exits[1].layers[2] = { type: 'dense', units: 4 };
