@@ -47,8 +47,9 @@ function readBytes(path: string): Uint8Array {
 /**
  * Checks what a PNG's header claims before pngjs reads it: pngjs sizes its buffers from IHDR's width × height
  * before anything checks them (a 65535×65535 claim asks for gigabytes), and inflates an interlaced image's data
- * without a limit. So the claimed size must be the network's, and the image data must inflate to no more than an
- * image of that size can hold (at most 16-bit RGBA, with the filter bytes of every row of the 7 interlace passes).
+ * without a limit. So the claimed size must be the network's, and an interlaced image's data must inflate to no more
+ * than an image of that size can hold (at most 16-bit RGBA, with the filter bytes of every row of the 7 interlace
+ * passes); pngjs bounds a plain image's inflate by its size itself.
  * A file too malformed to read this way is left to pngjs, which refuses it.
  */
 function checkPngHeader(bytes: Uint8Array, name: string, h: number, w: number): void {
@@ -60,6 +61,9 @@ function checkPngHeader(bytes: Uint8Array, name: string, h: number, w: number): 
   if (width !== w || height !== h) {
     throw new BranchyDataError('DATA_INPUT_SHAPE', `${name}: image is ${width}×${height} (width×height) but the network expects ${w}×${h}; resize it first.`);
   }
+  // pngjs bounds a plain image's inflate by its (now checked) size itself; only interlaced data needs the bound here.
+  const interlaced = bytes[28] === 1;
+  if (!interlaced) return;
   const idat: Uint8Array[] = [];
   for (let at = 8; at + 12 <= bytes.length;) {
     const length = view.getUint32(at, false);
