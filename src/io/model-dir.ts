@@ -159,9 +159,7 @@ export function readManifest(dir: string): ModelManifest {
     throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': field 'weights' is missing; expected an object of weight files.`);
   }
   for (const [file, entry] of Object.entries(manifest.weights)) {
-    const e = entry as Partial<FileEntry> | null;
-    // A file name is one name inside the model directory: never a path that leads out of it.
-    if (/[\\/]/.test(file) || file === '..' || typeof e !== 'object' || e === null || typeof e.sha256 !== 'string' || !Number.isInteger(e.bytes)) {
+    if (!isFileEntry(file, entry)) {
       throw new BranchyIoError(
         'MODEL_BAD_MANIFEST',
         `'${path}': weights entry ${JSON.stringify(file)} must name a file of the model directory (no path separators) with {sha256, bytes}.`,
@@ -178,6 +176,23 @@ export function readManifest(dir: string): ModelManifest {
   return manifest;
 }
 
+/**
+ * Whether a manifest lists a file as it must: one name inside the model directory (no path separators, never a
+ * path that leads out of it) with the `sha256` and `bytes` it must have.
+ */
+function isFileEntry(file: unknown, entry: unknown): boolean {
+  const e = entry as Partial<FileEntry> | null;
+  return (
+    typeof file === 'string' &&
+    !/[\\/]/.test(file) &&
+    file !== '..' &&
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.sha256 === 'string' &&
+    Number.isInteger(e.bytes)
+  );
+}
+
 function readChecked(dir: string, file: string, entry: FileEntry, what: string): Uint8Array {
   const path = join(dir, file);
   const bytes = readBytes(path, what);
@@ -192,8 +207,7 @@ function readChecked(dir: string, file: string, entry: FileEntry, what: string):
 
 function checkOnnxManifest(onnx: unknown, depth: number, path: string): OnnxManifest {
   const o = onnx as OnnxManifest;
-  const entryOk = (e: OnnxFileEntry) =>
-    typeof e === 'object' && e !== null && typeof e.file === 'string' && !/[\\/]/.test(e.file) && typeof e.sha256 === 'string' && Number.isInteger(e.bytes);
+  const entryOk = (e: OnnxFileEntry) => typeof e === 'object' && e !== null && isFileEntry(e.file, e);
   const listOk = (l: unknown, length: number) => Array.isArray(l) && l.length === length && l.every(entryOk);
   const segments = o?.stageSegments;
   if (segments !== undefined && (!Array.isArray(segments) || segments.length !== depth || !segments.every((k) => Number.isInteger(k) && k >= 1)))
