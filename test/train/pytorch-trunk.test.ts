@@ -77,7 +77,7 @@ describe('a real PyTorch trunk: trained in torch, exported as NCHW segments, imp
       out: model,
       exits: [{ position: 1, head: 'conv1' }],
       splits,
-      options: { ...DEFAULT_TRAIN_OPTIONS, mode: 'frozen', epochs: 3, batchSize: 64, seed: 3 },
+      options: { ...DEFAULT_TRAIN_OPTIONS, mode: 'frozen', epochs: 4, batchSize: 64, seed: 3 },
       backend: 'wasm',
       maxDrop: 0.01,
       ort: loadOnnxruntimeNode,
@@ -106,7 +106,7 @@ describe('a real PyTorch trunk: trained in torch, exported as NCHW segments, imp
   it('add-exits keeps torch’s segments byte for byte; after calibration, the early exit holds the budget on unseen digits', async () => {
     for (let k = 1; k <= 3; k++) assert.equal(sha(join(model, `stage_${k}.onnx`)), sha(join(chain, `stage_${k}.onnx`)), `stage_${k}.onnx`);
     assert.deepEqual(loadModelDir(model).manifest.onnx?.stageSegments, [1, 2]);
-    const budget = 0.01;
+    const budget = 0.02;
     const { chosen } = await calibrateNetwork(net, splits.validation, {
       criterion: getCriterion('entropy'),
       constraint: { maxDrop: budget },
