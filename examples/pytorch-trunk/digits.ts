@@ -20,8 +20,14 @@ if (out === undefined || out.startsWith('--')) {
 }
 const splits = loadDataSource(option('--data', 'mnist'), 1);
 const count = Math.min(Number(option('--train-samples', String(splits.train.count))), splits.train.count);
-const train = subset(splits.train, Uint32Array.from({ length: count }, (_, i) => i));
-const check = subset(splits.test, Uint32Array.from({ length: Math.min(Number(option('--check', '32')), splits.test.count) }, (_, i) => i));
+const train = subset(
+  splits.train,
+  Uint32Array.from({ length: count }, (_, i) => i),
+);
+const check = subset(
+  splits.test,
+  Uint32Array.from({ length: Math.min(Number(option('--check', '32')), splits.test.count) }, (_, i) => i),
+);
 const shape = splits.train.shape;
 writeFileSync(
   out,
