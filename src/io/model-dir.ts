@@ -73,13 +73,22 @@ export function onnxFile(kind: 'stage' | 'exit', n: number): string {
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 /**
- * The id of a model: a SHA-256 over its spec and the checksums of its weight files, as its manifest lists them.
- * Features frames carry it, and every unit checks it.
+ * The id of a model: a SHA-256 over its spec and the checksums of the files that hold its parameters, as its
+ * manifest lists them: the weight files, and, for a network imported from ONNX, its stage segments and imported
+ * exit heads (a network built from layers is its weights; its ONNX files are exported from them). Features frames
+ * carry it, and every unit checks it.
  */
 export function modelIdOf(manifest: ModelManifest): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify(manifest.spec));
   for (const file of Object.keys(manifest.weights).sort()) hash.update(`\n${file}:${manifest.weights[file].sha256}`);
+  const onnx = manifest.onnx;
+  if (manifest.spec.imported !== undefined && onnx !== undefined) {
+    for (const e of onnx.stages) hash.update(`\nonnx stage:${e.sha256}`);
+    onnx.exits.forEach((e, i) => {
+      if (manifest.spec.exits[i]?.layers.length === 0) hash.update(`\nonnx exit ${i + 1}:${e.sha256}`);
+    });
+  }
   return hash.digest('hex');
 }
 

@@ -1,7 +1,9 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { BranchyArgumentError, BranchyIoError } from '../../common/errors.ts';
 import type { NetworkSpec } from '../../spec/types.ts';
-import { selectRows } from '../batch.ts';
+import { nchwToNhwc, selectRows } from '../batch.ts';
+
+export { nchwToNhwc };
 import type { Batch, LoadedNetwork, OnnxSource, StageAndExit } from '../types.ts';
 import type { FeatureShape } from '../../spec/shapes.ts';
 import { ONNX_FUSED_FEATURES, ONNX_FUSED_PROBS, pieceInputShape, type FusedModels } from './export.ts';
@@ -102,20 +104,6 @@ function nhwcToNchw(x: Batch): Batch {
   return { data: out, shape: [n, c, h, w] };
 }
 
-/** NCHW feature maps → NHWC (what a native exit head reads); other ranks pass through. */
-export function nchwToNhwc(x: Batch): Batch {
-  if (x.shape.length !== 4) return x;
-  const [n, c, h, w] = x.shape;
-  const out = new Float32Array(x.data.length);
-  for (let b = 0; b < n; b++)
-    for (let ch = 0; ch < c; ch++)
-      for (let y = 0; y < h; y++)
-        for (let xx = 0; xx < w; xx++) {
-          out[((b * h + y) * w + xx) * c + ch] = x.data[((b * c + ch) * h + y) * w + xx];
-        }
-  return { data: out, shape: [n, h, w, c] };
-}
-
 /**
  * Chooses a stage's carry mode by timing, at batch 1 on zeros, its two fused sessions and the stage alone: the
  * best of 7 interleaved rounds, each of enough calls to last about 0.2 ms. Recompute when the probabilities-only
@@ -157,6 +145,7 @@ export class OrtNetwork implements LoadedNetwork {
   readonly stageAndExit?: (n: number, x: Batch) => Promise<StageAndExit>;
   /** Per stage before the last (index n-1), how its fused call carries features on; empty without fused sessions. */
   readonly carry: readonly CarryMode[];
+  readonly featureLayout: 'nhwc' | 'nchw';
   private readonly sessions: Sessions;
 
   private readonly ort: OrtModule;
@@ -169,6 +158,7 @@ export class OrtNetwork implements LoadedNetwork {
     this.runtime = runtime;
     this.sessions = sessions;
     this.carry = carry;
+    this.featureLayout = onnx.inputLayout ?? 'nhwc';
     if (sessions.fused.length > 0) this.stageAndExit = (n, x) => this.runFused(n, x);
   }
 
