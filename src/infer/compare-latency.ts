@@ -65,6 +65,7 @@ function sliceSamples(samples: LabelledSamples, start: number, end: number): Lab
     shape: samples.shape,
     count: end - start,
     classes: samples.classes,
+    unnamedClasses: samples.unnamedClasses,
   };
 }
 

@@ -13,6 +13,8 @@ export interface LabelledSamples {
   readonly count: number;
   /** Class names, indexed by the labels (a `Dataset` has them); when present they must be the network's. */
   readonly classes?: readonly string[];
+  /** The classes are numbered, not named (a `Dataset` read from IDX files): only their count must be the network's. */
+  readonly unnamedClasses?: boolean;
 }
 
 /** Accuracy of every exit and of the early-exit decision on a set of samples. */

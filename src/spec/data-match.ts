@@ -21,6 +21,11 @@ export interface DataFace {
   readonly shape: readonly number[];
   /** Class names, indexed by the labels. Samples without them are checked on their shape only. */
   readonly classes?: readonly string[];
+  /**
+   * The source numbers its classes without naming them (IDX files hold label numbers only): `classes` are then the
+   * label numbers as text, and only their count is held against the network's.
+   */
+  readonly unnamedClasses?: boolean;
   /** Labels; read only when `allowClassMismatch` meets a data set that declares more classes than the network. */
   readonly y?: ArrayLike<number>;
 }
@@ -44,12 +49,13 @@ export interface DataMismatch {
   detail: string;
 }
 
-/** Longest class list quoted in full; longer ones show their first names and their count. */
-const QUOTED_CLASSES = 12;
+/** Longest class list quoted in full; a longer one shows its first names, an ellipsis and its last name. */
+const QUOTED_CLASSES = 6;
 
 function quoteClasses(classes: readonly string[]): string {
-  const shown = classes.slice(0, QUOTED_CLASSES).map((c) => JSON.stringify(c));
-  return `${classes.length} classes [${shown.join(', ')}${classes.length > QUOTED_CLASSES ? ', …' : ''}]`;
+  const q = (c: string) => JSON.stringify(c);
+  const shown = classes.length <= QUOTED_CLASSES ? classes.map(q) : [...classes.slice(0, QUOTED_CLASSES - 2).map(q), '…', q(classes[classes.length - 1])];
+  return `${classes.length} classes [${shown.join(', ')}]`;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -67,8 +73,9 @@ function firstClassDifference(model: readonly string[], data: readonly string[])
 
 /**
  * How `data` differs from what `model` takes, or `undefined` when it fits: first the per-sample shape, then (unless
- * `allowClassMismatch`) the class names and their order. With `allowClassMismatch`, a data set declaring more classes
- * than the network still fits only when none of its labels reaches past the network's classes.
+ * `allowClassMismatch`) the class names and their order, or only their count when the data's classes are unnamed.
+ * With `allowClassMismatch`, a data set declaring more classes than the network still fits only when none of its
+ * labels reaches past the network's classes.
  */
 export function dataModelMismatch(model: ModelInputFace, data: DataFace, options: Pick<DataMatchOptions, 'allowClassMismatch'> = {}): DataMismatch | undefined {
   const expected = model.input.shape;
@@ -77,17 +84,23 @@ export function dataModelMismatch(model: ModelInputFace, data: DataFace, options
   }
   const classes = data.classes;
   if (classes === undefined) return undefined;
-  const same = classes.length === model.classes.length && classes.every((c, i) => c === model.classes[i]);
-  if (same) return undefined;
-  const both = `the model answers ${quoteClasses(model.classes)}; the data is labelled with ${quoteClasses(classes)}`;
-  if (!options.allowClassMismatch) return { kind: 'classes', detail: `${both}: ${firstClassDifference(model.classes, classes)}` };
+  const sameCount = classes.length === model.classes.length;
+  if (data.unnamedClasses ? sameCount : sameCount && classes.every((c, i) => c === model.classes[i])) return undefined;
+  const dataSide = data.unnamedClasses ? `${classes.length} unnamed classes (labels 0..${classes.length - 1})` : quoteClasses(classes);
+  const both = `the model answers ${quoteClasses(model.classes)}; the data is labelled with ${dataSide}`;
+  if (!options.allowClassMismatch) {
+    const difference = data.unnamedClasses
+      ? `the data has ${classes.length} classes, the model ${model.classes.length}`
+      : firstClassDifference(model.classes, classes);
+    return { kind: 'classes', detail: `${both}: ${difference}` };
+  }
   if (classes.length <= model.classes.length || data.y === undefined) return undefined;
   const y = data.y;
   for (let i = 0; i < y.length; i++) {
     if (y[i] >= model.classes.length) {
       return {
         kind: 'classes',
-        detail: `${both}: sample ${i} has label ${y[i]} (${JSON.stringify(classes[y[i]])}), which the model has no class for (a class mismatch may be allowed, a label past the model's classes may not)`,
+        detail: `${both}: sample ${i} has label ${y[i]}${data.unnamedClasses ? '' : ` (${JSON.stringify(classes[y[i]])})`}, which the model has no class for (a class mismatch may be allowed, a label past the model's classes may not)`,
       };
     }
   }
