@@ -126,7 +126,7 @@ describe('model directory', () => {
     const deep = `${'['.repeat(20000)}${']'.repeat(20000)}`;
     for (const [where, named] of [
       [{ ...manifest, training: { history: '@deep' } }, '$.training.history[0][0]'],
-      [{ ...manifest, spec: { ...manifest.spec, notes: '@deep' } }, '$.spec.notes[0]'],
+      [{ ...manifest, spec: { ...manifest.spec, extra: '@deep' } }, '$.spec.extra[0]'],
     ] as const) {
       writeFileSync(path, JSON.stringify(where).replace('"@deep"', deep));
       for (const read of [() => readManifest(dir), () => loadModelDir(dir), () => updateManifest(dir, (m) => m)]) {
@@ -147,7 +147,7 @@ describe('model directory', () => {
   it('modelIdOf gives a typed error for a spec built in memory too deep to serialise', () => {
     let deep: unknown = [];
     for (let d = 0; d < 20000; d++) deep = [deep];
-    const spec = { ...tinySpec(), notes: deep };
+    const spec = Object.assign(tinySpec(), { extra: deep });
     assert.throws(() => modelIdOf({ format: 'branchy-model/1', spec, weights: {} }), {
       name: 'BranchyIoError',
       code: 'MODEL_BAD_MANIFEST',
