@@ -239,7 +239,10 @@ export type IdxSplit = 'train' | 'test';
 export interface IdxLoadOptions {
   /** `'train'` reads `train-*`, `'test'` reads `t10k-*`. */
   split: IdxSplit;
-  /** Class names by label; default '0'..'9'. Use {@link FASHION_MNIST_CLASSES} for Fashion-MNIST. */
+  /**
+   * Class names by label. Use {@link FASHION_MNIST_CLASSES} for Fashion-MNIST. Without them the classes are unnamed:
+   * labels 0..9, named '0'..'9' and marked `unnamedClasses` (a model is then matched on their count only).
+   */
   classes?: readonly string[];
 }
 
@@ -277,6 +280,7 @@ function readIdxFile(path: string): IdxTensor {
  */
 export function loadIdxDataset(dir: string, options: IdxLoadOptions): Dataset {
   const classes = options.classes ?? DIGIT_CLASSES;
+  const unnamed = options.classes === undefined ? { unnamedClasses: true } : {};
   const imagesPath = findIdxFile(dir, options.split, 'images');
   const labelsPath = findIdxFile(dir, options.split, 'labels');
   const images = readIdxFile(imagesPath);
@@ -320,6 +324,7 @@ export function loadIdxDataset(dir: string, options: IdxLoadOptions): Dataset {
     shape: [dims[1], dims[2], dims.length === 4 ? dims[3] : 1],
     count: y.length,
     classes: [...classes],
+    ...unnamed,
   };
 }
 
@@ -327,12 +332,13 @@ export function loadIdxDataset(dir: string, options: IdxLoadOptions): Dataset {
  * Train / validation / test splits of an MNIST-style IDX distribution in `dir`: the official test file
  * (`t10k-*`) is the test set untouched, and `validationSize` samples of the train file are held out by a
  * seeded permutation (same seed → same split). `source` reads e.g.
- * `"idx:/data/mnist, seed 1, validation 5000 of train"`.
+ * `"idx:/data/mnist, seed 1, validation 5000 of train"`. Without `classes` the classes are unnamed, as
+ * {@link loadIdxDataset} reads them.
  *
  * @throws BranchyDataError as {@link loadIdxDataset}, and `DATA_SPLIT_TOO_LARGE` when `validationSize`
  *   exceeds the train file's count.
  */
-export function idxSplits(dir: string, seed: number, validationSize = 5000, classes: readonly string[] = DIGIT_CLASSES): DatasetSplits {
+export function idxSplits(dir: string, seed: number, validationSize = 5000, classes?: readonly string[]): DatasetSplits {
   const full = loadIdxDataset(dir, { split: 'train', classes });
   const test = loadIdxDataset(dir, { split: 'test', classes });
   const trainSize = Math.max(0, full.count - validationSize);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BranchyError, BranchyIoError } from '../common/errors.ts';
+import { jsonDepthPast } from '../common/json-depth.ts';
 import type { ModelSource, OnnxSource } from '../engine/types.ts';
 import { validateSpec } from '../spec/validate.ts';
 import type { NetworkSpec } from '../spec/types.ts';
@@ -77,10 +78,21 @@ const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest(
  * manifest lists them: the weight files, and, for a network imported from ONNX, its stage segments and imported
  * exit heads (a network built from layers is its weights; its ONNX files are exported from them). Features frames
  * carry it, and every unit checks it.
+ *
+ * @throws BranchyIoError `MODEL_BAD_MANIFEST` for a spec nested too deeply to serialise (`readManifest` refuses such
+ *   files; this guards manifests built in memory).
  */
 export function modelIdOf(manifest: ModelManifest): string {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify(manifest.spec));
+  let spec: string;
+  try {
+    spec = JSON.stringify(manifest.spec);
+  } catch (error) {
+    throw new BranchyIoError('MODEL_BAD_MANIFEST', `the spec of model '${manifest.spec.name}' cannot be serialised: ${(error as Error).message}.`, {
+      cause: error,
+    });
+  }
+  hash.update(spec);
   for (const file of Object.keys(manifest.weights).sort()) hash.update(`\n${file}:${manifest.weights[file].sha256}`);
   const onnx = manifest.onnx;
   if (manifest.spec.imported !== undefined && onnx !== undefined) {
@@ -149,6 +161,12 @@ function readBytes(path: string, what: string): Uint8Array {
   }
 }
 
+/**
+ * Deepest nesting `branchy.json` may have. A spec's layers nest a few levels deep and training metadata a few more;
+ * a file nested thousands deep parses, but would overflow the stack wherever it is written, hashed or printed.
+ */
+export const MANIFEST_MAX_DEPTH = 64;
+
 /** Reads and checks `branchy.json` alone (no weights). */
 export function readManifest(dir: string): ModelManifest {
   if (!existsSync(dir)) throw new BranchyIoError('MODEL_NOT_FOUND', `model directory '${dir}' does not exist.`);
@@ -159,6 +177,10 @@ export function readManifest(dir: string): ModelManifest {
     json = JSON.parse(text);
   } catch (error) {
     throw new BranchyIoError('MODEL_BAD_JSON', `'${path}' is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  const tooDeep = jsonDepthPast(json, MANIFEST_MAX_DEPTH);
+  if (tooDeep !== undefined) {
+    throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': ${tooDeep} nests deeper than ${MANIFEST_MAX_DEPTH} levels of arrays and objects.`);
   }
   const manifest = json as ModelManifest;
   if (typeof json !== 'object' || json === null || manifest.format !== 'branchy-model/1') {

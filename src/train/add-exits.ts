@@ -11,6 +11,7 @@ import { getCriterion } from '../exit/index.ts';
 import { allExitsOver, argmaxRow } from '../infer/index.ts';
 import { loadModelDir, saveModelDir, saveOnnxFiles, saveOnnxModelDir, updateManifest, type LoadedModelDir } from '../io/model-dir.ts';
 import { openModel } from '../open/open-model.ts';
+import { checkSplitsMatchModel } from '../spec/data-match.ts';
 import type { FeatureShape } from '../spec/shapes.ts';
 import type { LayerSpec, NetworkSpec } from '../spec/types.ts';
 import { headLayers, type HeadChoice } from './exit-heads.ts';
@@ -74,6 +75,8 @@ export interface AddExitsRun {
   ort: () => Promise<OrtModule>;
   log: (line: string) => void;
   onEvent?: (position: number, event: TrainEvent) => void;
+  /** Accept data whose class names differ from the network's (label n then means its class n); the shape must match. */
+  allowClassMismatch?: boolean;
 }
 
 /** What `addExits` reports. */
@@ -167,13 +170,15 @@ function writeNetwork(
  * kept as they are), writes the result to `out` and chooses first thresholds on the validation split
  * (`maxDrop`, as `train` does). Existing exits are kept unless a new head takes their place.
  *
- * @throws BranchyArgumentError `EXITS_NO_POSITIONS`, `EXITS_BAD_POSITION`, `HEAD_BAD_SPEC`; the errors of the
- *   loaders and of training.
+ * @throws BranchyArgumentError `EXITS_NO_POSITIONS`, `EXITS_BAD_POSITION`, `HEAD_BAD_SPEC`; BranchyDataError
+ *   `DATA_MODEL_MISMATCH` when the splits do not fit the network (shape, or classes unless `allowClassMismatch`);
+ *   the errors of the loaders and of training.
  */
 export async function addExits(run: AddExitsRun): Promise<AddExitsOutcome> {
   if (run.exits.length === 0) throw new BranchyArgumentError('EXITS_NO_POSITIONS', 'no exit positions given: name at least one with --at or --cut.');
   await useBackend(run.backend);
   const source = loadModelDir(run.from);
+  checkSplitsMatchModel(source.spec, run.splits, { allowClassMismatch: run.allowClassMismatch });
   const cut = await trunkCut(source, run.ort);
   const positions = checkPositions(
     cut,

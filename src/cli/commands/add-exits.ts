@@ -92,6 +92,7 @@ export function addExitsCommand(): Command {
       ort: loadOnnxruntimeNode,
       log,
       onEvent: (_, e) => progress(e),
+      allowClassMismatch: o.allowClassMismatch as boolean,
     });
     log(
       formatTable([
