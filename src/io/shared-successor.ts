@@ -36,7 +36,21 @@ export interface SharedFront {
   calibration: { split: 'validation'; maxDrop: number; accuracy: number; finalAccuracy: number; exitShare: number[] };
   /** Test-split figures: the front's own final exit, the path with early exits, and the path's final (successor) exit. */
   test: { samples: number; frontAlone: number; withSuccessor: number; successorOnly: number; exitShare: number[] };
+  /**
+   * The same, for a deployment that answers in the union of classes (`branchy split --answers union`): the
+   * successor's answer is its argmax over every class it knows, so a sample may get another front's class; the
+   * thresholds are chosen counting that. Absent in directories written before union answers were offered.
+   */
+  union?: Pick<SharedFront, 'policy' | 'calibration' | 'test'>;
 }
+
+/**
+ * The class space a shared path answers in: `front`, the front's own classes (the successor's probabilities over
+ * them, renormalised); `union`, the successor's classes (the front's exits' answers mapped into them).
+ */
+export type SharedAnswers = 'front' | 'union';
+/** The answer spaces, as written in plans and on the command line. */
+export const SHARED_ANSWERS: readonly SharedAnswers[] = ['front', 'union'];
 
 /** The `shared` field of a successor's `branchy.json`. */
 export interface SharedSuccessorInfo {

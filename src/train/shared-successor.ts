@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { chooseThresholdsForAccuracy, type AccuracyTargetChoice } from '../calibrate/index.ts';
+import { chooseThresholdsForAccuracy } from '../calibrate/index.ts';
 import { BranchyArgumentError } from '../common/errors.ts';
 import { Rng } from '../common/rng.ts';
 import { loadDataSource, subset, type Dataset, type DatasetSplits } from '../data/index.ts';
@@ -368,31 +368,34 @@ function pathFigures(table: AllExitsResult, labels: Uint8Array, criterion: strin
 
 /**
  * Chooses a front's thresholds on its validation split, counting the successor's answers for the samples it
- * forwards, and measures the path on its test split.
+ * forwards, and measures the path on its test split; in the front's classes or, with `answers: 'union'`, in the
+ * union (labels mapped there, the successor's argmax over every class it knows).
  */
 async function calibrateFront(
   front: LoadedFront,
   adapter: TfjsNetwork,
   successor: TfjsNetwork,
   maxDrop: number,
-): Promise<{ choice: AccuracyTargetChoice; criterion: string; test: SharedFront['test'] }> {
-  const path: SharedPath = { front: front.net, cut: front.cut, adapter, successor, classMap: front.classMap };
+  answers: 'front' | 'union',
+): Promise<Pick<SharedFront, 'policy' | 'calibration' | 'test'>> {
+  const path: SharedPath = { front: front.net, cut: front.cut, adapter, successor, classMap: front.classMap, answers };
   const criterion = front.model.spec.policy.criterion;
-  const validation = await sharedPathAllExitsOver(path, front.splits.validation);
-  const choice = chooseThresholdsForAccuracy(validation, front.splits.validation.y, getCriterion(criterion), maxDrop);
-  const test = await sharedPathAllExitsOver(path, front.splits.test);
-  const withSuccessor = pathFigures(test, front.splits.test.y, criterion, choice.thresholds);
+  const labels = (ds: Dataset) => (answers === 'union' ? Uint8Array.from(ds.y, (y) => front.classMap[y]) : ds.y);
+  const { validation: v, test: t } = front.splits;
+  const choice = chooseThresholdsForAccuracy(await sharedPathAllExitsOver(path, v), labels(v), getCriterion(criterion), maxDrop);
+  const table = await sharedPathAllExitsOver(path, t);
+  const withSuccessor = pathFigures(table, labels(t), criterion, choice.thresholds);
   const successorOnly = pathFigures(
-    test,
-    front.splits.test.y,
+    table,
+    labels(t),
     criterion,
     choice.thresholds.map(() => 0),
   ).accuracy;
-  const frontAlone = exitAccuracies(front.net, front.splits.test)[front.model.spec.stages.length - 1];
+  const frontAlone = exitAccuracies(front.net, t)[front.model.spec.stages.length - 1];
   return {
-    choice,
-    criterion,
-    test: { samples: front.splits.test.count, frontAlone, withSuccessor: withSuccessor.accuracy, successorOnly, exitShare: withSuccessor.exitShare },
+    policy: { criterion, thresholds: choice.thresholds },
+    calibration: { split: 'validation', maxDrop, accuracy: choice.accuracy, finalAccuracy: choice.finalAccuracy, exitShare: choice.exitShare },
+    test: { samples: t.count, frontAlone, withSuccessor: withSuccessor.accuracy, successorOnly, exitShare: withSuccessor.exitShare },
   };
 }
 
@@ -404,11 +407,17 @@ async function describeFront(
   maxDrop: number,
   log: (line: string) => void,
 ): Promise<SharedFront> {
-  const { choice, criterion, test } = await calibrateFront(front, adapter, successor, maxDrop);
+  const own = await calibrateFront(front, adapter, successor, maxDrop, 'front');
+  const union = await calibrateFront(front, adapter, successor, maxDrop, 'union');
   const pct = (a: number) => `${(100 * a).toFixed(2)}%`;
-  log(
-    `front ${front.name}: thresholds [${choice.thresholds.map((t) => +t.toPrecision(4)).join(', ')}] on ${front.splits.validation.count} validation samples (successor counted); test: front alone ${pct(test.frontAlone)}, with early exit + successor ${pct(test.withSuccessor)} (successor for every sample ${pct(test.successorOnly)}), answered at the front ${pct(1 - test.exitShare[test.exitShare.length - 1])}`,
-  );
+  for (const [space, c] of [
+    ['its classes', own],
+    ['the union', union],
+  ] as const) {
+    log(
+      `front ${front.name}, answers in ${space}: thresholds [${c.policy.thresholds.map((t) => +t.toPrecision(4)).join(', ')}] on ${front.splits.validation.count} validation samples (successor counted); test: front alone ${pct(c.test.frontAlone)}, with early exit + successor ${pct(c.test.withSuccessor)} (successor for every sample ${pct(c.test.successorOnly)}), answered at the front ${pct(1 - c.test.exitShare[c.test.exitShare.length - 1])}`,
+    );
+  }
   return {
     name: front.name,
     dir: front.dir,
@@ -420,9 +429,8 @@ async function describeFront(
     adapter: `${ADAPTERS_DIR}/${front.name}`,
     data: front.splits.source,
     mode,
-    policy: { criterion, thresholds: choice.thresholds },
-    calibration: { split: 'validation', maxDrop, accuracy: choice.accuracy, finalAccuracy: choice.finalAccuracy, exitShare: choice.exitShare },
-    test,
+    ...own,
+    union,
   };
 }
 

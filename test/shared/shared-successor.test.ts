@@ -10,20 +10,28 @@ import { loadDataSource, type DatasetSplits } from '../../src/data/index.ts';
 import type { Batch } from '../../src/engine/types.ts';
 import { firstPassingExit, getCriterion } from '../../src/exit/index.ts';
 import { argmaxRow, runSharedPathAllExits, type AllExitsResult } from '../../src/infer/index.ts';
-import { ADAPTERS_DIR, readSharedInfo, saveModelDir, type SharedSuccessorInfo } from '../../src/io/index.ts';
+import { ADAPTERS_DIR, readManifest, readSharedInfo, saveModelDir, type SharedAnswers, type SharedSuccessorInfo } from '../../src/io/index.ts';
 import { openModel } from '../../src/open/open-model.ts';
-import { attachFront, trainSharedSuccessor } from '../../src/train/index.ts';
+import { attachFront, DEFAULT_TRAIN_OPTIONS, runTraining, trainSharedSuccessor } from '../../src/train/index.ts';
 import { predict, rows, startUnit, type RunningUnit } from '../cascade/units.ts';
 import { tempDir, tinySpec } from '../helpers.ts';
 import { startNatsServer, type NatsServer } from '../nats-server.ts';
 import { FASHION_MNIST_PACKAGE, NATS_SERVER_PACKAGE, needs } from '../system-packages.ts';
 
+/** Fronts of two architectures: the shipped B-LeNet on digits, and a B-ConvNet on Fashion-MNIST trained in `before`. */
 const FRONTS = [
   { name: 'digits', dir: 'models/b-lenet-mnist', data: 'mnist' },
-  { name: 'fashion', dir: 'models/b-lenet-fashion-mnist', data: 'fashion-mnist' },
+  { name: 'fashion', dir: '', data: 'fashion-mnist' },
+];
+/** Fronts attached later: the digits B-LeNet again, and a B-ConvNet on digits (a model the successor never saw). */
+const LATE = [
+  { name: 'digits-late', dir: 'models/b-lenet-mnist', data: 'mnist' },
+  { name: 'digits-conv', dir: '', data: 'mnist' },
 ];
 /** Accuracy the successor must reach on each domain's test samples, answering every one, after this short run. */
-const SUCCESSOR_FLOOR = { digits: 0.75, fashion: 0.65 } as const;
+const SUCCESSOR_FLOOR: Record<string, number> = { digits: 0.75, fashion: 0.65, 'digits-late': 0.75, 'digits-conv': 0.7 };
+/** Each B-ConvNet front: one epoch on its domain's first 1000 train samples (its early exit trained with it). */
+const CONV_FRONT = { epochs: 1, trainSamples: 1000 };
 const OPTIONS = { epochs: 3, batchSize: 32, learningRate: 2e-3, beta1: 0.9, beta2: 0.999, seed: 1, lrSchedule: 'cosine' as const };
 const THRESHOLD_VECTORS = [[0], [0.3], [0.7], [2.3]];
 
@@ -41,48 +49,83 @@ function checksums(dir: string): Record<string, string> {
   );
 }
 
-describe('a successor shared by the digits and Fashion-MNIST fronts', { skip: needs(FASHION_MNIST_PACKAGE) }, () => {
+describe('a successor shared by a B-LeNet digits front and a B-ConvNet Fashion-MNIST front', { skip: needs(FASHION_MNIST_PACKAGE) }, () => {
   let out: string;
   let info: SharedSuccessorInfo;
   let splits: Record<string, DatasetSplits>;
   let frontSums: Record<string, string>[];
   const run = () => ({ backend: 'wasm' as const, splitSeed: 1, trainSamples: 1500, testSamples: 500, maxDrop: 0.01, log: () => {}, splits, options: OPTIONS });
+  const samples: Record<string, Batch> = {};
+  const sampleOf = (name: string) => {
+    const data = [...FRONTS, ...LATE].find((f) => f.name === name)!.data;
+    return (samples[name] ??= { data: splits[data].test.x.slice(0, 80 * 784), shape: [80, 28, 28, 1] });
+  };
+
+  /** Every exit of front `name`'s path on its 80 samples, in one process on onnxruntime, in a class space. */
+  async function pathTable(name: string, answers: SharedAnswers): Promise<AllExitsResult> {
+    const open = async (dir: string) => (await openModel(dir, { engine: 'ort' })).net;
+    const front = info.fronts.find((x) => x.name === name)!;
+    const path = {
+      front: await open(front.dir),
+      cut: 1,
+      adapter: await open(join(out, ADAPTERS_DIR, name)),
+      successor: await open(out),
+      classMap: front.classMap,
+    };
+    const table = await runSharedPathAllExits({ ...path, answers }, sampleOf(name));
+    [path.front, path.adapter, path.successor].forEach((n) => n.dispose());
+    return table;
+  }
 
   const tables = new Map<string, AllExitsResult>();
-  const samples: Record<string, Batch> = {};
 
   /** Asserts that front `name` at `url` answers as its path does in one process, at these thresholds. */
-  async function expectComposition(url: string, name: string, thresholds: number[]): Promise<void> {
+  async function expectComposition(url: string, name: string, thresholds: number[], answers: SharedAnswers = 'front'): Promise<void> {
     const criterion = getCriterion('entropy');
-    const f = FRONTS.find((x) => x.name === name)!;
-    samples[name] ??= { data: splits[f.data].test.x.slice(0, 80 * 784), shape: [80, 28, 28, 1] };
-    if (!tables.has(name)) {
-      const open = async (dir: string) => (await openModel(dir, { engine: 'ort' })).net;
-      const classMap = info.fronts.find((x) => x.name === name)!.classMap;
-      const path = { front: await open(f.dir), cut: 1, adapter: await open(join(out, ADAPTERS_DIR, name)), successor: await open(out), classMap };
-      tables.set(name, await runSharedPathAllExits(path, samples[name]));
-      [path.front, path.adapter, path.successor].forEach((n) => n.dispose());
-    }
-    const table = tables.get(name)!;
+    const key = `${name}/${answers}`;
+    if (!tables.has(key)) tables.set(key, await pathTable(name, answers));
+    const table = tables.get(key)!;
+    const k = table.classes;
     const expected = Array.from({ length: table.count }, (_, i) => {
-      const scores = table.probs.map((p) => criterion.score(p, 10, i * 10));
+      const scores = table.probs.map((p) => criterion.score(p, k, i * k));
       const exit = firstPassingExit(scores, thresholds);
-      return { label: argmaxRow(table.probs[exit], i * 10, 10), exit: exit + 1, score: scores[exit] };
+      return { label: argmaxRow(table.probs[exit], i * k, k), exit: exit + 1, score: scores[exit] };
     });
-    const { status, results } = await predict(url, name, rows(samples[name]), thresholds);
+    const { status, results } = await predict(url, name, rows(sampleOf(name)), thresholds);
     assert.equal(status, 200);
     assert.deepEqual(
       results.map((r) => [r.label, r.exit, r.unit, r.degraded]),
       expected.map((r) => [r.label, r.exit, r.exit === 1 ? name : 'successor', false]),
-      `${name} [${thresholds}]`,
+      `${name} [${thresholds}] ${answers}`,
     );
     results.forEach((r, i) => assert.ok(Math.abs(r.score - expected[i].score) <= 1e-5 * Math.max(1, expected[i].score), `${name} sample ${i}`));
     if (thresholds[0] === 0) assert.ok(results.every((r) => r.hops === 1 && r.path[0].unit === 'successor'));
   }
 
+  /** Trains a B-ConvNet front on a domain, as `branchy train --model b-convnet` does. */
+  async function convFront(data: string): Promise<string> {
+    const dir = join(tempDir(), `b-convnet-${data}`);
+    await runTraining({
+      model: 'b-convnet',
+      data,
+      out: dir,
+      backend: 'wasm',
+      options: { ...DEFAULT_TRAIN_OPTIONS, epochs: CONV_FRONT.epochs, beta1: 0.9 },
+      splitSeed: 1,
+      resume: false,
+      trainSamples: CONV_FRONT.trainSamples,
+      maxDrop: 0.01,
+      log: () => {},
+      splits: splits[data],
+    });
+    return dir;
+  }
+
   before(async () => {
     out = join(tempDir(), 'successor');
     splits = Object.fromEntries(FRONTS.map((f) => [f.data, loadDataSource(f.data, 1)]));
+    FRONTS[1].dir = await convFront('fashion-mnist');
+    LATE[1].dir = await convFront('mnist');
     frontSums = FRONTS.map((f) => checksums(f.dir));
     ({ info } = await trainSharedSuccessor({ ...run(), fronts: FRONTS, out }));
   });
@@ -91,60 +134,83 @@ describe('a successor shared by the digits and Fashion-MNIST fronts', { skip: ne
     FRONTS.forEach((f, i) => assert.deepEqual(checksums(f.dir), frontSums[i], f.dir));
   });
 
-  it('records both fronts, their class maps into the 20-class union and training mode successor', () => {
+  it('records fronts of two architectures, with different feature shapes at their cuts, mapped into the 20-class union', () => {
     assert.deepEqual(readSharedInfo(out), info);
+    assert.deepEqual(
+      FRONTS.map((f) => readManifest(f.dir).spec.name),
+      ['b-lenet', 'b-convnet'],
+    );
     assert.deepEqual(
       info.fronts.map((f) => [f.name, f.cut, f.classMap, f.mode, f.featureShape]),
       [
         ['digits', 1, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'successor', [30, 30, 5]],
-        ['fashion', 1, [10, 11, 12, 13, 14, 15, 16, 17, 18, 19], 'successor', [30, 30, 5]],
+        ['fashion', 1, [10, 11, 12, 13, 14, 15, 16, 17, 18, 19], 'successor', [15, 15, 16]],
       ],
     );
+    for (const f of info.fronts) assert.deepEqual(readManifest(join(out, f.adapter)).spec.input.shape, f.featureShape);
     const manifest = JSON.parse(readFileSync(join(out, 'branchy.json'), 'utf8')) as { spec: { classes: string[] }; training: { options: { mode: string } } };
     assert.equal(manifest.spec.classes.length, 20);
     assert.equal(manifest.training.options.mode, 'successor');
   });
 
   it(`answers every domain above its floor (digits ${SUCCESSOR_FLOOR.digits}, fashion ${SUCCESSOR_FLOOR.fashion}) with the successor alone`, () => {
-    for (const f of info.fronts) assert.ok(f.test.successorOnly >= SUCCESSOR_FLOOR[f.name as 'digits'], `${f.name}: ${f.test.successorOnly}`);
+    for (const f of info.fronts) assert.ok(f.test.successorOnly >= SUCCESSOR_FLOOR[f.name], `${f.name}: ${f.test.successorOnly}`);
   });
 
-  it("chooses each front's thresholds on its own validation split within the allowed drop, counting the successor's answers", () => {
+  it("chooses each front's thresholds on its own validation split within the allowed drop, in its classes and in the union", () => {
     for (const f of info.fronts) {
-      assert.equal(f.policy.thresholds.length, 1);
-      assert.equal(f.calibration.split, 'validation');
-      assert.ok(f.calibration.accuracy >= f.calibration.finalAccuracy - 0.01 - 1e-9, f.name);
-      assert.ok(Math.abs(f.calibration.exitShare.reduce((a, b) => a + b, 0) - 1) < 1e-9);
+      for (const c of [f, f.union!]) {
+        assert.equal(c.policy.thresholds.length, 1);
+        assert.equal(c.calibration.split, 'validation');
+        assert.ok(c.calibration.accuracy >= c.calibration.finalAccuracy - 0.01 - 1e-9, f.name);
+        assert.ok(Math.abs(c.calibration.exitShare.reduce((a, b) => a + b, 0) - 1) < 1e-9);
+      }
+      // The successor's argmax over 20 classes can only be wrong where its argmax over the front's 10 is.
+      assert.ok(f.union!.test.successorOnly <= f.test.successorOnly + 1e-9, f.name);
+      assert.equal(f.union!.test.frontAlone, f.test.frontAlone);
     }
   });
 
-  describe('attach-front', () => {
+  describe('attach-front: the same model again, and a front of another architecture the successor never saw', () => {
     let successorSums: Record<string, string>;
     let adapterSums: Record<string, string>[];
+    const before_: Record<string, AllExitsResult> = {};
 
     before(async () => {
       successorSums = checksums(out);
       delete successorSums['branchy.json'];
       adapterSums = FRONTS.map((f) => checksums(join(out, ADAPTERS_DIR, f.name)));
-      ({ info } = await attachFront({ ...run(), front: { ...FRONTS[0], name: 'digits-late' }, successor: out }));
+      for (const f of FRONTS) for (const answers of ['front', 'union'] as const) before_[`${f.name}/${answers}`] = await pathTable(f.name, answers);
+      for (const front of LATE) ({ info } = await attachFront({ ...run(), front, successor: out }));
     });
 
-    it("trains only the new adapter: the successor's weights, the old adapters and the fronts are unchanged", () => {
+    it("trains only the new adapters: the successor's weights, the old adapters, the fronts and the old paths' answers are unchanged", async () => {
       const now = checksums(out);
       delete now['branchy.json'];
       assert.deepEqual(now, successorSums);
       FRONTS.forEach((f, i) => assert.deepEqual(checksums(join(out, ADAPTERS_DIR, f.name)), adapterSums[i], f.name));
       FRONTS.forEach((f, i) => assert.deepEqual(checksums(f.dir), frontSums[i], f.dir));
-      const late = info.fronts.find((f) => f.name === 'digits-late')!;
-      assert.equal(late.mode, 'attach');
-      assert.ok(late.test.successorOnly >= SUCCESSOR_FLOOR.digits, `${late.test.successorOnly}`);
+      for (const f of FRONTS)
+        for (const answers of ['front', 'union'] as const) assert.deepEqual(await pathTable(f.name, answers), before_[`${f.name}/${answers}`]);
+      assert.deepEqual(
+        info.fronts.map((f) => f.name),
+        ['digits', 'fashion', 'digits-late', 'digits-conv'],
+      );
+    });
+
+    it(`the attached fronts answer digits above their floors (${SUCCESSOR_FLOOR['digits-late']}, ${SUCCESSOR_FLOOR['digits-conv']}), each with its own feature shape`, () => {
+      for (const name of ['digits-late', 'digits-conv']) {
+        const late = info.fronts.find((f) => f.name === name)!;
+        assert.equal(late.mode, 'attach');
+        assert.deepEqual(late.classMap, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert.ok(late.test.successorOnly >= SUCCESSOR_FLOOR[name], `${name}: ${late.test.successorOnly}`);
+        assert.ok(late.union !== undefined);
+      }
+      assert.deepEqual(info.fronts.find((f) => f.name === 'digits-conv')!.featureShape, [15, 15, 16]);
     });
 
     it('refuses a name already attached and a front with classes the successor does not know', async () => {
-      await assert.rejects(
-        attachFront({ ...run(), front: { ...FRONTS[0], name: 'digits-late' }, successor: out }),
-        (e: BranchyError) => e.code === 'TRAIN_FRONT_EXISTS',
-      );
+      await assert.rejects(attachFront({ ...run(), front: LATE[0], successor: out }), (e: BranchyError) => e.code === 'TRAIN_FRONT_EXISTS');
       const stranger = join(tempDir(), 'stranger');
       const spec = tinySpec();
       const { TfjsNetwork } = await import('../../src/train/index.ts');
@@ -158,41 +224,50 @@ describe('a successor shared by the digits and Fashion-MNIST fronts', { skip: ne
     });
   });
 
-  describe('deployed as three processes over HTTP (two fronts, one successor)', () => {
+  /** The plan's units as processes over HTTP: the successor first, then the fronts `names`. */
+  async function deploy(planDir: string, names: readonly string[], units: RunningUnit[]): Promise<void> {
+    const successor = await startUnit(planDir, 'successor');
+    units.push(successor);
+    for (const name of names) units.push(await startUnit(planDir, name, '--successor', successor.url, '--hop-timeout-ms', '5000'));
+  }
+
+  describe('deployed as processes over HTTP (three fronts of two architectures, one successor)', () => {
     let planDir: string;
     let plan: SharedDeploymentPlan;
     const units: RunningUnit[] = [];
+    const names = ['digits', 'fashion', 'digits-conv'];
 
     before(async () => {
       planDir = join(tempDir(), 'plan');
       plan = writeSharedPlan(out, planDir);
-      const successor = await startUnit(planDir, 'successor');
-      units.push(successor);
-      for (const f of FRONTS) units.push(await startUnit(planDir, f.name, '--successor', successor.url, '--hop-timeout-ms', '5000'));
-      for (const f of FRONTS) samples[f.name] = { data: splits[f.data].test.x.slice(0, 80 * 784), shape: [80, 28, 28, 1] };
+      await deploy(planDir, names, units);
     });
 
     after(async () => {
       for (const u of units) await u.stop();
     });
 
-    it('writes a plan of one front unit per front and one successor', () => {
+    it("writes a plan of one front unit per front and one successor, answering in each front's classes", () => {
       assert.deepEqual(readSharedPlan(planDir), plan);
+      assert.equal(plan.answers, 'front');
       assert.deepEqual(
-        plan.fronts.map((f) => f.name),
-        ['digits', 'fashion', 'digits-late'],
+        plan.fronts.map((f) => [f.name, f.network]),
+        [
+          ['digits', 'b-lenet'],
+          ['fashion', 'b-convnet'],
+          ['digits-late', 'b-lenet'],
+          ['digits-conv', 'b-convnet'],
+        ],
       );
       assert.deepEqual(plan.successor.inputShape, [8, 8, 16]);
     });
 
     it("answers (label, exit, score, unit) as the single-process composition of front, adapter and successor, in each front's classes", async () => {
-      for (const f of FRONTS) {
-        for (const thresholds of THRESHOLD_VECTORS) await expectComposition(units[FRONTS.indexOf(f) + 1].url, f.name, thresholds);
-      }
+      for (const [i, name] of names.entries()) for (const thresholds of THRESHOLD_VECTORS) await expectComposition(units[i + 1].url, name, thresholds);
     });
 
     it('serves both fronts at once from the one successor', async () => {
-      const [a, b] = await Promise.all(FRONTS.map((f, i) => predict(units[i + 1].url, f.name, rows(samples[f.name]), [0])));
+      const [a, b] = await Promise.all(FRONTS.map((f, i) => predict(units[i + 1].url, f.name, rows(sampleOf(f.name)), [0])));
       assert.equal(a.status, 200);
       assert.equal(b.status, 200);
       const metrics = await (await fetch(`${units[0].url}/metrics`)).text();
@@ -215,6 +290,53 @@ describe('a successor shared by the digits and Fashion-MNIST fronts', { skip: ne
       assert.equal(r.headers.get('branchy-error'), 'CASCADE_WRONG_MODEL');
     });
   });
+
+  describe('a plan that answers in the union of classes (split --answers union)', () => {
+    let planDir: string;
+    let plan: SharedDeploymentPlan;
+    const units: RunningUnit[] = [];
+
+    before(async () => {
+      planDir = join(tempDir(), 'plan-union');
+      plan = writeSharedPlan(out, planDir, { answers: 'union' });
+      await deploy(planDir, ['digits', 'fashion'], units);
+    });
+
+    after(async () => {
+      for (const u of units) await u.stop();
+    });
+
+    it("records answers: union, each front's union thresholds, and path ids apart from the front plan's", () => {
+      assert.deepEqual(readSharedPlan(planDir), plan);
+      assert.equal(plan.answers, 'union');
+      assert.deepEqual(plan.successor.classes.length, 20);
+      for (const f of plan.fronts) assert.deepEqual(f.policy.thresholds, info.fronts.find((x) => x.name === f.name)!.union!.policy.thresholds);
+    });
+
+    it('answers as the single-process composition in the union, front exits included (digits in 0..9, Fashion-MNIST in 10..19)', async () => {
+      for (const [i, f] of FRONTS.entries()) for (const thresholds of THRESHOLD_VECTORS) await expectComposition(units[i + 1].url, f.name, thresholds, 'union');
+      const [digits, fashion] = await Promise.all(FRONTS.map((f, i) => predict(units[i + 1].url, f.name, rows(sampleOf(f.name)), [2.3])));
+      assert.ok(digits.results.every((r) => r.exit === 1 && r.label < 10));
+      assert.ok(fashion.results.every((r) => r.exit === 1 && r.label >= 10));
+      const body = fashion.body as { results: { class: string }[] };
+      assert.ok(body.results.every((r) => r.class !== undefined && plan.successor.classes.slice(10).includes(r.class)));
+    });
+
+    it("the successor of a union plan refuses the frames of a front-classes plan's front, which answers degraded", async () => {
+      const other = join(tempDir(), 'plan-front');
+      const ids = writeSharedPlan(out, other).fronts.map((f) => f.pathId);
+      assert.ok(ids.every((id) => !plan.fronts.some((f) => f.pathId === id)));
+      const front = await startUnit(other, 'digits', '--successor', units[0].url, '--hop-timeout-ms', '5000');
+      units.push(front);
+      const { status, results } = await predict(front.url, 'digits', rows(sampleOf('digits')), [0]);
+      assert.equal(status, 200);
+      assert.ok(
+        results.every((r) => r.degraded && r.exit === 1 && /CASCADE_WRONG_MODEL/.test(r.reason ?? '')),
+        JSON.stringify(results[0]),
+      );
+    });
+  });
+
   describe(
     'deployed over NATS: both fronts reach the one successor subject, served by a queue group of two replicas',
     { skip: needs(NATS_SERVER_PACKAGE) },
