@@ -26,7 +26,7 @@ registerZooModel({ name: 'b-lenet', description: 'B-LeNet for MNIST (1 early exi
 registerZooModel({ name: 'lenet', description: 'LeNet for MNIST, the B-LeNet trunk without early exits', build: lenet });
 registerZooModel({
   name: 'b-convnet',
-  description: 'B-ConvNet for 28×28 grey images (1 early exit): wider and deeper than B-LeNet, 15×15×16 features at its exit',
+  description: 'B-ConvNet for 28×28 grey images (1 early exit): wider and deeper than B-LeNet at about its cost, 15×15×16 features at its exit',
   build: bConvnet,
 });
 registerZooModel({
