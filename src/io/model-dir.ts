@@ -158,6 +158,14 @@ export function readManifest(dir: string): ModelManifest {
   if (typeof manifest.weights !== 'object' || manifest.weights === null) {
     throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': field 'weights' is missing; expected an object of weight files.`);
   }
+  for (const [file, entry] of Object.entries(manifest.weights)) {
+    if (!isFileEntry(file, entry)) {
+      throw new BranchyIoError(
+        'MODEL_BAD_MANIFEST',
+        `'${path}': weights entry ${JSON.stringify(file)} must name a file of the model directory (no path separators) with {sha256, bytes}.`,
+      );
+    }
+  }
   try {
     validateSpec(manifest.spec);
   } catch (error) {
@@ -166,6 +174,23 @@ export function readManifest(dir: string): ModelManifest {
   }
   if (manifest.onnx !== undefined) checkOnnxManifest(manifest.onnx, manifest.spec.stages.length, path);
   return manifest;
+}
+
+/**
+ * Whether a manifest lists a file as it must: one name inside the model directory (no path separators, never a
+ * path that leads out of it) with the `sha256` and `bytes` it must have.
+ */
+function isFileEntry(file: unknown, entry: unknown): boolean {
+  const e = entry as Partial<FileEntry> | null;
+  return (
+    typeof file === 'string' &&
+    !/[\\/]/.test(file) &&
+    file !== '..' &&
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.sha256 === 'string' &&
+    Number.isInteger(e.bytes)
+  );
 }
 
 function readChecked(dir: string, file: string, entry: FileEntry, what: string): Uint8Array {
@@ -182,8 +207,7 @@ function readChecked(dir: string, file: string, entry: FileEntry, what: string):
 
 function checkOnnxManifest(onnx: unknown, depth: number, path: string): OnnxManifest {
   const o = onnx as OnnxManifest;
-  const entryOk = (e: OnnxFileEntry) =>
-    typeof e === 'object' && e !== null && typeof e.file === 'string' && !/[\\/]/.test(e.file) && typeof e.sha256 === 'string' && Number.isInteger(e.bytes);
+  const entryOk = (e: OnnxFileEntry) => typeof e === 'object' && e !== null && isFileEntry(e.file, e);
   const listOk = (l: unknown, length: number) => Array.isArray(l) && l.length === length && l.every(entryOk);
   const segments = o?.stageSegments;
   if (segments !== undefined && (!Array.isArray(segments) || segments.length !== depth || !segments.every((k) => Number.isInteger(k) && k >= 1)))
@@ -325,13 +349,23 @@ export function updateManifest(dir: string, change: (manifest: ModelManifest) =>
 export interface SavedTrainState {
   epoch: number;
   optimizer: Record<string, Float32Array>;
+  /**
+   * The weights at the end of `epoch`, saved in the same file as the optimizer state, so that a resume takes both
+   * from one atomic write (a process killed between writing the model and writing this file leaves the model one
+   * epoch ahead of the state). Absent in checkpoints written before it was kept.
+   */
+  weights?: Record<string, Float32Array>;
   meta: Record<string, string>;
 }
 
-/** Saves optimizer state and progress; written after the model, so a resume never sees a newer state than weights. */
+/** The tensor-name prefix of the weights a training checkpoint holds beside the optimizer state. */
+const CHECKPOINT_WEIGHTS = 'checkpoint-weights/';
+
+/** Saves optimizer state, progress and (when given) the weights they belong to, in one atomic write. */
 export function saveTrainState(dir: string, state: SavedTrainState): void {
   const tensors: Record<string, TensorEntry> = {};
   for (const [name, data] of Object.entries(state.optimizer)) tensors[name] = { dtype: 'F32', shape: [data.length], data };
+  for (const [name, data] of Object.entries(state.weights ?? {})) tensors[`${CHECKPOINT_WEIGHTS}${name}`] = { dtype: 'F32', shape: [data.length], data };
   writeFileAtomic(join(dir, TRAIN_STATE_FILE), encodeFrame(tensors, { ...state.meta, epoch: String(state.epoch) }));
 }
 
@@ -343,6 +377,11 @@ export function loadTrainState(dir: string): SavedTrainState {
   if (!Number.isInteger(epoch) || epoch < 0)
     throw new BranchyIoError('TRAIN_BAD_CHECKPOINT', `'${path}': metadata 'epoch' is ${JSON.stringify(metadata.epoch)}; expected a whole number.`);
   const optimizer: Record<string, Float32Array> = {};
-  for (const [name, t] of Object.entries(tensors)) optimizer[name] = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
-  return { epoch, optimizer, meta: metadata };
+  const weights: Record<string, Float32Array> = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+    if (name.startsWith(CHECKPOINT_WEIGHTS)) weights[name.slice(CHECKPOINT_WEIGHTS.length)] = data;
+    else optimizer[name] = data;
+  }
+  return { epoch, optimizer, ...(Object.keys(weights).length > 0 ? { weights } : {}), meta: metadata };
 }

@@ -29,8 +29,8 @@ export interface ExitRequest {
 export type PositionKind = 'stage-boundary' | 'layer';
 
 /**
- * Turns `--at` (stage boundaries; on an imported trunk, its segment boundaries) or `--cut` (layer positions of a
- * network with layer lists) into trunk positions.
+ * Turns `--at` (stage boundaries and the spec's branch points, in trunk order; on an imported trunk, its segment
+ * boundaries) or `--cut` (layer positions of a network with layer lists) into trunk positions.
  *
  * @throws BranchyArgumentError `EXITS_CUT_NEEDS_LAYERS` for `--cut` on an imported trunk; `EXITS_BAD_POSITION`
  *   for a boundary the trunk does not have.
@@ -45,13 +45,14 @@ export function resolvePositions(cut: TrunkCut, kind: PositionKind, values: read
     return checkPositions(cut, values, 'layer position');
   }
   if (cut.kind === 'onnx') return checkPositions(cut, values, 'segment boundary');
+  const count = cut.boundaries.length;
   return values.map((n) => {
-    if (!Number.isInteger(n) || n < 1 || n >= stages)
+    if (!Number.isInteger(n) || n < 1 || n > count)
       throw new BranchyArgumentError(
         'EXITS_BAD_POSITION',
-        `stage boundary ${n} does not exist: the network has ${stages} stage${stages === 1 ? '' : 's'} (early-exit boundaries 1 … ${stages - 1}${stages === 1 ? ', none' : ''}); --cut 1 … ${cut.pieces - 1} branches after any of its ${cut.pieces} layers.`,
+        `stage boundary ${n} does not exist: the network has ${stages} stage${stages === 1 ? '' : 's'} and ${count === 0 ? 'no boundary to branch at (no early exit and no branch points in its spec)' : `${count} boundar${count === 1 ? 'y' : 'ies'} to branch at (--at 1 … ${count}: after layer ${cut.boundaries.join(', ')})`}; --cut 1 … ${cut.pieces - 1} branches after any of its ${cut.pieces} layers.`,
       );
-    return cut.stageEnds[n - 1];
+    return cut.boundaries[n - 1];
   });
 }
 

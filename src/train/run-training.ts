@@ -88,7 +88,8 @@ export async function runTraining(run: TrainRun): Promise<TrainingOutcome> {
     const state = loadTrainState(run.out);
     const previous = (saved.manifest.training?.options ?? {}) as Partial<TrainOptions>;
     options = { ...options, ...previous, epochs: run.options.epochs };
-    net = new TfjsNetwork(saved.spec, saved.weights);
+    // The checkpoint's own copy of the weights: the model files may be an epoch ahead of it after a kill.
+    net = new TfjsNetwork(saved.spec, state.weights ?? saved.weights);
     resumeState = { epoch: state.epoch, optimizer: state.optimizer };
     const previousHistory = saved.manifest.training?.history;
     if (Array.isArray(previousHistory)) history.push(...previousHistory.slice(0, state.epoch));
@@ -128,7 +129,7 @@ export async function runTraining(run: TrainRun): Promise<TrainingOutcome> {
           samplesPerSecond: end.samplesPerSecond,
         });
         saveModelDir(run.out, { spec: net.spec, weights: net.weights() }, { training: training() });
-        saveTrainState(run.out, { epoch: state.epoch, optimizer: state.optimizer, meta: { model: net.spec.name } });
+        saveTrainState(run.out, { epoch: state.epoch, optimizer: state.optimizer, weights: net.weights(), meta: { model: net.spec.name } });
       },
     },
     resumeState,

@@ -85,6 +85,23 @@ describe('model directory', () => {
     fails(dir, 'MODEL_BAD_MANIFEST', 'format');
   });
 
+  it('refuses a weights entry that names a path out of the directory, or is not {sha256, bytes}', () => {
+    const dir = tempDir();
+    saveModelDir(dir, { spec: tinySpec(), weights: new TfjsNetwork(tinySpec()).weights() });
+    const path = join(dir, 'branchy.json');
+    const manifest = JSON.parse(readFileSync(path, 'utf8'));
+    const entry = manifest.weights['stage_1.safetensors'];
+    for (const weights of [
+      { '../stage_1.safetensors': entry },
+      { 'sub\\stage_1.safetensors': entry },
+      { 'stage_1.safetensors': null },
+      { 'stage_1.safetensors': { sha256: 1 } },
+    ]) {
+      writeFileSync(path, JSON.stringify({ ...manifest, weights }));
+      fails(dir, 'MODEL_BAD_MANIFEST', 'weights entry');
+    }
+  });
+
   it('a weight missing from the files is reported by name when the network is built', () => {
     const weights = new TfjsNetwork(tinySpec()).weights();
     delete weights['stage3.1.kernel'];
