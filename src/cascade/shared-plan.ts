@@ -17,8 +17,8 @@ import { readSharedInfo, SHARED_ANSWERS, type SharedAnswers } from '../io/shared
 import type { NetworkSpec } from '../spec/types.ts';
 import { validateSpec } from '../spec/validate.ts';
 import { BranchyCascadeError } from './errors.ts';
-import { PLAN_FILE, renamedWeights, UNIT_NAME_PATTERN } from './plan.ts';
-import type { DeploymentPlan, UnitPlan } from './types.ts';
+import { checkPlanFront, PLAN_FILE, renamedWeights, UNIT_NAME_PATTERN } from './plan.ts';
+import type { DeploymentPlan, PlanFront, UnitPlan } from './types.ts';
 
 /** `plan.json`'s format of a shared successor's plan. */
 export const SHARED_PLAN_FORMAT = 'branchy-shared-plan/1';
@@ -46,6 +46,12 @@ export interface SharedFrontPlan {
    * in the plan's class space (`answers`).
    */
   policy: { criterion: string; thresholds: number[] };
+  /**
+   * The path's calibrated Pareto front in the plan's class space, chosen where its thresholds were: what the front
+   * unit moves along when it holds a latency SLO (`branchy unit --slo-ms`). Absent for a front trained before
+   * shared successors stored one.
+   */
+  front?: PlanFront;
 }
 
 /** `plan.json` of a shared successor's deployment. */
@@ -141,7 +147,7 @@ export function writeSharedPlan(successorDir: string, out: string, options: { su
     }
     const adapter = loadModelDir(join(successorDir, f.adapter));
     const pathId = pathIdOf(frontModelId, f.cut, modelIdOf(adapter.manifest), successorId, answers);
-    const policy = answers === 'union' ? f.union!.policy : f.policy;
+    const { policy, front: calibrated } = answers === 'union' ? f.union! : f;
     const { branchPoints: _, ...frontSpec } = front.spec;
     const spec: NetworkSpec = {
       ...frontSpec,
@@ -167,6 +173,7 @@ export function writeSharedPlan(successorDir: string, out: string, options: { su
       classes: [...f.classes],
       classMap: [...f.classMap],
       policy: { criterion: policy.criterion, thresholds: [...policy.thresholds] },
+      ...(calibrated && { front: { criterion: calibrated.criterion, points: calibrated.points, chosen: calibrated.chosen } }),
     };
   });
   copyModel(successor, join(out, successorName), { modelId: successorId });
@@ -238,6 +245,7 @@ export function readSharedPlan(dir: string): SharedDeploymentPlan {
       Array.isArray(f.policy?.thresholds) &&
       f.policy.thresholds.length === f.cut + s.stages - 1;
     if (!ok) badPlan(path, `fronts[${i}] is not a front of this successor: ${JSON.stringify(f).slice(0, 200)}.`);
+    if (f.front !== undefined) checkPlanFront(path, `fronts[${i}].front`, f.front, f.policy.criterion, f.cut + s.stages);
   });
   if (plan.id !== sharedPlanIdOf(plan.fronts)) badPlan(path, `field 'id' is ${JSON.stringify(plan.id)}; expected the id of its fronts' paths (12 hex digits).`);
   return plan;
@@ -294,7 +302,7 @@ export function sharedUnitView(planDir: string, plan: SharedDeploymentPlan, name
     classes: plan.answers === 'union' ? [...s.classes] : [...front.classes],
     policy: { ...front.policy },
   };
-  const view = { ...chain(front, spec), successorModel: plan.model };
+  const view: DeploymentPlan = { ...chain(front, spec), successorModel: plan.model, ...(front.front && { front: front.front }) };
   return {
     plan: view,
     unit: view.units[0],

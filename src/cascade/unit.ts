@@ -395,7 +395,8 @@ export class CascadeUnit {
 }
 
 /**
- * A link SLO needs the first unit, a successor to reach and the model's calibrated front in the plan.
+ * A link SLO needs the first unit, a successor to reach and the model's calibrated front in the plan (a shared
+ * plan's front unit: its path's front, which the plan carries per front).
  *
  * @throws BranchyCascadeError `CASCADE_BAD_SLO`, `CASCADE_NO_SUCCESSOR`, `CASCADE_NOT_CALIBRATED`.
  */
@@ -413,7 +414,9 @@ function checkSlo(plan: DeploymentPlan, unit: UnitPlan, options: UnitOptions): v
   if (plan.front === undefined || plan.front.criterion !== plan.spec.policy.criterion) {
     throw new BranchyCascadeError(
       'CASCADE_NOT_CALIBRATED',
-      `plan of ${plan.model} carries no calibrated front for criterion '${plan.spec.policy.criterion}'; calibrate the model, then split or plan it again.`,
+      plan.successorModel === undefined
+        ? `plan of ${plan.model} carries no calibrated front for criterion '${plan.spec.policy.criterion}'; calibrate the model, then split or plan it again.`
+        : `plan of ${plan.model} carries no calibrated front for front '${unit.name}' (its successor was trained before shared plans carried one); train the successor again (or attach the front again), then split it again.`,
       500,
     );
   }

@@ -16,6 +16,7 @@ export {
   frontFeatures,
   runSharedPathAllExits,
   sharedPathAllExitsOver,
+  sharedPathNetwork,
   successorAnswers,
   toFrontClasses,
   toUnionClasses,

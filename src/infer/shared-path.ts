@@ -8,6 +8,7 @@
  * @module
  */
 import type { Batch, LoadedNetwork } from '../engine/types.ts';
+import type { NetworkSpec } from '../spec/types.ts';
 import type { AllExitsResult } from './all-exits.ts';
 import { allExitsInBatches, type LabelledSamples } from './evaluate.ts';
 
@@ -118,6 +119,46 @@ export async function runSharedPathAllExits(path: SharedPath, x: Batch): Promise
   }
   probs.push(...(await successorAnswers(path, features)));
   return { count: x.shape[0], classes: front.spec.classes.length, probs };
+}
+
+/**
+ * A front's path as one network: stages 1..cut of the front with their exits, then one stage of the adapter and the
+ * successor's first stage, then the successor's other stages, its exits answering in the path's class space. What
+ * the runner, the all-exits pass and the cost profile see of a shared path, e.g. to time it (`profileCosts`).
+ * Disposing it disposes none of the path's networks.
+ */
+export function sharedPathNetwork(path: SharedPath): LoadedNetwork {
+  const union = path.answers === 'union';
+  const front = union ? inUnionClasses(path.front, path.successor.spec.classes, path.classMap) : path.front;
+  const { cut, adapter, successor } = path;
+  const unionClasses = successor.spec.classes.length;
+  return {
+    spec: sharedPathSpec(path),
+    runtime: front.runtime,
+    stage: async (n, x) => (n <= cut ? front.stage(n, x) : successor.stage(n - cut, n === cut + 1 ? await adapter.stage(1, x) : x)),
+    exit: async (n, features) => {
+      if (n <= cut) return front.exit(n, features);
+      const p = await successor.exit(n - cut, features);
+      return union ? p : { data: toFrontClasses(p.data, p.shape[0], unionClasses, path.classMap), shape: [p.shape[0], path.classMap.length] };
+    },
+    dispose: () => {},
+  };
+}
+
+/** The spec of {@link sharedPathNetwork}: the path's stages and exits as layer lists, in the path's class space. */
+function sharedPathSpec(path: SharedPath): NetworkSpec {
+  const [f, a, s] = [path.front.spec, path.adapter.spec, path.successor.spec];
+  const stages = [...f.stages.slice(0, path.cut), { name: `${a.stages[0].name}+${s.stages[0].name}`, layers: [...a.stages[0].layers, ...s.stages[0].layers] }];
+  return {
+    format: 'branchy/1',
+    name: `${f.name}+${s.name}`,
+    description: `${f.name} up to stage ${path.cut}, then ${a.name} and ${s.name}.`,
+    input: f.input,
+    classes: path.answers === 'union' ? [...s.classes] : [...f.classes],
+    stages: [...stages, ...s.stages.slice(1)],
+    exits: [...f.exits.slice(0, path.cut), ...s.exits],
+    policy: { criterion: f.policy.criterion, thresholds: new Array<number>(path.cut + s.stages.length - 1).fill(0) },
+  };
 }
 
 /** {@link runSharedPathAllExits} over a whole sample set, in batches. */

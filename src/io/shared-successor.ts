@@ -37,11 +37,35 @@ export interface SharedFront {
   /** Test-split figures: the front's own final exit, the path with early exits, and the path's final (successor) exit. */
   test: { samples: number; frontAlone: number; withSuccessor: number; successorOnly: number; exitShare: number[] };
   /**
+   * The path's calibrated accuracy/cost Pareto front on the same validation split, the successor's answers
+   * counted: what a front unit holding a latency SLO moves along (`branchy unit --slo-ms`). Absent in directories
+   * written before shared plans carried it.
+   */
+  front?: SharedPathFront;
+  /**
    * The same, for a deployment that answers in the union of classes (`branchy split --answers union`): the
    * successor's answer is its argmax over every class it knows, so a sample may get another front's class; the
    * thresholds are chosen counting that. Absent in directories written before union answers were offered.
    */
-  union?: Pick<SharedFront, 'policy' | 'calibration' | 'test'>;
+  union?: Pick<SharedFront, 'policy' | 'calibration' | 'test' | 'front'>;
+}
+
+/**
+ * One front's path (its exits 1..cut, then the successor's) as a calibrated Pareto front: every threshold vector no
+ * other beats on both validation accuracy and expected cost, cheapest first, thinned as `branchy calibrate` thins.
+ */
+export interface SharedPathFront {
+  criterion: string;
+  /** Where the costs were measured: the training engine (`tfjs-wasm`, …) on this machine, ms per sample at batch 1. */
+  runtime: string;
+  /** Cost per sample of answering at each exit of the path, final last (the front's exits, then the successor's). */
+  costToExit: number[];
+  points: { thresholds: number[]; accuracy: number; expectedCost: number; exitShare: number[] }[];
+  /**
+   * The point the front starts at: the one with the front's thresholds (`policy`) when the front holds them, else
+   * the cheapest at least as accurate on the validation split.
+   */
+  chosen: number;
 }
 
 /**

@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { chooseThresholdsForAccuracy } from '../calibrate/index.ts';
+import { chooseThresholdsForAccuracy, paretoFront, profileCosts, thinFront, type AccuracyTargetChoice, type ProfileOptions } from '../calibrate/index.ts';
 import { BranchyArgumentError } from '../common/errors.ts';
 import { Rng } from '../common/rng.ts';
 import { loadDataSource, subset, type Dataset, type DatasetSplits } from '../data/index.ts';
@@ -21,9 +21,17 @@ import type { TfjsBackend } from '../engine/tfjs/backend-name.ts';
 import { TfjsNetwork } from '../engine/tfjs/network.ts';
 import { useWasmTrainingKernels, wasmTrainingKernelsRegistered } from '../engine/tfjs/kernels/index.ts';
 import { getCriterion, firstPassingExit } from '../exit/index.ts';
-import { argmaxRow, frontFeatures, sharedPathAllExitsOver, type AllExitsResult, type SharedPath } from '../infer/index.ts';
+import {
+  argmaxRow,
+  frontFeatures,
+  sharedPathAllExitsOver,
+  sharedPathNetwork,
+  type AllExitsResult,
+  type LabelledSamples,
+  type SharedPath,
+} from '../infer/index.ts';
 import { loadModelDir, modelIdOf, readManifest, saveModelDir, saveOnnxFiles, updateManifest, type LoadedModelDir } from '../io/model-dir.ts';
-import { ADAPTERS_DIR, readSharedInfo, type SharedFront, type SharedSuccessorInfo } from '../io/shared-successor.ts';
+import { ADAPTERS_DIR, readSharedInfo, type SharedFront, type SharedPathFront, type SharedSuccessorInfo } from '../io/shared-successor.ts';
 import { networkFacts } from '../spec/shapes.ts';
 import type { LayerSpec, NetworkSpec } from '../spec/types.ts';
 import { loadTfjsGradients } from './gradients.ts';
@@ -67,7 +75,12 @@ interface SharedRunCommon {
   log: (line: string) => void;
   /** Splits by data source name, when the caller has loaded them already. */
   splits?: Record<string, DatasetSplits>;
+  /** How each path's costs are timed for its calibrated front (default {@link PATH_PROFILE}). */
+  profile?: ProfileOptions;
 }
+
+/** Timing of a path's stages and exits for its front: fewer samples than `branchy calibrate`'s, as it runs per front and class space. */
+export const PATH_PROFILE: ProfileOptions = { batch1Samples: 100, batches: 2, warmup: 10 };
 
 /** `trainSharedSuccessor`'s request. */
 export interface SharedSuccessorRun extends SharedRunCommon {
@@ -377,12 +390,15 @@ async function calibrateFront(
   successor: TfjsNetwork,
   maxDrop: number,
   answers: 'front' | 'union',
-): Promise<Pick<SharedFront, 'policy' | 'calibration' | 'test'>> {
+  profile: ProfileOptions,
+): Promise<Required<Pick<SharedFront, 'policy' | 'calibration' | 'test' | 'front'>>> {
   const path: SharedPath = { front: front.net, cut: front.cut, adapter, successor, classMap: front.classMap, answers };
   const criterion = front.model.spec.policy.criterion;
   const labels = (ds: Dataset) => (answers === 'union' ? Uint8Array.from(ds.y, (y) => front.classMap[y]) : ds.y);
   const { validation: v, test: t } = front.splits;
-  const choice = chooseThresholdsForAccuracy(await sharedPathAllExitsOver(path, v), labels(v), getCriterion(criterion), maxDrop);
+  const validation = await sharedPathAllExitsOver(path, v);
+  const choice = chooseThresholdsForAccuracy(validation, labels(v), getCriterion(criterion), maxDrop);
+  const calibrated = await pathFront(path, validation, { ...v, y: labels(v) }, choice, profile);
   const table = await sharedPathAllExitsOver(path, t);
   const withSuccessor = pathFigures(table, labels(t), criterion, choice.thresholds);
   const successorOnly = pathFigures(
@@ -396,6 +412,35 @@ async function calibrateFront(
     policy: { criterion, thresholds: choice.thresholds },
     calibration: { split: 'validation', maxDrop, accuracy: choice.accuracy, finalAccuracy: choice.finalAccuracy, exitShare: choice.exitShare },
     test: { samples: t.count, frontAlone, withSuccessor: withSuccessor.accuracy, successorOnly, exitShare: withSuccessor.exitShare },
+    front: calibrated,
+  };
+}
+
+/**
+ * The path's Pareto front over its validation table (`branchy calibrate`'s search, on costs timed on the path as
+ * the training engine runs it), thinned as a calibration stores it; it starts at the chosen thresholds' point, or,
+ * when the front does not hold them, at the cheapest point at least as accurate.
+ */
+async function pathFront(
+  path: SharedPath,
+  table: AllExitsResult,
+  validation: LabelledSamples,
+  choice: AccuracyTargetChoice,
+  profile: ProfileOptions,
+): Promise<SharedPathFront> {
+  const net = sharedPathNetwork(path);
+  const criterion = getCriterion(net.spec.policy.criterion);
+  const costs = await profileCosts(net, validation, profile);
+  const front = paretoFront(table, validation.y, criterion, costs.costToExit, { baselineCost: costs.finalOnlyCost });
+  const same = (t: readonly number[]) => t.every((x, i) => x === choice.thresholds[i]);
+  const own = front.find((p) => same(p.thresholds)) ?? front.find((p) => p.accuracy >= choice.accuracy - 1e-12) ?? front[front.length - 1];
+  const points = thinFront(front, own);
+  return {
+    criterion: criterion.name,
+    runtime: costs.runtime,
+    costToExit: costs.costToExit,
+    points: points.map((p) => ({ thresholds: [...p.thresholds], accuracy: p.accuracy, expectedCost: p.expectedCost, exitShare: [...p.exitShare] })),
+    chosen: points.indexOf(own),
   };
 }
 
@@ -404,18 +449,19 @@ async function describeFront(
   adapter: TfjsNetwork,
   successor: TfjsNetwork,
   mode: SharedFront['mode'],
-  maxDrop: number,
-  log: (line: string) => void,
+  run: Pick<SharedRunCommon, 'maxDrop' | 'profile' | 'log'>,
 ): Promise<SharedFront> {
-  const own = await calibrateFront(front, adapter, successor, maxDrop, 'front');
-  const union = await calibrateFront(front, adapter, successor, maxDrop, 'union');
+  const { maxDrop, log } = run;
+  const profile = run.profile ?? PATH_PROFILE;
+  const own = await calibrateFront(front, adapter, successor, maxDrop, 'front', profile);
+  const union = await calibrateFront(front, adapter, successor, maxDrop, 'union', profile);
   const pct = (a: number) => `${(100 * a).toFixed(2)}%`;
   for (const [space, c] of [
     ['its classes', own],
     ['the union', union],
   ] as const) {
     log(
-      `front ${front.name}, answers in ${space}: thresholds [${c.policy.thresholds.map((t) => +t.toPrecision(4)).join(', ')}] on ${front.splits.validation.count} validation samples (successor counted); test: front alone ${pct(c.test.frontAlone)}, with early exit + successor ${pct(c.test.withSuccessor)} (successor for every sample ${pct(c.test.successorOnly)}), answered at the front ${pct(1 - c.test.exitShare[c.test.exitShare.length - 1])}`,
+      `front ${front.name}, answers in ${space}: thresholds [${c.policy.thresholds.map((t) => +t.toPrecision(4)).join(', ')}] on ${front.splits.validation.count} validation samples (successor counted); test: front alone ${pct(c.test.frontAlone)}, with early exit + successor ${pct(c.test.withSuccessor)} (successor for every sample ${pct(c.test.successorOnly)}), answered at the front ${pct(1 - c.test.exitShare[c.test.exitShare.length - 1])}; calibrated front of ${c.front.points.length} points (${c.front.runtime})`,
     );
   }
   return {
@@ -477,7 +523,7 @@ export async function trainSharedSuccessor(run: SharedSuccessorRun): Promise<Sha
   const parts = fronts.map((f, i) => ({ adapter: adapters[i], features: f.features.train, classMap: f.classMap }));
   const { epochSeconds, loss } = await trainAdapters(parts, successor, run.options, false, run.log);
   const described: SharedFront[] = [];
-  for (const [i, f] of fronts.entries()) described.push(await describeFront(f, adapters[i], successor, 'successor', run.maxDrop, run.log));
+  for (const [i, f] of fronts.entries()) described.push(await describeFront(f, adapters[i], successor, 'successor', run));
   const info: SharedSuccessorInfo = { format: 'branchy-shared/1', commonShape, fronts: described };
   const training = (mode: 'successor', data: string) => ({ data, backend: `tfjs-${run.backend}`, options: { ...run.options, mode }, epochSeconds, loss });
   saveNetwork(run.out, successor, { training: training('successor', fronts.map((f) => f.splits.source).join(' + ')), shared: info });
@@ -533,7 +579,7 @@ export async function attachFront(run: AttachFrontRun): Promise<SharedTrainingOu
     true,
     run.log,
   );
-  const described = await describeFront(front, adapter, successor, 'attach', run.maxDrop, run.log);
+  const described = await describeFront(front, adapter, successor, 'attach', run);
   saveNetwork(join(run.successor, ADAPTERS_DIR, front.name), adapter, {
     training: {
       data: front.splits.source,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encodeFeatures } from '../../src/cascade/feature-codec.ts';
@@ -14,7 +14,7 @@ import { ADAPTERS_DIR, readManifest, readSharedInfo, saveModelDir, type SharedAn
 import { openModel } from '../../src/open/open-model.ts';
 import { attachFront, DEFAULT_TRAIN_OPTIONS, runTraining, trainSharedSuccessor } from '../../src/train/index.ts';
 import { predict, rows, startUnit, type RunningUnit } from '../cascade/units.ts';
-import { tempDir, tinySpec } from '../helpers.ts';
+import { branchy, tempDir, tinySpec } from '../helpers.ts';
 import { startNatsServer, type NatsServer } from '../nats-server.ts';
 import { FASHION_MNIST_PACKAGE, NATS_SERVER_PACKAGE, needs } from '../system-packages.ts';
 
@@ -79,8 +79,11 @@ describe('a successor shared by a B-LeNet digits front and a B-ConvNet Fashion-M
 
   const tables = new Map<string, AllExitsResult>();
 
-  /** Asserts that front `name` at `url` answers as its path does in one process, at these thresholds. */
-  async function expectComposition(url: string, name: string, thresholds: number[], answers: SharedAnswers = 'front'): Promise<void> {
+  /**
+   * Asserts that front `name` at `url` answers as its path does in one process, at these thresholds (sent with the
+   * request, or, with `sent: false`, the ones the unit holds).
+   */
+  async function expectComposition(url: string, name: string, thresholds: number[], answers: SharedAnswers = 'front', sent = true): Promise<unknown> {
     const criterion = getCriterion('entropy');
     const key = `${name}/${answers}`;
     if (!tables.has(key)) tables.set(key, await pathTable(name, answers));
@@ -91,7 +94,7 @@ describe('a successor shared by a B-LeNet digits front and a B-ConvNet Fashion-M
       const exit = firstPassingExit(scores, thresholds);
       return { label: argmaxRow(table.probs[exit], i * k, k), exit: exit + 1, score: scores[exit] };
     });
-    const { status, results } = await predict(url, name, rows(sampleOf(name)), thresholds);
+    const { status, results, body } = await predict(url, name, rows(sampleOf(name)), sent ? thresholds : undefined);
     assert.equal(status, 200);
     assert.deepEqual(
       results.map((r) => [r.label, r.exit, r.unit, r.degraded]),
@@ -100,6 +103,7 @@ describe('a successor shared by a B-LeNet digits front and a B-ConvNet Fashion-M
     );
     results.forEach((r, i) => assert.ok(Math.abs(r.score - expected[i].score) <= 1e-5 * Math.max(1, expected[i].score), `${name} sample ${i}`));
     if (thresholds[0] === 0) assert.ok(results.every((r) => r.hops === 1 && r.path[0].unit === 'successor'));
+    return body;
   }
 
   /** Trains a B-ConvNet front on a domain, as `branchy train --model b-convnet` does. */
@@ -334,6 +338,84 @@ describe('a successor shared by a B-LeNet digits front and a B-ConvNet Fashion-M
         results.every((r) => r.degraded && r.exit === 1 && /CASCADE_WRONG_MODEL/.test(r.reason ?? '')),
         JSON.stringify(results[0]),
       );
+    });
+  });
+
+  describe('a front unit holding a latency SLO over its link to the shared successor (real processes on 127.0.0.1)', () => {
+    let planDir: string;
+    let plan: SharedDeploymentPlan;
+    const units: RunningUnit[] = [];
+
+    before(async () => {
+      planDir = join(tempDir(), 'plan-slo');
+      plan = writeSharedPlan(out, planDir, { answers: 'union' });
+      const successor = await startUnit(planDir, 'successor');
+      units.push(successor);
+      units.push(await startUnit(planDir, 'fashion', '--successor', successor.url, '--slo-ms', '500', '--probe-every-ms', '100', '--hop-timeout-ms', '5000'));
+    });
+
+    after(async () => {
+      for (const u of units) await u.stop();
+    });
+
+    it("training stores each path's calibrated front, cheapest first, in both class spaces, starting at the chosen thresholds or a point at least as accurate", () => {
+      for (const f of info.fronts) {
+        for (const c of [f, f.union!]) {
+          const front = c.front!;
+          assert.equal(front.criterion, 'entropy');
+          assert.equal(front.costToExit.length, f.cut + 1);
+          // The digits B-LeNet's first exit beats this short-trained successor on every sample: one point, exit 1 for all.
+          assert.ok(front.points.length >= (f.name === 'fashion' ? 2 : 1), `${f.name}: ${front.points.length} points`);
+          front.points.forEach((p, i) => {
+            assert.equal(p.thresholds.length, f.cut);
+            assert.ok(Math.abs(p.exitShare.reduce((a, b) => a + b, 0) - 1) < 1e-9);
+            if (i > 0) assert.ok(p.expectedCost > front.points[i - 1].expectedCost && p.accuracy > front.points[i - 1].accuracy, `${f.name} point ${i}`);
+          });
+          // Its costliest point is the most accurate: at least as accurate as the successor answering every sample.
+          assert.ok(front.points.at(-1)!.accuracy >= c.calibration.finalAccuracy - 1e-12, f.name);
+          const start = front.points[front.chosen];
+          assert.ok(start.accuracy >= c.calibration.accuracy - 1e-12, `${f.name}: ${start.accuracy} < ${c.calibration.accuracy}`);
+        }
+      }
+    });
+
+    it("the plan carries each front's front in the plan's class space (union here)", () => {
+      assert.deepEqual(readSharedPlan(planDir), plan);
+      for (const f of plan.fronts) {
+        const { criterion, points, chosen } = info.fronts.find((x) => x.name === f.name)!.union!.front!;
+        assert.deepEqual(f.front, { criterion, points, chosen });
+      }
+    });
+
+    it('measures the link from its probes and answers at the point in force, as the single-process composition, saying which', async () => {
+      const front = plan.fronts.find((f) => f.name === 'fashion')!.front!;
+      const deadline = Date.now() + 10_000;
+      let slo: { operatingPoint: { index: number }; link: { rttMs: number | null; mbitPerS: number | null; hops: number } } | undefined;
+      while (Date.now() < deadline) {
+        slo = ((await (await fetch(`${units[1].url}/v1/unit`)).json()) as { slo?: typeof slo }).slo;
+        if (slo && slo.link.rttMs !== null && slo.link.mbitPerS !== null && slo.link.hops >= 4) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(slo && slo.link.rttMs! > 0 && slo.link.mbitPerS! > 10, JSON.stringify(slo));
+      assert.equal(slo.operatingPoint.index, front.chosen);
+      const thresholds = front.points[front.chosen].thresholds;
+      const body = (await expectComposition(units[1].url, 'fashion', thresholds, 'union', false)) as {
+        operatingPoint?: { index: number; thresholds: number[] };
+      };
+      assert.deepEqual(body.operatingPoint, { ...body.operatingPoint, index: front.chosen, thresholds });
+    });
+
+    it('refuses --slo-ms on the successor unit, and on a front whose plan carries no calibrated front (CASCADE_NOT_CALIBRATED)', async () => {
+      const onSuccessor = await branchy('unit', planDir, '--unit', 'successor', '--slo-ms', '50');
+      assert.equal(onSuccessor.code, 2);
+      assert.match(onSuccessor.stderr, /CASCADE_BAD_SLO: unit 'successor' is not the plan's first unit/);
+      const bare = join(tempDir(), 'plan-bare');
+      cpSync(planDir, bare, { recursive: true });
+      const raw = JSON.parse(readFileSync(join(bare, 'plan.json'), 'utf8')) as SharedDeploymentPlan;
+      writeFileSync(join(bare, 'plan.json'), JSON.stringify({ ...raw, fronts: raw.fronts.map(({ front: _, ...f }) => f) }));
+      const r = await branchy('unit', bare, '--unit', 'fashion', '--slo-ms', '50', '--successor', units[0].url);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /CASCADE_NOT_CALIBRATED: plan of .* carries no calibrated front for front 'fashion'/);
     });
   });
 
