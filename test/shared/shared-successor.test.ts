@@ -9,7 +9,7 @@ import { BranchyError } from '../../src/common/errors.ts';
 import { loadDataSource, type DatasetSplits } from '../../src/data/index.ts';
 import type { Batch } from '../../src/engine/types.ts';
 import { firstPassingExit, getCriterion } from '../../src/exit/index.ts';
-import { argmaxRow, runSharedPathAllExits, type AllExitsResult } from '../../src/infer/index.ts';
+import { argmaxRow, runAllExits, runSharedPathAllExits, sharedPathNetwork, type AllExitsResult, type SharedPath } from '../../src/infer/index.ts';
 import { ADAPTERS_DIR, readManifest, readSharedInfo, saveModelDir, type SharedAnswers, type SharedSuccessorInfo } from '../../src/io/index.ts';
 import { openModel } from '../../src/open/open-model.ts';
 import { attachFront, DEFAULT_TRAIN_OPTIONS, runTraining, trainSharedSuccessor } from '../../src/train/index.ts';
@@ -61,8 +61,8 @@ describe('a successor shared by a B-LeNet digits front and a B-ConvNet Fashion-M
     return (samples[name] ??= { data: splits[data].test.x.slice(0, 80 * 784), shape: [80, 28, 28, 1] });
   };
 
-  /** Every exit of front `name`'s path on its 80 samples, in one process on onnxruntime, in a class space. */
-  async function pathTable(name: string, answers: SharedAnswers): Promise<AllExitsResult> {
+  /** Front `name`'s path on onnxruntime, in a class space: `all` of it on its 80 samples, then its networks freed. */
+  async function onPath<T>(name: string, answers: SharedAnswers, all: (path: SharedPath, x: Batch) => Promise<T>): Promise<T> {
     const open = async (dir: string) => (await openModel(dir, { engine: 'ort' })).net;
     const front = info.fronts.find((x) => x.name === name)!;
     const path = {
@@ -72,10 +72,13 @@ describe('a successor shared by a B-LeNet digits front and a B-ConvNet Fashion-M
       successor: await open(out),
       classMap: front.classMap,
     };
-    const table = await runSharedPathAllExits({ ...path, answers }, sampleOf(name));
+    const result = await all({ ...path, answers }, sampleOf(name));
     [path.front, path.adapter, path.successor].forEach((n) => n.dispose());
-    return table;
+    return result;
   }
+
+  /** Every exit of front `name`'s path on its 80 samples, in one process on onnxruntime, in a class space. */
+  const pathTable = (name: string, answers: SharedAnswers): Promise<AllExitsResult> => onPath(name, answers, runSharedPathAllExits);
 
   const tables = new Map<string, AllExitsResult>();
 
@@ -172,6 +175,14 @@ describe('a successor shared by a B-LeNet digits front and a B-ConvNet Fashion-M
       // The successor's argmax over 20 classes can only be wrong where its argmax over the front's 10 is.
       assert.ok(f.union!.test.successorOnly <= f.test.successorOnly + 1e-9, f.name);
       assert.equal(f.union!.test.frontAlone, f.test.frontAlone);
+    }
+  });
+
+  it('the path as one network (sharedPathNetwork, which training times) has the composition’s every-exit table, in both class spaces', async () => {
+    for (const answers of ['front', 'union'] as const) {
+      const asOne = await onPath('fashion', answers, (path, x) => runAllExits(sharedPathNetwork(path), x));
+      assert.deepEqual(asOne, await pathTable('fashion', answers), answers);
+      assert.equal(asOne.classes, answers === 'union' ? 20 : 10);
     }
   });
 
@@ -416,6 +427,12 @@ describe('a successor shared by a B-LeNet digits front and a B-ConvNet Fashion-M
       const r = await branchy('unit', bare, '--unit', 'fashion', '--slo-ms', '50', '--successor', units[0].url);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /CASCADE_NOT_CALIBRATED: plan of .* carries no calibrated front for front 'fashion'/);
+      const [first, ...rest] = raw.fronts;
+      writeFileSync(join(bare, 'plan.json'), JSON.stringify({ ...raw, fronts: [{ ...first, front: { ...first.front!, chosen: 99 } }, ...rest] }));
+      assert.throws(
+        () => readSharedPlan(bare),
+        (e: BranchyError) => e.code === 'CASCADE_BAD_PLAN' && /fronts\[0\]\.front\.chosen' is 99/.test(e.message),
+      );
     });
   });
 
