@@ -73,7 +73,7 @@ describe('tiers files', () => {
       ['negative speed', (t) => (t.tiers[1].speedFactor = -1), 'tiers[1].speedFactor', /is -1; expected a number > 0 and ≤ 1000/],
       ['speed as a percentage', (t) => (t.tiers[0].speedFactor = 15400), 'tiers[0].speedFactor', /is 15400; expected a number > 0 and ≤ 1000/],
       ['power as a string', (t) => (t.tiers[0].power.busyW = '2.5'), 'tiers[0].power.busyW', /is "2.5"; expected a number ≥ 0/],
-      ['a misspelt field', (t) => (t.tiers[1].speed = 1), 'tiers[1].speed', /is not a known field; expected only name, profile, speedFactor, power/],
+      ['a misspelt field', (t) => (t.tiers[1].speed = 1), 'tiers[1].speed', /is not a known field; expected only name, profile, speedFactor, power, quota/],
       ['a name that cannot name a unit', (t) => (t.tiers[2].name = 'the cloud'), 'tiers[2].name', /is "the cloud"; expected a name of letters/],
       ['two tiers of one name', (t) => (t.tiers[2].name = 'edge'), 'tiers[2].name', /is "edge"; expected a name no other tier has/],
       ['a link to nowhere', (t) => (t.links[1].between = ['edge', 'moon']), 'links[1].between[1]', /is "moon"; expected one of the tiers: device, edge, cloud/],
@@ -355,8 +355,9 @@ describe("the planner's expected cost against the units' measured cost (B-LeNet,
       }),
     );
     const model = loadModelDir(dir);
-    // `process` is called directly: no predict route, so no wait at the first unit; the successor batches.
-    const setup = placementSetup(model, tiersPath, { maxWaitMs, requestWaitMs: 0 });
+    // `process` is called directly and the successor in-process: no predict route, so no wait at the first unit and
+    // no HTTP request to handle anywhere; the successor batches.
+    const setup = placementSetup(model, tiersPath, { maxWaitMs, requestWaitMs: 0, chargeRequests: false });
     const { candidates } = planCandidates(setup.input, { maxDrop: 0.002 });
     const at = (forward: ForwardMode) => candidates.find((c) => c.forward === forward && c.point === setup.calibration.chosen)!;
     return { model, setup, at };
