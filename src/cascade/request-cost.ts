@@ -57,6 +57,8 @@ export interface RequestCostOptions {
   gapMs?: number;
   /** Untimed requests first, back to back (default 10). */
   warmup?: number;
+  /** The server's micro-batching wait (default 0: the planner charges the wait apart). */
+  maxWaitMs?: number;
 }
 
 /** Runs the early-exit runner on the calling thread and keeps each batch's engine time; leaves the network open. */
@@ -134,11 +136,12 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
   const requests = options.requests ?? 40;
   const gapMs = options.gapMs ?? 50;
   const warmup = options.warmup ?? 10;
+  const maxWaitMs = options.maxWaitMs ?? 0;
   const spec = net.spec;
   const host = new TimedHost(net);
   const name = spec.name.replace(/[^A-Za-z0-9._-]/g, '-') || 'model';
   const manifest: ModelManifest = { format: 'branchy-model/1', spec, weights: {} };
-  const server = createServer([{ name, dir: name, manifest, host }], { maxWaitMs: 0 });
+  const server = createServer([{ name, dir: name, manifest, host }], { maxWaitMs });
   await server.app.listen({ host: '127.0.0.1', port: 0 });
   const port = (server.app.server.address() as AddressInfo).port;
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -176,7 +179,7 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
         requests,
         warmup,
         gapMs,
-        maxWaitMs: 0,
+        maxWaitMs,
       },
     };
   } finally {

@@ -547,6 +547,18 @@ describe('branchy plan', () => {
     assert.ok(report.candidates.find((c: PlanCandidate) => c.id === report.best).meets);
     const p = readTierProfile(join(tiersPath, '..', 'edge.json'), loadModelDir(dir).spec);
     assert.equal(p.network.architecture, architectureId(loadModelDir(SHIPPED_MODEL_DIR).spec), 'calibrating a copy does not change its architecture');
+    for (const kind of ['json', 'frame'] as const) {
+      const cost = p.request?.[kind].overheadMs;
+      assert.ok(cost !== undefined && Number.isFinite(cost) && cost > 0, `calibrate measured a ${kind} request's cost: ${cost}`);
+    }
+    const text = await branchy('plan', dir, '--tiers', tiersPath);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /tier device: the model's profile .*, no per-request cost \(the model's profile has none: charged 0/);
+    assert.match(
+      text.stdout,
+      /tier edge: edge\.json .*, per request \d+\.\d{3} ms \(JSON\) \/ \d+\.\d{3} ms \(binary\) outside the model \(median of 40, 50 ms apart\)/,
+    );
+    assert.match(text.stdout, /\+ requests \d+\.\d{3} \+ transfer/);
   });
 
   it('refuses an uncalibrated model, a bad tiers file and a profile of another network, each with its code', async () => {
