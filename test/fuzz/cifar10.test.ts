@@ -57,31 +57,34 @@ const nearlyRecords = fc
 
 describe('fuzz: CIFAR-10 binary decoder', () => {
   const CI = runs(800);
-  it(named('random bytes, some behind a label byte or the gzip magic, give a DATA_CIFAR_* error', CI), () => {
+  it(named('random bytes, some behind a label byte or the gzip magic, give a DATA_CIFAR_* error', CI), (t) => {
     const outcomes = new Outcomes();
     const prefixes = [Uint8Array.of(0), Uint8Array.of(9), Uint8Array.of(0x1f, 0x8b, 8, 0)];
     fc.assert(
       fc.property(randomBytes(prefixes, 4096), (bytes) => property(bytes, outcomes)),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('DATA_CIFAR_TRUNCATED') && outcomes.has('DATA_CIFAR_BAD_GZIP'), String(outcomes));
   });
 
-  it(named('whole or nearly whole records with labels 0..12 give a DATA_CIFAR_* error or a consistent data set', CI), () => {
+  it(named('whole or nearly whole records with labels 0..12 give a DATA_CIFAR_* error or a consistent data set', CI), (t) => {
     const outcomes = new Outcomes();
     fc.assert(
       fc.property(nearlyRecords, (bytes) => property(bytes, outcomes)),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('ok') && outcomes.has('DATA_CIFAR_BAD_LABEL') && outcomes.has('DATA_CIFAR_TRUNCATED'), String(outcomes));
   });
 
-  it(named('valid batches, raw or gzipped, with mutated bytes give a DATA_CIFAR_* error or a consistent data set', CI), () => {
+  it(named('valid batches, raw or gzipped, with mutated bytes give a DATA_CIFAR_* error or a consistent data set', CI), (t) => {
     const outcomes = new Outcomes();
     fc.assert(
       fc.property(fc.oneof(mutated(fc.constantFrom(...RAW)), mutated(fc.constantFrom(...GZIPPED))), (bytes) => property(bytes, outcomes)),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('ok') && outcomes.has('DATA_CIFAR_TRUNCATED') && outcomes.has('DATA_CIFAR_BAD_GZIP'), String(outcomes));
   });
 });

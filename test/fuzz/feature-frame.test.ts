@@ -86,7 +86,7 @@ describe('fuzz: cascade features frame decoder', () => {
   const CI = runs(1500);
   const VALID = validFrames(META);
 
-  it(named('random bytes give CASCADE_BAD_FRAME', CI), () => {
+  it(named('random bytes give CASCADE_BAD_FRAME', CI), (t) => {
     const outcomes = new Outcomes();
     fc.assert(
       fc.property(randomBytes([Uint8Array.of(2, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d)]), (bytes) => {
@@ -94,10 +94,11 @@ describe('fuzz: cascade features frame decoder', () => {
       }),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('CASCADE_BAD_FRAME'), String(outcomes));
   });
 
-  it(named('valid features and probe frames with mutated bytes give a CASCADE_* error or a consistent frame', CI), () => {
+  it(named('valid features and probe frames with mutated bytes give a CASCADE_* error or a consistent frame', CI), (t) => {
     const outcomes = new Outcomes();
     fc.assert(
       fc.property(mutated(fc.constantFrom(...VALID)), (bytes) => {
@@ -105,10 +106,11 @@ describe('fuzz: cascade features frame decoder', () => {
       }),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('ok') && outcomes.has('CASCADE_BAD_FRAME'), String(outcomes));
   });
 
-  it(named('frames with hostile metadata and tensors give a CASCADE_* error or a consistent frame', CI), () => {
+  it(named('frames with hostile metadata and tensors give a CASCADE_* error or a consistent frame', CI), (t) => {
     const outcomes = new Outcomes();
     fc.assert(
       fc.property(hostileFrame, (bytes) => {
@@ -116,6 +118,7 @@ describe('fuzz: cascade features frame decoder', () => {
       }),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('ok') && outcomes.has('CASCADE_BAD_FRAME') && outcomes.has('CASCADE_BAD_DTYPE'), String(outcomes));
   });
 });
@@ -141,7 +144,7 @@ describe('fuzz: a unit answering features frames', () => {
     await unit?.close();
   });
 
-  it(named('every mutated frame gets a 4xx refusal or an answer frame of one result per sample, and a valid frame after', CI), async () => {
+  it(named('every mutated frame gets a 4xx refusal or an answer frame of one result per sample, and a valid frame after', CI), async (t) => {
     const outcomes = new Outcomes();
     const decodedCount = (bytes: Uint8Array) => {
       try {
@@ -173,6 +176,7 @@ describe('fuzz: a unit answering features frames', () => {
       }),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('ok') && outcomes.has('CASCADE_BAD_FRAME'), String(outcomes));
   });
 

@@ -91,21 +91,23 @@ describe('fuzz: model directories (branchy.json and weight files)', () => {
     );
 
   const CI = runs(300);
-  it(named('branchy.json with mutated fields gives a typed error naming the problem or a loadable model', CI), () => {
+  it(named('branchy.json with mutated fields gives a typed error naming the problem or a loadable model', CI), (t) => {
     const outcomes = new Outcomes();
     fc.assert(
       fc.property(mutatedJson(JSON.parse(manifestText)), (value) => withManifest(jsonText(value), load(outcomes))),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('ok') && outcomes.has('MODEL_BAD_MANIFEST') && outcomes.size >= 4, String(outcomes));
   });
 
-  it(named('branchy.json with mutated bytes gives MODEL_BAD_JSON, another typed error or a loadable model', CI), () => {
+  it(named('branchy.json with mutated bytes gives MODEL_BAD_JSON, another typed error or a loadable model', CI), (t) => {
     const outcomes = new Outcomes();
     fc.assert(
       fc.property(mutated(new TextEncoder().encode(manifestText)), (bytes) => withManifest(bytes, load(outcomes))),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('MODEL_BAD_JSON'), String(outcomes));
   });
 
@@ -120,17 +122,18 @@ describe('fuzz: model directories (branchy.json and weight files)', () => {
     return withManifest(`${JSON.stringify(changed, null, 2)}\n`, run, () => cpSync(join(SHIPPED_MODEL_DIR, file), join(dir, file)));
   }
 
-  it(named('weight files with mutated bytes (checksums updated) give a FRAME_* or MODEL_* error or a loadable model', CI), () => {
+  it(named('weight files with mutated bytes (checksums updated) give a FRAME_* or MODEL_* error or a loadable model', CI), (t) => {
     const outcomes = new Outcomes();
     fc.assert(
       fc.property(mutatedWeight(), ({ file, bytes }) => withWeight(file, bytes, load(outcomes))),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('ok') && outcomes.has('FRAME_BAD_HEADER_LENGTH'), String(outcomes));
   });
 
   const OPEN = runs(40);
-  it(named('weight files with mutated bytes, opened on tfjs, give a typed error or a network whose exits give probabilities', OPEN), async () => {
+  it(named('weight files with mutated bytes, opened on tfjs, give a typed error or a network whose exits give probabilities', OPEN), async (t) => {
     const outcomes = new Outcomes();
     await fc.assert(
       fc.asyncProperty(mutatedWeight(), async ({ file, bytes }) => {
@@ -163,6 +166,7 @@ describe('fuzz: model directories (branchy.json and weight files)', () => {
       }),
       params(OPEN),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.size >= 2, String(outcomes));
   });
 });

@@ -55,7 +55,7 @@ function decodeOutcome(decode: () => Batch): string {
 
 describe('fuzz: the server request decoders', () => {
   const CI = runs(600);
-  it(named('JSON bodies, arbitrary or mutated from valid ones, give a batch or a 4xx error', CI), () => {
+  it(named('JSON bodies, arbitrary or mutated from valid ones, give a batch or a 4xx error', CI), (t) => {
     const outcomes = new Outcomes();
     fc.assert(
       fc.property(
@@ -69,10 +69,11 @@ describe('fuzz: the server request decoders', () => {
       ),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('ok') && outcomes.has('400 SERVE_BAD_INPUTS'), String(outcomes));
   });
 
-  it(named('frame bodies, random or mutated from valid ones, give a batch or a 4xx error', CI), () => {
+  it(named('frame bodies, random or mutated from valid ones, give a batch or a 4xx error', CI), (t) => {
     const outcomes = new Outcomes();
     fc.assert(
       fc.property(fc.oneof(mutated(fc.constantFrom(...FRAMES)), randomBytes([], 256)), (bytes) => {
@@ -80,6 +81,7 @@ describe('fuzz: the server request decoders', () => {
       }),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('ok') && outcomes.has('400 SERVE_BAD_INPUTS') && outcomes.size >= 4, String(outcomes));
   });
 });
@@ -122,7 +124,7 @@ describe('fuzz: the server over HTTP on loopback', () => {
     await model?.host.close();
   });
 
-  it(named('JSON and frame bodies each get a 200 or a 4xx {code, message}, never a 5xx, and a valid request after', CI), async () => {
+  it(named('JSON and frame bodies each get a 200 or a 4xx {code, message}, never a 5xx, and a valid request after', CI), async (t) => {
     const outcomes = new Outcomes();
     await fc.assert(
       fc.asyncProperty(fc.oneof(jsonBodies, frameBodies), async (body) => {
@@ -145,6 +147,7 @@ describe('fuzz: the server over HTTP on loopback', () => {
       }),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('ok') && outcomes.size >= 4, String(outcomes));
   });
 });

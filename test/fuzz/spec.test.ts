@@ -62,16 +62,17 @@ const specLike = fc.record(
 
 describe('fuzz: network spec validation', () => {
   const CI = runs(1500);
-  it(named('arbitrary JSON values give a SPEC_* error', CI), () => {
+  it(named('arbitrary JSON values give a SPEC_* error', CI), (t) => {
     const outcomes = new Outcomes();
     fc.assert(
       fc.property(fc.oneof(fc.jsonValue({ maxDepth: 4 }), specLike), (value) => property(value, outcomes)),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.size >= 3, String(outcomes));
   });
 
-  it(named('zoo specs with mutated fields give a SPEC_* error or a spec with finite facts', CI), () => {
+  it(named('zoo specs with mutated fields give a SPEC_* error or a spec with finite facts', CI), (t) => {
     const outcomes = new Outcomes();
     fc.assert(
       fc.property(
@@ -80,10 +81,11 @@ describe('fuzz: network spec validation', () => {
       ),
       params(CI),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('ok') && outcomes.has('SPEC_VALUE') && outcomes.has('SPEC_UNKNOWN_FIELD'), String(outcomes));
   });
 
-  it(named('mutated specs read back from JSON text give a SPEC_* error or a spec with finite facts', runs(300)), () => {
+  it(named('mutated specs read back from JSON text give a SPEC_* error or a spec with finite facts', runs(300)), (t) => {
     const outcomes = new Outcomes();
     fc.assert(
       fc.property(
@@ -92,6 +94,7 @@ describe('fuzz: network spec validation', () => {
       ),
       params(runs(300)),
     );
+    t.diagnostic(`outcomes: ${outcomes}`);
     assert.ok(outcomes.has('ok'), String(outcomes));
   });
 });
