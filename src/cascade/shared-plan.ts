@@ -16,7 +16,7 @@ import { readSharedInfo } from '../io/shared-successor.ts';
 import type { NetworkSpec } from '../spec/types.ts';
 import { validateSpec } from '../spec/validate.ts';
 import { BranchyCascadeError } from './errors.ts';
-import { PLAN_FILE, renamedWeights, UNIT_NAME_PATTERN } from './plan.ts';
+import { checkPlanDepth, PLAN_FILE, renamedWeights, UNIT_NAME_PATTERN } from './plan.ts';
 import type { DeploymentPlan, UnitPlan } from './types.ts';
 
 /** `plan.json`'s format of a shared successor's plan. */
@@ -183,6 +183,7 @@ export function readSharedPlan(dir: string): SharedDeploymentPlan {
   } catch (error) {
     badPlan(path, `cannot be read as JSON: ${(error as Error).message}`);
   }
+  checkPlanDepth(plan, path);
   if (plan?.format !== SHARED_PLAN_FORMAT) badPlan(path, `field 'format' is ${JSON.stringify(plan?.format)}; expected "${SHARED_PLAN_FORMAT}".`);
   const s = plan.successor;
   if (typeof s !== 'object' || s === null || !UNIT_NAME_PATTERN.test(s.name) || !Array.isArray(s.inputShape) || s.inputShape.length !== 3 || !(s.stages >= 1)) {
