@@ -4,14 +4,14 @@ import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { OrtModule } from '../../src/engine/ort/index.ts';
+import { readOnnxOpset, type OrtModule } from '../../src/engine/ort/index.ts';
 import { loadOnnxruntimeNode } from '../../src/engine/ort/node-engine.ts';
 import { loadModelDir, MANIFEST_FILE, readManifest, type ModelManifest } from '../../src/io/model-dir.ts';
 import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { importOnnxDir, type ImportOnnxOptions } from '../../src/open/import-onnx.ts';
 import { openModel } from '../../src/open/open-model.ts';
 import { tempDir } from '../helpers.ts';
-import { mutated, named, Outcomes, params, runs, typedOrValidAsync } from './fuzz.ts';
+import { mutated, named, Outcomes, params, randomBytes, runs, typedOrValidAsync } from './fuzz.ts';
 
 /** What an import refuses a set of ONNX files with: one onnxruntime cannot load, or pieces that do not chain. */
 const IMPORT_CODES = ['ONNX_BAD_MODEL', 'IMPORT_SHAPE_CHAIN', 'IMPORT_CLASS_COUNT', 'IMPORT_FIXED_BATCH', 'IMPORT_EXIT_NOT_PROBS'];
@@ -33,6 +33,34 @@ const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest(
 const mutatedPiece = fc
   .constantFrom(...PIECES)
   .chain((file) => mutated(new Uint8Array(readFileSync(join(SHIPPED_MODEL_DIR, file))), 3).map((bytes) => ({ file, bytes })));
+
+describe('fuzz: ONNX opset reader (our protobuf decoder)', () => {
+  const CI = runs(1500);
+  it(named('mutated and random bytes give an opset, none, or a RangeError (which the importer reports as ONNX_BAD_MODEL)', CI), (t) => {
+    const outcomes = new Outcomes();
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          mutatedPiece.map((p) => p.bytes),
+          randomBytes([Uint8Array.of(0x08, 0x07, 0x12)], 256),
+        ),
+        (bytes) => {
+          try {
+            const opset = readOnnxOpset(bytes);
+            assert.ok(opset === undefined || (Number.isSafeInteger(opset) && opset >= 0), `opset ${opset}`);
+            outcomes.add(opset === 13 ? 'ok' : opset === undefined ? 'none' : 'other opset');
+          } catch (error) {
+            assert.ok(error instanceof RangeError, `expected a RangeError, got ${(error as Error)?.stack ?? String(error)}`);
+            outcomes.add('RangeError');
+          }
+        },
+      ),
+      params(CI),
+    );
+    t.diagnostic(`outcomes: ${outcomes}`);
+    assert.ok(outcomes.has('ok') && outcomes.has('RangeError'), String(outcomes));
+  });
+});
 
 describe('fuzz: ONNX files (import and open on onnxruntime)', () => {
   let ort: OrtModule;
