@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { PLAN_FILE, readPlan, splitModel, writePlan } from '../../src/cascade/plan.ts';
+import { readSharedPlan, SHARED_PLAN_FORMAT } from '../../src/cascade/shared-plan.ts';
 import { loadModelDir } from '../../src/io/model-dir.ts';
 import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { tempDir } from '../helpers.ts';
@@ -54,5 +55,12 @@ describe('fuzz: deployment plans (plan.json)', () => {
     } finally {
       writeFileSync(join(dir, PLAN_FILE), text);
     }
+  });
+
+  it("a shared plan's successor nested 20,000 deep is refused with CASCADE_BAD_PLAN naming where (its message quoted it with JSON.stringify)", () => {
+    const shared = join(tempDir(), 'shared-plan');
+    mkdirSync(shared);
+    writeFileSync(join(shared, PLAN_FILE), `{"format":${JSON.stringify(SHARED_PLAN_FORMAT)},"successor":${deeplyNested(20_000)}}`);
+    assert.throws(() => readSharedPlan(shared), { code: 'CASCADE_BAD_PLAN', message: /\$\.successor(\[0\])+ nests deeper than 64 levels/ });
   });
 });
