@@ -277,19 +277,23 @@ export function readPlan(dir: string): DeploymentPlan {
     badPlan(path, `field 'id' is ${JSON.stringify(plan.id)}; expected the id of its model, forward mode and units (12 hex digits).`);
   }
   if (plan.placement !== undefined) checkPlacement(path, plan);
-  if (plan.front !== undefined) checkFront(path, plan);
+  if (plan.front !== undefined) checkPlanFront(path, 'front', plan.front, plan.spec.policy.criterion, plan.spec.stages.length);
   return plan;
 }
 
-/** A plan's `front`: the plan's criterion, points of one threshold per early exit and one share per exit, a chosen index among them. */
-function checkFront(path: string, plan: DeploymentPlan): void {
-  const f = plan.front as PlanFront;
-  const depth = plan.spec.stages.length;
+/**
+ * A plan's calibrated front (field `field` of the plan file at `path`): criterion `criterion`, points of one
+ * threshold per early exit of a path `depth` exits deep and one share per exit, a chosen index among them.
+ *
+ * @throws BranchyCascadeError `CASCADE_BAD_PLAN` naming the field that does not fit.
+ */
+export function checkPlanFront(path: string, field: string, front: unknown, criterion: string, depth: number): void {
+  const f = front as PlanFront;
   const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
   const share = (v: unknown) => finite(v) && (v as number) >= 0 && (v as number) <= 1;
-  if (typeof f !== 'object' || f === null || f.criterion !== plan.spec.policy.criterion)
-    badPlan(path, `field 'front' must be an object with the plan's criterion '${plan.spec.policy.criterion}'.`);
-  if (!Array.isArray(f.points) || f.points.length === 0) badPlan(path, `field 'front.points' must list at least one operating point.`);
+  if (typeof f !== 'object' || f === null || f.criterion !== criterion)
+    badPlan(path, `field '${field}' must be an object with the plan's criterion '${criterion}'.`);
+  if (!Array.isArray(f.points) || f.points.length === 0) badPlan(path, `field '${field}.points' must list at least one operating point.`);
   f.points.forEach((p, i) => {
     const ok =
       typeof p === 'object' &&
@@ -306,11 +310,11 @@ function checkFront(path: string, plan: DeploymentPlan): void {
     if (!ok)
       badPlan(
         path,
-        `field 'front.points[${i}]' is ${JSON.stringify(p).slice(0, 160)}; expected ${depth - 1} thresholds, an accuracy, a cost and ${depth} exit shares.`,
+        `field '${field}.points[${i}]' is ${JSON.stringify(p).slice(0, 160)}; expected ${depth - 1} thresholds, an accuracy, a cost and ${depth} exit shares.`,
       );
   });
   if (!Number.isInteger(f.chosen) || f.chosen < 0 || f.chosen >= f.points.length)
-    badPlan(path, `field 'front.chosen' is ${JSON.stringify(f.chosen)}; expected an index into its ${f.points.length} points.`);
+    badPlan(path, `field '${field}.chosen' is ${JSON.stringify(f.chosen)}; expected an index into its ${f.points.length} points.`);
 }
 
 const PLACEMENT_FIELDS = ['tiers', 'objective', 'constraint', 'featureDtype', 'maxWaitMs', 'accuracy', 'exitShare', 'expected'];
