@@ -8,7 +8,17 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportNetwork, ONNX_OPSET } from '../engine/ort/index.ts';
-import { modelIdOf, saveModelDir, saveOnnxFiles, saveOnnxModelDir, writeFileAtomic, type LoadedModelDir, type OnnxManifest } from '../io/model-dir.ts';
+import { jsonDepthPast } from '../common/json-depth.ts';
+import {
+  MANIFEST_MAX_DEPTH,
+  modelIdOf,
+  saveModelDir,
+  saveOnnxFiles,
+  saveOnnxModelDir,
+  writeFileAtomic,
+  type LoadedModelDir,
+  type OnnxManifest,
+} from '../io/model-dir.ts';
 import { readStoredCalibration } from '../io/stored-calibration.ts';
 import { hasLayers, networkFacts } from '../spec/shapes.ts';
 import type { NetworkSpec } from '../spec/types.ts';
@@ -209,6 +219,17 @@ function badPlan(path: string, message: string): never {
 }
 
 /**
+ * Refuses a parsed `plan.json` nested deeper than `branchy.json` may be (`MANIFEST_MAX_DEPTH`): its fields are
+ * quoted in errors and its spec hashed, and a value nested thousands deep would overflow the stack doing either.
+ *
+ * @throws BranchyCascadeError `CASCADE_BAD_PLAN` naming where.
+ */
+export function checkPlanDepth(plan: unknown, path: string): void {
+  const tooDeep = jsonDepthPast(plan, MANIFEST_MAX_DEPTH);
+  if (tooDeep !== undefined) badPlan(path, `${tooDeep} nests deeper than ${MANIFEST_MAX_DEPTH} levels of arrays and objects.`);
+}
+
+/**
  * Reads and checks `plan.json`.
  *
  * @throws BranchyCascadeError `CASCADE_BAD_PLAN` for a missing, unreadable or malformed plan.
@@ -222,6 +243,7 @@ export function readPlan(dir: string): DeploymentPlan {
   } catch (error) {
     badPlan(path, `is not valid JSON: ${(error as Error).message}`);
   }
+  checkPlanDepth(plan, path);
   if (typeof plan !== 'object' || plan === null || plan.format !== 'branchy-plan/1')
     badPlan(path, `field 'format' is ${JSON.stringify(plan?.format)}; expected "branchy-plan/1".`);
   if (typeof plan.modelId !== 'string' || !/^[0-9a-f]{64}$/.test(plan.modelId))

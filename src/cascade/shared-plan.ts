@@ -17,7 +17,7 @@ import { readSharedInfo, SHARED_ANSWERS, type SharedAnswers } from '../io/shared
 import type { NetworkSpec } from '../spec/types.ts';
 import { validateSpec } from '../spec/validate.ts';
 import { BranchyCascadeError } from './errors.ts';
-import { checkPlanFront, PLAN_FILE, renamedWeights, UNIT_NAME_PATTERN } from './plan.ts';
+import { checkPlanDepth, checkPlanFront, PLAN_FILE, renamedWeights, UNIT_NAME_PATTERN } from './plan.ts';
 import type { DeploymentPlan, PlanFront, UnitPlan } from './types.ts';
 
 /** `plan.json`'s format of a shared successor's plan. */
@@ -220,6 +220,7 @@ export function readSharedPlan(dir: string): SharedDeploymentPlan {
   } catch (error) {
     badPlan(path, `cannot be read as JSON: ${(error as Error).message}`);
   }
+  checkPlanDepth(plan, path);
   if (plan?.format !== SHARED_PLAN_FORMAT) badPlan(path, `field 'format' is ${JSON.stringify(plan?.format)}; expected "${SHARED_PLAN_FORMAT}".`);
   plan.answers ??= 'front';
   if (!SHARED_ANSWERS.includes(plan.answers))
