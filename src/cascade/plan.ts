@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportNetwork, ONNX_OPSET } from '../engine/ort/index.ts';
-import { modelIdOf, saveModelDir, saveOnnxFiles, writeFileAtomic, type LoadedModelDir } from '../io/model-dir.ts';
+import { modelIdOf, saveModelDir, writeFileAtomic, type LoadedModelDir } from '../io/model-dir.ts';
 import { readStoredCalibration } from '../io/stored-calibration.ts';
 import { hasLayers, networkFacts } from '../spec/shapes.ts';
 import type { NetworkSpec } from '../spec/types.ts';
@@ -163,8 +163,8 @@ export function writePlan(out: string, split: { plan: DeploymentPlan; units: Spl
   mkdirSync(out, { recursive: true });
   for (const unit of split.units) {
     const dir = join(out, unit.plan.name);
-    saveModelDir(dir, { spec: unit.spec, weights: unit.weights }, { unit: unit.plan, modelId: split.plan.modelId });
-    saveOnnxFiles(dir, exportNetwork({ spec: unit.spec, weights: unit.weights }), { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' });
+    const source = { spec: unit.spec, weights: unit.weights };
+    saveModelDir(dir, source, { unit: unit.plan, modelId: split.plan.modelId }, { onnx: { ...exportNetwork(source), info: { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' } } });
   }
   writeFileAtomic(join(out, PLAN_FILE), `${JSON.stringify(split.plan, null, 2)}\n`);
   return split.plan;

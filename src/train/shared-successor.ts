@@ -22,7 +22,7 @@ import { TfjsNetwork } from '../engine/tfjs/network.ts';
 import { useWasmTrainingKernels, wasmTrainingKernelsRegistered } from '../engine/tfjs/kernels/index.ts';
 import { getCriterion, firstPassingExit } from '../exit/index.ts';
 import { argmaxRow, frontFeatures, sharedPathAllExitsOver, type AllExitsResult, type SharedPath } from '../infer/index.ts';
-import { loadModelDir, modelIdOf, readManifest, saveModelDir, saveOnnxFiles, updateManifest, type LoadedModelDir } from '../io/model-dir.ts';
+import { loadModelDir, modelIdOf, readManifest, saveModelDir, updateManifest, type LoadedModelDir } from '../io/model-dir.ts';
 import { ADAPTERS_DIR, readSharedInfo, type SharedFront, type SharedSuccessorInfo } from '../io/shared-successor.ts';
 import { networkFacts } from '../spec/shapes.ts';
 import type { LayerSpec, NetworkSpec } from '../spec/types.ts';
@@ -428,8 +428,7 @@ async function describeFront(
 
 function saveNetwork(dir: string, net: TfjsNetwork, extra: Record<string, unknown>): void {
   const source = { spec: net.spec, weights: net.weights() };
-  saveModelDir(dir, source, extra);
-  saveOnnxFiles(dir, exportNetwork(source), { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' });
+  saveModelDir(dir, source, extra, { onnx: { ...exportNetwork(source), info: { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' } } });
 }
 
 /** What `trainSharedSuccessor` and `attachFront` hand back. */
