@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { BranchyError, BranchyIoError } from '../common/errors.ts';
 import { failpoint } from '../common/failpoint.ts';
 import { removeStaleTempFiles, writeFileAtomic } from './atomic-write.ts';
+import { jsonDepthPast } from '../common/json-depth.ts';
 import type { ModelSource, OnnxSource } from '../engine/types.ts';
 import { validateSpec } from '../spec/validate.ts';
 import type { NetworkSpec } from '../spec/types.ts';
@@ -104,15 +105,35 @@ export function logicalFileName(file: string): string {
 }
 
 /**
- * The id of a model: a SHA-256 over its spec and the checksums of its weight files, as its manifest lists them
- * (by logical name, so the id does not depend on where the bytes are stored).
- * Features frames carry it, and every unit checks it.
+ * The id of a model: a SHA-256 over its spec and the checksums of the files that hold its parameters, as its
+ * manifest lists them: the weight files, and, for a network imported from ONNX, its stage segments and imported
+ * exit heads (a network built from layers is its weights; its ONNX files are exported from them). Weight files
+ * count by logical name, so the id does not depend on where the bytes are stored. Features frames carry it, and
+ * every unit checks it.
+ *
+ * @throws BranchyIoError `MODEL_BAD_MANIFEST` for a spec nested too deeply to serialise (`readManifest` refuses such
+ *   files; this guards manifests built in memory).
  */
 export function modelIdOf(manifest: ModelManifest): string {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify(manifest.spec));
+  let spec: string;
+  try {
+    spec = JSON.stringify(manifest.spec);
+  } catch (error) {
+    throw new BranchyIoError('MODEL_BAD_MANIFEST', `the spec of model '${manifest.spec.name}' cannot be serialised: ${(error as Error).message}.`, {
+      cause: error,
+    });
+  }
+  hash.update(spec);
   const files = Object.keys(manifest.weights).map((file) => [logicalFileName(file), manifest.weights[file].sha256] as const);
   for (const [file, sha] of files.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) hash.update(`\n${file}:${sha}`);
+  const onnx = manifest.onnx;
+  if (manifest.spec.imported !== undefined && onnx !== undefined) {
+    for (const e of onnx.stages) hash.update(`\nonnx stage:${e.sha256}`);
+    onnx.exits.forEach((e, i) => {
+      if (manifest.spec.exits[i]?.layers.length === 0) hash.update(`\nonnx exit ${i + 1}:${e.sha256}`);
+    });
+  }
   return hash.digest('hex');
 }
 
@@ -264,9 +285,13 @@ function putOnnx(commit: ModelDirCommit, onnx: OnnxParts): OnnxManifest {
   return { ...onnx.info, stages: onnx.stages.map(put('stage')), exits: onnx.exits.map(put('exit')) };
 }
 
+/** The tensor-name prefix of the copy of the weights a training checkpoint may hold beside the optimizer state. */
+const CHECKPOINT_WEIGHTS = 'checkpoint-weights/';
+
 function encodeTrainState(state: SavedTrainState): Uint8Array {
   const tensors: Record<string, TensorEntry> = {};
   for (const [name, data] of Object.entries(state.optimizer)) tensors[name] = { dtype: 'F32', shape: [data.length], data };
+  for (const [name, data] of Object.entries(state.weights ?? {})) tensors[`${CHECKPOINT_WEIGHTS}${name}`] = { dtype: 'F32', shape: [data.length], data };
   return encodeFrame(tensors, { ...state.meta, epoch: String(state.epoch) });
 }
 
@@ -308,6 +333,12 @@ function readBytes(path: string, what: string): Uint8Array {
   }
 }
 
+/**
+ * Deepest nesting `branchy.json` may have. A spec's layers nest a few levels deep and training metadata a few more;
+ * a file nested thousands deep parses, but would overflow the stack wherever it is written, hashed or printed.
+ */
+export const MANIFEST_MAX_DEPTH = 64;
+
 /** Reads and checks `branchy.json` alone (no weights). */
 export function readManifest(dir: string): ModelManifest {
   if (!existsSync(dir)) throw new BranchyIoError('MODEL_NOT_FOUND', `model directory '${dir}' does not exist.`);
@@ -318,6 +349,10 @@ export function readManifest(dir: string): ModelManifest {
     json = JSON.parse(text);
   } catch (error) {
     throw new BranchyIoError('MODEL_BAD_JSON', `'${path}' is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  const tooDeep = jsonDepthPast(json, MANIFEST_MAX_DEPTH);
+  if (tooDeep !== undefined) {
+    throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': ${tooDeep} nests deeper than ${MANIFEST_MAX_DEPTH} levels of arrays and objects.`);
   }
   const manifest = json as ModelManifest;
   if (typeof json === 'object' && json !== null && MANIFEST_CHECKSUM_FIELD in json && manifestText(manifest) !== text) {
@@ -333,8 +368,12 @@ export function readManifest(dir: string): ModelManifest {
     throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': field 'weights' is missing; expected an object of weight files.`);
   }
   for (const [file, entry] of Object.entries(manifest.weights)) {
-    if (!isListedFile({ ...(entry as FileEntry), file }))
-      throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': weights[${JSON.stringify(file)}] must be {sha256, bytes} for a file of the directory itself.`);
+    if (!isFileEntry(file, entry)) {
+      throw new BranchyIoError(
+        'MODEL_BAD_MANIFEST',
+        `'${path}': weights entry ${JSON.stringify(file)} must name a file of the model directory (no path separators) with {sha256, bytes}.`,
+      );
+    }
   }
   try {
     validateSpec(manifest.spec);
@@ -346,6 +385,23 @@ export function readManifest(dir: string): ModelManifest {
   if (manifest.trainState !== undefined && !isListedFile(manifest.trainState))
     throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': field 'trainState' must be {file, sha256, bytes}.`);
   return manifest;
+}
+
+/**
+ * Whether a manifest lists a file as it must: one name inside the model directory (no path separators, never a
+ * path that leads out of it) with the `sha256` and `bytes` it must have.
+ */
+function isFileEntry(file: unknown, entry: unknown): boolean {
+  const e = entry as Partial<FileEntry> | null;
+  return (
+    typeof file === 'string' &&
+    !/[\\/]/.test(file) &&
+    file !== '..' &&
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.sha256 === 'string' &&
+    Number.isInteger(e.bytes)
+  );
 }
 
 function readChecked(dir: string, file: string, entry: FileEntry, what: string): Uint8Array {
@@ -362,7 +418,7 @@ function readChecked(dir: string, file: string, entry: FileEntry, what: string):
 
 /** Whether an entry is `{file, sha256, bytes}` naming a file of the directory itself. */
 function isListedFile(e: OnnxFileEntry): boolean {
-  return typeof e === 'object' && e !== null && typeof e.file === 'string' && !/[\\/]/.test(e.file) && typeof e.sha256 === 'string' && Number.isInteger(e.bytes);
+  return typeof e === 'object' && e !== null && isFileEntry(e.file, e);
 }
 
 function checkOnnxManifest(onnx: unknown, depth: number, path: string): OnnxManifest {
@@ -422,7 +478,13 @@ export function saveImportedModelDir(
   validateSpec(spec);
   const commit = new ModelDirCommit(dir);
   const entry = (file: string) => commit.list(file, 'ONNX file');
-  return commit.commit({ ...extra, format: 'branchy-model/1', spec, weights: {}, onnx: { ...info, stages: files.stages.map(entry), exits: files.exits.map(entry) } });
+  return commit.commit({
+    ...extra,
+    format: 'branchy-model/1',
+    spec,
+    weights: {},
+    onnx: { ...info, stages: files.stages.map(entry), exits: files.exits.map(entry) },
+  });
 }
 
 /**
@@ -485,6 +547,12 @@ export function updateManifest(dir: string, change: (manifest: ModelManifest) =>
 export interface SavedTrainState {
   epoch: number;
   optimizer: Record<string, Float32Array>;
+  /**
+   * A copy of the weights at the end of `epoch`, in the same file as the optimizer state. Checkpoints commit their
+   * weights and optimizer state in one `branchy.json` and need no copy; a checkpoint written by a version that
+   * wrote the two apart (and so could be killed between them) holds one, and a resume takes the weights from it.
+   */
+  weights?: Record<string, Float32Array>;
   meta: Record<string, string>;
 }
 
@@ -525,6 +593,11 @@ export function loadTrainState(dir: string): SavedTrainState {
   if (!Number.isInteger(epoch) || epoch < 0)
     throw new BranchyIoError('TRAIN_BAD_CHECKPOINT', `'${path}': metadata 'epoch' is ${JSON.stringify(metadata.epoch)}; expected a whole number.`);
   const optimizer: Record<string, Float32Array> = {};
-  for (const [name, t] of Object.entries(tensors)) optimizer[name] = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
-  return { epoch, optimizer, meta: metadata };
+  const weights: Record<string, Float32Array> = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+    if (name.startsWith(CHECKPOINT_WEIGHTS)) weights[name.slice(CHECKPOINT_WEIGHTS.length)] = data;
+    else optimizer[name] = data;
+  }
+  return { epoch, optimizer, ...(Object.keys(weights).length > 0 ? { weights } : {}), meta: metadata };
 }

@@ -71,8 +71,8 @@ export async function trainHead(job: HeadTraining): Promise<TrainedHead> {
   let resume: TrainState | undefined;
   if (job.resume && job.checkpoint && existsSync(join(job.checkpoint, MANIFEST_FILE))) {
     const saved = loadModelDir(job.checkpoint);
-    net = new TfjsNetwork(spec, saved.weights);
     const state = loadTrainState(job.checkpoint);
+    net = new TfjsNetwork(spec, state.weights ?? saved.weights);
     resume = { epoch: state.epoch, optimizer: state.optimizer };
   } else net = new TfjsNetwork(spec, undefined, job.options.seed);
   const data = { train: featureDataset(job.train, spec), validation: featureDataset(job.validation, spec) };
