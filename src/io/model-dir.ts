@@ -181,6 +181,8 @@ class ModelDirCommit {
   private readonly byLogical = new Map<string, string>();
   private readonly written: string[] = [];
   private readonly dir: string;
+  /** Whether the committed manifest is of a version that kept the optimizer state unlisted in `train-state.safetensors`. */
+  private readonly unlistedTrainState: boolean;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -188,6 +190,7 @@ class ModelDirCommit {
     const committed = committedManifest(dir);
     this.previous = committed ? listedFiles(committed) : new Map();
     for (const file of this.previous.keys()) this.byLogical.set(logicalFileName(file), file);
+    this.unlistedTrainState = committed !== undefined && committed.trainState === undefined && existsSync(join(dir, TRAIN_STATE_FILE));
   }
 
   /** Stores a file under its logical name `logical`; the listing entry to put in the manifest. */
@@ -195,9 +198,10 @@ class ModelDirCommit {
     const entry = { sha256: sha256(bytes), bytes: bytes.length };
     const kept = this.byLogical.get(logical);
     if (kept !== undefined && this.holds(kept, entry)) return { file: kept, ...entry };
-    // The plain name when it is free; a name with the checksum in it when the committed manifest (or an older
-    // version's unlisted file) still uses the plain one.
-    const free = !this.previous.has(logical) && !existsSync(join(this.dir, logical));
+    // The plain name when the committed manifest does not use it (a file there under that name is what an
+    // interrupted change left); a name with the checksum in it when it does, or when it is an older version's
+    // unlisted optimizer state, which a resume of the committed manifest would still read.
+    const free = !this.previous.has(logical) && !(logical === TRAIN_STATE_FILE && this.unlistedTrainState);
     const file = free ? logical : storedFileName(logical, entry.sha256);
     try {
       writeFileAtomic(join(this.dir, file), bytes);
@@ -227,9 +231,11 @@ class ModelDirCommit {
     failpoint('commit:before-cleanup');
     const sealed = JSON.parse(text) as ModelManifest;
     const listed = listedFiles(sealed);
-    const stale = (file: string) => !listed.has(file) && (STORED_NAME.test(file) || (this.previous.has(file) && PIECE_NAME.test(file)));
+    // Every weight, ONNX or optimizer-state file the new manifest does not list goes, but for an older version's
+    // unlisted optimizer state under a manifest that lists none (a resume still reads it).
+    const keptState = (file: string) => file === TRAIN_STATE_FILE && sealed.trainState === undefined && this.unlistedTrainState;
+    const stale = (file: string) => !listed.has(file) && PIECE_NAME.test(file) && !keptState(file);
     for (const file of readdirSync(this.dir)) if (stale(file)) rmSync(join(this.dir, file), { force: true });
-    if (sealed.trainState !== undefined && sealed.trainState.file !== TRAIN_STATE_FILE) rmSync(join(this.dir, TRAIN_STATE_FILE), { force: true });
     removeStaleTempFiles(this.dir);
     return sealed;
   }
