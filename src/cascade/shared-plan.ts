@@ -125,7 +125,12 @@ export function writeSharedPlan(successorDir: string, out: string, options: { su
     validateSpec(spec);
     const dir = join(out, f.name);
     const unit = { spec, weights: renamedWeights(front.weights, 1, f.cut) };
-    saveModelDir(dir, unit, { modelId: pathId, sharedFront: f.name }, { onnx: { ...exportNetwork(unit), info: { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' } } });
+    saveModelDir(
+      dir,
+      unit,
+      { modelId: pathId, sharedFront: f.name },
+      { onnx: { ...exportNetwork(unit), info: { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' } } },
+    );
     copyModel(adapter, join(dir, ADAPTER_UNIT_DIR), { modelId: pathId });
     return {
       name: f.name,
@@ -160,7 +165,11 @@ function sharedPlanIdOf(fronts: readonly Pick<SharedFrontPlan, 'name' | 'pathId'
 }
 
 function copyModel(model: ReturnType<typeof loadModelDir>, dir: string, extra: Record<string, unknown>): void {
-  const { stages: _stages, exits: _exits, ...info } = model.manifest.onnx ?? { ...{ opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' }, stages: [], exits: [] };
+  const {
+    stages: _stages,
+    exits: _exits,
+    ...info
+  } = model.manifest.onnx ?? { ...{ opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' }, stages: [], exits: [] };
   const onnx = model.onnx ? { stages: model.onnx.stages, exits: model.onnx.exits, info } : { ...exportNetwork(model), info };
   saveModelDir(dir, { spec: model.spec, weights: model.weights }, extra, { onnx });
 }

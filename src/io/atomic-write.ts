@@ -70,7 +70,7 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'wx');
-    for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
+    for (let at = 0; at < data.length;) at += writeSync(fd, data, at, data.length - at);
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;

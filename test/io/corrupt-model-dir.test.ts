@@ -23,10 +23,15 @@ function modelDir(withOnnx: boolean): string {
   const net = new TfjsNetwork(tinySpec(), undefined, 3);
   const source = { spec: net.spec, weights: net.weights() };
   const optimizer = Object.fromEntries(Object.entries(source.weights).map(([name, w]) => [`${name}.m`, w.map((v) => v / 2)]));
-  saveModelDir(dir, source, { training: { epochs: 1 } }, {
-    trainState: { epoch: 1, optimizer, meta: { model: 'tiny' } },
-    ...(withOnnx ? { onnx: { ...exportNetwork(source), info: { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' } } } : {}),
-  });
+  saveModelDir(
+    dir,
+    source,
+    { training: { epochs: 1 } },
+    {
+      trainState: { epoch: 1, optimizer, meta: { model: 'tiny' } },
+      ...(withOnnx ? { onnx: { ...exportNetwork(source), info: { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' } } } : {}),
+    },
+  );
   net.dispose();
   loadAll(dir);
   return dir;
