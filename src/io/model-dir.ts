@@ -572,10 +572,14 @@ export function saveTrainState(dir: string, state: SavedTrainState): ModelManife
   return commit.commit({ ...previous, trainState: commit.put(TRAIN_STATE_FILE, encodeTrainState(state)) });
 }
 
-/** Whether `dir` holds a checkpoint's optimizer state (listed in its manifest, or the unlisted file of older versions). */
+/**
+ * Whether `dir` holds a checkpoint's optimizer state (listed in its manifest, or the unlisted file of older
+ * versions). Without a committed `branchy.json` it holds none: a state file there is what a killed first
+ * checkpoint left.
+ */
 export function hasTrainState(dir: string): boolean {
   const committed = committedManifest(dir);
-  return committed?.trainState !== undefined || existsSync(join(dir, TRAIN_STATE_FILE));
+  return committed !== undefined && (committed.trainState !== undefined || existsSync(join(dir, TRAIN_STATE_FILE)));
 }
 
 /** Drops the optimizer state from a model directory (once training is over, it only takes room). */

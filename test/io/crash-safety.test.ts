@@ -171,6 +171,15 @@ describe('a training run killed with SIGKILL at 20 seeded moments', () => {
       assert.deepEqual(unlisted(r.out), [], `${at}: every file of the resumed directory is listed in its branchy.json`);
     });
     console.log(table.join('\n'));
+    // A directory refused for --resume holds no model; a new run into it starts over and ends as the uninterrupted one.
+    const leftFiles = (dir: string) => (existsSync(dir) ? readdirSync(dir).length : 0);
+    const refused = runs.filter((r, i) => killed[i] && resumes[i].code !== 0).sort((a, b) => leftFiles(b.out) - leftFiles(a.out))[0];
+    if (refused) {
+      const again = await branchy(...TRAIN, '--out', refused.out);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(maxWeightDifference(whole, refused.out), 0, 'a new run over what a killed one left');
+      assert.deepEqual(unlisted(refused.out), []);
+    }
     assert.ok(killed.filter(Boolean).length >= 16, `at least every failpoint kills the run: ${killed.filter(Boolean).length} of ${moments.length} were killed`);
   });
 });
