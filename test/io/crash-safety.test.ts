@@ -13,8 +13,6 @@ import { branchy, maxAbsDiff, tempDir, uncalibratedCopy } from '../helpers.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/branchy.js', import.meta.url));
 const TRAIN = ['train', '--model', 'b-lenet', '--epochs', '3', '--train-samples', '48', '--batch-size', '16', '--max-drop', '0.5'];
-/** How far a resumed run's weights may end from an uninterrupted run's: float32 round-off, as test/cli/reproduce.test.ts allows. */
-const RESUME_TOLERANCE = 1e-4;
 
 type Kill = { point: string } | { afterMs: number };
 
@@ -104,7 +102,7 @@ function resumeKey(dir: string): string {
 }
 
 describe('a training run killed with SIGKILL at 20 seeded moments', () => {
-  it('leaves a directory that loads and resumes to the weights of an uninterrupted run, or is refused with a clear error', async () => {
+  it('leaves a directory that loads and resumes to the very weights of an uninterrupted run, or is refused with a clear error', async () => {
     const whole = join(tempDir(), 'whole');
     const started = performance.now();
     const done = await branchy(...TRAIN, '--out', whole);
@@ -167,7 +165,7 @@ describe('a training run killed with SIGKILL at 20 seeded moments', () => {
       }
       const diff = maxWeightDifference(whole, r.out);
       table.push(`${at} | ${states[i]} | resumed after epoch ${from} | ${diff}`);
-      assert.ok(diff <= RESUME_TOLERANCE, `${at}: resumed weights end ${diff} from the uninterrupted run's`);
+      assert.equal(diff, 0, `${at}: resumed weights end ${diff} from the uninterrupted run's`);
       assert.deepEqual(unlisted(r.out), [], `${at}: every file of the resumed directory is listed in its branchy.json`);
     });
     console.log(table.join('\n'));
