@@ -5,20 +5,12 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportNetwork, ONNX_OPSET } from '../engine/ort/index.ts';
 import { jsonDepthPast } from '../common/json-depth.ts';
-import {
-  MANIFEST_MAX_DEPTH,
-  modelIdOf,
-  saveModelDir,
-  saveOnnxFiles,
-  saveOnnxModelDir,
-  writeFileAtomic,
-  type LoadedModelDir,
-  type OnnxManifest,
-} from '../io/model-dir.ts';
+import { removeStaleTempFiles, syncDir } from '../io/atomic-write.ts';
+import { MANIFEST_MAX_DEPTH, modelIdOf, saveModelDir, saveOnnxModelDir, writeFileAtomic, type LoadedModelDir, type OnnxManifest } from '../io/model-dir.ts';
 import { readStoredCalibration } from '../io/stored-calibration.ts';
 import { hasLayers, networkFacts } from '../spec/shapes.ts';
 import type { NetworkSpec } from '../spec/types.ts';
@@ -200,6 +192,14 @@ function planFrontOf(model: LoadedModelDir, spec: NetworkSpec): PlanFront | unde
  */
 export function writePlan(out: string, split: { plan: DeploymentPlan; units: SplitUnit[] }): DeploymentPlan {
   mkdirSync(out, { recursive: true });
+  const planPath = join(out, PLAN_FILE);
+  const text = `${JSON.stringify(split.plan, null, 2)}\n`;
+  // A plan.json left in place while its units are rewritten for another plan would pair the old plan with new
+  // units if the process died half-way: it is withdrawn first, so such a directory holds no plan until the new one.
+  if (existsSync(planPath) && readFileSync(planPath, 'utf8') !== text) {
+    rmSync(planPath);
+    syncDir(out);
+  }
   for (const unit of split.units) {
     const dir = join(out, unit.plan.name);
     const extra = { unit: unit.plan, modelId: split.plan.modelId };
@@ -207,10 +207,11 @@ export function writePlan(out: string, split: { plan: DeploymentPlan; units: Spl
       saveOnnxModelDir(dir, { spec: unit.spec, weights: unit.weights, onnx: unit.onnx }, unit.onnx.info, extra);
       continue;
     }
-    saveModelDir(dir, { spec: unit.spec, weights: unit.weights }, extra);
-    saveOnnxFiles(dir, exportNetwork({ spec: unit.spec, weights: unit.weights }), { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' });
+    const source = { spec: unit.spec, weights: unit.weights };
+    saveModelDir(dir, source, extra, { onnx: { ...exportNetwork(source), info: { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' } } });
   }
-  writeFileAtomic(join(out, PLAN_FILE), `${JSON.stringify(split.plan, null, 2)}\n`);
+  writeFileAtomic(planPath, text);
+  removeStaleTempFiles(out);
   return split.plan;
 }
 

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportNetwork, ONNX_OPSET } from '../engine/ort/index.ts';
-import { loadModelDir, modelIdOf, saveModelDir, saveOnnxFiles, writeFileAtomic } from '../io/model-dir.ts';
+import { loadModelDir, modelIdOf, saveModelDir, writeFileAtomic } from '../io/model-dir.ts';
 import { readSharedInfo, SHARED_ANSWERS, type SharedAnswers } from '../io/shared-successor.ts';
 import type { NetworkSpec } from '../spec/types.ts';
 import { validateSpec } from '../spec/validate.ts';
@@ -160,8 +160,12 @@ export function writeSharedPlan(successorDir: string, out: string, options: { su
     validateSpec(spec);
     const dir = join(out, f.name);
     const unit = { spec, weights: renamedWeights(front.weights, 1, f.cut) };
-    saveModelDir(dir, unit, { modelId: pathId, sharedFront: f.name });
-    saveOnnxFiles(dir, exportNetwork(unit), { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' });
+    saveModelDir(
+      dir,
+      unit,
+      { modelId: pathId, sharedFront: f.name },
+      { onnx: { ...exportNetwork(unit), info: { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' } } },
+    );
     copyModel(adapter, join(dir, ADAPTER_UNIT_DIR), { modelId: pathId });
     return {
       name: f.name,
@@ -198,9 +202,13 @@ function sharedPlanIdOf(fronts: readonly Pick<SharedFrontPlan, 'name' | 'pathId'
 }
 
 function copyModel(model: ReturnType<typeof loadModelDir>, dir: string, extra: Record<string, unknown>): void {
-  saveModelDir(dir, { spec: model.spec, weights: model.weights }, extra);
-  if (model.onnx) saveOnnxFiles(dir, model.onnx, model.manifest.onnx!);
-  else saveOnnxFiles(dir, exportNetwork(model), { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' });
+  const {
+    stages: _stages,
+    exits: _exits,
+    ...info
+  } = model.manifest.onnx ?? { ...{ opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' }, stages: [], exits: [] };
+  const onnx = model.onnx ? { stages: model.onnx.stages, exits: model.onnx.exits, info } : { ...exportNetwork(model), info };
+  saveModelDir(dir, { spec: model.spec, weights: model.weights }, extra, { onnx });
 }
 
 function badPlan(path: string, message: string): never {

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BranchyError, BranchyIoError } from '../common/errors.ts';
+import { failpoint } from '../common/failpoint.ts';
+import { removeStaleTempFiles, writeFileAtomic } from './atomic-write.ts';
 import { jsonDepthPast } from '../common/json-depth.ts';
 import type { ModelSource, OnnxSource } from '../engine/types.ts';
 import { validateSpec } from '../spec/validate.ts';
@@ -10,8 +12,12 @@ import { decodeFrame, encodeFrame, type TensorEntry } from './frame.ts';
 
 /** The manifest file of a model directory. */
 export const MANIFEST_FILE = 'branchy.json';
-/** Optimizer state and progress of the last checkpoint, for `--resume`. */
+/** Optimizer state and progress of the last checkpoint, for `--resume` (its logical name; see `storedFileName`). */
 export const TRAIN_STATE_FILE = 'train-state.safetensors';
+/** The field of `branchy.json` that holds the SHA-256 of the rest of the file (see `manifestText`). */
+export const MANIFEST_CHECKSUM_FIELD = 'manifestSha256';
+
+export { writeFileAtomic };
 
 /** A file the manifest lists, with what it must hash to. */
 export interface FileEntry {
@@ -51,6 +57,10 @@ export interface ModelManifest {
   training?: Record<string, unknown>;
   /** What calibration stored, unchecked: read it with `readStoredCalibration` (`stored-calibration.ts`). */
   calibration?: unknown;
+  /** The optimizer state of the checkpoint these weights are, for `--resume`; committed with them. */
+  trainState?: OnnxFileEntry;
+  /** SHA-256 of the file without this field: any change to `branchy.json` after it was written is refused. */
+  manifestSha256?: string;
   /** Room for later layers, kept as written. */
   [extra: string]: unknown;
 }
@@ -74,10 +84,32 @@ export function onnxFile(kind: 'stage' | 'exit', n: number): string {
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 /**
+ * Where a new version of a file of a model directory is stored while the committed `branchy.json` still lists
+ * the old one under its logical name (`stage_1.safetensors`): the logical name with the first 16 hex digits of
+ * its SHA-256 before the extension (`stage_1.0f3a….safetensors`). A new version never overwrites a file the
+ * committed manifest lists, so a crash before the new manifest is renamed into place leaves the previous model
+ * whole. (A file whose logical name is free is written under that name.)
+ */
+export function storedFileName(logical: string, sha: string): string {
+  const dot = logical.indexOf('.');
+  return `${logical.slice(0, dot)}.${sha.slice(0, 16)}${logical.slice(dot)}`;
+}
+
+const STORED_NAME = /^((?:stage|exit)_\d+|train-state)\.[0-9a-f]{16}(\.(?:safetensors|onnx))$/;
+const PIECE_NAME = /^((?:stage|exit)_\d+|train-state)(?:\.[0-9a-f]{16})?\.(?:safetensors|onnx)$/;
+
+/** A stored file's logical name: `stage_1.0f3a….safetensors` → `stage_1.safetensors`; other names as they are. */
+export function logicalFileName(file: string): string {
+  const m = STORED_NAME.exec(file);
+  return m ? `${m[1]}${m[2]}` : file;
+}
+
+/**
  * The id of a model: a SHA-256 over its spec and the checksums of the files that hold its parameters, as its
  * manifest lists them: the weight files, and, for a network imported from ONNX, its stage segments and imported
- * exit heads (a network built from layers is its weights; its ONNX files are exported from them). Features frames
- * carry it, and every unit checks it.
+ * exit heads (a network built from layers is its weights; its ONNX files are exported from them). Weight files
+ * count by logical name, so the id does not depend on where the bytes are stored. Features frames carry it, and
+ * every unit checks it.
  *
  * @throws BranchyIoError `MODEL_BAD_MANIFEST` for a spec nested too deeply to serialise (`readManifest` refuses such
  *   files; this guards manifests built in memory).
@@ -93,7 +125,8 @@ export function modelIdOf(manifest: ModelManifest): string {
     });
   }
   hash.update(spec);
-  for (const file of Object.keys(manifest.weights).sort()) hash.update(`\n${file}:${manifest.weights[file].sha256}`);
+  const files = Object.keys(manifest.weights).map((file) => [logicalFileName(file), manifest.weights[file].sha256] as const);
+  for (const [file, sha] of files.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) hash.update(`\n${file}:${sha}`);
   const onnx = manifest.onnx;
   if (manifest.spec.imported !== undefined && onnx !== undefined) {
     for (const e of onnx.stages) hash.update(`\nonnx stage:${e.sha256}`);
@@ -104,15 +137,124 @@ export function modelIdOf(manifest: ModelManifest): string {
   return hash.digest('hex');
 }
 
-/** Writes a file so that a reader sees the old content or the new one, never half of it. */
-export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
+/**
+ * The text of `branchy.json` for a manifest: pretty-printed JSON whose last field, `manifestSha256`, is the
+ * SHA-256 of the same text without it. `readManifest` refuses a file that is not exactly this text.
+ */
+export function manifestText(manifest: ModelManifest): string {
+  const { manifestSha256: _, ...rest } = manifest;
+  const sha = sha256(new TextEncoder().encode(`${JSON.stringify(rest, null, 2)}\n`));
+  return `${JSON.stringify({ ...rest, manifestSha256: sha }, null, 2)}\n`;
+}
+
+/** The files a manifest lists (weights, ONNX files, optimizer state), each with its entry. */
+function listedFiles(manifest: Partial<ModelManifest>): Map<string, FileEntry> {
+  const files = new Map<string, FileEntry>();
+  const add = (file: unknown, entry: unknown) => {
+    if (typeof file === 'string' && typeof entry === 'object' && entry !== null) files.set(file, entry as FileEntry);
+  };
+  if (typeof manifest.weights === 'object' && manifest.weights !== null) for (const [file, entry] of Object.entries(manifest.weights)) add(file, entry);
+  const onnx = manifest.onnx as Partial<OnnxManifest> | undefined;
+  for (const list of [onnx?.stages, onnx?.exits]) if (Array.isArray(list)) for (const e of list) add(e?.file, e);
+  add(manifest.trainState?.file, manifest.trainState);
+  return files;
+}
+
+/** The committed manifest of `dir` as far as it parses (for the files it lists), or undefined. */
+function committedManifest(dir: string): Partial<ModelManifest> | undefined {
   try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (error) {
-    rmSync(tmp, { force: true });
-    throw new BranchyIoError('MODEL_WRITE_FAILED', `cannot write '${path}': ${(error as Error).message}`, { cause: error });
+    const json: unknown = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8'));
+    return typeof json === 'object' && json !== null ? (json as Partial<ModelManifest>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One change of a model directory, committed by renaming its new `branchy.json` into place. Files are first
+ * written under names the committed manifest does not use (or, holding the same bytes, kept as they are); only
+ * after the commit are the files the old manifest listed and the new one does not removed. A crash at any
+ * moment leaves the previous model or the new one, and at worst some unlisted files the next commit removes.
+ */
+class ModelDirCommit {
+  private readonly previous: Map<string, FileEntry>;
+  private readonly byLogical = new Map<string, string>();
+  private readonly written: string[] = [];
+  private readonly dir: string;
+  /** Whether the committed manifest is of a version that kept the optimizer state unlisted in `train-state.safetensors`. */
+  private readonly unlistedTrainState: boolean;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    mkdirSync(dir, { recursive: true });
+    const committed = committedManifest(dir);
+    this.previous = committed ? listedFiles(committed) : new Map();
+    for (const file of this.previous.keys()) this.byLogical.set(logicalFileName(file), file);
+    this.unlistedTrainState = committed !== undefined && committed.trainState === undefined && existsSync(join(dir, TRAIN_STATE_FILE));
+  }
+
+  /** Stores a file under its logical name `logical`; the listing entry to put in the manifest. */
+  put(logical: string, bytes: Uint8Array): OnnxFileEntry {
+    const entry = { sha256: sha256(bytes), bytes: bytes.length };
+    const kept = this.byLogical.get(logical);
+    if (kept !== undefined && this.holds(kept, entry)) return { file: kept, ...entry };
+    // The plain name when the committed manifest does not use it (a file there under that name is what an
+    // interrupted change left); a name with the checksum in it when it does, or when it is an older version's
+    // unlisted optimizer state, which a resume of the committed manifest would still read.
+    const free = !this.previous.has(logical) && !(logical === TRAIN_STATE_FILE && this.unlistedTrainState);
+    const file = free ? logical : storedFileName(logical, entry.sha256);
+    try {
+      writeFileAtomic(join(this.dir, file), bytes);
+    } catch (error) {
+      this.abandon();
+      throw error;
+    }
+    this.written.push(file);
+    return { file, ...entry };
+  }
+
+  /** Lists a file already in the directory (an imported ONNX file) under its own name. */
+  list(file: string, what: string): OnnxFileEntry {
+    const bytes = readBytes(join(this.dir, file), what);
+    return { file, sha256: sha256(bytes), bytes: bytes.length };
+  }
+
+  /** Writes `manifest` as the directory's `branchy.json` (the commit), then removes what it no longer lists. */
+  commit(manifest: ModelManifest): ModelManifest {
+    const text = manifestText(manifest);
+    try {
+      writeFileAtomic(join(this.dir, MANIFEST_FILE), text);
+    } catch (error) {
+      this.abandon();
+      throw error;
+    }
+    failpoint('commit:before-cleanup');
+    const sealed = JSON.parse(text) as ModelManifest;
+    const listed = listedFiles(sealed);
+    // Every weight, ONNX or optimizer-state file the new manifest does not list goes, but for an older version's
+    // unlisted optimizer state under a manifest that lists none (a resume still reads it).
+    const keptState = (file: string) => file === TRAIN_STATE_FILE && sealed.trainState === undefined && this.unlistedTrainState;
+    const stale = (file: string) => !listed.has(file) && PIECE_NAME.test(file) && !keptState(file);
+    for (const file of readdirSync(this.dir)) if (stale(file)) rmSync(join(this.dir, file), { force: true });
+    removeStaleTempFiles(this.dir);
+    return sealed;
+  }
+
+  /** Whether `file` in the directory holds exactly the bytes `entry` describes. */
+  private holds(file: string, entry: FileEntry): boolean {
+    const listed = this.previous.get(file);
+    if (listed?.sha256 !== entry.sha256 || listed.bytes !== entry.bytes) return false;
+    try {
+      const bytes = readFileSync(join(this.dir, file));
+      return bytes.length === entry.bytes && sha256(bytes) === entry.sha256;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Removes the files this change wrote, after a failure: the directory is as it was. */
+  private abandon(): void {
+    for (const file of this.written) if (!this.previous.has(file)) rmSync(join(this.dir, file), { force: true });
   }
 }
 
@@ -131,21 +273,57 @@ function groupWeights(spec: NetworkSpec, weights: Record<string, Float32Array>):
   return files;
 }
 
+/** The ONNX pieces of a network and how their boundaries are laid out, as `saveOnnxFiles` takes them. */
+export interface OnnxParts {
+  stages: Uint8Array[];
+  exits: Uint8Array[];
+  info: Omit<OnnxManifest, 'stages' | 'exits'>;
+}
+
+/** What else a model directory's commit holds besides the weights: ONNX files, a checkpoint's optimizer state. */
+export interface ModelDirParts {
+  onnx?: OnnxParts;
+  trainState?: SavedTrainState;
+}
+
+function putOnnx(commit: ModelDirCommit, onnx: OnnxParts): OnnxManifest {
+  const put = (kind: 'stage' | 'exit') => (bytes: Uint8Array, i: number) => commit.put(onnxFile(kind, i + 1), bytes);
+  return { ...onnx.info, stages: onnx.stages.map(put('stage')), exits: onnx.exits.map(put('exit')) };
+}
+
+/** The tensor-name prefix of the copy of the weights a training checkpoint may hold beside the optimizer state. */
+const CHECKPOINT_WEIGHTS = 'checkpoint-weights/';
+
+function encodeTrainState(state: SavedTrainState): Uint8Array {
+  const tensors: Record<string, TensorEntry> = {};
+  for (const [name, data] of Object.entries(state.optimizer)) tensors[name] = { dtype: 'F32', shape: [data.length], data };
+  for (const [name, data] of Object.entries(state.weights ?? {})) tensors[`${CHECKPOINT_WEIGHTS}${name}`] = { dtype: 'F32', shape: [data.length], data };
+  return encodeFrame(tensors, { ...state.meta, epoch: String(state.epoch) });
+}
+
 /**
- * Writes a model directory: one weight file per stage and exit head, then `branchy.json` with their checksums.
- * The manifest is written last, so an interrupted save leaves the previous model readable.
+ * Writes a model directory: one weight file per stage and exit head (and, when given, the ONNX files and a
+ * checkpoint's optimizer state), then `branchy.json` listing them with their checksums, in one commit: an
+ * interrupted save leaves the previous model readable, and a checkpoint's weights and optimizer state are never
+ * out of step.
+ *
+ * @throws BranchyIoError `MODEL_DISK_FULL` or `MODEL_WRITE_FAILED` naming the file; the directory is left as it was.
  */
-export function saveModelDir(dir: string, model: ModelSource, extra: { training?: Record<string, unknown>; [key: string]: unknown } = {}): ModelManifest {
-  mkdirSync(dir, { recursive: true });
-  const entries: Record<string, FileEntry> = {};
+export function saveModelDir(
+  dir: string,
+  model: ModelSource,
+  extra: { training?: Record<string, unknown>; [key: string]: unknown } = {},
+  parts: ModelDirParts = {},
+): ModelManifest {
+  const commit = new ModelDirCommit(dir);
+  const weights: Record<string, FileEntry> = {};
   for (const [file, tensors] of groupWeights(model.spec, model.weights)) {
-    const bytes = encodeFrame(tensors, { model: model.spec.name });
-    writeFileAtomic(join(dir, file), bytes);
-    entries[file] = { sha256: sha256(bytes), bytes: bytes.length };
+    const { file: stored, ...entry } = commit.put(file, encodeFrame(tensors, { model: model.spec.name }));
+    weights[stored] = entry;
   }
-  const manifest: ModelManifest = { ...extra, format: 'branchy-model/1', spec: model.spec, weights: entries };
-  writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
+  const onnx = parts.onnx ? putOnnx(commit, parts.onnx) : undefined;
+  const trainState = parts.trainState ? commit.put(TRAIN_STATE_FILE, encodeTrainState(parts.trainState)) : undefined;
+  return commit.commit({ ...extra, format: 'branchy-model/1', spec: model.spec, weights, ...(onnx ? { onnx } : {}), ...(trainState ? { trainState } : {}) });
 }
 
 function readBytes(path: string, what: string): Uint8Array {
@@ -183,6 +361,12 @@ export function readManifest(dir: string): ModelManifest {
     throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': ${tooDeep} nests deeper than ${MANIFEST_MAX_DEPTH} levels of arrays and objects.`);
   }
   const manifest = json as ModelManifest;
+  if (typeof json === 'object' && json !== null && MANIFEST_CHECKSUM_FIELD in json && manifestText(manifest) !== text) {
+    throw new BranchyIoError(
+      'MODEL_CHECKSUM',
+      `'${path}' is corrupt: it does not match its own checksum (field '${MANIFEST_CHECKSUM_FIELD}'), so it changed after it was written. If you edited it on purpose, delete that field to keep the edit.`,
+    );
+  }
   if (typeof json !== 'object' || json === null || manifest.format !== 'branchy-model/1') {
     throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': field 'format' is ${JSON.stringify(manifest?.format)}; expected "branchy-model/1".`);
   }
@@ -204,6 +388,8 @@ export function readManifest(dir: string): ModelManifest {
     throw error;
   }
   if (manifest.onnx !== undefined) checkOnnxManifest(manifest.onnx, manifest.spec.stages.length, path);
+  if (manifest.trainState !== undefined && !isListedFile(manifest.trainState))
+    throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': field 'trainState' must be {file, sha256, bytes}.`);
   return manifest;
 }
 
@@ -236,10 +422,14 @@ function readChecked(dir: string, file: string, entry: FileEntry, what: string):
   return bytes;
 }
 
+/** Whether an entry is `{file, sha256, bytes}` naming a file of the directory itself. */
+function isListedFile(e: OnnxFileEntry): boolean {
+  return typeof e === 'object' && e !== null && isFileEntry(e.file, e);
+}
+
 function checkOnnxManifest(onnx: unknown, depth: number, path: string): OnnxManifest {
   const o = onnx as OnnxManifest;
-  const entryOk = (e: OnnxFileEntry) => typeof e === 'object' && e !== null && isFileEntry(e.file, e);
-  const listOk = (l: unknown, length: number) => Array.isArray(l) && l.length === length && l.every(entryOk);
+  const listOk = (l: unknown, length: number) => Array.isArray(l) && l.length === length && l.every(isListedFile);
   const segments = o?.stageSegments;
   if (segments !== undefined && (!Array.isArray(segments) || segments.length !== depth || !segments.every((k) => Number.isInteger(k) && k >= 1)))
     throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': onnx.stageSegments must list ${depth} whole numbers ≥ 1 (ONNX segment files per stage).`);
@@ -271,23 +461,18 @@ function readOnnxFiles(dir: string, onnx: OnnxManifest): OnnxSource {
 
 /**
  * Writes one ONNX file per stage and exit head into a model directory and lists them, with their checksums, in
- * `branchy.json` (written last, so an interrupted export leaves the previous manifest valid).
+ * `branchy.json`, in one commit (an interrupted export leaves the previous manifest and files valid).
  */
 export function saveOnnxFiles(dir: string, pieces: { stages: Uint8Array[]; exits: Uint8Array[] }, info: Omit<OnnxManifest, 'stages' | 'exits'>): ModelManifest {
-  const write =
-    (kind: 'stage' | 'exit') =>
-    (bytes: Uint8Array, i: number): OnnxFileEntry => {
-      const file = onnxFile(kind, i + 1);
-      writeFileAtomic(join(dir, file), bytes);
-      return { file, sha256: sha256(bytes), bytes: bytes.length };
-    };
-  const onnx: OnnxManifest = { ...info, stages: pieces.stages.map(write('stage')), exits: pieces.exits.map(write('exit')) };
-  return updateManifest(dir, (m) => ({ ...m, onnx }));
+  const previous = readManifest(dir);
+  const commit = new ModelDirCommit(dir);
+  const onnx = putOnnx(commit, { ...pieces, info });
+  return commit.commit({ ...previous, onnx });
 }
 
 /**
  * Writes `branchy.json` for a network that exists only as ONNX files already in `dir` (see `branchy
- * import-onnx`): no weights; the files are listed with their checksums.
+ * import-onnx`): no weights; the files are listed, under their own names, with their checksums.
  */
 export function saveImportedModelDir(
   dir: string,
@@ -297,25 +482,21 @@ export function saveImportedModelDir(
   extra: Record<string, unknown> = {},
 ): ModelManifest {
   validateSpec(spec);
-  const entry = (file: string): OnnxFileEntry => {
-    const bytes = readBytes(join(dir, file), 'ONNX file');
-    return { file, sha256: sha256(bytes), bytes: bytes.length };
-  };
-  const manifest: ModelManifest = {
+  const commit = new ModelDirCommit(dir);
+  const entry = (file: string) => commit.list(file, 'ONNX file');
+  return commit.commit({
     ...extra,
     format: 'branchy-model/1',
     spec,
     weights: {},
     onnx: { ...info, stages: files.stages.map(entry), exits: files.exits.map(entry) },
-  };
-  writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
+  });
 }
 
 /**
  * Writes a model directory for a network whose trunk exists only as ONNX files: the stage (or segment) files and
- * one exit file per stage, then a weight file for each native exit head (one with layers in the spec), then
- * `branchy.json` listing all of them with their checksums, last.
+ * one exit file per stage, a weight file for each native exit head (one with layers in the spec), and
+ * `branchy.json` listing all of them with their checksums, in one commit.
  */
 export function saveOnnxModelDir(
   dir: string,
@@ -324,25 +505,15 @@ export function saveOnnxModelDir(
   extra: Record<string, unknown> = {},
 ): ModelManifest {
   validateSpec(model.spec);
-  mkdirSync(dir, { recursive: true });
-  const write = (file: string, bytes: Uint8Array): OnnxFileEntry => {
-    writeFileAtomic(join(dir, file), bytes);
-    return { file, sha256: sha256(bytes), bytes: bytes.length };
-  };
-  const onnx: OnnxManifest = {
-    ...info,
-    stages: model.onnx.stages.map((bytes, i) => write(onnxFile('stage', i + 1), bytes)),
-    exits: model.onnx.exits.map((bytes, i) => write(onnxFile('exit', i + 1), bytes)),
-  };
+  const commit = new ModelDirCommit(dir);
+  const onnx = putOnnx(commit, { ...model.onnx, info });
   const weights: Record<string, FileEntry> = {};
   for (const [file, tensors] of groupWeights(model.spec, model.weights)) {
     if (Object.keys(tensors).length === 0) continue;
-    const { file: _, ...entry } = write(file, encodeFrame(tensors, { model: model.spec.name }));
-    weights[file] = entry;
+    const { file: stored, ...entry } = commit.put(file, encodeFrame(tensors, { model: model.spec.name }));
+    weights[stored] = entry;
   }
-  const manifest: ModelManifest = { ...extra, format: 'branchy-model/1', spec: model.spec, weights, onnx };
-  writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
+  return commit.commit({ ...extra, format: 'branchy-model/1', spec: model.spec, weights, onnx });
 }
 
 /**
@@ -373,12 +544,14 @@ export function loadModelDir(dir: string): LoadedModelDir {
   return { dir, manifest, spec: manifest.spec, weights, ...(onnx ? { onnx } : {}) };
 }
 
-/** Rewrites `branchy.json` with some fields changed (e.g. new thresholds); the weights stay as they are. */
+/**
+ * Rewrites `branchy.json` with some fields changed (e.g. new thresholds), atomically; the weights stay as they
+ * are. Files the new manifest no longer lists (ONNX files it drops, say) are removed after the commit.
+ */
 export function updateManifest(dir: string, change: (manifest: ModelManifest) => ModelManifest): ModelManifest {
   const next = change(readManifest(dir));
   validateSpec(next.spec);
-  writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(next, null, 2)}\n`);
-  return next;
+  return new ModelDirCommit(dir).commit(next);
 }
 
 /** Training progress saved beside a model for `--resume`. */
@@ -386,29 +559,51 @@ export interface SavedTrainState {
   epoch: number;
   optimizer: Record<string, Float32Array>;
   /**
-   * The weights at the end of `epoch`, saved in the same file as the optimizer state, so that a resume takes both
-   * from one atomic write (a process killed between writing the model and writing this file leaves the model one
-   * epoch ahead of the state). Absent in checkpoints written before it was kept.
+   * A copy of the weights at the end of `epoch`, in the same file as the optimizer state. Checkpoints commit their
+   * weights and optimizer state in one `branchy.json` and need no copy; a checkpoint written by a version that
+   * wrote the two apart (and so could be killed between them) holds one, and a resume takes the weights from it.
    */
   weights?: Record<string, Float32Array>;
   meta: Record<string, string>;
 }
 
-/** The tensor-name prefix of the weights a training checkpoint holds beside the optimizer state. */
-const CHECKPOINT_WEIGHTS = 'checkpoint-weights/';
-
-/** Saves optimizer state, progress and (when given) the weights they belong to, in one atomic write. */
-export function saveTrainState(dir: string, state: SavedTrainState): void {
-  const tensors: Record<string, TensorEntry> = {};
-  for (const [name, data] of Object.entries(state.optimizer)) tensors[name] = { dtype: 'F32', shape: [data.length], data };
-  for (const [name, data] of Object.entries(state.weights ?? {})) tensors[`${CHECKPOINT_WEIGHTS}${name}`] = { dtype: 'F32', shape: [data.length], data };
-  writeFileAtomic(join(dir, TRAIN_STATE_FILE), encodeFrame(tensors, { ...state.meta, epoch: String(state.epoch) }));
+/**
+ * Saves optimizer state and progress beside the model's weights, listed in its `branchy.json`. A training
+ * checkpoint should rather pass the state to `saveModelDir`, so that weights and state are one commit.
+ */
+export function saveTrainState(dir: string, state: SavedTrainState): ModelManifest {
+  const previous = readManifest(dir);
+  const commit = new ModelDirCommit(dir);
+  return commit.commit({ ...previous, trainState: commit.put(TRAIN_STATE_FILE, encodeTrainState(state)) });
 }
 
-/** Reads the state `saveTrainState` wrote. */
+/**
+ * Whether `dir` holds a checkpoint's optimizer state (listed in its manifest, or the unlisted file of older
+ * versions). Without a committed `branchy.json` it holds none: a state file there is what a killed first
+ * checkpoint left.
+ */
+export function hasTrainState(dir: string): boolean {
+  const committed = committedManifest(dir);
+  return committed !== undefined && (committed.trainState !== undefined || existsSync(join(dir, TRAIN_STATE_FILE)));
+}
+
+/** Drops the optimizer state from a model directory (once training is over, it only takes room). */
+export function dropTrainState(dir: string): void {
+  if (existsSync(join(dir, MANIFEST_FILE))) updateManifest(dir, ({ trainState: _, ...rest }) => rest as ModelManifest);
+  rmSync(join(dir, TRAIN_STATE_FILE), { force: true });
+}
+
+/**
+ * Reads the state `saveModelDir` or `saveTrainState` wrote, checked against the checksum `branchy.json` lists;
+ * a directory of an older version, whose manifest lists none, has it unlisted in `train-state.safetensors`.
+ *
+ * @throws BranchyIoError `MODEL_MISSING_FILE`, `MODEL_CHECKSUM`, `TRAIN_BAD_CHECKPOINT`, a `FRAME_*` code, naming the file.
+ */
 export function loadTrainState(dir: string): SavedTrainState {
-  const path = join(dir, TRAIN_STATE_FILE);
-  const { tensors, metadata } = decodeFrame(readBytes(path, 'training checkpoint'), path);
+  const listed = readManifest(dir).trainState;
+  const path = join(dir, listed?.file ?? TRAIN_STATE_FILE);
+  const bytes = listed ? readChecked(dir, listed.file, listed, 'training checkpoint') : readBytes(path, 'training checkpoint');
+  const { tensors, metadata } = decodeFrame(bytes, path);
   const epoch = Number(metadata.epoch);
   if (!Number.isInteger(epoch) || epoch < 0)
     throw new BranchyIoError('TRAIN_BAD_CHECKPOINT', `'${path}': metadata 'epoch' is ${JSON.stringify(metadata.epoch)}; expected a whole number.`);

@@ -9,7 +9,7 @@ import type { TfjsBackend } from '../engine/tfjs/backend-name.ts';
 import type { Batch, ModelSource } from '../engine/types.ts';
 import { getCriterion } from '../exit/index.ts';
 import { allExitsOver, argmaxRow } from '../infer/index.ts';
-import { loadModelDir, saveModelDir, saveOnnxFiles, saveOnnxModelDir, updateManifest, type LoadedModelDir } from '../io/model-dir.ts';
+import { loadModelDir, saveModelDir, saveOnnxModelDir, updateManifest, type LoadedModelDir } from '../io/model-dir.ts';
 import { openModel } from '../open/open-model.ts';
 import { checkSplitsMatchModel } from '../spec/data-match.ts';
 import type { FeatureShape } from '../spec/shapes.ts';
@@ -140,8 +140,12 @@ function writeNetwork(
 ): void {
   const model: ModelSource = { spec, weights };
   if (spec.imported === undefined) {
-    saveModelDir(out, model, extra);
-    if (source.onnx) saveOnnxFiles(out, exportNetwork(model), { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' });
+    saveModelDir(
+      out,
+      model,
+      extra,
+      source.onnx ? { onnx: { ...exportNetwork(model), info: { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' } } } : {},
+    );
     return;
   }
   const onnx = source.onnx!;

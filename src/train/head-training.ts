@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDataset, type Dataset } from '../data/index.ts';
 import { TfjsNetwork } from '../engine/tfjs/network.ts';
-import { loadModelDir, loadTrainState, MANIFEST_FILE, saveModelDir, saveTrainState } from '../io/model-dir.ts';
+import { loadModelDir, loadTrainState, MANIFEST_FILE, saveModelDir } from '../io/model-dir.ts';
 import type { FeatureShape } from '../spec/shapes.ts';
 import type { LayerSpec, NetworkSpec } from '../spec/types.ts';
 import type { TrainOptions } from './options.ts';
@@ -87,8 +87,8 @@ export async function trainHead(job: HeadTraining): Promise<TrainedHead> {
           onEvent: job.onEvent,
           onCheckpoint: job.checkpoint
             ? (state) => {
-                saveModelDir(job.checkpoint!, { spec, weights: net.weights() });
-                saveTrainState(job.checkpoint!, { epoch: state.epoch, optimizer: state.optimizer, weights: net.weights(), meta: { model: spec.name } });
+                const trainState = { epoch: state.epoch, optimizer: state.optimizer, meta: { model: spec.name } };
+                saveModelDir(job.checkpoint!, { spec, weights: net.weights() }, {}, { trainState });
               }
             : undefined,
         },

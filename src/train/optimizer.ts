@@ -23,6 +23,10 @@ export interface TrainingOptimizer {
 /** Per-variable slots of each optimiser, in the order tfjs keeps them (all of one slot, then the next). */
 const SLOTS = { adam: ['m', 'v'], sgd: ['momentum'] } as const;
 
+/** State keys of Adam's accumulated bias corrections β₁^t and β₂^t. */
+const ADAM_ACC_BETA1 = 'adam/accBeta1';
+const ADAM_ACC_BETA2 = 'adam/accBeta2';
+
 /** What `FusedAdamOptimizer` reaches of tfjs's AdamOptimizer (private there, so typed here). */
 interface AdamInternals {
   accBeta1: tf.Variable;
@@ -97,6 +101,13 @@ export function createOptimizer(options: TrainOptions, net: TfjsNetwork, variabl
         // The slots are the optimiser's own variables; the step count is a scalar made for this call.
         if (name === 'iter') tensor.dispose();
       }
+      if (kind === 'adam') {
+        // Adam's bias corrections β^t, as the run multiplied them up step by step: a restore that recomputed them
+        // as pow(β, t) (tfjs's setWeights does) would differ in the last bits and a resumed run would drift.
+        const self = optimizer as unknown as AdamInternals;
+        out[ADAM_ACC_BETA1] = Float32Array.from(await self.accBeta1.data());
+        out[ADAM_ACC_BETA2] = Float32Array.from(await self.accBeta2.data());
+      }
       return out;
     },
     async restore(state) {
@@ -119,6 +130,14 @@ export function createOptimizer(options: TrainOptions, net: TfjsNetwork, variabl
       ];
       await optimizer.setWeights(named);
       named.forEach((n) => n.tensor.dispose());
+      // Checkpoints written before the bias corrections were kept resume with tfjs's pow(β, t).
+      if (kind === 'adam' && state[ADAM_ACC_BETA1]?.length === 1 && state[ADAM_ACC_BETA2]?.length === 1) {
+        const self = optimizer as unknown as AdamInternals;
+        tf.tidy(() => {
+          self.accBeta1.assign(tf.scalar(state[ADAM_ACC_BETA1][0]));
+          self.accBeta2.assign(tf.scalar(state[ADAM_ACC_BETA2][0]));
+        });
+      }
     },
     dispose() {
       optimizer.dispose();

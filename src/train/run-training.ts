@@ -8,7 +8,7 @@ import type { TfjsBackend } from '../engine/tfjs/backend-name.ts';
 import { TfjsNetwork } from '../engine/tfjs/network.ts';
 import { getCriterion } from '../exit/index.ts';
 import { allExitsOver } from '../infer/index.ts';
-import { loadModelDir, loadTrainState, MANIFEST_FILE, saveModelDir, saveTrainState, updateManifest } from '../io/index.ts';
+import { loadModelDir, loadTrainState, MANIFEST_FILE, saveModelDir, updateManifest } from '../io/index.ts';
 import { formatTable, percent } from '../report/text-table.ts';
 import { checkSplitsMatchModel } from '../spec/data-match.ts';
 import type { NetworkSpec, Normalization } from '../spec/types.ts';
@@ -141,8 +141,8 @@ export async function runTraining(run: TrainRun): Promise<TrainingOutcome> {
           seconds: end.seconds,
           samplesPerSecond: end.samplesPerSecond,
         });
-        saveModelDir(run.out, { spec: net.spec, weights: net.weights() }, { training: training() });
-        saveTrainState(run.out, { epoch: state.epoch, optimizer: state.optimizer, weights: net.weights(), meta: { model: net.spec.name } });
+        const trainState = { epoch: state.epoch, optimizer: state.optimizer, meta: { model: net.spec.name } };
+        saveModelDir(run.out, { spec: net.spec, weights: net.weights() }, { training: training() }, { trainState });
       },
     },
     resumeState,

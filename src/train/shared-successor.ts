@@ -30,7 +30,7 @@ import {
   type LabelledSamples,
   type SharedPath,
 } from '../infer/index.ts';
-import { loadModelDir, modelIdOf, readManifest, saveModelDir, saveOnnxFiles, updateManifest, type LoadedModelDir } from '../io/model-dir.ts';
+import { loadModelDir, modelIdOf, readManifest, saveModelDir, updateManifest, type LoadedModelDir } from '../io/model-dir.ts';
 import { ADAPTERS_DIR, readSharedInfo, type SharedFront, type SharedPathFront, type SharedSuccessorInfo } from '../io/shared-successor.ts';
 import { checkSplitsMatchModel } from '../spec/data-match.ts';
 import { networkFacts } from '../spec/shapes.ts';
@@ -482,8 +482,7 @@ async function describeFront(
 
 function saveNetwork(dir: string, net: TfjsNetwork, extra: Record<string, unknown>): void {
   const source = { spec: net.spec, weights: net.weights() };
-  saveModelDir(dir, source, extra);
-  saveOnnxFiles(dir, exportNetwork(source), { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' });
+  saveModelDir(dir, source, extra, { onnx: { ...exportNetwork(source), info: { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' } } });
 }
 
 /** What `trainSharedSuccessor` and `attachFront` hand back. */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { failpoint } from '../common/failpoint.ts';
 import { Rng } from '../common/rng.ts';
 import type { Dataset } from '../data/index.ts';
 import type { TfjsNetwork } from '../engine/tfjs/network.ts';
@@ -154,6 +155,7 @@ export async function trainNetwork(
       cost.dispose();
       lossSum = next;
       hooks.onEvent?.({ type: 'step', epoch, step: step + 1, steps });
+      failpoint('train:step');
       if (step % 16 === 15) await new Promise((r) => setImmediate(r));
     }
     const loss = (await lossSum.data())[0] / train.count;

@@ -77,7 +77,12 @@ describe('model directory', () => {
     const dir = tempDir();
     saveModelDir(dir, { spec: tinySpec(), weights: new TfjsNetwork(tinySpec()).weights() });
     const path = join(dir, 'branchy.json');
-    const text = readFileSync(path, 'utf8');
+    const sealed = readFileSync(path, 'utf8');
+    writeFileSync(path, sealed.replace('"conv2d"', '"conv9d"'));
+    fails(dir, 'MODEL_CHECKSUM', 'branchy.json');
+    // An edit on purpose drops the manifest's own checksum; the edited manifest is then checked as it stands.
+    const { manifestSha256: _, ...unsealed } = JSON.parse(sealed);
+    const text = JSON.stringify(unsealed, null, 2);
     writeFileSync(path, text.slice(0, 40));
     fails(dir, 'MODEL_BAD_JSON', 'branchy.json');
     writeFileSync(path, text.replace('"conv2d"', '"conv9d"'));
@@ -90,7 +95,8 @@ describe('model directory', () => {
     const dir = tempDir();
     saveModelDir(dir, { spec: tinySpec(), weights: new TfjsNetwork(tinySpec()).weights() });
     const path = join(dir, 'branchy.json');
-    const manifest = JSON.parse(readFileSync(path, 'utf8'));
+    // Edited on purpose: without its own checksum, the manifest is checked as it stands.
+    const { manifestSha256: _, ...manifest } = JSON.parse(readFileSync(path, 'utf8'));
     const entry = manifest.weights['stage_1.safetensors'];
     for (const weights of [
       { '../stage_1.safetensors': entry },
@@ -121,7 +127,8 @@ describe('model directory', () => {
     const dir = tempDir();
     saveModelDir(dir, { spec: tinySpec(), weights: new TfjsNetwork(tinySpec()).weights() });
     const path = join(dir, 'branchy.json');
-    const manifest = JSON.parse(readFileSync(path, 'utf8'));
+    // Edited on purpose: without its own checksum, the manifest is checked as it stands.
+    const { manifestSha256: _, ...manifest } = JSON.parse(readFileSync(path, 'utf8'));
     // 20,000 nested arrays: JSON.parse reads them, JSON.stringify (and so modelIdOf, updateManifest) overflowed the stack.
     const deep = `${'['.repeat(20000)}${']'.repeat(20000)}`;
     for (const [where, named] of [

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadDataSource, MNIST_FULL_COUNTS, mnistDataDir, mnistFullTestSet } from '../../data/index.ts';
 import type { TfjsBackend } from '../../engine/tfjs/index.ts';
-import { TRAIN_STATE_FILE } from '../../io/index.ts';
+import { dropTrainState } from '../../io/index.ts';
 import { SHIPPED_MNIST_TRAINING, SHIPPED_RECIPE } from '../../train/recipes.ts';
 import { measureModel } from '../../infer/index.ts';
 import { formatModelReport } from '../model-report.ts';
@@ -77,7 +77,7 @@ async function retrainShipped(dir: string, o: Record<string, unknown>): Promise<
   // Optimizer state only matters for --resume; the shipped directories stay small without it. The ONNX files are
   // written again so that the new weights run on onnxruntime as the shipped ones do.
   for (const d of [baselineDir, dir]) {
-    rmSync(join(d, TRAIN_STATE_FILE), { force: true });
+    dropTrainState(d);
     exportModelDirOnnx(d);
   }
   const options = engineOptions(o);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
@@ -6,7 +6,7 @@ import { BranchyArgumentError, BranchyDataError } from '../../common/errors.ts';
 import type { DatasetSplits } from '../../data/index.ts';
 import { TFJS_BACKENDS, type TfjsBackend } from '../../engine/tfjs/index.ts';
 import { evaluateExits, timeAlternating } from '../../infer/index.ts';
-import { TRAIN_STATE_FILE } from '../../io/index.ts';
+import { dropTrainState, hasTrainState } from '../../io/index.ts';
 import { BRANCHYNET_TABLE_I_CPU } from '../../report/branchynet-table-1.ts';
 import {
   renderReproductionMarkdown,
@@ -147,7 +147,7 @@ async function reproducePair(datasetName: string, baselineModel: string, splits:
   const recipe = { ...plan.recipe, ...(baselineModel === 'resnet110' ? { microBatch: 32 } : {}) };
   // A directory still holding its checkpoint is a training an earlier run did not finish (checkpoints are removed
   // only once the pair has trained); with --resume it goes on from there, at the same budget.
-  const resumes = (dir: string) => run.resume && existsSync(join(dir, TRAIN_STATE_FILE));
+  const resumes = (dir: string) => run.resume && hasTrainState(dir);
   const baselineTraining = await trainWithProgress({
     ...common,
     resume: resumes(baselineDir),
@@ -163,7 +163,7 @@ async function reproducePair(datasetName: string, baselineModel: string, splits:
     initFrom: baselineDir,
     options: { ...recipe, epochs: run.budget.epochs, seed: run.seed },
   });
-  for (const d of [baselineDir, branchyDir]) rmSync(join(d, TRAIN_STATE_FILE), { force: true });
+  for (const d of [baselineDir, branchyDir]) dropTrainState(d);
 
   const { chosen, constraintText } = await calibrateModelDir(branchyDir, splits.validation, {
     engine: run.engine,
