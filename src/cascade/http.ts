@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { ModelManifest } from '../io/model-dir.ts';
 import type { HostRun, InferenceHost } from '../serve/inference-host.ts';
 import { METRICS_CONTENT_TYPE, MetricsRegistry } from '../serve/metrics.ts';
-import { connectionLimits, connectionServerOptions, installConnectionLimits } from '../serve/connection-limits.ts';
+import { connectionGuard } from '../serve/connection-limits.ts';
 import { createServer, type BranchyServer, type ServeOptions } from '../serve/server.ts';
 import type { Batch } from '../engine/types.ts';
 import { unitErrorReply } from './error-reply.ts';
@@ -175,9 +175,9 @@ export function createUnitServer(
     };
   }
   const metrics = options.metrics ?? new MetricsRegistry();
-  const limits = connectionLimits(options.connections);
-  const app = Fastify({ ...connectionServerOptions(limits), logger: options.logger ?? false, bodyLimit: options.frameLimit ?? 64 * 1024 * 1024 });
-  installConnectionLimits(app, limits);
+  const guard = connectionGuard(options.connections, metrics);
+  const app = Fastify({ ...guard.serverOptions, logger: options.logger ?? false, bodyLimit: options.frameLimit ?? 64 * 1024 * 1024 });
+  guard.install(app);
   app.addContentTypeParser(FRAME_TYPE, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/metrics', async (_request, reply) => reply.type(METRICS_CONTENT_TYPE).send(metrics.render()));

@@ -6,8 +6,11 @@
  * @module
  */
 import type { FastifyInstance } from 'fastify';
-import type { ServerOptions } from 'node:http';
+import { maxHeaderSize, STATUS_CODES, type ServerOptions } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ServeErrorCode } from './errors.ts';
 import { DEFAULT_LINGER, lingerOnClose, type LingerLimits } from './linger.ts';
+import type { Counter, Gauge, MetricsRegistry } from './metrics.ts';
 
 /** Timeouts and limits per connection; every field has a default. */
 export interface ConnectionLimits {
@@ -43,41 +46,120 @@ export function connectionLimits(given: ConnectionLimits = {}): Required<Connect
   return limits;
 }
 
-/**
- * The fastify options that carry `limits` to Node's HTTP server. Node checks the headers and request timeouts on
- * a clock (30 s by default); it runs here at a tenth of the shorter timeout, so a timeout fires within 10% of it.
- */
-export function connectionServerOptions(limits: Required<ConnectionLimits>): {
-  connectionTimeout: number;
-  keepAliveTimeout: number;
-  requestTimeout: number;
-  http: ServerOptions;
-} {
+/** A connection-level error (Node's HTTP parser, or its headers / request timeout), as fastify hands it on. */
+type ConnectionError = Error & { code?: string; reason?: string };
+
+/** What a connection-level error is answered with: the server's `{code, message}` shape, as every other error reply. */
+export function connectionErrorReply(error: ConnectionError, limits: Required<ConnectionLimits>): { status: number; code: ServeErrorCode; message: string } {
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return {
+      status: 408,
+      code: 'SERVE_REQUEST_TIMEOUT',
+      message: `the request was not received in time: its headers must arrive within ${limits.headersTimeoutMs} ms (--headers-timeout-ms) and all of it within ${limits.requestTimeoutMs} ms (--request-timeout-ms).`,
+    };
+  }
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    return { status: 431, code: 'SERVE_HEADERS_TOO_LARGE', message: `the request headers are larger than this server's limit of ${maxHeaderSize} bytes.` };
+  }
+  const why = error.reason ?? error.message;
+  return { status: 400, code: 'SERVE_BAD_HTTP', message: `the request is not valid HTTP/1.1: ${why}${error.code ? ` (${error.code})` : ''}.` };
+}
+
+/** The metric families of {@link ConnectionGuard}, rendered with the server's others on `/metrics`. */
+interface ConnectionMetrics {
+  open: Gauge;
+  dropped: Counter;
+  errors: Counter;
+}
+
+function connectionMetrics(registry: MetricsRegistry): ConnectionMetrics {
   return {
-    connectionTimeout: limits.idleTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    http: {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.round(limits.headersTimeoutMs / 10))),
-    },
+    open: registry.gauge('branchy_connections_open', 'Client connections open now.'),
+    dropped: registry.counter('branchy_connections_dropped_total', 'Connections closed as soon as they were accepted, being beyond --max-connections.'),
+    errors: registry.counter(
+      'branchy_connection_errors_total',
+      'Connections answered and closed before a route saw their request (timeouts, malformed HTTP), by error code.',
+      ['code'],
+    ),
   };
 }
 
 /**
- * Sets the connection limit on `app`'s server and arms the lingering close on every reply sent while its
- * request's body is still unread (a 413 from `Content-Length` or on passing the limit, a 401, a 503 shed before
- * the body): such a reply says `Connection: close`, and the connection reads and discards for a bounded time and
- * size before it closes, so that the client can read the reply.
+ * One server's connection limits: the fastify options that carry them to Node's HTTP server, and {@link install}
+ * for what must be set on the built app.
  */
-export function installConnectionLimits(app: FastifyInstance, limits: Required<ConnectionLimits>): void {
-  app.server.maxConnections = limits.maxConnections;
-  app.addHook('onSend', (request, reply, payload, done) => {
-    if (!request.raw.complete) {
-      void reply.header('connection', 'close');
-      lingerOnClose(request.raw, limits.linger);
+export interface ConnectionGuard {
+  readonly limits: Required<ConnectionLimits>;
+  /** Spread into the fastify options. */
+  readonly serverOptions: {
+    connectionTimeout: number;
+    keepAliveTimeout: number;
+    requestTimeout: number;
+    http: ServerOptions;
+    clientErrorHandler: (error: ConnectionError, socket: Socket) => void;
+  };
+  /**
+   * Sets the connection limit on `app`'s server, counts its open and dropped connections, and arms the lingering
+   * close on every reply sent while its request's body is still unread (a 413 from `Content-Length` or on passing
+   * the limit, a 401, a 503 shed before the body): such a reply says `Connection: close`, and the connection reads
+   * and discards for a bounded time and size before it closes, so that the client can read the reply.
+   */
+  install(app: FastifyInstance): void;
+}
+
+/**
+ * The guard of `given` (defaults filled in), whose metrics go into `registry`.
+ *
+ * Node checks the headers and request timeouts on a clock (30 s by default); it runs here at a tenth of the shorter
+ * timeout, so a timeout fires within 10% of it. A request that times out or is not valid HTTP is answered as every
+ * other error (JSON `{code, message}`: 408 `SERVE_REQUEST_TIMEOUT`, 431 `SERVE_HEADERS_TOO_LARGE`, 400
+ * `SERVE_BAD_HTTP`) and its connection closed.
+ */
+export function connectionGuard(given: ConnectionLimits | undefined, registry: MetricsRegistry): ConnectionGuard {
+  const limits = connectionLimits(given);
+  const metrics = connectionMetrics(registry);
+  let open = 0;
+  metrics.open.track({}, () => open);
+  const clientErrorHandler = (error: ConnectionError, socket: Socket): void => {
+    // A reset connection has nothing left to answer; nor has one whose reply is already under way.
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const { status, code, message } = connectionErrorReply(error, limits);
+    metrics.errors.inc({ code });
+    if (socket.writable && (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent !== true) {
+      const body = JSON.stringify({ code, message });
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     }
-    done(null, payload);
-  });
+    socket.destroy();
+  };
+  return {
+    limits,
+    serverOptions: {
+      connectionTimeout: limits.idleTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      http: {
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.round(limits.headersTimeoutMs / 10))),
+      },
+      clientErrorHandler,
+    },
+    install(app) {
+      app.server.maxConnections = limits.maxConnections;
+      app.server.on('connection', (socket: Socket) => {
+        open++;
+        socket.once('close', () => open--);
+      });
+      app.server.on('drop', () => metrics.dropped.inc());
+      app.addHook('onSend', (request, reply, payload, done) => {
+        if (!request.raw.complete) {
+          void reply.header('connection', 'close');
+          lingerOnClose(request.raw, limits.linger);
+        }
+        done(null, payload);
+      });
+    },
+  };
 }

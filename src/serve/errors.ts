@@ -4,15 +4,18 @@ import { BranchyError, type BranchyErrorCode } from '../common/errors.ts';
 export type ServeErrorCode =
   | 'SERVE_BAD_BODY'
   | 'SERVE_BAD_CONTENT_LENGTH'
+  | 'SERVE_BAD_HTTP'
   | 'SERVE_BAD_INPUTS'
   | 'SERVE_BAD_JSON'
   | 'SERVE_BAD_MODEL_NAME'
   | 'SERVE_BAD_QUERY'
   | 'SERVE_BAD_REQUEST'
+  | 'SERVE_BODY_INCOMPLETE'
   | 'SERVE_BODY_TOO_LARGE'
   | 'SERVE_CONFLICTING_THRESHOLDS'
   | 'SERVE_DUPLICATE_MODEL'
   | 'SERVE_EMPTY_BODY'
+  | 'SERVE_HEADERS_TOO_LARGE'
   | 'SERVE_INFERENCE_CRASHED'
   | 'SERVE_INTERNAL'
   | 'SERVE_MODEL_LOAD_FAILED'
@@ -21,6 +24,7 @@ export type ServeErrorCode =
   | 'SERVE_NO_SUCH_PATH'
   | 'SERVE_OVERLOADED'
   | 'SERVE_QUEUE_FULL'
+  | 'SERVE_REQUEST_TIMEOUT'
   | 'SERVE_SHUTTING_DOWN'
   | 'SERVE_TOO_MANY_SAMPLES'
   | 'SERVE_UNKNOWN_MODEL'
@@ -78,6 +82,9 @@ export function errorReply(error: unknown): { status: number; body: ErrorBody; r
     const part = typeof e.validationContext === 'string' ? e.validationContext : 'request';
     return { status: 400, body: { code: part === 'body' ? 'SERVE_BAD_BODY' : part === 'querystring' ? 'SERVE_BAD_QUERY' : 'SERVE_BAD_REQUEST', message } };
   }
+  // Node's 'aborted': the connection closed (the client went away, or a timeout closed it) before the body was read.
+  if (e?.code === 'ECONNRESET')
+    return { status: 400, body: { code: 'SERVE_BODY_INCOMPLETE', message: 'the connection closed before the request body was complete.' } };
   if (typeof e?.code === 'string' && FASTIFY_ERRORS[e.code]) {
     const { code, status } = FASTIFY_ERRORS[e.code];
     return { status, body: { code, message } };

@@ -8,7 +8,7 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { AdaptiveOptions, OperatingPointController } from './adaptive.ts';
-import { connectionLimits, connectionServerOptions, installConnectionLimits, type ConnectionLimits } from './connection-limits.ts';
+import { connectionGuard, type ConnectionLimits } from './connection-limits.ts';
 import type { MetricsRegistry } from './metrics.ts';
 import { createModelRuntime, type ModelRuntime } from './model-runtime.ts';
 import type { ServedModel } from './model-set.ts';
@@ -51,10 +51,10 @@ export interface BranchyServer {
 /** How often the load-adaptive controllers decide, in ms. */
 const CONTROLLER_TICK_MS = 100;
 
-function createApp(options: ServeOptions, bodyLimit: number): FastifyInstance {
-  const limits = connectionLimits(options.connections);
+function createApp(options: ServeOptions, bodyLimit: number, metrics: MetricsRegistry): FastifyInstance {
+  const guard = connectionGuard(options.connections, metrics);
   const app = Fastify({
-    ...connectionServerOptions(limits),
+    ...guard.serverOptions,
     logger: options.logger ?? false,
     bodyLimit,
     logController: new LogController({ disableRequestLogging: true }),
@@ -65,7 +65,7 @@ function createApp(options: ServeOptions, bodyLimit: number): FastifyInstance {
       return new Error(`${dataVar}${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}${extra ? ` ('${extra}')` : ''}`);
     },
   });
-  installConnectionLimits(app, limits);
+  guard.install(app);
   return app;
 }
 
@@ -94,7 +94,7 @@ export function createServer(models: readonly ServedModel[], options: ServeOptio
   const runtimes = new Map<string, ModelRuntime>();
   for (const served of models) runtimes.set(served.name, createModelRuntime(served, runtimeOptions, metrics));
 
-  const app = createApp(options, options.bodyLimit ?? 4 * 1024 * 1024);
+  const app = createApp(options, options.bodyLimit ?? 4 * 1024 * 1024, metrics.registry);
   let closing = false;
   let closed: Promise<void> | undefined;
   const isClosing = () => closing;
