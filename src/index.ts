@@ -12,6 +12,16 @@ export * from './common/errors.ts';
 export type * from './spec/types.ts';
 export { validateSpec } from './spec/validate.ts';
 export { networkFacts, type NetworkFacts, type LayerFacts } from './spec/shapes.ts';
+export {
+  checkDataMatchesModel,
+  checkSplitsMatchModel,
+  dataModelMismatch,
+  type DataFace,
+  type DataMatchOptions,
+  type DataMismatch,
+  type ModelInputFace,
+  type SplitFaces,
+} from './spec/data-match.ts';
 export type { Batch, Engine, EngineName, LoadedNetwork, ModelSource, OnnxSource, StageAndExit } from './engine/types.ts';
 export { tfjsEngine, useBackend, TFJS_BACKENDS, type TfjsBackend } from './engine/tfjs/index.ts';
 export { ortEngine, exportNetwork, type OrtModule, type OrtNetwork, type OrtSessionOptions, type CarryMode, type OnnxPieces } from './engine/ort/index.ts';

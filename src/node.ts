@@ -12,6 +12,7 @@ export {
   readManifest,
   updateManifest,
   MANIFEST_FILE,
+  MANIFEST_MAX_DEPTH,
   type ModelManifest,
   type LoadedModelDir,
   type OnnxManifest,

@@ -20,6 +20,16 @@ export const IPROUTE2_PACKAGE: SystemPackage = { name: 'iproute2', path: '/sbin/
 /** Debian's curl, one of the real clients the server's oversized-body test sends with. */
 export const CURL_PACKAGE: SystemPackage = { name: 'curl', path: '/usr/bin/curl' };
 
+/**
+ * Debian's PyTorch for the system Python, with which the PyTorch-trunk test trains a plain CNN and exports it as
+ * ONNX segments (examples/pytorch-trunk/train_export.py). Run it with `SYSTEM_PYTHON`: a `python3` earlier on PATH
+ * (pyenv, a venv) may not see Debian's packages.
+ */
+export const PYTHON3_TORCH_PACKAGE: SystemPackage = { name: 'python3-torch', path: '/usr/lib/python3/dist-packages/torch' };
+
+/** The Python that Debian's python3-* packages are installed for. */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+
 /** Debian's Chromium, which the edge page's browser test drives through playwright-core. */
 export const CHROMIUM_PACKAGE: SystemPackage = { name: 'chromium', path: '/usr/bin/chromium' };
 

@@ -1,6 +1,7 @@
 import type { LoadedNetwork } from '../engine/types.ts';
 import type { ExitCriterion } from '../exit/index.ts';
 import { allExitsOver, argmaxRow, type LabelledSamples } from '../infer/index.ts';
+import { checkDataMatchesModel } from '../spec/data-match.ts';
 import { profileCosts, type ProfileOptions } from './cost-profile.ts';
 import { chooseGuardedPoint, isGuarded, type GuardedConstraint } from './guarded-choice.ts';
 import { chooseOperatingPoint, paretoFront } from './pareto.ts';
@@ -19,6 +20,8 @@ export interface CalibrationRequest {
   /** Where the validation samples came from, stored with the result. */
   data: string;
   profile?: ProfileOptions;
+  /** Calibrate on samples whose class names differ from the network's (their shape must still be its input's). */
+  allowClassMismatch?: boolean;
 }
 
 /** The outcome of {@link calibrateNetwork}: what to store, and the full front with the chosen point. */
@@ -41,8 +44,13 @@ function thinFront<T>(front: T[], chosen: T): T[] {
  * Calibrates a network on validation samples: profiles what each stage and exit head costs here, runs every exit on
  * every sample, finds the exact accuracy/cost Pareto front of threshold vectors and picks the point the constraint
  * asks for. The caller stores `calibration` (e.g. under `calibration` in `branchy.json`) and the chosen thresholds.
+ *
+ * @throws BranchyDataError `DATA_MODEL_MISMATCH`, before anything is measured, when the samples' shape or (unless
+ *   `allowClassMismatch`) their class names and order differ from the network's: thresholds chosen on another
+ *   data set would be stored as if they held for this one.
  */
 export async function calibrateNetwork(net: LoadedNetwork, validation: LabelledSamples, request: CalibrationRequest): Promise<CalibrationOutcome> {
+  checkDataMatchesModel(net.spec, validation, { data: request.data, allowClassMismatch: request.allowClassMismatch });
   const { criterion } = request;
   const profile = await profileCosts(net, validation, request.profile);
   let started = performance.now();

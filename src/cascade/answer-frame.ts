@@ -31,6 +31,25 @@ function bad(message: string): never {
   throw new BranchyCascadeError('CASCADE_BAD_FRAME', `answer frame: ${message}`, 502);
 }
 
+/** Whether a decoded value has the shape of an {@link ExitRoute}. */
+function isRoute(r: unknown): r is ExitRoute {
+  const o = r as Partial<ExitRoute>;
+  const hopOk = (h: unknown) => {
+    const x = h as Record<string, unknown>;
+    return typeof x === 'object' && x !== null && typeof x.unit === 'string' && typeof x.ms === 'number';
+  };
+  return (
+    typeof o === 'object' &&
+    o !== null &&
+    typeof o.unit === 'string' &&
+    Number.isInteger(o.hops) &&
+    typeof o.degraded === 'boolean' &&
+    (o.reason === undefined || typeof o.reason === 'string') &&
+    Array.isArray(o.path) &&
+    o.path.every(hopOk)
+  );
+}
+
 /**
  * Decodes an answer frame of `count` samples with `classes` classes.
  *
@@ -57,9 +76,17 @@ export function decodeAnswerFrame(bytes: Uint8Array, count: number, classes: num
   const want = { label: 'I32', exit: 'I32', score: 'F64', probs: 'F32' } as const;
   for (const [name, dtype] of Object.entries(want)) {
     const t = tensors[name];
-    if (t === undefined || t.dtype !== dtype || t.shape[0] !== count) bad(`tensor '${name}' must be ${dtype} with ${count} rows.`);
+    const rank = name === 'probs' ? 2 : 1;
+    if (t === undefined || t.dtype !== dtype || t.shape.length !== rank || t.shape[0] !== count)
+      bad(`tensor '${name}' must be ${dtype} of rank ${rank} with ${count} rows.`);
   }
   if (tensors.probs.shape[1] !== classes) bad(`'probs' has ${tensors.probs.shape[1]} classes; expected ${classes}.`);
+  const labels = tensors.label.data as Int32Array;
+  const exits = tensors.exit.data as Int32Array;
+  for (let i = 0; i < count; i++) {
+    if (labels[i] < 0 || labels[i] >= classes) bad(`label ${labels[i]} of sample ${i} is not a class index below ${classes}.`);
+    if (exits[i] < 1) bad(`exit ${exits[i]} of sample ${i} is not an exit number ≥ 1.`);
+  }
   let routes: (ExitRoute | undefined)[];
   try {
     routes = JSON.parse(metadata.routes ?? 'null') as (ExitRoute | undefined)[];
@@ -67,6 +94,10 @@ export function decodeAnswerFrame(bytes: Uint8Array, count: number, classes: num
     bad('its routes are not JSON.');
   }
   if (!Array.isArray(routes) || routes.length !== count) bad(`it carries no route per sample.`);
+  routes.forEach((r, i) => {
+    if (r === null || r === undefined) return;
+    if (!isRoute(r)) bad(`route ${i} must be {unit, hops, degraded, path: [{unit, ms, sentBytes, receivedBytes}]}.`);
+  });
   const results = unpackResults({
     labels: tensors.label.data as Int32Array,
     exits: tensors.exit.data as Int32Array,

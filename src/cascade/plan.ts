@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportNetwork, ONNX_OPSET } from '../engine/ort/index.ts';
-import { modelIdOf, saveModelDir, saveOnnxFiles, writeFileAtomic, type LoadedModelDir } from '../io/model-dir.ts';
+import { modelIdOf, saveModelDir, saveOnnxFiles, saveOnnxModelDir, writeFileAtomic, type LoadedModelDir, type OnnxManifest } from '../io/model-dir.ts';
 import { readStoredCalibration } from '../io/stored-calibration.ts';
 import { hasLayers, networkFacts } from '../spec/shapes.ts';
 import type { NetworkSpec } from '../spec/types.ts';
@@ -37,6 +37,11 @@ export interface SplitUnit {
   plan: UnitPlan;
   spec: NetworkSpec;
   weights: Record<string, Float32Array>;
+  /**
+   * For a network imported from ONNX, the unit's own ONNX files, copied byte for byte (its stages' segments and
+   * its exits), and how they are laid out; a unit of a network built from layers is exported anew instead.
+   */
+  onnx?: { stages: Uint8Array[]; exits: Uint8Array[]; info: Omit<OnnxManifest, 'stages' | 'exits'> };
 }
 
 export { modelIdOf };
@@ -64,15 +69,22 @@ export function renamedWeights(weights: Record<string, Float32Array>, first: num
  * 'input'`, every unit after the first takes the raw input and runs the stages before its own too (without their
  * exits), so that what travels is the input rather than the features.
  *
+ * A network imported from ONNX is cut at its stage boundaries (its segment files are copied byte for byte into the
+ * units; native exit heads keep their weights); one whose stages are NCHW hands its features on as NHWC, as every
+ * unit does, and the next unit's engine transposes them back.
+ *
  * @throws BranchyCascadeError `CASCADE_BAD_CUT` for cut points that are not ascending stages inside the network,
- *   names that do not fit, a network without layer lists, or a cut whose features are not a 3-D feature map.
+ *   names that do not fit, an imported network without its ONNX files, or a cut whose features are not a 3-D
+ *   feature map.
  */
 export function splitModel(model: LoadedModelDir, options: SplitOptions): { plan: DeploymentPlan; units: SplitUnit[] } {
   const spec = model.spec;
   const depth = spec.stages.length;
   const at = [...options.at];
   const forward = options.forward ?? 'features';
-  if (!hasLayers(spec)) throw new BranchyCascadeError('CASCADE_BAD_CUT', `'${spec.name}' was imported from ONNX; splitting needs its layer lists.`);
+  const imported = !hasLayers(spec);
+  if (imported && (model.onnx === undefined || model.manifest.onnx === undefined))
+    throw new BranchyCascadeError('CASCADE_BAD_CUT', `'${spec.name}' was imported from ONNX but its directory lists no ONNX files.`);
   if (at.length === 0 || at.some((s, i) => !Number.isInteger(s) || s < 1 || s >= depth || (i > 0 && s <= at[i - 1]))) {
     throw new BranchyCascadeError(
       'CASCADE_BAD_CUT',
@@ -86,13 +98,14 @@ export function splitModel(model: LoadedModelDir, options: SplitOptions): { plan
       `unit names [${names.join(', ')}] do not fit ${at.length + 1} units: expected ${at.length + 1} distinct names of letters, digits, '_' or '-', starting with a letter.`,
     );
   }
-  const facts = networkFacts(spec);
+  // Per stage, its output shape: from the layers, or, imported, as read from its ONNX files.
+  const outputs = imported ? spec.stages.map((s) => s.output ?? []) : networkFacts(spec).stages.map((f) => [...f.output]);
   const bounds = [0, ...at, depth];
   const units = names.map((name, i): SplitUnit => {
     const first = bounds[i] + 1;
     const last = bounds[i + 1];
     const from = forward === 'input' ? 1 : first;
-    const inputShape = from === 1 ? [...spec.input.shape] : [...facts.stages[from - 2].output];
+    const inputShape = from === 1 ? [...spec.input.shape] : [...outputs[from - 2]];
     if (inputShape.length !== 3) {
       throw new BranchyCascadeError(
         'CASCADE_BAD_CUT',
@@ -108,6 +121,7 @@ export function splitModel(model: LoadedModelDir, options: SplitOptions): { plan
       stages: spec.stages.slice(from - 1, last),
       exits: spec.exits.slice(from - 1, last),
       policy: { criterion: spec.policy.criterion, thresholds: spec.policy.thresholds.slice(from - 1, last - 1) },
+      ...(imported ? { imported: spec.imported } : {}),
     };
     validateSpec(sub);
     const plan: UnitPlan = {
@@ -119,7 +133,8 @@ export function splitModel(model: LoadedModelDir, options: SplitOptions): { plan
       takes: from === 1 ? 'input' : 'features',
       ...(i < names.length - 1 ? { successor: names[i + 1] } : {}),
     };
-    return { plan, spec: sub, weights: renamedWeights(model.weights, from, last) };
+    const weights = renamedWeights(model.weights, from, last);
+    return { plan, spec: sub, weights, ...(imported ? { onnx: onnxOfStages(model, from, last) } : {}) };
   });
   const modelId = modelIdOf(model.manifest);
   const unitPlans = units.map((u) => u.plan);
@@ -135,6 +150,20 @@ export function splitModel(model: LoadedModelDir, options: SplitOptions): { plan
     ...(front ? { front } : {}),
   };
   return { plan, units };
+}
+
+/** An imported network's ONNX files of stages `from..last` (each stage's segments) and their exits, as they are. */
+function onnxOfStages(model: LoadedModelDir, from: number, last: number): NonNullable<SplitUnit['onnx']> {
+  const source = model.onnx!;
+  const { stages: _, exits: __, ...info } = model.manifest.onnx!;
+  const segments = source.stageSegments ?? model.spec.stages.map(() => 1);
+  const start = (n: number) => segments.slice(0, n - 1).reduce((a, b) => a + b, 0);
+  const own = segments.slice(from - 1, last);
+  return {
+    stages: source.stages.slice(start(from), start(last + 1)),
+    exits: source.exits.slice(from - 1, last),
+    info: { ...info, ...(info.stageSegments ? { stageSegments: own } : {}) },
+  };
 }
 
 /**
@@ -163,7 +192,12 @@ export function writePlan(out: string, split: { plan: DeploymentPlan; units: Spl
   mkdirSync(out, { recursive: true });
   for (const unit of split.units) {
     const dir = join(out, unit.plan.name);
-    saveModelDir(dir, { spec: unit.spec, weights: unit.weights }, { unit: unit.plan, modelId: split.plan.modelId });
+    const extra = { unit: unit.plan, modelId: split.plan.modelId };
+    if (unit.onnx) {
+      saveOnnxModelDir(dir, { spec: unit.spec, weights: unit.weights, onnx: unit.onnx }, unit.onnx.info, extra);
+      continue;
+    }
+    saveModelDir(dir, { spec: unit.spec, weights: unit.weights }, extra);
     saveOnnxFiles(dir, exportNetwork({ spec: unit.spec, weights: unit.weights }), { opset: ONNX_OPSET, inputLayout: 'nhwc', exitOutput: 'probs' });
   }
   writeFileAtomic(join(out, PLAN_FILE), `${JSON.stringify(split.plan, null, 2)}\n`);

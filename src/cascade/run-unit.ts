@@ -1,4 +1,4 @@
-import { selectRows } from '../engine/batch.ts';
+import { nhwcFeatures, selectRows } from '../engine/batch.ts';
 import type { Batch, LoadedNetwork, StageAndExit } from '../engine/types.ts';
 import type { ExitCriterion } from '../exit/index.ts';
 import { argmaxRow } from '../infer/argmax.ts';
@@ -11,7 +11,7 @@ export interface UnitRun {
   answered: (ExitResult | undefined)[];
   /** The rows not answered, in input order; empty for the last unit. */
   rows: number[];
-  /** Their features after the unit's last stage, in the order of `rows`. */
+  /** Their features after the unit's last stage, in the order of `rows`, NHWC whatever the engine's layout. */
   features?: Batch;
   /** Their result at the unit's last exit: what the unit answers when its successor cannot (`degraded`). */
   fallback: ExitResult[];
@@ -76,5 +76,5 @@ export async function runUnit(
       active = keep.map((i) => active[i]);
     } else active = keep;
   }
-  return { answered, rows: active, features: active.length > 0 ? features : undefined, fallback };
+  return { answered, rows: active, features: active.length > 0 ? nhwcFeatures(net, features) : undefined, fallback };
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import { decodeFrame } from '../io/frame.ts';
+import { dataModelMismatch } from '../spec/data-match.ts';
 import { BranchyCascadeError } from './errors.ts';
 
 /** A decoded sample batch. */
@@ -63,10 +64,5 @@ export function decodeSampleBatch(bytes: Uint8Array, source = 'sample batch'): S
 
 /** Whether a batch fits a network: the same class names in the same order, and the same sample shape. */
 export function sampleBatchFits(batch: Pick<SampleBatch, 'classes' | 'shape'>, classes: readonly string[], inputShape: readonly number[]): boolean {
-  return (
-    batch.classes.length === classes.length &&
-    batch.classes.every((c, i) => c === classes[i]) &&
-    batch.shape.length === inputShape.length &&
-    batch.shape.every((d, i) => d === inputShape[i])
-  );
+  return dataModelMismatch({ name: 'plan', input: { shape: inputShape }, classes }, batch) === undefined;
 }

@@ -113,8 +113,9 @@ export function writeSharedPlan(successorDir: string, out: string, options: { su
     }
     const adapter = loadModelDir(join(successorDir, f.adapter));
     const pathId = pathIdOf(frontModelId, f.cut, modelIdOf(adapter.manifest), successorId);
+    const { branchPoints: _, ...frontSpec } = front.spec;
     const spec: NetworkSpec = {
-      ...front.spec,
+      ...frontSpec,
       name: `${front.spec.name}.${f.name}`,
       description: `Front unit '${f.name}': stages 1..${f.cut} of ${front.spec.name}, handing on through its adapter to the shared successor.`,
       stages: front.spec.stages.slice(0, f.cut),

@@ -64,6 +64,8 @@ const FLAG_HINTS: Readonly<Record<string, string>> = {
   TRAIN_INIT_MISMATCH: '--init-from must name the baseline this network was built from',
   TRAIN_NOTHING_TO_RESUME: 'drop --resume, or point --out at a directory a run checkpointed into',
   DATA_UNKNOWN_SOURCE: 'see --data in --help',
+  DATA_MODEL_MISMATCH:
+    "give the --data the model was trained on; --allow-class-mismatch accepts other class names (label n taken as the model's class n), never another input shape",
   CASCADE_NOT_CALIBRATED: "run 'branchy calibrate DIR' first",
   CASCADE_PLAN_IMPOSSIBLE: 'loosen --max-drop or --min-accuracy',
   TRAIN_FRONT_EXISTS: 'give the new front another --name',

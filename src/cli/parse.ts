@@ -1,11 +1,14 @@
 import { InvalidArgumentError } from 'commander';
 
-/** Commander parser for a positive integer option. */
+/**
+ * Commander parser for a positive integer option. Integers past `Number.MAX_SAFE_INTEGER` (`1e300` is an integer to
+ * `Number.isInteger`) are refused: they cannot count epochs or samples, nor seed a generator, exactly.
+ */
 export const positiveInt =
   (flag: string) =>
   (text: string): number => {
     const v = Number(text);
-    if (!Number.isInteger(v) || v < 1) throw new InvalidArgumentError(`${flag} must be a positive integer; got ${JSON.stringify(text)}.`);
+    if (!Number.isSafeInteger(v) || v < 1) throw new InvalidArgumentError(`${flag} must be a positive integer; got ${JSON.stringify(text)}.`);
     return v;
   };
 
@@ -45,7 +48,8 @@ export const nonNegativeInt =
   (flag: string) =>
   (text: string): number => {
     const v = Number(text);
-    if (text.trim() === '' || !Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`${flag} must be a whole number ≥ 0; got ${JSON.stringify(text)}.`);
+    if (text.trim() === '' || !Number.isSafeInteger(v) || v < 0)
+      throw new InvalidArgumentError(`${flag} must be a whole number ≥ 0; got ${JSON.stringify(text)}.`);
     return v;
   };
 
@@ -55,7 +59,7 @@ export const positiveIntList =
   (text: string): number[] => {
     const parts = text.split(',').map((s) => s.trim());
     const values = parts.map(Number);
-    if (parts.some((p) => p === '') || values.some((v) => !Number.isInteger(v) || v < 1))
+    if (parts.some((p) => p === '') || values.some((v) => !Number.isSafeInteger(v) || v < 1))
       throw new InvalidArgumentError(`${flag} must be comma-separated positive integers; got ${JSON.stringify(text)}.`);
     return values;
   };

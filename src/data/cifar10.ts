@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { BranchyDataError } from '../common/errors.ts';
 import { CIFAR10_CLASSES } from './classes.ts';
 import { createDataset, type Dataset, type DatasetSplits } from './dataset.ts';
 import { isGzip } from './idx.ts';
+import { gunzipDataFile } from './inflate.ts';
 import { readDataFile } from './read-bytes.ts';
 import { splitDataset } from './split.ts';
 
@@ -40,17 +40,7 @@ interface NamedBytes {
  * so the magic can never be mistaken for a real record.
  */
 function maybeGunzip(bytes: Uint8Array, name: string): Uint8Array {
-  if (!isGzip(bytes)) return bytes;
-  try {
-    return gunzipSync(bytes);
-  } catch (cause) {
-    throw new BranchyDataError(
-      'DATA_CIFAR_BAD_GZIP',
-      `${name}: starts with the gzip magic 0x1f 0x8b but does not inflate ` +
-        `(${(cause as Error).message}): expected a complete gzip file or a raw CIFAR-10 batch.`,
-      { cause },
-    );
-  }
+  return isGzip(bytes) ? gunzipDataFile(bytes, name, 'DATA_CIFAR_BAD_GZIP', 'a complete gzip file or a raw CIFAR-10 batch') : bytes;
 }
 
 /** Checks the length and every label of one batch; returns its record count. */
@@ -117,7 +107,8 @@ function decodeBatches(parts: readonly NamedBytes[], classes: readonly string[])
  *
  * @throws BranchyDataError `DATA_CIFAR_TRUNCATED` when the length is zero or not a multiple of 3073 (quoting
  *   the length and the remainder), `DATA_CIFAR_BAD_LABEL` for a label byte above 9 (quoting the record index
- *   and value), `DATA_CIFAR_BAD_GZIP` for a corrupt gzip stream.
+ *   and value), `DATA_CIFAR_BAD_GZIP` for a corrupt gzip stream, `DATA_INFLATE_TOO_LARGE` for one that inflates
+ *   past `MAX_INFLATED_BYTES` (1 GiB).
  */
 export function parseCifar10Batch(bytes: Uint8Array, name: string): Dataset {
   return decodeBatches([{ bytes: maybeGunzip(bytes, name), name }], CIFAR10_CLASSES);

@@ -15,6 +15,11 @@ export interface Dataset {
   readonly count: number;
   /** Class names, indexed by the values in `y`. */
   readonly classes: readonly string[];
+  /**
+   * The source numbers its classes without naming them (IDX files hold label numbers only; `idx:DIR`): `classes`
+   * are then the label numbers as text, and a model is matched against their count, not their names.
+   */
+  readonly unnamedClasses?: boolean;
 }
 
 /** The three disjoint parts a model is trained, calibrated (exit thresholds) and finally evaluated on. */
@@ -100,7 +105,7 @@ export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
     x.set(ds.x.subarray(j * per, (j + 1) * per), i * per);
     y[i] = ds.y[j];
   }
-  return { x, y, shape: ds.shape, count: n, classes: ds.classes };
+  return { x, y, shape: ds.shape, count: n, classes: ds.classes, ...(ds.unnamedClasses ? { unnamedClasses: true } : {}) };
 }
 
 /**

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { BranchyArgumentError, BranchyDataError } from '../common/errors.ts';
 import { DIGIT_CLASSES } from './classes.ts';
 import type { Dataset, DatasetSplits } from './dataset.ts';
+import { gunzipDataFile, MAX_INFLATED_BYTES } from './inflate.ts';
 import { readDataFile } from './read-bytes.ts';
 import { splitDataset } from './split.ts';
 
@@ -96,29 +96,26 @@ export function isIdx(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0 && DTYPE_BY_CODE.has(bytes[2]);
 }
 
+/** Options of {@link parseIdx}. */
+export interface ParseIdxOptions {
+  /** Most bytes a gzipped file may inflate to; default `MAX_INFLATED_BYTES` (1 GiB). */
+  maxInflatedBytes?: number;
+}
+
 /**
  * Decodes an IDX file (the format of the MNIST / Fashion-MNIST distributions): magic `0x00 0x00 <type>
  * <ndim>`, `ndim` big-endian uint32 dimensions, then the values, big-endian. Gzipped input (as downloaded,
  * `*.gz`) is recognised by its magic and inflated first. The returned data is a fresh array that does not
- * alias `bytes`. `name` (usually the file path) is quoted in every error.
+ * alias `bytes`. `name` (usually the file path) is quoted in every error. Nothing is allocated for the values
+ * before the file is known to hold them all.
  *
- * @throws BranchyDataError `DATA_IDX_BAD_GZIP` for a corrupt gzip stream, `DATA_IDX_BAD_MAGIC` when the first
- *   bytes are not an IDX magic, `DATA_IDX_TRUNCATED` when the file is shorter than its header promises, and
- *   `DATA_IDX_TRAILING_BYTES` when it is longer (a sign the dimensions are wrong).
+ * @throws BranchyDataError `DATA_IDX_BAD_GZIP` for a corrupt gzip stream, `DATA_INFLATE_TOO_LARGE` for one that
+ *   inflates past `maxInflatedBytes`, `DATA_IDX_BAD_MAGIC` when the first bytes are not an IDX magic,
+ *   `DATA_IDX_TRUNCATED` when the file is shorter than its header promises, and `DATA_IDX_TRAILING_BYTES` when it
+ *   is longer (a sign the dimensions are wrong).
  */
-export function parseIdx(bytes: Uint8Array, name: string): IdxTensor {
-  let raw = bytes;
-  if (isGzip(bytes)) {
-    try {
-      raw = gunzipSync(bytes);
-    } catch (cause) {
-      throw new BranchyDataError(
-        'DATA_IDX_BAD_GZIP',
-        `${name}: starts with the gzip magic 0x1f 0x8b but does not inflate ` + `(${(cause as Error).message}): expected a complete gzip file.`,
-        { cause },
-      );
-    }
-  }
+export function parseIdx(bytes: Uint8Array, name: string, options: ParseIdxOptions = {}): IdxTensor {
+  const raw = isGzip(bytes) ? gunzipDataFile(bytes, name, 'DATA_IDX_BAD_GZIP', 'a complete gzip file', options.maxInflatedBytes ?? MAX_INFLATED_BYTES) : bytes;
   if (raw.length < 4 || raw[0] !== 0 || raw[1] !== 0 || !DTYPE_BY_CODE.has(raw[2])) {
     throw new BranchyDataError(
       'DATA_IDX_BAD_MAGIC',
@@ -141,6 +138,8 @@ export function parseIdx(bytes: Uint8Array, name: string): IdxTensor {
     dims.push(d);
     count *= d;
   }
+  // Enough huge dims overflow the product to Infinity, and Infinity × 0 is NaN, which no length check catches.
+  if (dims.includes(0)) count = 0;
   const expected = header + count * info.bytes;
   if (raw.length < expected) {
     throw new BranchyDataError(
@@ -240,7 +239,10 @@ export type IdxSplit = 'train' | 'test';
 export interface IdxLoadOptions {
   /** `'train'` reads `train-*`, `'test'` reads `t10k-*`. */
   split: IdxSplit;
-  /** Class names by label; default '0'..'9'. Use {@link FASHION_MNIST_CLASSES} for Fashion-MNIST. */
+  /**
+   * Class names by label. Use {@link FASHION_MNIST_CLASSES} for Fashion-MNIST. Without them the classes are unnamed:
+   * labels 0..9, named '0'..'9' and marked `unnamedClasses` (a model is then matched on their count only).
+   */
   classes?: readonly string[];
 }
 
@@ -278,6 +280,7 @@ function readIdxFile(path: string): IdxTensor {
  */
 export function loadIdxDataset(dir: string, options: IdxLoadOptions): Dataset {
   const classes = options.classes ?? DIGIT_CLASSES;
+  const unnamed = options.classes === undefined ? { unnamedClasses: true } : {};
   const imagesPath = findIdxFile(dir, options.split, 'images');
   const labelsPath = findIdxFile(dir, options.split, 'labels');
   const images = readIdxFile(imagesPath);
@@ -321,6 +324,7 @@ export function loadIdxDataset(dir: string, options: IdxLoadOptions): Dataset {
     shape: [dims[1], dims[2], dims.length === 4 ? dims[3] : 1],
     count: y.length,
     classes: [...classes],
+    ...unnamed,
   };
 }
 
@@ -328,12 +332,13 @@ export function loadIdxDataset(dir: string, options: IdxLoadOptions): Dataset {
  * Train / validation / test splits of an MNIST-style IDX distribution in `dir`: the official test file
  * (`t10k-*`) is the test set untouched, and `validationSize` samples of the train file are held out by a
  * seeded permutation (same seed → same split). `source` reads e.g.
- * `"idx:/data/mnist, seed 1, validation 5000 of train"`.
+ * `"idx:/data/mnist, seed 1, validation 5000 of train"`. Without `classes` the classes are unnamed, as
+ * {@link loadIdxDataset} reads them.
  *
  * @throws BranchyDataError as {@link loadIdxDataset}, and `DATA_SPLIT_TOO_LARGE` when `validationSize`
  *   exceeds the train file's count.
  */
-export function idxSplits(dir: string, seed: number, validationSize = 5000, classes: readonly string[] = DIGIT_CLASSES): DatasetSplits {
+export function idxSplits(dir: string, seed: number, validationSize = 5000, classes?: readonly string[]): DatasetSplits {
   const full = loadIdxDataset(dir, { split: 'train', classes });
   const test = loadIdxDataset(dir, { split: 'test', classes });
   const trainSize = Math.max(0, full.count - validationSize);

@@ -3,6 +3,7 @@
  * (pngjs, node:fs), and kept out of `data/index.ts` so that importing the data layer does not pull in pngjs.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { inflateSync } from 'node:zlib';
 import { PNG, type ColorType } from 'pngjs';
 import { BranchyArgumentError, BranchyDataError } from '../common/errors.ts';
 import { idxToFloat32, isGzip, isIdx, parseIdx } from './idx.ts';
@@ -44,6 +45,43 @@ function readBytes(path: string): Uint8Array {
 }
 
 /**
+ * Checks what a PNG's header claims before pngjs reads it: pngjs sizes its buffers from IHDR's width × height
+ * before anything checks them (a 65535×65535 claim asks for gigabytes), and inflates an interlaced image's data
+ * without a limit. So the claimed size must be the network's, and an interlaced image's data must inflate to no more
+ * than an image of that size can hold (at most 16-bit RGBA, with the filter bytes of every row of the 7 interlace
+ * passes); pngjs bounds a plain image's inflate by its size itself.
+ * A file too malformed to read this way is left to pngjs, which refuses it.
+ */
+function checkPngHeader(bytes: Uint8Array, name: string, h: number, w: number): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const type = (at: number) => String.fromCharCode(bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]);
+  if (bytes.length < 33 || type(12) !== 'IHDR') return;
+  const width = view.getUint32(16, false);
+  const height = view.getUint32(20, false);
+  if (width !== w || height !== h) {
+    throw new BranchyDataError('DATA_INPUT_SHAPE', `${name}: image is ${width}×${height} (width×height) but the network expects ${w}×${h}; resize it first.`);
+  }
+  // pngjs bounds a plain image's inflate by its (now checked) size itself; only interlaced data needs the bound here.
+  const interlaced = bytes[28] === 1;
+  if (!interlaced) return;
+  const idat: Uint8Array[] = [];
+  for (let at = 8; at + 12 <= bytes.length;) {
+    const length = view.getUint32(at, false);
+    if (at + 12 + length > bytes.length) break;
+    if (type(at + 4) === 'IDAT') idat.push(bytes.subarray(at + 8, at + 8 + length));
+    at += 12 + length;
+  }
+  const most = h * (1 + 8 * w) + 7 * h + 64;
+  try {
+    inflateSync(Buffer.concat(idat), { maxOutputLength: most });
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      throw new BranchyDataError('DATA_BAD_PNG', `${name}: its image data inflates past the ${most} bytes a ${w}×${h} image can hold.`, { cause });
+    // Other inflate errors (truncated or corrupt data) are pngjs's to report.
+  }
+}
+
+/**
  * Decodes PNG bytes into one network input of `shape` [h, w, c], values in [0,1]:
  * - c = 1: luminance 0.299 R + 0.587 G + 0.114 B (gray pixels map exactly to gray / 255);
  * - c = 3: R, G, B;
@@ -55,11 +93,13 @@ function readBytes(path: string): Uint8Array {
  * Dark-on-light drawings are not inverted either: that is the caller's choice.
  *
  * @throws BranchyDataError `DATA_BAD_PNG` when the bytes do not decode, `DATA_INPUT_SHAPE` when the image
- *   size differs from [h, w].
+ *   size differs from [h, w] (read from the header, before decoding), `DATA_BAD_PNG` too when its image data
+ *   inflates past what an image of that size can hold.
  */
 export function decodePngInput(bytes: Uint8Array, name: string, shape: InputShape): Float32Array {
   checkShape(shape, name);
   const [h, w, c] = shape;
+  checkPngHeader(bytes, name, h, w);
   let png: PNG;
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
@@ -157,12 +197,20 @@ function sameDims(a: readonly number[], b: readonly number[]): boolean {
  *
  * The returned arrays are consecutive views of one buffer that belongs to the caller.
  *
- * @throws BranchyDataError `DATA_NOT_FOUND` when the file cannot be read, `DATA_UNKNOWN_FORMAT` when it is
- *   neither PNG nor IDX, `DATA_INPUT_SHAPE` when its dims do not hold samples of `shape` (or hold none), and
- *   the PNG and IDX decoders' codes.
+ * @throws BranchyDataError `DATA_NOT_FOUND` when the file cannot be read, and the codes of {@link decodeInputBytes}.
  */
 export function readInputFile(path: string, shape: InputShape): Float32Array[] {
-  const bytes = readBytes(path);
+  return decodeInputBytes(readBytes(path), path, shape);
+}
+
+/**
+ * The network inputs an input file's bytes hold, as {@link readInputFile} reads them; `name` is quoted in errors.
+ *
+ * @throws BranchyDataError `DATA_UNKNOWN_FORMAT` when the bytes are neither PNG nor IDX, `DATA_INPUT_SHAPE` when
+ *   their dims do not hold samples of `shape` (or hold none), and the PNG and IDX decoders' codes.
+ */
+export function decodeInputBytes(bytes: Uint8Array, name: string, shape: InputShape): Float32Array[] {
+  const path = name;
   if (isPng(bytes)) return [decodePngInput(bytes, path, shape)];
   // Two zero bytes are taken as IDX even with an unknown type byte, so that parseIdx reports the bad magic.
   if (!(isGzip(bytes) || isIdx(bytes) || (bytes.length >= 2 && bytes[0] === 0 && bytes[1] === 0))) {

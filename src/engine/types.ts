@@ -81,6 +81,12 @@ export interface LoadedNetwork {
    * profile use it when present, so what is timed is what runs.
    */
   stageAndExit?(n: number, x: Batch): Promise<StageAndExit>;
+  /**
+   * How `stage` returns feature maps: `'nhwc'` (branchy's own networks; the default when absent) or `'nchw'` (an
+   * imported PyTorch chain, whose features stay NCHW between its stages). What leaves the network (a cascade
+   * unit's features frame) is always NHWC; see `nhwcFeatures`.
+   */
+  readonly featureLayout?: 'nhwc' | 'nchw';
   /** Frees the engine's memory for this network. */
   dispose(): void;
 }

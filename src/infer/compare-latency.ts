@@ -1,6 +1,7 @@
 import type { LoadedNetwork } from '../engine/types.ts';
 import { evaluateExits, measureLatency, type ExitEvaluation, type LabelledSamples, type LatencyMeasurement } from './evaluate.ts';
 import type { EarlyExitOptions } from './runner.ts';
+import type { DataMatchOptions } from '../spec/data-match.ts';
 
 /** A model's headline figures (`branchy demo` and `branchy eval` print them): per-exit accuracy and shares, and batch-1 latency with and without early exit. */
 export interface ModelReport {
@@ -11,11 +12,16 @@ export interface ModelReport {
   runtime: string;
 }
 
-/** Evaluates a network on samples and times batch-1 inference with early exit and with the final exit only, in one run. */
+/**
+ * Evaluates a network on samples and times batch-1 inference with early exit and with the final exit only, in one run.
+ *
+ * @throws BranchyDataError `DATA_MODEL_MISMATCH` (before anything runs) when the samples do not fit the network: see
+ *   `evaluateExits`.
+ */
 export async function measureModel(
   net: LoadedNetwork,
   samples: LabelledSamples,
-  options: { thresholds?: number[]; criterion?: string; latencySamples?: number },
+  options: DataMatchOptions & { thresholds?: number[]; criterion?: string; latencySamples?: number },
 ): Promise<ModelReport> {
   const evaluation = await evaluateExits(net, samples, options);
   const [earlyExit, finalOnly] = await timeAlternating(
@@ -32,7 +38,7 @@ export async function measureModel(
 /** A network and how to run it, for {@link timeAlternating}. */
 export interface LatencyContender {
   net: LoadedNetwork;
-  options: EarlyExitOptions;
+  options: EarlyExitOptions & DataMatchOptions;
 }
 
 /**
@@ -53,7 +59,14 @@ export async function timeAlternating(contenders: LatencyContender[], samples: L
 
 function sliceSamples(samples: LabelledSamples, start: number, end: number): LabelledSamples {
   const row = samples.x.length / samples.count;
-  return { x: samples.x.subarray(start * row, end * row), y: samples.y.subarray(start, end), shape: samples.shape, count: end - start };
+  return {
+    x: samples.x.subarray(start * row, end * row),
+    y: samples.y.subarray(start, end),
+    shape: samples.shape,
+    count: end - start,
+    classes: samples.classes,
+    unnamedClasses: samples.unnamedClasses,
+  };
 }
 
 /** Joins measurements of consecutive parts: means (and the median, approximately) weighted by samples; p95 as the worst part's. */

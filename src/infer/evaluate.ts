@@ -1,5 +1,6 @@
 import type { Batch, LoadedNetwork } from '../engine/types.ts';
 import { firstPassingExit } from '../exit/index.ts';
+import { checkDataMatchesModel, type DataMatchOptions } from '../spec/data-match.ts';
 import { argmaxRow } from './argmax.ts';
 import { concatAllExits, runAllExits, type AllExitsResult } from './all-exits.ts';
 import { resolvePolicy, runEarlyExit, type EarlyExitOptions } from './runner.ts';
@@ -10,6 +11,10 @@ export interface LabelledSamples {
   readonly y: Uint8Array;
   readonly shape: readonly number[];
   readonly count: number;
+  /** Class names, indexed by the labels (a `Dataset` has them); when present they must be the network's. */
+  readonly classes?: readonly string[];
+  /** The classes are numbered, not named (a `Dataset` read from IDX files): only their count must be the network's. */
+  readonly unnamedClasses?: boolean;
 }
 
 /** Accuracy of every exit and of the early-exit decision on a set of samples. */
@@ -53,12 +58,16 @@ export async function allExitsInBatches(
  * Scores every exit on a sample set and applies the thresholds to the all-exits table: per-exit accuracy, the
  * share leaving at each exit and the early-exit accuracy. (The answers equal `runEarlyExit`'s by construction;
  * the tests hold the two to it.)
+ *
+ * @throws BranchyDataError `DATA_MODEL_MISMATCH` when the samples' shape, or their class names and order (unless
+ *   `allowClassMismatch`), differ from the network's.
  */
 export async function evaluateExits(
   net: LoadedNetwork,
   samples: LabelledSamples,
-  options: EarlyExitOptions & { batchSize?: number } = {},
+  options: EarlyExitOptions & DataMatchOptions & { batchSize?: number } = {},
 ): Promise<ExitEvaluation> {
+  checkDataMatchesModel(net.spec, samples, options);
   const { criterion, thresholds } = resolvePolicy(net, options);
   const table = await allExitsOver(net, samples, options.batchSize);
   const depth = table.probs.length;
@@ -108,12 +117,15 @@ export interface LatencyMeasurement {
 /**
  * Runs `samples` one at a time through the early-exit runner (as a device answering one request would) after
  * `warmup` untimed runs, and reports the latency per sample. Each timer covers stages, exit heads and criterion.
+ *
+ * @throws BranchyDataError `DATA_MODEL_MISMATCH` as {@link evaluateExits}.
  */
 export async function measureLatency(
   net: LoadedNetwork,
   samples: LabelledSamples,
-  options: EarlyExitOptions & { count?: number; warmup?: number } = {},
+  options: EarlyExitOptions & DataMatchOptions & { count?: number; warmup?: number } = {},
 ): Promise<LatencyMeasurement> {
+  checkDataMatchesModel(net.spec, samples, options);
   const row = samples.x.length / samples.count;
   const count = Math.min(options.count ?? samples.count, samples.count);
   const one = (i: number) => ({ data: samples.x.subarray(i * row, (i + 1) * row), shape: [1, ...samples.shape] });

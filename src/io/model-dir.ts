@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BranchyError, BranchyIoError } from '../common/errors.ts';
+import { jsonDepthPast } from '../common/json-depth.ts';
 import type { ModelSource, OnnxSource } from '../engine/types.ts';
 import { validateSpec } from '../spec/validate.ts';
 import type { NetworkSpec } from '../spec/types.ts';
@@ -73,13 +74,33 @@ export function onnxFile(kind: 'stage' | 'exit', n: number): string {
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 /**
- * The id of a model: a SHA-256 over its spec and the checksums of its weight files, as its manifest lists them.
- * Features frames carry it, and every unit checks it.
+ * The id of a model: a SHA-256 over its spec and the checksums of the files that hold its parameters, as its
+ * manifest lists them: the weight files, and, for a network imported from ONNX, its stage segments and imported
+ * exit heads (a network built from layers is its weights; its ONNX files are exported from them). Features frames
+ * carry it, and every unit checks it.
+ *
+ * @throws BranchyIoError `MODEL_BAD_MANIFEST` for a spec nested too deeply to serialise (`readManifest` refuses such
+ *   files; this guards manifests built in memory).
  */
 export function modelIdOf(manifest: ModelManifest): string {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify(manifest.spec));
+  let spec: string;
+  try {
+    spec = JSON.stringify(manifest.spec);
+  } catch (error) {
+    throw new BranchyIoError('MODEL_BAD_MANIFEST', `the spec of model '${manifest.spec.name}' cannot be serialised: ${(error as Error).message}.`, {
+      cause: error,
+    });
+  }
+  hash.update(spec);
   for (const file of Object.keys(manifest.weights).sort()) hash.update(`\n${file}:${manifest.weights[file].sha256}`);
+  const onnx = manifest.onnx;
+  if (manifest.spec.imported !== undefined && onnx !== undefined) {
+    for (const e of onnx.stages) hash.update(`\nonnx stage:${e.sha256}`);
+    onnx.exits.forEach((e, i) => {
+      if (manifest.spec.exits[i]?.layers.length === 0) hash.update(`\nonnx exit ${i + 1}:${e.sha256}`);
+    });
+  }
   return hash.digest('hex');
 }
 
@@ -140,6 +161,12 @@ function readBytes(path: string, what: string): Uint8Array {
   }
 }
 
+/**
+ * Deepest nesting `branchy.json` may have. A spec's layers nest a few levels deep and training metadata a few more;
+ * a file nested thousands deep parses, but would overflow the stack wherever it is written, hashed or printed.
+ */
+export const MANIFEST_MAX_DEPTH = 64;
+
 /** Reads and checks `branchy.json` alone (no weights). */
 export function readManifest(dir: string): ModelManifest {
   if (!existsSync(dir)) throw new BranchyIoError('MODEL_NOT_FOUND', `model directory '${dir}' does not exist.`);
@@ -151,12 +178,24 @@ export function readManifest(dir: string): ModelManifest {
   } catch (error) {
     throw new BranchyIoError('MODEL_BAD_JSON', `'${path}' is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
+  const tooDeep = jsonDepthPast(json, MANIFEST_MAX_DEPTH);
+  if (tooDeep !== undefined) {
+    throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': ${tooDeep} nests deeper than ${MANIFEST_MAX_DEPTH} levels of arrays and objects.`);
+  }
   const manifest = json as ModelManifest;
   if (typeof json !== 'object' || json === null || manifest.format !== 'branchy-model/1') {
     throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': field 'format' is ${JSON.stringify(manifest?.format)}; expected "branchy-model/1".`);
   }
   if (typeof manifest.weights !== 'object' || manifest.weights === null) {
     throw new BranchyIoError('MODEL_BAD_MANIFEST', `'${path}': field 'weights' is missing; expected an object of weight files.`);
+  }
+  for (const [file, entry] of Object.entries(manifest.weights)) {
+    if (!isFileEntry(file, entry)) {
+      throw new BranchyIoError(
+        'MODEL_BAD_MANIFEST',
+        `'${path}': weights entry ${JSON.stringify(file)} must name a file of the model directory (no path separators) with {sha256, bytes}.`,
+      );
+    }
   }
   try {
     validateSpec(manifest.spec);
@@ -166,6 +205,23 @@ export function readManifest(dir: string): ModelManifest {
   }
   if (manifest.onnx !== undefined) checkOnnxManifest(manifest.onnx, manifest.spec.stages.length, path);
   return manifest;
+}
+
+/**
+ * Whether a manifest lists a file as it must: one name inside the model directory (no path separators, never a
+ * path that leads out of it) with the `sha256` and `bytes` it must have.
+ */
+function isFileEntry(file: unknown, entry: unknown): boolean {
+  const e = entry as Partial<FileEntry> | null;
+  return (
+    typeof file === 'string' &&
+    !/[\\/]/.test(file) &&
+    file !== '..' &&
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.sha256 === 'string' &&
+    Number.isInteger(e.bytes)
+  );
 }
 
 function readChecked(dir: string, file: string, entry: FileEntry, what: string): Uint8Array {
@@ -182,8 +238,7 @@ function readChecked(dir: string, file: string, entry: FileEntry, what: string):
 
 function checkOnnxManifest(onnx: unknown, depth: number, path: string): OnnxManifest {
   const o = onnx as OnnxManifest;
-  const entryOk = (e: OnnxFileEntry) =>
-    typeof e === 'object' && e !== null && typeof e.file === 'string' && !/[\\/]/.test(e.file) && typeof e.sha256 === 'string' && Number.isInteger(e.bytes);
+  const entryOk = (e: OnnxFileEntry) => typeof e === 'object' && e !== null && isFileEntry(e.file, e);
   const listOk = (l: unknown, length: number) => Array.isArray(l) && l.length === length && l.every(entryOk);
   const segments = o?.stageSegments;
   if (segments !== undefined && (!Array.isArray(segments) || segments.length !== depth || !segments.every((k) => Number.isInteger(k) && k >= 1)))
@@ -325,13 +380,23 @@ export function updateManifest(dir: string, change: (manifest: ModelManifest) =>
 export interface SavedTrainState {
   epoch: number;
   optimizer: Record<string, Float32Array>;
+  /**
+   * The weights at the end of `epoch`, saved in the same file as the optimizer state, so that a resume takes both
+   * from one atomic write (a process killed between writing the model and writing this file leaves the model one
+   * epoch ahead of the state). Absent in checkpoints written before it was kept.
+   */
+  weights?: Record<string, Float32Array>;
   meta: Record<string, string>;
 }
 
-/** Saves optimizer state and progress; written after the model, so a resume never sees a newer state than weights. */
+/** The tensor-name prefix of the weights a training checkpoint holds beside the optimizer state. */
+const CHECKPOINT_WEIGHTS = 'checkpoint-weights/';
+
+/** Saves optimizer state, progress and (when given) the weights they belong to, in one atomic write. */
 export function saveTrainState(dir: string, state: SavedTrainState): void {
   const tensors: Record<string, TensorEntry> = {};
   for (const [name, data] of Object.entries(state.optimizer)) tensors[name] = { dtype: 'F32', shape: [data.length], data };
+  for (const [name, data] of Object.entries(state.weights ?? {})) tensors[`${CHECKPOINT_WEIGHTS}${name}`] = { dtype: 'F32', shape: [data.length], data };
   writeFileAtomic(join(dir, TRAIN_STATE_FILE), encodeFrame(tensors, { ...state.meta, epoch: String(state.epoch) }));
 }
 
@@ -343,6 +408,11 @@ export function loadTrainState(dir: string): SavedTrainState {
   if (!Number.isInteger(epoch) || epoch < 0)
     throw new BranchyIoError('TRAIN_BAD_CHECKPOINT', `'${path}': metadata 'epoch' is ${JSON.stringify(metadata.epoch)}; expected a whole number.`);
   const optimizer: Record<string, Float32Array> = {};
-  for (const [name, t] of Object.entries(tensors)) optimizer[name] = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
-  return { epoch, optimizer, meta: metadata };
+  const weights: Record<string, Float32Array> = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+    if (name.startsWith(CHECKPOINT_WEIGHTS)) weights[name.slice(CHECKPOINT_WEIGHTS.length)] = data;
+    else optimizer[name] = data;
+  }
+  return { epoch, optimizer, ...(Object.keys(weights).length > 0 ? { weights } : {}), meta: metadata };
 }

@@ -183,6 +183,13 @@ export interface NetworkSpec {
   /** Free-form remarks, e.g. where a zoo network departs from its reference. */
   notes?: string[];
   /**
+   * Trunk positions (after the k-th layer, counted over all stages) where the network's design places a stage
+   * boundary that has no exit yet: a plain trunk's boundaries, e.g. LeNet's at B-LeNet's branch (`[1]`, after the
+   * first convolution). `add-exits --at` counts them among the stage boundaries, in trunk order; the stages and
+   * every other reader ignore them. Ascending, inside the trunk, and never at a stage's end.
+   */
+  branchPoints?: number[];
+  /**
    * `'onnx'` for a network whose stages exist only as ONNX files (`branchy import-onnx`): every stage's layer list
    * is empty, and what needs the trunk's layers (the tfjs engine, joint training, FLOP and parameter counts)
    * refuses it. Its exit heads are ONNX files too (empty layer lists), or native heads (`branchy add-exits`) with

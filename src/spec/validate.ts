@@ -5,7 +5,13 @@ import { LAYER_TYPES, type LayerSpec, type NetworkSpec } from './types.ts';
 type Json = Record<string, unknown>;
 
 const show = (v: unknown): string => {
-  const s = JSON.stringify(v);
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    // Too deeply nested (or cyclic) to print: the error names its path and type instead.
+    s = Array.isArray(v) ? '[…]' : typeof v === 'object' && v !== null ? '{…}' : String(v);
+  }
   return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 };
 
@@ -147,6 +153,26 @@ function validateImported(spec: NetworkSpec, imported: unknown): void {
 }
 
 /**
+ * Branch points: ascending layer positions strictly inside the trunk, none at a stage's end (that boundary exists
+ * already), and only on a network with layer lists (an imported trunk's boundaries are its segment files).
+ */
+function validateBranchPoints(spec: NetworkSpec, points: unknown): void {
+  const path = 'spec.branchPoints';
+  if (spec.imported !== undefined)
+    bad('SPEC_UNKNOWN_FIELD', path, points, "no branch points on an imported network (its segment files' boundaries are its positions)");
+  const ends: number[] = [];
+  for (const stage of spec.stages) ends.push((ends.length ? ends[ends.length - 1] : 0) + stage.layers.length);
+  const layers = ends[ends.length - 1];
+  if (!Array.isArray(points) || points.length === 0) bad('SPEC_TYPE', path, points, 'a non-empty array of layer positions');
+  points.forEach((p, i) => {
+    const where = `${path}[${i}]`;
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p >= layers) bad('SPEC_VALUE', where, p, `a layer position from 1 to ${layers - 1}`);
+    if (i > 0 && p <= points[i - 1]) bad('SPEC_VALUE', where, p, `a position after ${points[i - 1]} (ascending, no repeats)`);
+    if (ends.includes(p)) bad('SPEC_VALUE', where, p, `a position inside a stage (after layer ${p} a stage ends already)`);
+  });
+}
+
+/**
  * Checks an untrusted value (parsed JSON) against the spec format and returns it typed. Checks structure,
  * every field's type and range, that shapes flow through every stage and exit, and that every exit ends in one
  * value per class.
@@ -203,6 +229,7 @@ export function validateSpec(value: unknown): NetworkSpec {
   policy.thresholds.forEach((t, i) => number(t, `spec.policy.thresholds[${i}]`, 0, Infinity));
 
   const typed = value as NetworkSpec;
+  if (spec.branchPoints !== undefined) validateBranchPoints(typed, spec.branchPoints);
   if (spec.imported !== undefined) {
     validateImported(typed, spec.imported);
     return typed;

@@ -11,6 +11,7 @@ import { getCriterion } from '../exit/index.ts';
 import { allExitsOver, argmaxRow } from '../infer/index.ts';
 import { loadModelDir, saveModelDir, saveOnnxFiles, saveOnnxModelDir, updateManifest, type LoadedModelDir } from '../io/model-dir.ts';
 import { openModel } from '../open/open-model.ts';
+import { checkSplitsMatchModel } from '../spec/data-match.ts';
 import type { FeatureShape } from '../spec/shapes.ts';
 import type { LayerSpec, NetworkSpec } from '../spec/types.ts';
 import { headLayers, type HeadChoice } from './exit-heads.ts';
@@ -29,8 +30,8 @@ export interface ExitRequest {
 export type PositionKind = 'stage-boundary' | 'layer';
 
 /**
- * Turns `--at` (stage boundaries; on an imported trunk, its segment boundaries) or `--cut` (layer positions of a
- * network with layer lists) into trunk positions.
+ * Turns `--at` (stage boundaries and the spec's branch points, in trunk order; on an imported trunk, its segment
+ * boundaries) or `--cut` (layer positions of a network with layer lists) into trunk positions.
  *
  * @throws BranchyArgumentError `EXITS_CUT_NEEDS_LAYERS` for `--cut` on an imported trunk; `EXITS_BAD_POSITION`
  *   for a boundary the trunk does not have.
@@ -45,13 +46,14 @@ export function resolvePositions(cut: TrunkCut, kind: PositionKind, values: read
     return checkPositions(cut, values, 'layer position');
   }
   if (cut.kind === 'onnx') return checkPositions(cut, values, 'segment boundary');
+  const count = cut.boundaries.length;
   return values.map((n) => {
-    if (!Number.isInteger(n) || n < 1 || n >= stages)
+    if (!Number.isInteger(n) || n < 1 || n > count)
       throw new BranchyArgumentError(
         'EXITS_BAD_POSITION',
-        `stage boundary ${n} does not exist: the network has ${stages} stage${stages === 1 ? '' : 's'} (early-exit boundaries 1 … ${stages - 1}${stages === 1 ? ', none' : ''}); --cut 1 … ${cut.pieces - 1} branches after any of its ${cut.pieces} layers.`,
+        `stage boundary ${n} does not exist: the network has ${stages} stage${stages === 1 ? '' : 's'} and ${count === 0 ? 'no boundary to branch at (no early exit and no branch points in its spec)' : `${count} boundar${count === 1 ? 'y' : 'ies'} to branch at (--at 1 … ${count}: after layer ${cut.boundaries.join(', ')})`}; --cut 1 … ${cut.pieces - 1} branches after any of its ${cut.pieces} layers.`,
       );
-    return cut.stageEnds[n - 1];
+    return cut.boundaries[n - 1];
   });
 }
 
@@ -73,6 +75,8 @@ export interface AddExitsRun {
   ort: () => Promise<OrtModule>;
   log: (line: string) => void;
   onEvent?: (position: number, event: TrainEvent) => void;
+  /** Accept data whose class names differ from the network's (label n then means its class n); the shape must match. */
+  allowClassMismatch?: boolean;
 }
 
 /** What `addExits` reports. */
@@ -166,13 +170,15 @@ function writeNetwork(
  * kept as they are), writes the result to `out` and chooses first thresholds on the validation split
  * (`maxDrop`, as `train` does). Existing exits are kept unless a new head takes their place.
  *
- * @throws BranchyArgumentError `EXITS_NO_POSITIONS`, `EXITS_BAD_POSITION`, `HEAD_BAD_SPEC`; the errors of the
- *   loaders and of training.
+ * @throws BranchyArgumentError `EXITS_NO_POSITIONS`, `EXITS_BAD_POSITION`, `HEAD_BAD_SPEC`; BranchyDataError
+ *   `DATA_MODEL_MISMATCH` when the splits do not fit the network (shape, or classes unless `allowClassMismatch`);
+ *   the errors of the loaders and of training.
  */
 export async function addExits(run: AddExitsRun): Promise<AddExitsOutcome> {
   if (run.exits.length === 0) throw new BranchyArgumentError('EXITS_NO_POSITIONS', 'no exit positions given: name at least one with --at or --cut.');
   await useBackend(run.backend);
   const source = loadModelDir(run.from);
+  checkSplitsMatchModel(source.spec, run.splits, { allowClassMismatch: run.allowClassMismatch });
   const cut = await trunkCut(source, run.ort);
   const positions = checkPositions(
     cut,

@@ -71,8 +71,8 @@ export async function trainHead(job: HeadTraining): Promise<TrainedHead> {
   let resume: TrainState | undefined;
   if (job.resume && job.checkpoint && existsSync(join(job.checkpoint, MANIFEST_FILE))) {
     const saved = loadModelDir(job.checkpoint);
-    net = new TfjsNetwork(spec, saved.weights);
     const state = loadTrainState(job.checkpoint);
+    net = new TfjsNetwork(spec, state.weights ?? saved.weights);
     resume = { epoch: state.epoch, optimizer: state.optimizer };
   } else net = new TfjsNetwork(spec, undefined, job.options.seed);
   const data = { train: featureDataset(job.train, spec), validation: featureDataset(job.validation, spec) };
@@ -88,7 +88,7 @@ export async function trainHead(job: HeadTraining): Promise<TrainedHead> {
           onCheckpoint: job.checkpoint
             ? (state) => {
                 saveModelDir(job.checkpoint!, { spec, weights: net.weights() });
-                saveTrainState(job.checkpoint!, { epoch: state.epoch, optimizer: state.optimizer, meta: { model: spec.name } });
+                saveTrainState(job.checkpoint!, { epoch: state.epoch, optimizer: state.optimizer, weights: net.weights(), meta: { model: spec.name } });
               }
             : undefined,
         },

@@ -10,6 +10,7 @@ import { getCriterion } from '../exit/index.ts';
 import { allExitsOver } from '../infer/index.ts';
 import { loadModelDir, loadTrainState, MANIFEST_FILE, saveModelDir, saveTrainState, updateManifest } from '../io/index.ts';
 import { formatTable, percent } from '../report/text-table.ts';
+import { checkSplitsMatchModel } from '../spec/data-match.ts';
 import type { NetworkSpec, Normalization } from '../spec/types.ts';
 import { zooModel } from '../zoo/index.ts';
 import { initFromBaseline } from './init-from.ts';
@@ -42,6 +43,11 @@ export interface TrainRun {
   onEvent?: (event: TrainEvent) => void;
   /** The splits `data` names, when the caller has loaded them already. */
   splits?: DatasetSplits;
+  /**
+   * Train on data whose class names differ from those of the `initFrom` baseline or the checkpoint resumed (label n
+   * then means the model's class n, and the model keeps its class names). The input shape must match all the same.
+   */
+  allowClassMismatch?: boolean;
 }
 
 /** What `runTraining` hands back. */
@@ -59,8 +65,10 @@ export interface TrainingOutcome {
  * Trains a zoo network, checkpointing after every epoch into `run.out`, then chooses exit thresholds on the
  * validation split and writes the finished model directory.
  *
- * @throws BranchyArgumentError `TRAIN_NOTHING_TO_RESUME` when `resume` is set and `out` holds no checkpoint; the
- *   errors of the data loaders, `trainNetwork` and `initFromBaseline`.
+ * @throws BranchyArgumentError `TRAIN_NOTHING_TO_RESUME` when `resume` is set and `out` holds no checkpoint;
+ *   BranchyDataError `DATA_MODEL_MISMATCH` when the data's sample shape, or its class names and order (unless
+ *   `allowClassMismatch`), differ from the checkpoint's, the baseline's or the zoo network's input; the errors of the
+ *   data loaders, `trainNetwork` and `initFromBaseline`.
  */
 export async function runTraining(run: TrainRun): Promise<TrainingOutcome> {
   await useBackend(run.backend);
@@ -81,22 +89,28 @@ export async function runTraining(run: TrainRun): Promise<TrainingOutcome> {
   let resumeState: TrainState | undefined;
   let options = run.options;
   const history: Record<string, unknown>[] = [];
+  const match = { allowClassMismatch: run.allowClassMismatch };
   if (run.resume) {
     if (!existsSync(join(run.out, MANIFEST_FILE)))
       throw new BranchyArgumentError('TRAIN_NOTHING_TO_RESUME', `cannot resume: '${run.out}' holds no checkpoint to resume from.`);
     const saved = loadModelDir(run.out);
+    checkSplitsMatchModel(saved.spec, splits, match);
     const state = loadTrainState(run.out);
     const previous = (saved.manifest.training?.options ?? {}) as Partial<TrainOptions>;
     options = { ...options, ...previous, epochs: run.options.epochs };
-    net = new TfjsNetwork(saved.spec, saved.weights);
+    // The checkpoint's own copy of the weights: the model files may be an epoch ahead of it after a kill.
+    net = new TfjsNetwork(saved.spec, state.weights ?? saved.weights);
     resumeState = { epoch: state.epoch, optimizer: state.optimizer };
     const previousHistory = saved.manifest.training?.history;
     if (Array.isArray(previousHistory)) history.push(...previousHistory.slice(0, state.epoch));
     run.log(`resuming '${run.out}' after epoch ${state.epoch} of ${options.epochs}`);
   } else {
     const baseline = run.initFrom ? loadModelDir(run.initFrom) : undefined;
+    if (baseline) checkSplitsMatchModel(baseline.spec, splits, match);
     const normalization = baseline ? baseline.spec.input.normalization : run.normalize === false ? undefined : normalizationOf(splits.train);
-    const spec = zooModel(run.model).build({ classes: [...splits.train.classes], normalization });
+    // The baseline's classifier is copied, so its class names stay (they differ from the data's only when allowed).
+    const spec = zooModel(run.model).build({ classes: [...(baseline?.spec.classes ?? splits.train.classes)], normalization });
+    checkSplitsMatchModel(spec, splits, match);
     net = new TfjsNetwork(spec, undefined, options.seed);
     if (baseline) {
       const copied = initFromBaseline(net, baseline);
@@ -128,7 +142,7 @@ export async function runTraining(run: TrainRun): Promise<TrainingOutcome> {
           samplesPerSecond: end.samplesPerSecond,
         });
         saveModelDir(run.out, { spec: net.spec, weights: net.weights() }, { training: training() });
-        saveTrainState(run.out, { epoch: state.epoch, optimizer: state.optimizer, meta: { model: net.spec.name } });
+        saveTrainState(run.out, { epoch: state.epoch, optimizer: state.optimizer, weights: net.weights(), meta: { model: net.spec.name } });
       },
     },
     resumeState,

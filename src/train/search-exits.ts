@@ -19,6 +19,7 @@ import { getCriterion } from '../exit/index.ts';
 import { allExitsOver, argmaxRow, type AllExitsResult } from '../infer/index.ts';
 import { loadModelDir, updateManifest } from '../io/model-dir.ts';
 import { openModel } from '../open/open-model.ts';
+import { checkSplitsMatchModel } from '../spec/data-match.ts';
 import { cachedSplits, firstSamples, writeWithHeads, type PlacedHead } from './add-exits.ts';
 import { headLayers, type BuiltInHead } from './exit-heads.ts';
 import { trainHead } from './head-training.ts';
@@ -45,6 +46,8 @@ export interface SearchExitsRun {
   profileSamples: number;
   ort: () => Promise<OrtModule>;
   log: (line: string) => void;
+  /** Accept data whose class names differ from the network's (label n then means its class n); the shape must match. */
+  allowClassMismatch?: boolean;
 }
 
 /** One trained candidate: a head kind at a position, with what it reaches and costs. */
@@ -123,6 +126,7 @@ function* exitSets(byPosition: ExitCandidate[][], max: number, from = 0, prefix:
 export async function searchExits(run: SearchExitsRun): Promise<SearchOutcome> {
   await useBackend(run.backend);
   const source = loadModelDir(run.from);
+  checkSplitsMatchModel(source.spec, run.splits, { allowClassMismatch: run.allowClassMismatch });
   const cut = await trunkCut(source, run.ort);
   const positions = checkPositions(cut, run.positions ?? Array.from({ length: cut.pieces - 1 }, (_, i) => i + 1), 'position');
   if (!Number.isInteger(run.maxExits) || run.maxExits < 1)

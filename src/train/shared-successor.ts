@@ -24,6 +24,7 @@ import { getCriterion, firstPassingExit } from '../exit/index.ts';
 import { argmaxRow, frontFeatures, sharedPathAllExitsOver, type AllExitsResult, type SharedPath } from '../infer/index.ts';
 import { loadModelDir, modelIdOf, readManifest, saveModelDir, saveOnnxFiles, updateManifest, type LoadedModelDir } from '../io/model-dir.ts';
 import { ADAPTERS_DIR, readSharedInfo, type SharedFront, type SharedSuccessorInfo } from '../io/shared-successor.ts';
+import { checkSplitsMatchModel } from '../spec/data-match.ts';
 import { networkFacts } from '../spec/shapes.ts';
 import type { LayerSpec, NetworkSpec } from '../spec/types.ts';
 import { loadTfjsGradients } from './gradients.ts';
@@ -67,6 +68,8 @@ interface SharedRunCommon {
   log: (line: string) => void;
   /** Splits by data source name, when the caller has loaded them already. */
   splits?: Record<string, DatasetSplits>;
+  /** Accept data whose class names differ from its front's (label n then means the front's class n); shapes must match. */
+  allowClassMismatch?: boolean;
 }
 
 /** `trainSharedSuccessor`'s request. */
@@ -237,10 +240,7 @@ async function loadFront(request: FrontRequest, run: SharedRunCommon, unionMap: 
     );
   }
   const loaded = run.splits?.[request.data] ?? loadDataSource(request.data, run.splitSeed);
-  const same = loaded.train.classes.length === model.spec.classes.length && loaded.train.classes.every((c, i) => c === model.spec.classes[i]);
-  if (!same) {
-    badFront(`front '${name}' answers [${model.spec.classes.join(', ')}] but data '${request.data}' has classes [${loaded.train.classes.join(', ')}].`);
-  }
+  checkSplitsMatchModel(model.spec, loaded, { allowClassMismatch: run.allowClassMismatch });
   const splits: DatasetSplits = {
     ...loaded,
     train: firstSamples(loaded.train, run.trainSamples),
@@ -446,8 +446,9 @@ export interface SharedTrainingOutcome {
  * directory), and in `branchy.json` the field `shared` ({@link SharedSuccessorInfo}) and `training.options.mode:
  * 'successor'`. The fronts' directories are only read.
  *
- * @throws BranchyArgumentError `TRAIN_BAD_FRONT` for fewer than one front, a front whose cut, name or data does not
- *   fit, or two fronts of one name; `TRAIN_BAD_OPTION`; the data loaders' and model readers' errors.
+ * @throws BranchyArgumentError `TRAIN_BAD_FRONT` for fewer than one front, a front whose cut or name does not fit,
+ *   or two fronts of one name; `TRAIN_BAD_OPTION`; BranchyDataError `DATA_MODEL_MISMATCH` for a front whose data
+ *   does not fit it (shape, or classes unless `allowClassMismatch`); the data loaders' and model readers' errors.
  */
 export async function trainSharedSuccessor(run: SharedSuccessorRun): Promise<SharedTrainingOutcome> {
   if (run.fronts.length < 1) badFront('give at least one front.');
@@ -491,7 +492,7 @@ export async function trainSharedSuccessor(run: SharedSuccessorRun): Promise<Sha
  *
  * @throws BranchyArgumentError `TRAIN_NOT_A_SUCCESSOR` for a directory `trainSharedSuccessor` did not write,
  *   `TRAIN_UNKNOWN_CLASSES` for a front with classes the successor does not have, `TRAIN_FRONT_EXISTS` for a
- *   front name already attached, `TRAIN_BAD_FRONT` as `trainSharedSuccessor`.
+ *   front name already attached, `TRAIN_BAD_FRONT` and `DATA_MODEL_MISMATCH` as `trainSharedSuccessor`.
  */
 export async function attachFront(run: AttachFrontRun): Promise<SharedTrainingOutcome> {
   const info = readSharedInfo(run.successor);

@@ -17,6 +17,11 @@ export interface TrunkCut {
   readonly pieces: number;
   /** Position of each stage boundary n (index n-1), the last one being the trunk's end. */
   readonly stageEnds: readonly number[];
+  /**
+   * What `add-exits --at n` names (index n-1): the stage boundaries before the trunk's end and the spec's branch
+   * points, in trunk order (a network with layer lists); every segment boundary (an imported one).
+   */
+  readonly boundaries: readonly number[];
   /** What a native exit head reads at position p: [h, w, c] or [n]. */
   boundaryShape(p: number): FeatureShape;
   /** A short description of the pieces before position p, for tables (`conv2d 5x5 (layer 1)`, `segment 1`). */
@@ -41,6 +46,7 @@ function layerCut(spec: NetworkSpec): TrunkCut & { layerAt: (p: number) => { sta
     kind: 'layers',
     pieces: at.length,
     stageEnds,
+    boundaries: [...stageEnds.slice(0, -1), ...(spec.branchPoints ?? [])].sort((a, b) => a - b),
     boundaryShape: (p) => shapes[p - 1],
     layerAt: (p) => at[p - 1],
     describe: (p) => {
@@ -60,6 +66,7 @@ async function onnxCut(ort: OrtModule, spec: NetworkSpec, onnx: OnnxSource): Pro
     kind: 'onnx',
     pieces: segmentOutputs.length,
     stageEnds,
+    boundaries: Array.from({ length: segmentOutputs.length - 1 }, (_, i) => i + 1),
     boundaryShape: (p) => {
       const s = segmentOutputs[p - 1];
       return nchw && s.length === 3 ? [s[1], s[2], s[0]] : s;
@@ -149,11 +156,15 @@ export function restage(model: ModelSource, cut: TrunkCut, positions: readonly n
     if (ends[ends.length - 1] === cut.pieces)
       stages[stages.length - 1].output = spec.stages[spec.stages.length - 1].output ?? [...cut.boundaryShape(cut.pieces)];
   }
+  const { branchPoints, ...rest } = spec;
+  // A branch point where a stage now ends is a stage boundary; the others stay branch points.
+  const stillBranchPoints = branchPoints?.filter((p) => !ends.includes(p)) ?? [];
   const next: NetworkSpec = {
-    ...spec,
+    ...rest,
     stages,
     exits,
     policy: { criterion: spec.policy.criterion, thresholds: new Array<number>(ends.length - 1).fill(0) },
+    ...(stillBranchPoints.length > 0 ? { branchPoints: stillBranchPoints } : {}),
   };
   return { spec: next, weights, keptExit, ends, ...(stageSegments ? { stageSegments } : {}) };
 }

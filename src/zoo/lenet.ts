@@ -70,7 +70,9 @@ export function bLenet(options: LenetOptions = {}): NetworkSpec {
 
 /**
  * LeNet, the baseline: B-LeNet's trunk and final classifier with no early exit. Its trunk layers are B-LeNet's
- * in the same order, so a trained LeNet can initialise a B-LeNet (`--init-from`).
+ * in the same order, so a trained LeNet can initialise a B-LeNet (`--init-from`). It is one stage, and names
+ * B-LeNet's stage boundary (after the first convolution) as a branch point, so `add-exits --at 1` branches a
+ * trained LeNet where the paper put B-LeNet's exit.
  */
 export function lenet(options: LenetOptions = {}): NetworkSpec {
   return {
@@ -80,6 +82,7 @@ export function lenet(options: LenetOptions = {}): NetworkSpec {
     input: { shape: [28, 28, 1], ...(options.normalization ? { normalization: options.normalization } : {}) },
     classes: options.classes ?? [...DIGIT_CLASSES],
     stages: [{ name: 'trunk', layers: [...FIRST_CONV, ...TRUNK_REST] }],
+    branchPoints: [FIRST_CONV.length],
     exits: [{ name: 'final', layers: CLASSIFIER }],
     policy: { criterion: 'entropy', thresholds: [] },
     notes: NOTES,

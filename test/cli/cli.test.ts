@@ -133,6 +133,29 @@ describe('branchy command', () => {
     }
   });
 
+  it('integer options refuse values past the safe integers (1e300 is an integer to JavaScript)', async () => {
+    const cases: string[][] = [
+      ['train', '--model', 'b-lenet', '--epochs', '1e300', '--out', tempDir()],
+      ['train', '--model', 'b-lenet', '--augment-shift', '1e300', '--out', tempDir()],
+      ['train', '--model', 'b-lenet', '--lr-steps', '1,9007199254740993', '--out', tempDir()],
+      ['eval', dir, '--split-seed', '1e300'],
+      ['eval', dir, '--latency-samples', String(2 ** 53)],
+    ];
+    for (const args of cases) {
+      const r = await branchy(...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(
+        r.stderr,
+        /must be (a positive integer|a whole number ≥ 0|comma-separated positive integers); got "(1e300|1,9007199254740993|9007199254740992)"/,
+      );
+      assert.equal(r.stdout, '');
+    }
+    // The largest safe integer is still an integer option's value.
+    const r = await branchy('eval', dir, '--latency-samples', String(Number.MAX_SAFE_INTEGER), '--json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).earlyExit.samples, 1000);
+  });
+
   it('the shipped Fashion-MNIST B-LeNet reaches 90% at its final exit on the real test set', { skip: needs(FASHION_MNIST_PACKAGE) }, async () => {
     const model = SHIPPED_FASHION_MODEL_DIR;
     const r = await branchy('eval', model, '--data', 'fashion-mnist', '--latency-samples', '10', '--json');

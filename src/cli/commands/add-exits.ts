@@ -37,7 +37,11 @@ export function addExitsCommand(): Command {
         'add exit heads to a trained network (ours, or an ONNX trunk from import-onnx --no-exits): run the frozen trunk once, cache its features, train only the heads, write a new model directory',
       )
       .argument('<model-dir>', 'the trained network (its files are only read)')
-      .option('--at <n,...>', 'stage boundaries to branch at; on an imported ONNX trunk, its segment boundaries (after stage_n.onnx)', positiveIntList('--at'))
+      .option(
+        '--at <n,...>',
+        "stage boundaries to branch at, counting the spec's branch points among them (LeNet's 1 is B-LeNet's boundary); on an imported ONNX trunk, its segment boundaries (after stage_n.onnx)",
+        positiveIntList('--at'),
+      )
       .option(
         '--cut <k,...>',
         'layer positions to branch at (after the k-th layer of the trunk, counted over all stages); the trunk is re-staged there, its weights unchanged',
@@ -88,6 +92,7 @@ export function addExitsCommand(): Command {
       ort: loadOnnxruntimeNode,
       log,
       onEvent: (_, e) => progress(e),
+      allowClassMismatch: o.allowClassMismatch as boolean,
     });
     log(
       formatTable([

@@ -91,6 +91,7 @@ export function calibrateCommand(): Command {
       constraintText: text,
       data: splits.source,
       profile: { batch1Samples: o.profileSamples as number, batchSize: o.batchSize as number },
+      allowClassMismatch: o.allowClassMismatch as boolean,
     });
     net.dispose();
     const { profile, tableSeconds, searchSeconds } = calibration;

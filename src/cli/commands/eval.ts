@@ -28,7 +28,13 @@ export function evalCommand(): Command {
     const criterion = (o.criterion as string | undefined) ?? model.spec.policy.criterion;
     getCriterion(criterion);
     const thresholds = o.thresholds === undefined ? undefined : broadcastThresholds(parseThresholds(o.thresholds as string), model.spec.stages.length - 1);
-    const report = await measureModel(net, samples, { thresholds, criterion, latencySamples: o.latencySamples as number | undefined });
+    const report = await measureModel(net, samples, {
+      thresholds,
+      criterion,
+      latencySamples: o.latencySamples as number | undefined,
+      data: splits.source,
+      allowClassMismatch: o.allowClassMismatch as boolean,
+    });
     net.dispose();
     if (o.json) process.stdout.write(`${JSON.stringify({ model: dir, data: splits.source, split: o.split, ...report }, null, 2)}\n`);
     else process.stdout.write(`${formatModelReport(model.spec.name, `${splits.source}, ${o.split} split`, report)}\n`);

@@ -33,6 +33,8 @@ export function reportCommand(): Command {
       thresholds: chosen.thresholds,
       criterion: calibration.criterion,
       latencySamples: o.latencySamples as number,
+      data: splits.source,
+      allowClassMismatch: o.allowClassMismatch as boolean,
     });
     net.dispose();
     const profile = calibration.profile;

@@ -67,6 +67,7 @@ export function searchExitsCommand(): Command {
       profileSamples: o.profileSamples as number,
       ort: loadOnnxruntimeNode,
       log,
+      allowClassMismatch: o.allowClassMismatch as boolean,
     });
     const { point, trunk } = outcome;
     log('');

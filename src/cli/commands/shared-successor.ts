@@ -2,13 +2,13 @@ import { Command, Option } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
 import { TFJS_BACKENDS, type TfjsBackend } from '../../engine/tfjs/index.ts';
 import { DEFAULT_TRAIN_OPTIONS, LR_SCHEDULES, type LrSchedule } from '../../train/options.ts';
-import { DATA_HELP } from '../data-source.ts';
+import { addClassMismatchOption, DATA_HELP } from '../data-source.ts';
 import { positiveInt, positiveIntList, positiveNumber, share } from '../parse.ts';
 import { formatTable, percent } from '../../report/text-table.ts';
 
 /** Options `train-successor` and `attach-front` share. */
 function addSharedOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .option('--epochs <n>', "epochs over the largest front's train split", positiveInt('--epochs'), 10)
     .option('--batch-size <n>', 'samples of each front per step', positiveInt('--batch-size'), DEFAULT_TRAIN_OPTIONS.batchSize)
     .option('--lr <rate>', 'learning rate (at the first epoch, under a schedule)', positiveNumber('--lr'), DEFAULT_TRAIN_OPTIONS.learningRate)
@@ -26,6 +26,7 @@ function addSharedOptions(cmd: Command): Command {
       0.1,
     )
     .addOption(new Option('--backend <name>', 'tfjs backend').choices([...TFJS_BACKENDS]).default('wasm'));
+  return addClassMismatchOption(cmd, 'for a front and its data: ');
 }
 
 function sharedRunFrom(o: Record<string, unknown>) {
@@ -44,6 +45,7 @@ function sharedRunFrom(o: Record<string, unknown>) {
     trainSamples: o.trainSamples as number | undefined,
     testSamples: o.testSamples as number | undefined,
     maxDrop: (o.maxDrop as number) / 100,
+    allowClassMismatch: o.allowClassMismatch as boolean,
     log: (line: string) => process.stdout.write(`${line}\n`),
   };
 }

@@ -9,7 +9,7 @@ import {
   type TrainMode,
   type TrainOptions,
 } from '../../train/options.ts';
-import { DATA_HELP } from '../data-source.ts';
+import { addClassMismatchOption, DATA_HELP } from '../data-source.ts';
 import { nonNegativeInt, numberList, positiveInt, positiveIntList, positiveNumber, share } from '../parse.ts';
 import { trainWithProgress } from '../training.ts';
 
@@ -100,6 +100,7 @@ export function trainCommand(): Command {
     .requiredOption('--out <dir>', 'model directory to write (branchy.json + weights)')
     .option('--init-from <dir>', 'initialise the trunk from a trained baseline (e.g. lenet for b-lenet)')
     .option('--resume', "continue from the checkpoint in '--out'", false);
+  addClassMismatchOption(cmd, 'with --init-from or --resume: ');
   addTrainOptions(cmd).action(async (o: Record<string, unknown>) => {
     await trainWithProgress({
       model: o.model as string,
@@ -113,6 +114,7 @@ export function trainCommand(): Command {
       trainSamples: o.trainSamples as number | undefined,
       maxDrop: (o.maxDrop as number) / 100,
       normalize: o.normalize as boolean,
+      allowClassMismatch: o.allowClassMismatch as boolean,
       log: (line) => process.stdout.write(`${line}\n`),
     });
   });

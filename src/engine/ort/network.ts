@@ -1,7 +1,9 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { BranchyArgumentError, BranchyIoError } from '../../common/errors.ts';
 import type { NetworkSpec } from '../../spec/types.ts';
-import { selectRows } from '../batch.ts';
+import { nchwToNhwc, selectRows } from '../batch.ts';
+
+export { nchwToNhwc };
 import type { Batch, LoadedNetwork, OnnxSource, StageAndExit } from '../types.ts';
 import type { FeatureShape } from '../../spec/shapes.ts';
 import { ONNX_FUSED_FEATURES, ONNX_FUSED_PROBS, pieceInputShape, type FusedModels } from './export.ts';
@@ -102,20 +104,6 @@ function nhwcToNchw(x: Batch): Batch {
   return { data: out, shape: [n, c, h, w] };
 }
 
-/** NCHW feature maps → NHWC (what a native exit head reads); other ranks pass through. */
-export function nchwToNhwc(x: Batch): Batch {
-  if (x.shape.length !== 4) return x;
-  const [n, c, h, w] = x.shape;
-  const out = new Float32Array(x.data.length);
-  for (let b = 0; b < n; b++)
-    for (let ch = 0; ch < c; ch++)
-      for (let y = 0; y < h; y++)
-        for (let xx = 0; xx < w; xx++) {
-          out[((b * h + y) * w + xx) * c + ch] = x.data[((b * c + ch) * h + y) * w + xx];
-        }
-  return { data: out, shape: [n, h, w, c] };
-}
-
 /**
  * Chooses a stage's carry mode by timing, at batch 1 on zeros, its two fused sessions and the stage alone: the
  * best of 7 interleaved rounds, each of enough calls to last about 0.2 ms. Recompute when the probabilities-only
@@ -157,6 +145,7 @@ export class OrtNetwork implements LoadedNetwork {
   readonly stageAndExit?: (n: number, x: Batch) => Promise<StageAndExit>;
   /** Per stage before the last (index n-1), how its fused call carries features on; empty without fused sessions. */
   readonly carry: readonly CarryMode[];
+  readonly featureLayout: 'nhwc' | 'nchw';
   private readonly sessions: Sessions;
 
   private readonly ort: OrtModule;
@@ -169,6 +158,7 @@ export class OrtNetwork implements LoadedNetwork {
     this.runtime = runtime;
     this.sessions = sessions;
     this.carry = carry;
+    this.featureLayout = onnx.inputLayout ?? 'nhwc';
     if (sessions.fused.length > 0) this.stageAndExit = (n, x) => this.runFused(n, x);
   }
 
@@ -178,7 +168,8 @@ export class OrtNetwork implements LoadedNetwork {
    * each). Before the last stage the carry mode decides which fused graph is kept: probabilities only
    * (`recompute`) or with features (`fetch`); with `carry: 'auto'` both are loaded, timed, and one released.
    *
-   * @throws BranchyIoError `ONNX_BAD_MODEL` naming the piece onnxruntime cannot load.
+   * @throws BranchyIoError `ONNX_BAD_MODEL` naming the piece onnxruntime cannot load, after releasing the sessions
+   *   already created.
    */
   static async create(ort: OrtModule, spec: NetworkSpec, onnx: OnnxSource, options: OrtSessionOptions = {}, fused: FusedModels[] = []): Promise<OrtNetwork> {
     const depth = spec.stages.length;
@@ -197,45 +188,58 @@ export class OrtNetwork implements LoadedNetwork {
       logSeverityLevel: 3,
     };
     if (options.threads !== undefined) sessionOptions.intraOpNumThreads = options.threads;
+    // Every session holds native memory until released: those opened before a failure are released with it.
+    const opened = new Set<OrtSession>();
     const open = async (kind: PieceKind | 'fused', bytes: Uint8Array, n: number) => {
       try {
-        return await ort.InferenceSession.create(bytes, sessionOptions);
+        const session = await ort.InferenceSession.create(bytes, sessionOptions);
+        opened.add(session);
+        return session;
       } catch (error) {
         throw new BranchyIoError('ONNX_BAD_MODEL', `onnxruntime cannot load ${kind} ${n} of '${spec.name}': ${(error as Error).message}`, { cause: error });
       }
     };
-    const stage: OrtSession[][] = [];
-    const exit: OrtSession[] = [];
-    let file = 0;
-    for (let i = 0; i < depth; i++) {
-      const chain: OrtSession[] = [];
-      for (let k = 0; k < segments[i]; k++) chain.push(await open('stage', onnx.stages[file++], i + 1));
-      stage.push(chain);
-      exit.push(await open('exit', onnx.exits[i], i + 1));
-    }
-    const fusedSessions: OrtSession[] = [];
-    const carry: CarryMode[] = [];
-    const wanted = options.carry ?? 'auto';
-    for (const [i, models] of fused.entries()) {
-      const n = i + 1;
-      if (!models.withFeatures) {
-        fusedSessions.push(await open('fused', models.probsOnly, n));
-        continue;
+    const release = async (session: OrtSession) => {
+      opened.delete(session);
+      await session.release();
+    };
+    try {
+      const stage: OrtSession[][] = [];
+      const exit: OrtSession[] = [];
+      let file = 0;
+      for (let i = 0; i < depth; i++) {
+        const chain: OrtSession[] = [];
+        for (let k = 0; k < segments[i]; k++) chain.push(await open('stage', onnx.stages[file++], i + 1));
+        stage.push(chain);
+        exit.push(await open('exit', onnx.exits[i], i + 1));
       }
-      const sessions = {
-        probsOnly: wanted === 'fetch' ? undefined : await open('fused', models.probsOnly, n),
-        withFeatures: wanted === 'recompute' ? undefined : await open('fused', models.withFeatures, n),
-      };
-      let mode: CarryMode;
-      if (wanted === 'auto') {
-        const both = { probsOnly: sessions.probsOnly!, withFeatures: sessions.withFeatures!, stage: stage[i][0] };
-        mode = await measureCarry(ort, pieceInputShape(spec, 'stage', n), both, options.goingOn?.[i] ?? RECOMPUTE_WHEN_SHARE_GOING_ON);
-        await (mode === 'recompute' ? both.withFeatures : both.probsOnly).release();
-      } else mode = wanted;
-      carry.push(mode);
-      fusedSessions.push((mode === 'recompute' ? sessions.probsOnly : sessions.withFeatures)!);
+      const fusedSessions: OrtSession[] = [];
+      const carry: CarryMode[] = [];
+      const wanted = options.carry ?? 'auto';
+      for (const [i, models] of fused.entries()) {
+        const n = i + 1;
+        if (!models.withFeatures) {
+          fusedSessions.push(await open('fused', models.probsOnly, n));
+          continue;
+        }
+        const sessions = {
+          probsOnly: wanted === 'fetch' ? undefined : await open('fused', models.probsOnly, n),
+          withFeatures: wanted === 'recompute' ? undefined : await open('fused', models.withFeatures, n),
+        };
+        let mode: CarryMode;
+        if (wanted === 'auto') {
+          const both = { probsOnly: sessions.probsOnly!, withFeatures: sessions.withFeatures!, stage: stage[i][0] };
+          mode = await measureCarry(ort, pieceInputShape(spec, 'stage', n), both, options.goingOn?.[i] ?? RECOMPUTE_WHEN_SHARE_GOING_ON);
+          await release(mode === 'recompute' ? both.withFeatures : both.probsOnly);
+        } else mode = wanted;
+        carry.push(mode);
+        fusedSessions.push((mode === 'recompute' ? sessions.probsOnly : sessions.withFeatures)!);
+      }
+      return new OrtNetwork(spec, options.runtime ?? 'ort', { stage, exit, fused: fusedSessions }, carry, ort, onnx);
+    } catch (error) {
+      await Promise.allSettled([...opened].map(release));
+      throw error;
     }
-    return new OrtNetwork(spec, options.runtime ?? 'ort', { stage, exit, fused: fusedSessions }, carry, ort, onnx);
   }
 
   private session<K extends keyof Sessions>(kind: K, n: number): Sessions[K][number] {

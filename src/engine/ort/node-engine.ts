@@ -45,7 +45,12 @@ async function directOnnxruntimeNode(): Promise<OrtModule> {
   const create = async (model: Uint8Array, options: InferenceSession.SessionOptions = {}): Promise<OrtSession> => {
     native.initOrt();
     const session = new native.binding.InferenceSession();
-    session.loadModel(model.buffer, model.byteOffset, model.byteLength, options);
+    try {
+      session.loadModel(model.buffer, model.byteOffset, model.byteLength, options);
+    } catch (error) {
+      session.dispose();
+      throw error;
+    }
     const outputNames = session.outputMetadata.map((m) => m.name);
     const fetches = Object.fromEntries(outputNames.map((name) => [name, null]));
     return {
