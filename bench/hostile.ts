@@ -29,9 +29,13 @@ function statusOf(received: string): number | undefined {
 
 /**
  * How a slow connection misbehaves: `headers` sends a request head a byte at a time and never ends it; `body` sends
- * a whole head announcing a body of {@link SLOW_BODY_BYTES}, then the body a byte at a time.
+ * a whole head announcing a body of {@link SLOW_BODY_BYTES}, then the body a byte at a time; `idle` sends one whole
+ * `GET /healthz` and then nothing, holding its keep-alive connection open.
  */
-export type SlowKind = 'headers' | 'body';
+export type SlowKind = 'headers' | 'body' | 'idle';
+
+/** Every {@link SlowKind}. */
+export const SLOW_KINDS: readonly SlowKind[] = ['headers', 'body', 'idle'];
 
 /** The body a `body` slow connection announces (under the default 4 MiB limit, so only its pace is wrong). */
 export const SLOW_BODY_BYTES = 1_000_000;
@@ -44,28 +48,35 @@ export interface SlowClientsOptions {
   count: number;
   /** The route the slow requests are for. */
   path: string;
-  /** The kinds, alternated over the connections (default both). */
+  /** The kinds, alternated over the connections (default all of {@link SLOW_KINDS}). */
   kinds?: readonly SlowKind[];
   /** Each connection sends one byte per this many ms (default 100). */
   byteEveryMs?: number;
 }
 
-/** What the slow connections saw so far. */
-export interface SlowClientStats {
+/** What the slow connections of one kind, or of every kind, saw so far. */
+export interface SlowKindStats {
   /** Connections opened, reopenings included. */
   opened: number;
   /** Connections the server closed. */
   closedByServer: number;
-  /** Replies the server sent before closing, by status (a slow connection is answered 408, if at all). */
+  /** Replies the server sent before closing, by status (a slow connection is answered 408, an idle one 200). */
   byStatus: Map<number, number>;
   /** Connections the server closed without a reply. */
   closedWithoutReply: number;
+}
+
+/** What the slow connections saw so far: in all, and by kind. */
+export interface SlowClientStats extends SlowKindStats {
+  byKind: Map<SlowKind, SlowKindStats>;
 }
 
 /** A running set of slow connections. */
 export interface SlowClients {
   /** Resolves once every connection of the first `count` has connected. */
   readonly ready: Promise<void>;
+  /** Resolves once the server has closed every connection of the first `count` (the reopened ones are not waited for). */
+  readonly firstClosed: Promise<void>;
   /** Connections open now. */
   open(): number;
   stats(): SlowClientStats;
@@ -73,41 +84,55 @@ export interface SlowClients {
   stop(): Promise<void>;
 }
 
-/** The bytes a slow connection sends, one at a time: `headers` never ends its head; `body` never ends its body. */
+/** The bytes a slow connection sends: `head` (at once for `body` and `idle`), then `filler` a byte at a time, if any. */
 function slowBytes(kind: SlowKind, path: string): { head: string; filler: string } {
   if (kind === 'headers') return { head: `POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-padding: `, filler: 'a' };
+  if (kind === 'idle') return { head: 'GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n', filler: '' };
   return { head: `POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${SLOW_BODY_BYTES}\r\n\r\n`, filler: ' ' };
+}
+
+function emptyStats(): SlowKindStats {
+  return { opened: 0, closedByServer: 0, byStatus: new Map(), closedWithoutReply: 0 };
+}
+
+function copyStats(stats: SlowKindStats): SlowKindStats {
+  return { ...stats, byStatus: new Map(stats.byStatus) };
 }
 
 /**
  * Keeps `count` slowloris connections open against 127.0.0.1:`port`. A `body` connection sends its head at once
- * (the server then waits for the body); a `headers` one trickles its head too. One clock drives every connection,
- * each on its own phase, so the bytes are spread evenly over time.
+ * (the server then waits for the body); a `headers` one trickles its head too; an `idle` one is answered and then
+ * says nothing. One clock drives every connection, each on its own phase, so the bytes are spread evenly over time.
  */
 export function slowClients(options: SlowClientsOptions): SlowClients {
-  const kinds = options.kinds ?? ['headers', 'body'];
+  const kinds = options.kinds ?? SLOW_KINDS;
   const byteEveryMs = options.byteEveryMs ?? 100;
   const tickMs = 10;
   const phases = Math.max(1, Math.round(byteEveryMs / tickMs));
-  const stats: SlowClientStats = { opened: 0, closedByServer: 0, byStatus: new Map(), closedWithoutReply: 0 };
+  const total = emptyStats();
+  const byKind = new Map(kinds.map((k) => [k, emptyStats()]));
   const sockets = new Map<Socket, { phase: number; next: number; head: string; filler: string }>();
   let stopped = false;
   let tick = 0;
   let resolveReady!: () => void;
   const ready = new Promise<void>((resolve) => (resolveReady = resolve));
+  let resolveFirstClosed!: () => void;
+  const firstClosed = new Promise<void>((resolve) => (resolveFirstClosed = resolve));
   let connected = 0;
+  let firstOpen = options.count;
 
   const open = (index: number, first: boolean) => {
     const kind = kinds[index % kinds.length];
     const { head, filler } = slowBytes(kind, options.path);
     const socket = connect({ host: '127.0.0.1', port: options.port, noDelay: true });
     const state = { phase: index % phases, next: 0, head, filler };
-    stats.opened++;
+    const counts = [total, byKind.get(kind)!];
+    counts.forEach((c) => c.opened++);
     sockets.set(socket, state);
     let received = '';
     socket.on('connect', () => {
-      // A body connection's head goes at once; it is the body that is slow.
-      if (kind === 'body') {
+      // A body connection's head goes at once, as does an idle one's request: it is what follows that is slow.
+      if (kind !== 'headers') {
         socket.write(head);
         state.next = head.length;
       }
@@ -118,10 +143,13 @@ export function slowClients(options: SlowClientsOptions): SlowClients {
     socket.on('close', () => {
       sockets.delete(socket);
       if (stopped) return;
-      stats.closedByServer++;
       const status = statusOf(received);
-      if (status === undefined) stats.closedWithoutReply++;
-      else stats.byStatus.set(status, (stats.byStatus.get(status) ?? 0) + 1);
+      for (const c of counts) {
+        c.closedByServer++;
+        if (status === undefined) c.closedWithoutReply++;
+        else c.byStatus.set(status, (c.byStatus.get(status) ?? 0) + 1);
+      }
+      if (first && --firstOpen === 0) resolveFirstClosed();
       open(index, false);
     });
   };
@@ -130,19 +158,23 @@ export function slowClients(options: SlowClientsOptions): SlowClients {
     tick++;
     for (const [socket, state] of sockets) {
       if (state.phase !== tick % phases || !socket.writable || socket.connecting) continue;
-      const byte = state.next < state.head.length ? state.head[state.next] : state.filler;
+      if (state.next >= state.head.length && state.filler === '') continue;
+      socket.write(state.next < state.head.length ? state.head[state.next] : state.filler);
       state.next++;
-      socket.write(byte);
     }
   }, tickMs);
 
   for (let i = 0; i < options.count; i++) open(i, true);
-  if (options.count === 0) resolveReady();
+  if (options.count === 0) {
+    resolveReady();
+    resolveFirstClosed();
+  }
 
   return {
     ready,
+    firstClosed,
     open: () => sockets.size,
-    stats: () => ({ ...stats, byStatus: new Map(stats.byStatus) }),
+    stats: () => ({ ...copyStats(total), byKind: new Map([...byKind].map(([k, s]) => [k, copyStats(s)])) }),
     async stop() {
       stopped = true;
       clearInterval(clock);

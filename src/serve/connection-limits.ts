@@ -73,9 +73,12 @@ interface ConnectionMetrics {
 }
 
 function connectionMetrics(registry: MetricsRegistry): ConnectionMetrics {
+  const dropped = registry.counter('branchy_connections_dropped_total', 'Connections closed as soon as they were accepted, being beyond --max-connections.');
+  // Shown as 0 from the start, so that a scrape before the first drop has a series to take a rate of.
+  dropped.inc({}, 0);
   return {
     open: registry.gauge('branchy_connections_open', 'Client connections open now.'),
-    dropped: registry.counter('branchy_connections_dropped_total', 'Connections closed as soon as they were accepted, being beyond --max-connections.'),
+    dropped,
     errors: registry.counter(
       'branchy_connection_errors_total',
       'Connections answered and closed before a route saw their request (timeouts, malformed HTTP), by error code.',

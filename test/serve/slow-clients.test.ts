@@ -67,6 +67,7 @@ describe('slow and idle clients are bounded by the connection limits', () => {
     assert.match(metrics, /^branchy_connection_errors_total\{code="SERVE_BAD_HTTP"\} [1-9]/m);
     assert.match(metrics, /^branchy_connection_errors_total\{code="SERVE_REQUEST_TIMEOUT"\} [1-9]/m);
     assert.match(metrics, /^branchy_connections_open [1-9]/m, 'the connection that fetched the metrics is open');
+    assert.match(metrics, /^branchy_connections_dropped_total 0$/m, 'no connection was dropped, and the series is there before the first');
   });
 
   it('an idle keep-alive connection is closed after the keep-alive timeout', async () => {
