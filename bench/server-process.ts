@@ -75,17 +75,21 @@ export function startServerProcess(args: readonly string[], startMs = 60_000): P
   });
 }
 
-/** A process's resident memory and open file descriptors, from /proc. */
+/** A process's resident memory, open file descriptors and CPU time so far, from /proc. */
 export interface ProcessStats {
   rssBytes: number;
   fds: number;
+  /** User + system CPU seconds of all its threads. */
+  cpuSeconds: number;
 }
 
-/** {@link ProcessStats} of `pid` now (Linux only: reads /proc/PID/status and lists /proc/PID/fd). */
+/** {@link ProcessStats} of `pid` now (Linux only: reads /proc/PID/status and /proc/PID/stat, and lists /proc/PID/fd). */
 export function processStats(pid: number): ProcessStats {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN);
-  return { rssBytes: rssKb * 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
+  // Fields 14 and 15 of /proc/PID/stat (utime, stime) in clock ticks of 1/100 s, counted after the command's ')'.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return { rssBytes: rssKb * 1024, fds: readdirSync(`/proc/${pid}/fd`).length, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100 };
 }
 
 /** The value of one series on a server's `/metrics` (NaN when absent), e.g. `branchy_connections_open`. */
