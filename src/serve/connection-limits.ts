@@ -126,9 +126,16 @@ export function connectionGuard(given: ConnectionLimits | undefined, registry: M
   const clientErrorHandler = (error: ConnectionError, socket: Socket): void => {
     // A reset connection has nothing left to answer; nor has one whose reply is already under way.
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    // A client gone before its body was complete: the route that has its request counts it (SERVE_BODY_INCOMPLETE),
+    // so it is neither answered again here nor counted as a connection error.
+    const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+    if (error.code === 'HPE_INVALID_EOF_STATE' && inProgress) {
+      socket.destroy();
+      return;
+    }
     const { status, code, message } = connectionErrorReply(error, limits);
     metrics.errors.inc({ code });
-    if (socket.writable && (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent !== true) {
+    if (socket.writable && inProgress?.headersSent !== true) {
       const body = JSON.stringify({ code, message });
       socket.write(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import type { BranchyServer } from '../../src/serve/index.ts';
 import { digits, listen, predictJson, served, type InProcessModel } from './fixtures.ts';
@@ -68,6 +69,27 @@ describe('slow and idle clients are bounded by the connection limits', () => {
     assert.match(metrics, /^branchy_connection_errors_total\{code="SERVE_REQUEST_TIMEOUT"\} [1-9]/m);
     assert.match(metrics, /^branchy_connections_open [1-9]/m, 'the connection that fetched the metrics is open');
     assert.match(metrics, /^branchy_connections_dropped_total 0$/m, 'no connection was dropped, and the series is there before the first');
+  });
+
+  it('a client gone in the middle of its body is counted once, as SERVE_BODY_INCOMPLETE, not also as a connection error', async () => {
+    const counts = async () => {
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      const series = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? 0);
+      return {
+        incomplete: series(/^branchy_http_errors_total\{code="SERVE_BODY_INCOMPLETE"\} (\d+)$/m),
+        badHttp: series(/^branchy_connection_errors_total\{code="SERVE_BAD_HTTP"\} (\d+)$/m),
+      };
+    };
+    const start = await counts();
+    for (const leave of ['end', 'destroy'] as const) {
+      const { socket, closed } = rawClient(url);
+      socket.write(`POST /v1/models/${MODEL}/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 10000\r\n\r\n{"inputs": [[0,0,`);
+      setTimeout(() => (leave === 'end' ? socket.end() : socket.destroy()), 20);
+      await closed;
+    }
+    let now = await counts();
+    for (let i = 0; i < 100 && now.incomplete < start.incomplete + 2; i++) now = (await sleep(20), await counts());
+    assert.deepEqual(now, { incomplete: start.incomplete + 2, badHttp: start.badHttp });
   });
 
   it('an idle keep-alive connection is closed after the keep-alive timeout', async () => {
