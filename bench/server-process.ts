@@ -98,3 +98,11 @@ export async function metricValue(url: string, series: string): Promise<number> 
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
 }
+
+/** Every series of one metric family on a server's `/metrics`, by its labels as written (`{code="SERVE_BAD_JSON"}`, or '' for none). */
+export async function metricFamily(url: string, name: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const series = new Map<string, number>();
+  for (const m of text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'gm'))) series.set(m[1] ?? '', Number(m[2]));
+  return series;
+}
