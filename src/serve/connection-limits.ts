@@ -65,6 +65,17 @@ export function connectionErrorReply(error: ConnectionError, limits: Required<Co
   return { status: 400, code: 'SERVE_BAD_HTTP', message: `the request is not valid HTTP/1.1: ${why}${error.code ? ` (${error.code})` : ''}.` };
 }
 
+/** The replies of requests whose connection a guard answered and counted itself (a body that timed out). */
+const answeredByGuard = new WeakSet<object>();
+
+/**
+ * True when a connection guard has answered and counted this reply's request itself (408 for a body that did not
+ * arrive in time): the route then sees the request cut off, and must not count it a second time.
+ */
+export function answeredByConnectionGuard(reply: object): boolean {
+  return answeredByGuard.has(reply);
+}
+
 /** The metric families of {@link ConnectionGuard}, rendered with the server's others on `/metrics`. */
 interface ConnectionMetrics {
   open: Gauge;
@@ -135,6 +146,7 @@ export function connectionGuard(given: ConnectionLimits | undefined, registry: M
     }
     const { status, code, message } = connectionErrorReply(error, limits);
     metrics.errors.inc({ code });
+    if (inProgress) answeredByGuard.add(inProgress);
     if (socket.writable && inProgress?.headersSent !== true) {
       const body = JSON.stringify({ code, message });
       socket.write(

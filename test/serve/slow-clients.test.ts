@@ -17,6 +17,17 @@ function rawClient(url: string): { socket: Socket; closed: Promise<string> } {
   return { socket, closed: new Promise((resolve) => socket.once('close', () => resolve(received))) };
 }
 
+/** The error counts a slow or vanishing client can move, from the server's `/metrics`. */
+async function errorCounts(url: string): Promise<{ incomplete: number; badHttp: number; timeouts: number }> {
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  const series = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? 0);
+  return {
+    incomplete: series(/^branchy_http_errors_total\{code="SERVE_BODY_INCOMPLETE"\} (\d+)$/m),
+    badHttp: series(/^branchy_connection_errors_total\{code="SERVE_BAD_HTTP"\} (\d+)$/m),
+    timeouts: series(/^branchy_connection_errors_total\{code="SERVE_REQUEST_TIMEOUT"\} (\d+)$/m),
+  };
+}
+
 describe('slow and idle clients are bounded by the connection limits', () => {
   let model: InProcessModel;
   let server: BranchyServer;
@@ -48,7 +59,8 @@ describe('slow and idle clients are bounded by the connection limits', () => {
     );
   });
 
-  it('a body trickled a byte at a time is cut off after the request timeout', async () => {
+  it('a body trickled a byte at a time is cut off after the request timeout, and counted once, as a timeout', async () => {
+    const start = await errorCounts(url);
     const { socket, closed } = rawClient(url);
     socket.write(`POST /v1/models/${MODEL}/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 10000\r\n\r\n`);
     const trickle = setInterval(() => socket.writable && socket.write(' '), 20);
@@ -56,6 +68,8 @@ describe('slow and idle clients are bounded by the connection limits', () => {
     clearInterval(trickle);
     assert.match(received, /^HTTP\/1\.1 408 /);
     assert.match(received, /"code":"SERVE_REQUEST_TIMEOUT"/);
+    await sleep(100);
+    assert.deepEqual(await errorCounts(url), { ...start, timeouts: start.timeouts + 1 }, 'the route that saw the body cut off counts nothing');
   });
 
   it('a request that is not HTTP gets 400 SERVE_BAD_HTTP as JSON, and the connection errors are counted by code', async () => {
@@ -72,24 +86,16 @@ describe('slow and idle clients are bounded by the connection limits', () => {
   });
 
   it('a client gone in the middle of its body is counted once, as SERVE_BODY_INCOMPLETE, not also as a connection error', async () => {
-    const counts = async () => {
-      const metrics = await (await fetch(`${url}/metrics`)).text();
-      const series = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? 0);
-      return {
-        incomplete: series(/^branchy_http_errors_total\{code="SERVE_BODY_INCOMPLETE"\} (\d+)$/m),
-        badHttp: series(/^branchy_connection_errors_total\{code="SERVE_BAD_HTTP"\} (\d+)$/m),
-      };
-    };
-    const start = await counts();
+    const start = await errorCounts(url);
     for (const leave of ['end', 'destroy'] as const) {
       const { socket, closed } = rawClient(url);
       socket.write(`POST /v1/models/${MODEL}/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 10000\r\n\r\n{"inputs": [[0,0,`);
       setTimeout(() => (leave === 'end' ? socket.end() : socket.destroy()), 20);
       await closed;
     }
-    let now = await counts();
-    for (let i = 0; i < 100 && now.incomplete < start.incomplete + 2; i++) now = (await sleep(20), await counts());
-    assert.deepEqual(now, { incomplete: start.incomplete + 2, badHttp: start.badHttp });
+    let now = await errorCounts(url);
+    for (let i = 0; i < 100 && now.incomplete < start.incomplete + 2; i++) now = (await sleep(20), await errorCounts(url));
+    assert.deepEqual(now, { ...start, incomplete: start.incomplete + 2 });
   });
 
   it('an idle keep-alive connection is closed after the keep-alive timeout', async () => {
