@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { maxHeaderSize, STATUS_CODES, type ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ServeErrorCode } from './errors.ts';
-import { DEFAULT_LINGER, lingerOnClose, type LingerLimits } from './linger.ts';
+import { DEFAULT_LINGER, isLingering, lingerOnClose, type LingerLimits } from './linger.ts';
 import type { Counter, Gauge, MetricsRegistry } from './metrics.ts';
 
 /** Timeouts and limits per connection; every field has a default. */
@@ -138,9 +138,10 @@ export function connectionGuard(given: ConnectionLimits | undefined, registry: M
     // A reset connection has nothing left to answer; nor has one whose reply is already under way.
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     // A client gone before its body was complete: the route that has its request counts it (SERVE_BODY_INCOMPLETE),
-    // so it is neither answered again here nor counted as a connection error.
+    // or its reply was already sent before the body was read (a 413, lingering); either way it is neither answered
+    // again here nor counted as a connection error.
     const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
-    if (error.code === 'HPE_INVALID_EOF_STATE' && inProgress) {
+    if (error.code === 'HPE_INVALID_EOF_STATE' && (inProgress || isLingering(socket))) {
       socket.destroy();
       return;
     }
