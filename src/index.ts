@@ -10,8 +10,8 @@
  */
 export * from './common/errors.ts';
 export type * from './spec/types.ts';
-export { validateSpec } from './spec/validate.ts';
-export { networkFacts, type NetworkFacts, type LayerFacts } from './spec/shapes.ts';
+export { SPEC_MAX_DEPTH, validateSpec } from './spec/validate.ts';
+export { MAX_SPEC_SIZE, networkFacts, type NetworkFacts, type LayerFacts } from './spec/shapes.ts';
 export {
   checkDataMatchesModel,
   checkSplitsMatchModel,

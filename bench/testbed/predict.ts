@@ -6,10 +6,11 @@
  * device and on the cloud.
  *
  * The testbed cannot make a tier faster than this machine, and its device is a CPU quota; so before planning it
- * measures the device's slowdown (a fixed loop in its cgroup against the loop's CPU time outside), and plans a
- * second time with the tiers file's device speed factor replaced by the measured one and the cloud's by 1 (the
- * testbed's cloud is this machine). Predictions are compared with the measurements under that second plan; both
- * are printed.
+ * measures the device's sustained slowdown (a fixed loop in its cgroup against the loop's CPU time outside) and its
+ * burst slowdown (short bursts of the loop after idling, which a quota does not slow), and plans a second time with
+ * the tiers file's device speed factor replaced by the measured sustained one, the device's quota stated with the
+ * measured burst factor, the cloud's speed factor by 1 (the testbed's cloud is this machine), and the offered load
+ * of the run's pace. Predictions are compared with the measurements under that second plan; both are printed.
  *
  * Needs root, iproute2, the cgroup-v1 CPU controller and the built CLI (`npm run build`).
  *
@@ -25,9 +26,10 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { CostModelOptions } from '../../src/cascade/cost-model.ts';
+import type { CostModelOptions, TierQuota } from '../../src/cascade/cost-model.ts';
 import { placementSetup } from '../../src/cascade/placement-input.ts';
 import { readPlan } from '../../src/cascade/plan.ts';
+import { readTierProfile } from '../../src/cascade/tier-profile.ts';
 import {
   bestCandidate,
   compareCandidates,
@@ -43,7 +45,7 @@ import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { formatTable } from '../../src/report/text-table.ts';
 import { tempDir } from '../../test/helpers.ts';
 import { startCascade } from '../../test/testbed/cascade.ts';
-import { measureBandwidth, measureRtt, measureSlowdown, median } from '../../test/testbed/measure.ts';
+import { measureBandwidth, measureBurstSlowdown, measureRtt, measureSlowdown, median } from '../../test/testbed/measure.ts';
 import { available, createTestbed, RELAY_PRIORITY, type Testbed } from '../../test/testbed/testbed.ts';
 import { placeUnits, type TiersConfig } from './tiers.ts';
 
@@ -56,6 +58,11 @@ export const MAX_DROP = 0.002;
 /** The options `branchy plan` uses by default. */
 export const PLAN_OPTIONS: CostModelOptions = { featureDtype: 'f32', maxWaitMs: 2 };
 const SPIN_ITERATIONS = 10_000_000;
+/** A burst of the loop: about 2 ms on this machine's core, a tenth of the device's 20 ms budget per period. */
+export const BURST_ITERATIONS = 60_000;
+/** Bursts timed, and the idle time before each (longer than a CFS period, so each starts with a full budget). */
+export const BURSTS = 15;
+export const BURST_GAP_MS = 150;
 const START_MS = 30_000;
 
 /** A calibrated copy of the shipped B-LeNet and the tier profile of this machine. */
@@ -67,20 +74,21 @@ export interface CalibratedCopy {
 
 /**
  * Copies the shipped B-LeNet to a temporary directory and calibrates it on this machine with the real CLI
- * (`branchy calibrate COPY --data mnist --profile-out PROFILE`).
+ * (`branchy calibrate COPY --data mnist --profile-out PROFILE`, with `engineArgs` such as `--threads 1`: the
+ * profile, its per-request cost included, is measured on the engine as the units will run it).
  */
-export function calibratedCopy(): CalibratedCopy {
+export function calibratedCopy(engineArgs: readonly string[] = []): CalibratedCopy {
   const root = tempDir();
   const dir = join(root, 'lenet');
   const profile = join(root, 'profile.json');
   cpSync(SHIPPED_MODEL_DIR, dir, { recursive: true });
-  execFileSync(process.execPath, [BIN, 'calibrate', dir, '--data', 'mnist', '--profile-out', profile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(process.execPath, [BIN, 'calibrate', dir, '--data', 'mnist', '--profile-out', profile, ...engineArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
   return { dir, profile, model: loadModelDir(dir) };
 }
 
 interface RawTiers {
   format: string;
-  tiers: { name: string; speedFactor?: number; profile?: string; power?: unknown }[];
+  tiers: { name: string; speedFactor?: number; profile?: string; power?: unknown; quota?: TierQuota }[];
   links: { between: [string, string]; mbitPerS: number; rttMs: number }[];
 }
 
@@ -104,19 +112,25 @@ export function testbedTiers(tiersPath: string, cpu: number): TiersConfig {
 
 /**
  * Writes the tiers file the testbed matches: `tiersPath` with the first tier's speed factor replaced by
- * `deviceSpeed`, every other tier's by 1 (the testbed's hosts are this machine) and every tier's costs from the
- * tier profile `profile` (measured here). Returns its path.
+ * `deviceSpeed` (and, with `quota`, the device's CPU quota stated), every other tier's by 1 (the testbed's hosts
+ * are this machine) and every tier's costs from the tier profile `profile` (measured here). Returns its path.
  */
-export function testbedTiersFile(tiersPath: string, profile: string, deviceSpeed: number, out: string): string {
+export function testbedTiersFile(tiersPath: string, profile: string, deviceSpeed: number, out: string, quota?: TierQuota): string {
   const raw = JSON.parse(readFileSync(tiersPath, 'utf8')) as RawTiers;
-  raw.tiers = raw.tiers.map((t, i) => ({ ...t, speedFactor: i === 0 ? +deviceSpeed.toPrecision(4) : 1, profile: resolve(profile) }));
+  const speed = +deviceSpeed.toPrecision(4);
+  raw.tiers = raw.tiers.map((t, i) => ({
+    ...t,
+    speedFactor: i === 0 ? speed : 1,
+    profile: resolve(profile),
+    ...(i === 0 && quota ? { quota: { ...quota, burstSpeedFactor: Math.max(speed, +quota.burstSpeedFactor.toPrecision(4)) } } : {}),
+  }));
   writeFileSync(out, `${JSON.stringify(raw, null, 2)}\n`);
   return out;
 }
 
-/** Plans `model` on a tiers file as `branchy plan --objective latency` does by default. */
-export function plan(model: LoadedModelDir, tiersPath: string): PlannerResult & { best: PlanCandidate; criterion: string } {
-  const { input, calibration } = placementSetup(model, tiersPath, PLAN_OPTIONS);
+/** Plans `model` on a tiers file as `branchy plan --objective latency [--requests-per-s R]` does. */
+export function plan(model: LoadedModelDir, tiersPath: string, requestsPerS = 0): PlannerResult & { best: PlanCandidate; criterion: string } {
+  const { input, calibration } = placementSetup(model, tiersPath, { ...PLAN_OPTIONS, requestsPerS });
   const result = planCandidates(input, { maxDrop: MAX_DROP });
   return { ...result, best: bestCandidate(result.candidates, 'latency'), criterion: calibration.criterion };
 }
@@ -377,7 +391,26 @@ function post(agent: Agent, socketPath: string, path: string, sample: Float32Arr
   });
 }
 
-/** What the testbed gives: each link's payload rate and round trip, and the device's slowdown. */
+/** The device's sustained and burst slowdowns: a long loop in its cgroup, and short bursts after idling. */
+export async function measureDeviceSpeed(testbed: Testbed, device: string) {
+  const slow = await measureSlowdown(testbed, device, SPIN_ITERATIONS);
+  const burst = await measureBurstSlowdown(testbed, device, BURST_ITERATIONS, BURSTS, BURST_GAP_MS);
+  return {
+    slowdown: slow.slowdown,
+    speedFactor: 1 / slow.slowdown,
+    loopMs: { freeCpu: slow.freeCpuMs, limited: slow.limitedMs },
+    burst: { slowdown: burst.slowdown, speedFactor: 1 / burst.slowdown, loopMs: { freeCpu: burst.freeCpuMs, limited: burst.limitedMs } },
+  };
+}
+
+/** The quota `cpu` of a core on `testbed`'s `device` as a tiers file states it, with the measured burst speed factor. */
+export function deviceQuota(testbed: Testbed, device: string, cpu: number, burstSpeedFactor: number): TierQuota {
+  const group = testbed.cgroup(device);
+  const periodMs = group === undefined ? 100 : Number(readFileSync(join(group, 'cpu.cfs_period_us'), 'utf8')) / 1000;
+  return { cpuShare: cpu, periodMs, burstSpeedFactor };
+}
+
+/** What the testbed gives: each link's payload rate and round trip, and the device's slowdowns. */
 export async function measureTestbed(testbed: Testbed, device: string) {
   const links = [];
   for (const link of testbed.links) {
@@ -386,8 +419,7 @@ export async function measureTestbed(testbed: Testbed, device: string) {
     const rtt = median(await measureRtt(testbed, link.from, link.to, 15));
     links.push({ link: `${link.from}→${link.to}`, mbit: link.mbit, rttMs: link.rttMs, measuredMbit: up.mbit, measuredRttMs: rtt });
   }
-  const slow = await measureSlowdown(testbed, device, SPIN_ITERATIONS);
-  return { links, slowdown: slow.slowdown, speedFactor: 1 / slow.slowdown, loopMs: { freeCpu: slow.freeCpuMs, limited: slow.limitedMs } };
+  return { links, ...(await measureDeviceSpeed(testbed, device)) };
 }
 
 async function main(): Promise<void> {
@@ -417,7 +449,8 @@ async function main(): Promise<void> {
   const engineArgs = values.threads === undefined ? [] : ['--threads', values.threads];
   if (!(requests > 0 && Number.isInteger(requests) && top > 0 && Number.isInteger(top))) fail('--requests and --top must be positive integers.');
   const load = [loadavg()];
-  const copy = calibratedCopy();
+  const copy = calibratedCopy(engineArgs);
+  const request = readTierProfile(copy.profile).request;
   const tiersPath = resolve(values.tiers!);
   const config = testbedTiers(tiersPath, Number(values.cpu));
   const device = config.tiers[0].name;
@@ -429,8 +462,12 @@ async function main(): Promise<void> {
   try {
     const measured = await measureTestbed(testbed, device);
     const shipped = plan(copy.model, tiersPath);
-    const matchedPath = testbedTiersFile(tiersPath, copy.profile, measured.speedFactor, join(tempDir(), 'tiers-testbed.json'));
-    const matched = plan(copy.model, matchedPath);
+    const quota = deviceQuota(testbed, device, Number(values.cpu), measured.burst.speedFactor);
+    const matchedPath = testbedTiersFile(tiersPath, copy.profile, measured.speedFactor, join(tempDir(), 'tiers-testbed.json'), quota);
+    // One client, one request at a time: it offers 1000 / (gap + latency) requests a second; 1000 / gap bounds it
+    // from above, and back to back the latency alone (taken from a plan for one request alone).
+    const requestsPerS = gapMs > 0 ? 1000 / gapMs : 1000 / plan(copy.model, matchedPath).best.figures.latencyMeanMs;
+    const matched = plan(copy.model, matchedPath, requestsPerS);
     const chosen = topCandidates(matched.candidates, top, !values['all-points']);
     const reference = matched.candidates.find((c) => c.reference && c.point === matched.best.point);
     const shippedOf = (c: PlanCandidate) => shipped.candidates.find((s) => shapeOf(s) === shapeOf(c) && s.point === c.point)!;
@@ -447,14 +484,27 @@ async function main(): Promise<void> {
     const report = {
       loadAverage: load.map((l) => l.map((v) => +v.toFixed(2))),
       measured,
-      speedFactor: { tiersFile: (JSON.parse(readFileSync(tiersPath, 'utf8')) as RawTiers).tiers[0].speedFactor ?? 1, measured: measured.speedFactor },
+      speedFactor: {
+        tiersFile: (JSON.parse(readFileSync(tiersPath, 'utf8')) as RawTiers).tiers[0].speedFactor ?? 1,
+        measured: measured.speedFactor,
+        burst: measured.burst.speedFactor,
+      },
+      quota,
+      requestsPerS,
+      requestCost: request ?? null,
       candidates: runs.map(({ candidate: c, measured: m }) => ({
         id: c.id,
         units: unitsOf(c, depth),
         forward: c.forward,
         thresholds: c.thresholds,
         validationAccuracy: c.accuracy,
-        expected: { p50: c.figures.latencyP50Ms, mean: c.figures.latencyMeanMs, perExit: c.figures.perExit.map((e) => e.latencyMs) },
+        expected: {
+          p50: c.figures.latencyP50Ms,
+          mean: c.figures.latencyMeanMs,
+          perExit: c.figures.perExit.map((e) => e.latencyMs),
+          terms: c.figures.perExit.map((e) => e.terms),
+          speeds: c.figures.speeds,
+        },
         expectedShippedFactor: { p50: shippedOf(c).figures.latencyP50Ms, mean: shippedOf(c).figures.latencyMeanMs },
         measured: { p50: m.p50, mean: m.mean, p99: m.p99, byUnit: m.byUnit, testAccuracy: m.correct / m.count, degraded: m.degraded, throttled: m.throttled },
         ratio: { mean: m.mean / c.figures.latencyMeanMs, p50: m.p50 / c.figures.latencyP50Ms },
@@ -467,6 +517,7 @@ async function main(): Promise<void> {
       },
       deviceOnly: {
         expected: reference?.figures.latencyMeanMs ?? null,
+        speeds: reference?.figures.speeds ?? null,
         p50: deviceOnly.p50,
         mean: deviceOnly.mean,
         p99: deviceOnly.p99,
@@ -495,6 +546,11 @@ async function main(): Promise<void> {
         ...measured.links.map((l) => [l.link, l.mbit, f(l.measuredMbit), l.rttMs, f(l.measuredRttMs)]),
       ]),
       `${device}: cpu ${values.cpu} of a core; a fixed loop ${f(measured.slowdown)}x slower than its CPU time outside (${f(measured.loopMs.limited, 0)} ms vs ${f(measured.loopMs.freeCpu, 0)} ms): speed factor ${f(measured.speedFactor, 3)} measured, ${report.speedFactor.tiersFile} in the tiers file`,
+      `${device}: ${BURSTS} bursts of the loop, ${BURST_GAP_MS} ms apart, ${f(measured.burst.slowdown)}x slower than outside (median ${f(measured.burst.loopMs.limited, 3)} ms vs ${f(measured.burst.loopMs.freeCpu, 3)} ms): burst speed factor ${f(measured.burst.speedFactor, 3)}; quota ${quota.cpuShare} of a core per ${quota.periodMs} ms`,
+      request
+        ? `per request outside the model (the profile's, median of ${request.method.requests} at ${request.method.gapMs} ms gaps on loopback): JSON ${f(request.json.overheadMs, 3)} ms, binary ${f(request.frame.overheadMs, 3)} ms`
+        : 'the profile has no per-request cost: charged 0',
+      `offered load given to the planner: ${f(requestsPerS, 1)} requests/s (${gapMs > 0 ? `1000 / the ${gapMs} ms gap` : '1000 / the expected mean of one request alone'})`,
       `planner with the tiers file as it is: best #${shipped.best.id} ${unitsOf(shipped.best, depth)} ${shipped.best.forward}, ${f(shipped.best.figures.latencyMeanMs)} ms mean`,
       `planner with the testbed's figures (device ${f(measured.speedFactor, 3)}, edge and cloud 1): best #${matched.best.id} ${unitsOf(matched.best, depth)} ${matched.best.forward}, ${f(matched.best.figures.latencyMeanMs)} ms mean`,
       `run: the ${top} best ${values['all-points'] ? 'candidates' : 'placements × forwarding (each at its best point)'} by expected mean; device-only is the planner's reference row #${reference?.id ?? '-'} (run with 'branchy serve' on the device); the enumeration has no cloud-only candidate (its first unit is always on the first tier), so cloud-only is 'branchy serve' on the cloud with the raw input sent from the device, measured only`,
@@ -510,6 +566,7 @@ async function main(): Promise<void> {
           'exp mean',
           'exp mean (0.154)',
           'exp per exit',
+          'device speed',
           'p50',
           'mean',
           'p99',
@@ -529,6 +586,7 @@ async function main(): Promise<void> {
           f(c.expected.mean),
           f(c.expectedShippedFactor.mean),
           c.expected.perExit.map((v) => f(v, 1)).join(' / '),
+          c.expected.speeds[0].mode,
           f(c.measured.p50),
           f(c.measured.mean),
           f(c.measured.p99),

@@ -32,7 +32,7 @@ export interface CalibrationOutcome {
 }
 
 /** The front thinned evenly to at most `STORED_FRONT_POINTS`, always keeping both ends and the chosen point. */
-function thinFront<T>(front: T[], chosen: T): T[] {
+export function thinFront<T>(front: T[], chosen: T): T[] {
   if (front.length <= STORED_FRONT_POINTS) return front;
   const step = front.length / (STORED_FRONT_POINTS - 2);
   const keep = new Set<T>([front[0], front[front.length - 1], chosen]);

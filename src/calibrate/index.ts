@@ -13,7 +13,7 @@ export {
 } from './guarded-choice.ts';
 export { paretoFront, chooseOperatingPoint, type ParetoOptions, type ParetoStats } from './pareto.ts';
 export { profileCosts, type ProfileOptions } from './cost-profile.ts';
-export { calibrateNetwork, STORED_FRONT_POINTS, type CalibrationOutcome, type CalibrationRequest } from './calibrate-network.ts';
+export { calibrateNetwork, STORED_FRONT_POINTS, thinFront, type CalibrationOutcome, type CalibrationRequest } from './calibrate-network.ts';
 export type {
   CostProfile,
   OperatingConstraint,

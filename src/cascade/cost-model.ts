@@ -4,23 +4,29 @@
  * A sample that leaves at exit k, answered by unit j, pays (every term one the units pay, in the order they pay
  * it):
  *
- * - the first unit's micro-batching wait (its predict route waits up to `--max-wait-ms` for other requests);
+ * - the first unit's handling of the client's HTTP request outside the model (a JSON predict request, as its tier
+ *   profile measured it: `request-cost.ts`) and its micro-batching wait (its predict route waits up to
+ *   `--max-wait-ms` for other requests);
  * - for each unit i before j: its stages and exit heads on its tier (with `forward: input`, also the stages before
  *   its own, which it recomputes), encoding the features frame of one sample there, sending it (bytes / bandwidth
- *   plus the route's round-trip time), the successor's micro-batching wait, decoding the frame on the successor's
- *   tier, and, on the way back, encoding the answer frame there, sending it (bytes / bandwidth) and decoding it on
- *   unit i's tier;
+ *   plus the route's round-trip time), the successor's handling of that HTTP request (a binary one, as its tier's
+ *   profile measured it), its micro-batching wait, decoding the frame on the successor's tier, and, on the way
+ *   back, encoding the answer frame there, sending it (bytes / bandwidth) and decoding it on unit i's tier;
  * - unit j's stages up to k and exit heads from its first exit up to k.
  *
- * Compute costs are the profile's per-piece typical costs (stage and exit head timed apart) divided by the tier's
- * speed factor; frame costs are a fixed cost plus a cost per byte (measured, see `codec-cost.ts`); frame sizes
- * are exact (`featureBytes`). The figures of a threshold vector weight these per-exit costs by the share of
- * validation samples leaving at each exit. Latency is that of one request alone (batch 1, no queueing);
- * throughput uses the batched costs.
+ * Compute, frame and request costs are the profile's divided by the tier's speed factor: its sustained one, or,
+ * for a tier under a CPU quota whose expected busy time per quota period at the offered load fits the quota's
+ * budget, its burst one (a quota does not slow work that stops before the period's budget is spent). Compute is
+ * the profile's per-piece typical costs (stage and exit head timed apart); frame costs are a fixed cost plus a
+ * cost per byte (measured, see `codec-cost.ts`); frame sizes are exact (`featureBytes`). The figures of a
+ * threshold vector weight these per-exit costs by the share of validation samples leaving at each exit. Latency
+ * is that of one request at a time (batch 1, no queueing); throughput uses the batched costs at the sustained
+ * speed, and leaves the per-request cost out (a full batch is one request).
  *
  * @module
  */
 import type { StoredCostProfile } from '../calibrate/types.ts';
+import type { RequestCost } from './request-cost.ts';
 import type { ExitResult } from '../infer/types.ts';
 import { networkFacts } from '../spec/shapes.ts';
 import type { NetworkSpec } from '../spec/types.ts';
@@ -41,7 +47,46 @@ export interface TierCosts {
   stageMsBatched: number[];
   exitMsBatched: number[];
   codec: CodecCost;
+  /**
+   * What handling one HTTP request costs the tier's unit outside its model, in ms: a client's JSON predict request
+   * (the first unit) and a predecessor's binary frame (a successor). Absent: not measured, charged 0.
+   */
+  requestMs?: { json: number; frame: number };
+  /**
+   * The tier is held to a CPU quota: work that stops within `budgetMs` of CPU per `periodMs` runs `speedup`
+   * times as fast as the costs above say (they are at the sustained speed).
+   */
+  burst?: TierBurst;
   power?: TierPower;
+}
+
+/** A CPU quota's burst: how much faster than its sustained speed a tier runs while its period's budget lasts. */
+export interface TierBurst {
+  /** The burst speed over the sustained speed (the two speed factors' ratio), ≥ 1 in practice. */
+  speedup: number;
+  /** CPU time the quota grants per period, ms (its share of a core × the period). */
+  budgetMs: number;
+  periodMs: number;
+}
+
+/** A CPU quota as a tiers file states it. */
+export interface TierQuota {
+  /** The share of one core the quota grants (0.2: 20 ms of CPU per 100 ms). */
+  cpuShare: number;
+  /** The CFS period, ms (default 100, Linux's). */
+  periodMs: number;
+  /** The tier's speed factor while a burst lasts, as `speedFactor` is its sustained one. */
+  burstSpeedFactor: number;
+}
+
+/** Which speed a tier's costs were taken at, and why. */
+export interface TierSpeed {
+  tier: string;
+  /** `fixed`: no quota; `burst`: within the quota's budget; `sustained`: beyond it. */
+  mode: 'fixed' | 'burst' | 'sustained';
+  /** For a tier under a quota: its expected busy ms per period at the offered load (at the burst speed), and the budget. */
+  busyPerPeriodMs?: number;
+  budgetMs?: number;
 }
 
 /** A route from one unit's tier to its successor's. */
@@ -69,6 +114,13 @@ export interface CostModelOptions {
   maxWaitMs?: number;
   /** The first unit's micro-batching wait per request, in ms (default 2, as `branchy unit` waits there; 0 when calling `process` directly). */
   requestWaitMs?: number;
+  /**
+   * Requests per second offered to the first unit (default 0: one request alone), which decides whether a tier
+   * under a CPU quota stays within its budget.
+   */
+  requestsPerS?: number;
+  /** Charge each unit's HTTP request handling (default true; false when units are called in-process). */
+  chargeRequests?: boolean;
 }
 
 /** Where a sample's time goes, in ms. */
@@ -77,6 +129,8 @@ export interface CostTerms {
   codecMs: number;
   transferMs: number;
   waitMs: number;
+  /** HTTP request handling outside the model: the first unit's and each receiving successor's. */
+  requestMs: number;
 }
 
 /** One sample leaving at one exit. */
@@ -95,6 +149,8 @@ export interface ExitCost {
   /** Bytes of the features frames the units sent for it (the device's are `deviceSentBytes`). */
   sentBytes: number;
   deviceSentBytes: number;
+  /** Per unit, its tier's time computing, serialising and handling requests for this sample. */
+  busyMs: number[];
 }
 
 /** The expected figures of a placement at one operating point. */
@@ -112,6 +168,8 @@ export interface PlacementFigures {
    */
   throughputPerS: number | null;
   perExit: ExitCost[];
+  /** Per unit, the speed its tier's costs were taken at. */
+  speeds: TierSpeed[];
 }
 
 /** Bytes per millisecond of a link of `mbitPerS` Mbit/s. */
@@ -121,11 +179,18 @@ const bytesPerMs = (mbitPerS: number) => (mbitPerS * 1e6) / 8 / 1000;
 const typical = (t: { typicalMs?: number; p50Ms: number }) => t.typicalMs ?? t.p50Ms;
 
 /**
- * A tier's costs from a cost profile and a codec cost measured on a machine, for a tier `speedFactor` times as
- * fast as that machine.
+ * A tier's costs from a cost profile, a codec cost and (when measured) a request cost measured on a machine, for a
+ * tier `speedFactor` times as fast as that machine; with `quota`, a tier held to a CPU quota whose sustained speed
+ * factor is `speedFactor` and whose burst speed factor is the quota's.
  */
-export function tierCosts(name: string, profile: StoredCostProfile, codec: CodecCost, options: { speedFactor?: number; power?: TierPower } = {}): TierCosts {
+export function tierCosts(
+  name: string,
+  profile: StoredCostProfile,
+  codec: CodecCost,
+  options: { speedFactor?: number; power?: TierPower; request?: RequestCost; quota?: TierQuota } = {},
+): TierCosts {
   const speed = options.speedFactor ?? 1;
+  const { request, quota } = options;
   const depth = profile.pieces.length / 2;
   const piece = (kind: 'stage' | 'exit', n: number) => profile.pieces.find((p) => p.kind === kind && p.index === n)!;
   const series = (kind: 'stage' | 'exit', batched: boolean) =>
@@ -137,7 +202,24 @@ export function tierCosts(name: string, profile: StoredCostProfile, codec: Codec
     stageMsBatched: series('stage', true),
     exitMsBatched: series('exit', true),
     codec: scaleCodec(codec, speed),
+    ...(request ? { requestMs: { json: request.json.overheadMs / speed, frame: request.frame.overheadMs / speed } } : {}),
+    ...(quota ? { burst: { speedup: quota.burstSpeedFactor / speed, budgetMs: quota.cpuShare * quota.periodMs, periodMs: quota.periodMs } } : {}),
     ...(options.power ? { power: options.power } : {}),
+  };
+}
+
+/** `tier`'s costs on a machine `speedup` times as fast. */
+function spedUp(tier: TierCosts, speedup: number): TierCosts {
+  if (speedup === 1) return tier;
+  const div = (xs: readonly number[]) => xs.map((v) => v / speedup);
+  return {
+    ...tier,
+    stageMs: div(tier.stageMs),
+    exitMs: div(tier.exitMs),
+    stageMsBatched: div(tier.stageMsBatched),
+    exitMsBatched: div(tier.exitMsBatched),
+    codec: scaleCodec(tier.codec, speedup),
+    ...(tier.requestMs ? { requestMs: { json: tier.requestMs.json / speedup, frame: tier.requestMs.frame / speedup } } : {}),
   };
 }
 
@@ -179,8 +261,6 @@ export function placementFigures(
   const depth = spec.stages.length;
   const classes = spec.classes.length;
   const dtype = options.featureDtype ?? 'f32';
-  const maxWaitMs = options.maxWaitMs ?? 0;
-  const requestWaitMs = options.requestWaitMs ?? 2;
   const { cuts, tiers, hops, forward } = placement;
   const units = unitBounds(depth, cuts, forward);
   const names = tiers.map((t) => t.name);
@@ -192,53 +272,92 @@ export function placementFigures(
     return featureBytes(shape, 1, dtype, { modelId, stage, thresholds: [...point.thresholds], from: names[i] });
   });
   const answer = (i: number, j: number) => answerBytes(classes, names, i, j);
-  const compute = (i: number, upTo: number, batched: boolean) => {
-    const t = tiers[i];
+  const compute = (at: readonly TierCosts[]) => (i: number, upTo: number, batched: boolean) => {
+    const t = at[i];
     let ms = 0;
     for (let g = units[i].from; g <= upTo; g++) ms += (batched ? t.stageMsBatched : t.stageMs)[g - 1];
     for (let g = units[i].first; g <= upTo; g++) ms += (batched ? t.exitMsBatched : t.exitMs)[g - 1];
     return ms;
   };
-  const device = tiers[0];
-  const perExit: ExitCost[] = [];
-  for (let k = 1; k <= depth; k++) {
-    const j = units.findIndex((u) => k >= u.first && k <= u.last);
-    const terms: CostTerms = { computeMs: 0, codecMs: 0, transferMs: 0, waitMs: requestWaitMs };
-    let deviceBusyMs = 0;
-    let sentBytes = 0;
-    for (let i = 0; i < j; i++) {
-      const bytes = frameBytes[i];
-      const back = answer(i + 1, j);
-      const c = compute(i, units[i].last, false);
-      const sendSide = codecMs(tiers[i].codec.features[dtype].encode, bytes) + codecMs(tiers[i].codec.answers.decode, back);
-      const receiveSide = codecMs(tiers[i + 1].codec.features[dtype].decode, bytes) + codecMs(tiers[i + 1].codec.answers.encode, back);
-      terms.computeMs += c;
-      terms.codecMs += sendSide + receiveSide;
-      terms.transferMs += (bytes + back) / bytesPerMs(hops[i].mbitPerS) + hops[i].rttMs;
-      terms.waitMs += maxWaitMs;
-      if (i === 0) deviceBusyMs += c + sendSide;
-      sentBytes += bytes;
-    }
-    const last = compute(j, k, false);
-    terms.computeMs += last;
-    if (j === 0) deviceBusyMs += last;
-    const latencyMs = terms.computeMs + terms.codecMs + terms.transferMs + terms.waitMs;
-    const deviceSentBytes = j > 0 ? frameBytes[0] : 0;
-    const deviceIdleMs = latencyMs - deviceBusyMs;
-    const p = device.power;
-    const deviceEnergyMj = p ? p.busyW * deviceBusyMs + p.idleW * deviceIdleMs + 1000 * p.joulesPerByteSent * deviceSentBytes : NaN;
-    perExit.push({ exit: k, unit: j, latencyMs, terms, deviceBusyMs, deviceIdleMs, deviceEnergyMj, sentBytes, deviceSentBytes });
-  }
   const share = point.exitShare;
+  const evaluate = (at: readonly TierCosts[]) => exitCosts(units, at, hops, frameBytes, answer, compute(at), dtype, options);
+  // A tier under a quota runs at its burst speed when its busy time per period, at that speed, fits the budget.
+  const burstAll = tiers.map((t) => (t.burst ? spedUp(t, t.burst.speedup) : t));
+  const atBurst = tiers.some((t) => t.burst) ? evaluate(burstAll) : undefined;
+  const perSecond = options.requestsPerS ?? 0;
+  const speeds: TierSpeed[] = tiers.map((t, i) => {
+    if (!t.burst || !atBurst) return { tier: t.name, mode: 'fixed' };
+    const reached = atBurst.filter((e, index) => share[index] > 0 && e.busyMs[i] > 0);
+    const lone = Math.max(0, ...reached.map((e) => e.busyMs[i]));
+    const expected = atBurst.reduce((sum, e, index) => sum + share[index] * e.busyMs[i], 0);
+    const busyPerPeriodMs = Math.max(lone, ((perSecond * t.burst.periodMs) / 1000) * expected);
+    const mode = busyPerPeriodMs <= t.burst.budgetMs ? 'burst' : 'sustained';
+    return { tier: t.name, mode, busyPerPeriodMs, budgetMs: t.burst.budgetMs };
+  });
+  const effective = tiers.map((t, i) => (speeds[i].mode === 'burst' ? burstAll[i] : t));
+  const perExit = evaluate(effective);
   const expect = (f: (e: ExitCost) => number) => perExit.reduce((sum, e, i) => sum + share[i] * f(e), 0);
   return {
     latencyP50Ms: median(perExit, share),
     latencyMeanMs: expect((e) => e.latencyMs),
     deviceEnergyMj: expect((e) => e.deviceEnergyMj),
     sentBytes: expect((e) => e.sentBytes),
-    throughputPerS: throughput(units, tiers, hops, share, frameBytes, answer, compute, dtype),
+    throughputPerS: throughput(units, tiers, hops, share, frameBytes, answer, compute(tiers), dtype),
     perExit,
+    speeds,
   };
+}
+
+/** Each exit's cost on tiers `at` (one per unit). */
+function exitCosts(
+  units: readonly { from: number; first: number; last: number }[],
+  at: readonly TierCosts[],
+  hops: readonly HopLink[],
+  frameBytes: readonly number[],
+  answer: (i: number, j: number) => number,
+  compute: (i: number, upTo: number, batched: boolean) => number,
+  dtype: FeatureDtype,
+  options: CostModelOptions,
+): ExitCost[] {
+  const maxWaitMs = options.maxWaitMs ?? 0;
+  const requestWaitMs = options.requestWaitMs ?? 2;
+  const handling = (i: number, kind: 'json' | 'frame') => (options.chargeRequests === false ? 0 : (at[i].requestMs?.[kind] ?? 0));
+  const depth = units[units.length - 1].last;
+  const perExit: ExitCost[] = [];
+  for (let k = 1; k <= depth; k++) {
+    const j = units.findIndex((u) => k >= u.first && k <= u.last);
+    const terms: CostTerms = { computeMs: 0, codecMs: 0, transferMs: 0, waitMs: requestWaitMs, requestMs: handling(0, 'json') };
+    const busyMs = units.map(() => 0);
+    busyMs[0] = terms.requestMs;
+    let sentBytes = 0;
+    for (let i = 0; i < j; i++) {
+      const bytes = frameBytes[i];
+      const back = answer(i + 1, j);
+      const c = compute(i, units[i].last, false);
+      const sendSide = codecMs(at[i].codec.features[dtype].encode, bytes) + codecMs(at[i].codec.answers.decode, back);
+      const receiveSide = codecMs(at[i + 1].codec.features[dtype].decode, bytes) + codecMs(at[i + 1].codec.answers.encode, back);
+      const received = handling(i + 1, 'frame');
+      terms.computeMs += c;
+      terms.codecMs += sendSide + receiveSide;
+      terms.transferMs += (bytes + back) / bytesPerMs(hops[i].mbitPerS) + hops[i].rttMs;
+      terms.waitMs += maxWaitMs;
+      terms.requestMs += received;
+      busyMs[i] += c + sendSide;
+      busyMs[i + 1] += receiveSide + received;
+      sentBytes += bytes;
+    }
+    const last = compute(j, k, false);
+    terms.computeMs += last;
+    busyMs[j] += last;
+    const latencyMs = terms.computeMs + terms.codecMs + terms.transferMs + terms.waitMs + terms.requestMs;
+    const deviceBusyMs = busyMs[0];
+    const deviceSentBytes = j > 0 ? frameBytes[0] : 0;
+    const deviceIdleMs = latencyMs - deviceBusyMs;
+    const p = at[0].power;
+    const deviceEnergyMj = p ? p.busyW * deviceBusyMs + p.idleW * deviceIdleMs + 1000 * p.joulesPerByteSent * deviceSentBytes : NaN;
+    perExit.push({ exit: k, unit: j, latencyMs, terms, deviceBusyMs, deviceIdleMs, deviceEnergyMj, sentBytes, deviceSentBytes, busyMs });
+  }
+  return perExit;
 }
 
 /** The latency below which half the samples finish: the exits sorted by latency, weighted by their shares. */

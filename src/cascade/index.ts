@@ -55,7 +55,11 @@ export {
   type Placement,
   type PlacementFigures,
   type TierCosts,
+  type TierBurst,
+  type TierQuota,
+  type TierSpeed,
 } from './cost-model.ts';
+export { measureRequestCost, type RequestCost, type RequestCostFigures, type RequestCostMethod, type RequestCostOptions } from './request-cost.ts';
 export {
   planCandidates,
   bestCandidate,

@@ -9,7 +9,7 @@ import type { StoredCalibration } from '../calibrate/types.ts';
 import type { LoadedModelDir } from '../io/model-dir.ts';
 import { readStoredCalibration } from '../io/stored-calibration.ts';
 import { measureCodecCost, type CodecCost } from './codec-cost.ts';
-import { tierCosts, type CostModelOptions } from './cost-model.ts';
+import { tierCosts, type CostModelOptions, type TierQuota } from './cost-model.ts';
 import { BranchyCascadeError } from './errors.ts';
 import { modelIdOf } from './plan.ts';
 import type { PlannerInput } from './planner.ts';
@@ -26,6 +26,10 @@ export interface TierSource {
   speedFactor: number;
   /** `profile` when the frame costs came with the profile, `measured here` when they were measured now. */
   codec: 'profile' | 'measured here';
+  /** The per-request cost from the profile (ms, JSON and binary, at the profile's machine), or none: charged 0. */
+  request?: { json: number; frame: number; requests: number; gapMs: number };
+  /** The tier's CPU quota, when the tiers file states one. */
+  quota?: TierQuota;
 }
 
 /** A planner input read from a model directory and a tiers file. */
@@ -40,7 +44,9 @@ export interface PlacementSetup {
  * Reads what planning `model` on the tiers of `tiersPath` needs: the model's stored calibration (its front and
  * final-exit accuracy), each tier's profile (relative to the tiers file; the model's own profile when a tier names
  * none) divided by its speed factor, and the routes between tiers. Frame costs come from the tier profile; a tier
- * using the model's profile gets frame costs measured on this machine once.
+ * using the model's profile gets frame costs measured on this machine once. The per-request cost comes from the
+ * tier profile too; a tier without one (the model's profile, or a profile written before it was measured) is
+ * charged none, which `sources` says.
  *
  * @throws BranchyCascadeError `CASCADE_NOT_CALIBRATED` when the model has no stored calibration;
  *   BranchyTiersError `CASCADE_BAD_TIERS`, `CASCADE_BAD_PROFILE`; `CASCADE_PROFILE_MISMATCH` for a profile of
@@ -64,14 +70,19 @@ export function placementSetup(model: LoadedModelDir, tiersPath: string, options
     const file = tier.profile === undefined ? undefined : resolve(dirname(tiersPath), tier.profile);
     const measured = file === undefined ? undefined : readTierProfile(file, spec);
     const profile = measured?.profile ?? calibration.profile;
+    const request = measured?.request;
     sources.push({
       name: tier.name,
       profile: tier.profile ?? 'model',
       measuredOn: `${profile.runtime} on ${profile.machine.cpu} (${profile.machine.cores} cores, ${profile.machine.measuredAt.slice(0, 10)})`,
       speedFactor,
       codec: measured ? 'profile' : 'measured here',
+      ...(request
+        ? { request: { json: request.json.overheadMs, frame: request.frame.overheadMs, requests: request.method.requests, gapMs: request.method.gapMs } }
+        : {}),
+      ...(tier.quota ? { quota: tier.quota } : {}),
     });
-    return tierCosts(tier.name, profile, measured?.codec ?? measuredHere(), { speedFactor, power: tier.power });
+    return tierCosts(tier.name, profile, measured?.codec ?? measuredHere(), { speedFactor, power: tier.power, request, quota: tier.quota });
   });
   const names = tiers.map((t) => t.name);
   const final = calibration.perExitAccuracy[calibration.perExitAccuracy.length - 1];

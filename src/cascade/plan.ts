@@ -8,7 +8,17 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportNetwork, ONNX_OPSET } from '../engine/ort/index.ts';
-import { modelIdOf, saveModelDir, saveOnnxFiles, saveOnnxModelDir, writeFileAtomic, type LoadedModelDir, type OnnxManifest } from '../io/model-dir.ts';
+import { jsonDepthPast } from '../common/json-depth.ts';
+import {
+  MANIFEST_MAX_DEPTH,
+  modelIdOf,
+  saveModelDir,
+  saveOnnxFiles,
+  saveOnnxModelDir,
+  writeFileAtomic,
+  type LoadedModelDir,
+  type OnnxManifest,
+} from '../io/model-dir.ts';
 import { readStoredCalibration } from '../io/stored-calibration.ts';
 import { hasLayers, networkFacts } from '../spec/shapes.ts';
 import type { NetworkSpec } from '../spec/types.ts';
@@ -209,6 +219,17 @@ function badPlan(path: string, message: string): never {
 }
 
 /**
+ * Refuses a parsed `plan.json` nested deeper than `branchy.json` may be (`MANIFEST_MAX_DEPTH`): its fields are
+ * quoted in errors and its spec hashed, and a value nested thousands deep would overflow the stack doing either.
+ *
+ * @throws BranchyCascadeError `CASCADE_BAD_PLAN` naming where.
+ */
+export function checkPlanDepth(plan: unknown, path: string): void {
+  const tooDeep = jsonDepthPast(plan, MANIFEST_MAX_DEPTH);
+  if (tooDeep !== undefined) badPlan(path, `${tooDeep} nests deeper than ${MANIFEST_MAX_DEPTH} levels of arrays and objects.`);
+}
+
+/**
  * Reads and checks `plan.json`.
  *
  * @throws BranchyCascadeError `CASCADE_BAD_PLAN` for a missing, unreadable or malformed plan.
@@ -222,6 +243,7 @@ export function readPlan(dir: string): DeploymentPlan {
   } catch (error) {
     badPlan(path, `is not valid JSON: ${(error as Error).message}`);
   }
+  checkPlanDepth(plan, path);
   if (typeof plan !== 'object' || plan === null || plan.format !== 'branchy-plan/1')
     badPlan(path, `field 'format' is ${JSON.stringify(plan?.format)}; expected "branchy-plan/1".`);
   if (typeof plan.modelId !== 'string' || !/^[0-9a-f]{64}$/.test(plan.modelId))
@@ -255,19 +277,23 @@ export function readPlan(dir: string): DeploymentPlan {
     badPlan(path, `field 'id' is ${JSON.stringify(plan.id)}; expected the id of its model, forward mode and units (12 hex digits).`);
   }
   if (plan.placement !== undefined) checkPlacement(path, plan);
-  if (plan.front !== undefined) checkFront(path, plan);
+  if (plan.front !== undefined) checkPlanFront(path, 'front', plan.front, plan.spec.policy.criterion, plan.spec.stages.length);
   return plan;
 }
 
-/** A plan's `front`: the plan's criterion, points of one threshold per early exit and one share per exit, a chosen index among them. */
-function checkFront(path: string, plan: DeploymentPlan): void {
-  const f = plan.front as PlanFront;
-  const depth = plan.spec.stages.length;
+/**
+ * A plan's calibrated front (field `field` of the plan file at `path`): criterion `criterion`, points of one
+ * threshold per early exit of a path `depth` exits deep and one share per exit, a chosen index among them.
+ *
+ * @throws BranchyCascadeError `CASCADE_BAD_PLAN` naming the field that does not fit.
+ */
+export function checkPlanFront(path: string, field: string, front: unknown, criterion: string, depth: number): void {
+  const f = front as PlanFront;
   const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
   const share = (v: unknown) => finite(v) && (v as number) >= 0 && (v as number) <= 1;
-  if (typeof f !== 'object' || f === null || f.criterion !== plan.spec.policy.criterion)
-    badPlan(path, `field 'front' must be an object with the plan's criterion '${plan.spec.policy.criterion}'.`);
-  if (!Array.isArray(f.points) || f.points.length === 0) badPlan(path, `field 'front.points' must list at least one operating point.`);
+  if (typeof f !== 'object' || f === null || f.criterion !== criterion)
+    badPlan(path, `field '${field}' must be an object with the plan's criterion '${criterion}'.`);
+  if (!Array.isArray(f.points) || f.points.length === 0) badPlan(path, `field '${field}.points' must list at least one operating point.`);
   f.points.forEach((p, i) => {
     const ok =
       typeof p === 'object' &&
@@ -284,11 +310,11 @@ function checkFront(path: string, plan: DeploymentPlan): void {
     if (!ok)
       badPlan(
         path,
-        `field 'front.points[${i}]' is ${JSON.stringify(p).slice(0, 160)}; expected ${depth - 1} thresholds, an accuracy, a cost and ${depth} exit shares.`,
+        `field '${field}.points[${i}]' is ${JSON.stringify(p).slice(0, 160)}; expected ${depth - 1} thresholds, an accuracy, a cost and ${depth} exit shares.`,
       );
   });
   if (!Number.isInteger(f.chosen) || f.chosen < 0 || f.chosen >= f.points.length)
-    badPlan(path, `field 'front.chosen' is ${JSON.stringify(f.chosen)}; expected an index into its ${f.points.length} points.`);
+    badPlan(path, `field '${field}.chosen' is ${JSON.stringify(f.chosen)}; expected an index into its ${f.points.length} points.`);
 }
 
 const PLACEMENT_FIELDS = ['tiers', 'objective', 'constraint', 'featureDtype', 'maxWaitMs', 'accuracy', 'exitShare', 'expected'];

@@ -3,7 +3,8 @@
  * with its adapter, all handing on to one successor unit. A front unit is an ordinary unit of a two-unit chain
  * (front → successor) whose frames carry the common feature shape; the successor unit takes the frames of every
  * front, tells them apart by the path id they carry (the front's, its adapter's and the successor's model ids),
- * micro-batches them together and answers each in its front's own class space.
+ * micro-batches them together and answers each in its front's own class space, or, when the plan says so, every
+ * front in the union of classes.
  *
  * @module
  */
@@ -12,12 +13,12 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportNetwork, ONNX_OPSET } from '../engine/ort/index.ts';
 import { loadModelDir, modelIdOf, saveModelDir, saveOnnxFiles, writeFileAtomic } from '../io/model-dir.ts';
-import { readSharedInfo } from '../io/shared-successor.ts';
+import { readSharedInfo, SHARED_ANSWERS, type SharedAnswers } from '../io/shared-successor.ts';
 import type { NetworkSpec } from '../spec/types.ts';
 import { validateSpec } from '../spec/validate.ts';
 import { BranchyCascadeError } from './errors.ts';
-import { PLAN_FILE, renamedWeights, UNIT_NAME_PATTERN } from './plan.ts';
-import type { DeploymentPlan, UnitPlan } from './types.ts';
+import { checkPlanDepth, checkPlanFront, PLAN_FILE, renamedWeights, UNIT_NAME_PATTERN } from './plan.ts';
+import type { DeploymentPlan, PlanFront, UnitPlan } from './types.ts';
 
 /** `plan.json`'s format of a shared successor's plan. */
 export const SHARED_PLAN_FORMAT = 'branchy-shared-plan/1';
@@ -40,8 +41,17 @@ export interface SharedFrontPlan {
   /** The front's classes and, for each, its index among the successor's. */
   classes: string[];
   classMap: number[];
-  /** Its thresholds (its exits 1..cut, then the successor's early exits), chosen counting the successor's answers. */
+  /**
+   * Its thresholds (its exits 1..cut, then the successor's early exits), chosen counting the successor's answers
+   * in the plan's class space (`answers`).
+   */
   policy: { criterion: string; thresholds: number[] };
+  /**
+   * The path's calibrated Pareto front in the plan's class space, chosen where its thresholds were: what the front
+   * unit moves along when it holds a latency SLO (`branchy unit --slo-ms`). Absent for a front trained before
+   * shared successors stored one.
+   */
+  front?: PlanFront;
 }
 
 /** `plan.json` of a shared successor's deployment. */
@@ -53,6 +63,11 @@ export interface SharedDeploymentPlan {
   modelId: string;
   /** 12 hex digits of a hash of every path id. */
   id: string;
+  /**
+   * The class space every answer is in: `front` (each front's own classes; the default, and what a plan without
+   * the field means) or `union` (the successor's classes, for every front).
+   */
+  answers: SharedAnswers;
   successor: { name: string; inputShape: number[]; classes: string[]; stages: number };
   fronts: SharedFrontPlan[];
 }
@@ -68,10 +83,17 @@ export interface SharedUnitView {
   adapterDir?: string;
   /** The successor's routes: every front, by the path id its frames carry. */
   routes?: Map<string, SharedFrontPlan>;
+  /** A shared plan's class space: a front unit of a `union` plan maps its exits' answers into the union. */
+  answers?: SharedAnswers;
+  /** A front's class map into the union (a front unit of a `union` plan). */
+  classMap?: number[];
 }
 
-const pathIdOf = (frontId: string, cut: number, adapterId: string, successorId: string) =>
-  createHash('sha256').update(`${frontId}|${cut}|${adapterId}|${successorId}`).digest('hex');
+/** A path's id: a union plan's paths are not a front plan's, so a successor never answers a front in the wrong space. */
+const pathIdOf = (frontId: string, cut: number, adapterId: string, successorId: string, answers: SharedAnswers) =>
+  createHash('sha256')
+    .update(`${frontId}|${cut}|${adapterId}|${successorId}${answers === 'union' ? '|union' : ''}`)
+    .digest('hex');
 
 /** Whether a plan directory holds a shared successor's plan. */
 export function isSharedPlanDir(dir: string): boolean {
@@ -87,14 +109,26 @@ export function isSharedPlanDir(dir: string): boolean {
 /**
  * Writes the plan of a shared successor (`branchy split SUCCESSOR-DIR`): one unit directory per front (its
  * stages and exits up to the cut, and its adapter under `adapter/`), the successor's unit directory, and
- * `plan.json`. The fronts are read from the directories the successor recorded and must be unchanged since.
+ * `plan.json`. The fronts are read from the directories the successor recorded and must be unchanged since. With
+ * `answers: 'union'` every unit answers in the successor's classes, with each front's thresholds chosen for that.
  *
- * @throws BranchyCascadeError `CASCADE_BAD_PLAN` for a front whose weights changed since its adapter learnt, or a
- *   successor name that does not fit or is a front's; `MODEL_NOT_A_SUCCESSOR` (BranchyIoError) for a directory
- *   without fronts.
+ * @throws BranchyCascadeError `CASCADE_BAD_PLAN` for a front whose weights changed since its adapter learnt, a
+ *   successor name that does not fit or is a front's, an unknown `answers`, or `union` for a front calibrated
+ *   before union answers were offered; `MODEL_NOT_A_SUCCESSOR` (BranchyIoError) for a directory without fronts.
  */
-export function writeSharedPlan(successorDir: string, out: string, options: { successorName?: string } = {}): SharedDeploymentPlan {
+export function writeSharedPlan(successorDir: string, out: string, options: { successorName?: string; answers?: SharedAnswers } = {}): SharedDeploymentPlan {
+  const answers = options.answers ?? 'front';
+  if (!SHARED_ANSWERS.includes(answers)) {
+    throw new BranchyCascadeError('CASCADE_BAD_PLAN', `'answers' is ${JSON.stringify(answers)}; expected one of ${SHARED_ANSWERS.join(', ')}.`);
+  }
   const info = readSharedInfo(successorDir);
+  const uncalibrated = answers === 'union' ? info.fronts.find((f) => f.union === undefined) : undefined;
+  if (uncalibrated) {
+    throw new BranchyCascadeError(
+      'CASCADE_BAD_PLAN',
+      `front '${uncalibrated.name}' of '${successorDir}' has no thresholds for answers in the union (it was trained before they were offered); train the successor again, or split with --answers front.`,
+    );
+  }
   const successor = loadModelDir(successorDir);
   const successorId = modelIdOf(successor.manifest);
   const successorName = options.successorName ?? 'successor';
@@ -112,7 +146,8 @@ export function writeSharedPlan(successorDir: string, out: string, options: { su
       );
     }
     const adapter = loadModelDir(join(successorDir, f.adapter));
-    const pathId = pathIdOf(frontModelId, f.cut, modelIdOf(adapter.manifest), successorId);
+    const pathId = pathIdOf(frontModelId, f.cut, modelIdOf(adapter.manifest), successorId, answers);
+    const { policy, front: calibrated } = answers === 'union' ? f.union! : f;
     const { branchPoints: _, ...frontSpec } = front.spec;
     const spec: NetworkSpec = {
       ...frontSpec,
@@ -120,7 +155,7 @@ export function writeSharedPlan(successorDir: string, out: string, options: { su
       description: `Front unit '${f.name}': stages 1..${f.cut} of ${front.spec.name}, handing on through its adapter to the shared successor.`,
       stages: front.spec.stages.slice(0, f.cut),
       exits: front.spec.exits.slice(0, f.cut),
-      policy: { criterion: f.policy.criterion, thresholds: f.policy.thresholds.slice(0, f.cut - 1) },
+      policy: { criterion: policy.criterion, thresholds: policy.thresholds.slice(0, f.cut - 1) },
     };
     validateSpec(spec);
     const dir = join(out, f.name);
@@ -137,7 +172,8 @@ export function writeSharedPlan(successorDir: string, out: string, options: { su
       inputShape: [...front.spec.input.shape],
       classes: [...f.classes],
       classMap: [...f.classMap],
-      policy: { criterion: f.policy.criterion, thresholds: [...f.policy.thresholds] },
+      policy: { criterion: policy.criterion, thresholds: [...policy.thresholds] },
+      ...(calibrated && { front: { criterion: calibrated.criterion, points: calibrated.points, chosen: calibrated.chosen } }),
     };
   });
   copyModel(successor, join(out, successorName), { modelId: successorId });
@@ -146,6 +182,7 @@ export function writeSharedPlan(successorDir: string, out: string, options: { su
     model: successor.spec.name,
     modelId: successorId,
     id: sharedPlanIdOf(fronts),
+    answers,
     successor: { name: successorName, inputShape: [...info.commonShape], classes: [...successor.spec.classes], stages: successor.spec.stages.length },
     fronts,
   };
@@ -183,7 +220,11 @@ export function readSharedPlan(dir: string): SharedDeploymentPlan {
   } catch (error) {
     badPlan(path, `cannot be read as JSON: ${(error as Error).message}`);
   }
+  checkPlanDepth(plan, path);
   if (plan?.format !== SHARED_PLAN_FORMAT) badPlan(path, `field 'format' is ${JSON.stringify(plan?.format)}; expected "${SHARED_PLAN_FORMAT}".`);
+  plan.answers ??= 'front';
+  if (!SHARED_ANSWERS.includes(plan.answers))
+    badPlan(path, `field 'answers' is ${JSON.stringify(plan.answers)}; expected one of ${SHARED_ANSWERS.join(', ')}.`);
   const s = plan.successor;
   if (typeof s !== 'object' || s === null || !UNIT_NAME_PATTERN.test(s.name) || !Array.isArray(s.inputShape) || s.inputShape.length !== 3 || !(s.stages >= 1)) {
     badPlan(path, `field 'successor' is ${JSON.stringify(s)?.slice(0, 200)}; expected {name, inputShape [h, w, c], classes, stages ≥ 1}.`);
@@ -205,6 +246,7 @@ export function readSharedPlan(dir: string): SharedDeploymentPlan {
       Array.isArray(f.policy?.thresholds) &&
       f.policy.thresholds.length === f.cut + s.stages - 1;
     if (!ok) badPlan(path, `fronts[${i}] is not a front of this successor: ${JSON.stringify(f).slice(0, 200)}.`);
+    if (f.front !== undefined) checkPlanFront(path, `fronts[${i}].front`, f.front, f.policy.criterion, f.cut + s.stages);
   });
   if (plan.id !== sharedPlanIdOf(plan.fronts)) badPlan(path, `field 'id' is ${JSON.stringify(plan.id)}; expected the id of its fronts' paths (12 hex digits).`);
   return plan;
@@ -240,6 +282,7 @@ export function sharedUnitView(planDir: string, plan: SharedDeploymentPlan, name
       unit,
       dir: join(planDir, name),
       routes: new Map(plan.fronts.map((f) => [f.pathId, f])),
+      answers: plan.answers,
     };
   }
   const front = plan.fronts.find((f) => f.name === name);
@@ -250,16 +293,23 @@ export function sharedUnitView(planDir: string, plan: SharedDeploymentPlan, name
     );
   }
   // The path's spec as the front unit and its predict route see it: its own stages and exits, then the successor's
-  // (only counted: thresholds, depth), in the front's classes, which the successor answers in.
+  // (only counted: thresholds, depth), in the plan's class space, which the successor answers in.
   const successorPieces = Array.from({ length: s.stages }, (_, i) => ({ name: `${s.name} ${i + 1}`, layers: [] }));
   const spec: NetworkSpec = {
     ...unitSpec,
     name: front.network,
     stages: [...unitSpec.stages, ...successorPieces],
     exits: [...unitSpec.exits, ...successorPieces],
-    classes: [...front.classes],
+    classes: plan.answers === 'union' ? [...s.classes] : [...front.classes],
     policy: { ...front.policy },
   };
-  const view = { ...chain(front, spec), successorModel: plan.model };
-  return { plan: view, unit: view.units[0], dir: join(planDir, name), adapterDir: join(planDir, name, ADAPTER_UNIT_DIR) };
+  const view: DeploymentPlan = { ...chain(front, spec), successorModel: plan.model, ...(front.front && { front: front.front }) };
+  return {
+    plan: view,
+    unit: view.units[0],
+    dir: join(planDir, name),
+    adapterDir: join(planDir, name, ADAPTER_UNIT_DIR),
+    answers: plan.answers,
+    ...(plan.answers === 'union' ? { classMap: [...front.classMap] } : {}),
+  };
 }

@@ -13,6 +13,7 @@ import { checkStoredCostProfile } from '../io/stored-calibration.ts';
 import type { NetworkSpec } from '../spec/types.ts';
 import { BranchyCascadeError } from './errors.ts';
 import type { CodecCost, LinearCost } from './codec-cost.ts';
+import type { RequestCost, RequestCostFigures } from './request-cost.ts';
 import { JsonShape, shown } from './tiers.ts';
 import { FEATURE_DTYPES } from './types.ts';
 
@@ -28,6 +29,11 @@ export interface TierProfile {
   profile: StoredCostProfile;
   /** The frames' serialisation costs on the same machine. */
   codec: CodecCost;
+  /**
+   * What a lone HTTP request costs outside the model there (`measureRequestCost`); profiles written before it was
+   * measured lack it, and the planner then charges no per-request cost for the tier.
+   */
+  request?: RequestCost;
 }
 
 /**
@@ -42,9 +48,9 @@ export function architectureId(spec: NetworkSpec): string {
     .digest('hex');
 }
 
-/** The tier profile of `spec` from a measured cost profile and codec cost. */
-export function tierProfileOf(spec: NetworkSpec, profile: StoredCostProfile, codec: CodecCost): TierProfile {
-  return { format: TIER_PROFILE_FORMAT, network: { name: spec.name, architecture: architectureId(spec) }, profile, codec };
+/** The tier profile of `spec` from a measured cost profile, codec cost and, when measured, request cost. */
+export function tierProfileOf(spec: NetworkSpec, profile: StoredCostProfile, codec: CodecCost, request?: RequestCost): TierProfile {
+  return { format: TIER_PROFILE_FORMAT, network: { name: spec.name, architecture: architectureId(spec) }, profile, codec, ...(request ? { request } : {}) };
 }
 
 /** Writes a tier profile atomically (pretty JSON). */
@@ -70,8 +76,38 @@ function checkCodec(at: JsonShape, v: unknown): CodecCost {
   };
 }
 
+function checkRequest(at: JsonShape, v: unknown): RequestCost {
+  const kinds = { json: 'the cost of a JSON predict request', frame: 'the cost of a binary predict request' };
+  const o = at.object(v, 'request', ['json', 'frame', 'method'], { ...kinds, method: 'how it was measured' });
+  const figures = (x: unknown, field: string): RequestCostFigures => {
+    const keys = ['overheadMs', 'meanMs', 'p95Ms', 'roundTripMs', 'engineMs'] as const;
+    const f = at.object(x, field, keys, Object.fromEntries(keys.map((k) => [k, 'ms per request'])));
+    return Object.fromEntries(keys.map((k) => [k, at.number(f[k], `${field}.${k}`, 0, true)])) as unknown as RequestCostFigures;
+  };
+  const m = at.object(o.method, 'request.method', ['route', 'requests', 'warmup', 'gapMs', 'maxWaitMs'], {
+    route: 'what was asked',
+    requests: 'how many requests were timed',
+    warmup: 'how many went first untimed',
+    gapMs: 'the idle time before each',
+    maxWaitMs: "the server's batching wait",
+  });
+  return {
+    json: figures(o.json, 'request.json'),
+    frame: figures(o.frame, 'request.frame'),
+    method: {
+      route: at.text(m.route, 'request.method.route'),
+      requests: at.number(m.requests, 'request.method.requests', 0, false),
+      warmup: at.number(m.warmup, 'request.method.warmup', 0, true),
+      gapMs: at.number(m.gapMs, 'request.method.gapMs', 0, true),
+      maxWaitMs: at.number(m.maxWaitMs, 'request.method.maxWaitMs', 0, true),
+    },
+  };
+}
+
 /**
  * Reads and checks a tier profile; with `spec`, also that it was measured on that network's architecture.
+ *
+ * A profile without `request` (written before the per-request cost was measured) is read as it is.
  *
  * @throws BranchyTiersError `CASCADE_BAD_PROFILE` for a missing or unreadable file, bad JSON or a field of the
  *   wrong shape (naming it, the value seen and the value expected); BranchyCascadeError
@@ -86,7 +122,7 @@ export function readTierProfile(path: string, spec?: NetworkSpec): TierProfile {
     const e = error as NodeJS.ErrnoException;
     at.fail('the file', e.code ? `cannot be read (${e.code})` : `is not JSON (${e.message})`, "a tier profile written by 'branchy calibrate --profile-out'");
   }
-  const o = at.object(value, '', ['format', 'network', 'profile', 'codec'], {
+  const o = at.object(value, '', ['format', 'network', 'profile', 'codec', 'request'], {
     format: `"${TIER_PROFILE_FORMAT}"`,
     network: 'the network it was measured on',
     profile: 'a cost profile',
@@ -107,11 +143,12 @@ export function readTierProfile(path: string, spec?: NetworkSpec): TierProfile {
     throw error;
   }
   const codec = checkCodec(at, o.codec);
+  const request = o.request === undefined ? undefined : checkRequest(at, o.request);
   if (spec !== undefined && architecture !== architectureId(spec)) {
     throw new BranchyCascadeError(
       'CASCADE_PROFILE_MISMATCH',
       `'${path}' was measured on network '${name}' (architecture ${architecture.slice(0, 12)}…); the model is '${spec.name}' (architecture ${architectureId(spec).slice(0, 12)}…). Measure a profile of this network on that tier with 'branchy calibrate --profile-out'.`,
     );
   }
-  return { format: TIER_PROFILE_FORMAT, network: { name, architecture }, profile, codec };
+  return { format: TIER_PROFILE_FORMAT, network: { name, architecture }, profile, codec, ...(request ? { request } : {}) };
 }

@@ -21,11 +21,15 @@
  * A tier's costs are a tier profile (`branchy calibrate --profile-out FILE`, run on that tier; the path is relative
  * to the tiers file) or, without `profile`, the model's own stored calibration profile; `speedFactor` (default 1)
  * divides every compute and serialisation cost of it (0.5: half as fast). `power` is needed on the first tier,
- * whose energy the planner reports, and optional elsewhere.
+ * whose energy the planner reports, and optional elsewhere. `quota` states that the tier is held to a CPU quota
+ * (a cgroup's `cpu.cfs_quota_us`, a container's `--cpus`): `speedFactor` is then its sustained speed and
+ * `quota.burstSpeedFactor` its speed while the period's budget lasts, e.g.
+ * `"quota": { "cpuShare": 0.2, "periodMs": 100, "burstSpeedFactor": 1 }`.
  *
  * @module
  */
 import { readFileSync } from 'node:fs';
+import type { TierQuota } from './cost-model.ts';
 import { BranchyTiersError } from './errors.ts';
 import { UNIT_NAME_PATTERN } from './plan.ts';
 
@@ -46,6 +50,8 @@ export interface TierSpec {
   speedFactor?: number;
   /** Power figures; required on the first tier. */
   power?: TierPower;
+  /** A CPU quota the tier is held to; `speedFactor` is then its sustained speed. */
+  quota?: TierQuota;
 }
 
 /** A link between two tiers, the same both ways. */
@@ -70,6 +76,11 @@ export const TIERS_FORMAT = 'branchy-tiers/1';
 
 /** Largest speed factor accepted: beyond it a value is a slip (a percentage, a clock rate). */
 const MAX_SPEED_FACTOR = 1000;
+/** Linux's CFS bandwidth period bounds, ms (`cpu.cfs_period_us` takes 1 ms to 1 s) and its default. */
+const MAX_PERIOD_MS = 1000;
+const DEFAULT_PERIOD_MS = 100;
+/** Most cores a quota's share may name. */
+const MAX_CPU_SHARE = 1024;
 
 type Json = Record<string, unknown>;
 
@@ -148,9 +159,24 @@ function checkPower(at: JsonShape, v: unknown, field: string): TierPower {
   };
 }
 
+function checkQuota(at: JsonShape, v: unknown, field: string, speedFactor: number): TierQuota {
+  const q = at.object(v, field, ['cpuShare', 'periodMs', 'burstSpeedFactor'], {
+    cpuShare: 'the share of one core the quota grants (0.2: 20 ms per 100 ms)',
+    burstSpeedFactor: "the tier's speed factor while the period's budget lasts",
+  });
+  const burst = at.number(q.burstSpeedFactor, `${field}.burstSpeedFactor`, 0, false, MAX_SPEED_FACTOR);
+  if (burst < speedFactor) at.fail(`${field}.burstSpeedFactor`, shown(burst), `a number ≥ the tier's sustained speedFactor ${speedFactor}`);
+  return {
+    cpuShare: at.number(q.cpuShare, `${field}.cpuShare`, 0, false, MAX_CPU_SHARE),
+    periodMs: q.periodMs === undefined ? DEFAULT_PERIOD_MS : at.number(q.periodMs, `${field}.periodMs`, 1, true, MAX_PERIOD_MS),
+    burstSpeedFactor: burst,
+  };
+}
+
 /**
  * Checks a parsed tiers file: its format, at least two tiers with distinct unit-name-like names, each with an
- * optional profile path, a speed factor in (0, 1000] and power figures (required on the first), and links
+ * optional profile path, a speed factor in (0, 1000], power figures (required on the first) and a CPU quota
+ * (a share of a core in (0, 1024], a period in [1, 1000] ms, a burst speed factor not below the sustained one), and links
  * between two distinct known tiers (one per pair) with a bandwidth > 0 and a round-trip time ≥ 0. Unknown fields
  * are refused, so a misspelt one cannot be silently ignored.
  *
@@ -176,7 +202,7 @@ export function validateTiers(value: unknown, source: string): TiersFile {
     const o = at.object(
       t,
       field,
-      ['name', 'profile', 'speedFactor', 'power'],
+      ['name', 'profile', 'speedFactor', 'power', 'quota'],
       i === 0
         ? { name: 'a tier name', power: "power figures {busyW, idleW, joulesPerByteSent}: the first tier's energy is what the planner reports" }
         : { name: 'a tier name' },
@@ -194,6 +220,7 @@ export function validateTiers(value: unknown, source: string): TiersFile {
       tier.profile = at.text(o.profile, `${field}.profile`, undefined, 'the path of a tier profile (branchy calibrate --profile-out)');
     if (o.speedFactor !== undefined) tier.speedFactor = at.number(o.speedFactor, `${field}.speedFactor`, 0, false, MAX_SPEED_FACTOR);
     if (o.power !== undefined) tier.power = checkPower(at, o.power, `${field}.power`);
+    if (o.quota !== undefined) tier.quota = checkQuota(at, o.quota, `${field}.quota`, tier.speedFactor ?? 1);
     return tier;
   });
   const pairs = new Set<string>();

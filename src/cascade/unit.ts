@@ -21,7 +21,7 @@ import { decodeUnitFrame, encodeFeatures, encodeProbe, featureBytes } from './fe
 import { LinkAdaptiveController, type LinkAdaptiveOptions } from './link-adaptive.ts';
 import { planUnit, readPlan } from './plan.ts';
 import { isSharedPlanDir, readSharedPlan, sharedUnitView, type SharedFrontPlan, type SharedUnitView } from './shared-plan.ts';
-import { toFrontClasses } from '../infer/shared-path.ts';
+import { inUnionClasses, toFrontClasses } from '../infer/shared-path.ts';
 import { argmaxRow } from '../infer/argmax.ts';
 import { runUnit } from './run-unit.ts';
 import type { DeploymentPlan, FeatureDtype, FeaturesMeta, Transport, UnitPlan } from './types.ts';
@@ -101,19 +101,22 @@ export class CascadeUnit {
   private readonly adapter?: LoadedNetwork;
   /** A shared successor: the fronts whose frames it answers, by the path id their frames carry. */
   private readonly routes?: Map<string, SharedFrontPlan>;
+  /** A shared successor of a plan that answers in the union: it answers every front in its own classes. */
+  private readonly unionAnswers: boolean;
 
   private constructor(
     plan: DeploymentPlan,
     unit: UnitPlan,
     net: LoadedNetwork,
     options: UnitOptions,
-    shared: { adapter?: LoadedNetwork; routes?: Map<string, SharedFrontPlan> } = {},
+    shared: { adapter?: LoadedNetwork; routes?: Map<string, SharedFrontPlan>; answers?: 'front' | 'union' } = {},
   ) {
     this.plan = plan;
     this.unit = unit;
     this.net = net;
     this.adapter = shared.adapter;
     this.routes = shared.routes;
+    this.unionAnswers = shared.answers === 'union';
     this.criterion = getCriterion(plan.spec.policy.criterion);
     this.successor = options.successor;
     this.hopTimeoutMs = options.hopTimeoutMs ?? 1000;
@@ -171,7 +174,9 @@ export class CascadeUnit {
       );
     }
     if (options.slo !== undefined) checkSlo(plan, unit, options);
-    const { net } = await openModel(dir, { engine: 'ort', ...options.open });
+    const opened = (await openModel(dir, { engine: 'ort', ...options.open })).net;
+    // A front of a plan that answers in the union: its exits' answers are mapped into the successor's classes.
+    const net = view.classMap ? inUnionClasses(opened, plan.spec.classes, view.classMap) : opened;
     const adapter = view.adapterDir === undefined ? undefined : (await openModel(view.adapterDir, { engine: 'ort', ...options.open })).net;
     if (options.successor?.maxFrameBytes !== undefined && unit.successor !== undefined) {
       const meta = frameMeta(plan, unit, plan.spec.policy.thresholds);
@@ -185,7 +190,7 @@ export class CascadeUnit {
         );
       }
     }
-    return new CascadeUnit(plan, unit, net, options, { adapter, routes: view.routes });
+    return new CascadeUnit(plan, unit, net, options, { adapter, routes: view.routes, answers: view.answers });
   }
 
   /**
@@ -322,7 +327,7 @@ export class CascadeUnit {
           409,
         );
       }
-      const classes = route ? route.classes.length : this.plan.spec.classes.length;
+      const classes = route && !this.unionAnswers ? route.classes.length : this.plan.spec.classes.length;
       if (frame.kind === 'probe') return encodeAnswers([], classes, performance.now() - received);
       const { batch } = frame;
       const shape = batch.shape.slice(1);
@@ -366,8 +371,12 @@ export class CascadeUnit {
     return route;
   }
 
-  /** The successor's answers read in a front's classes, with exits numbered as in the front's path. */
+  /**
+   * The successor's answers as a front's path gives them: exits numbered as in the path, read in the front's
+   * classes (unless the plan answers in the union).
+   */
   private inFrontClasses(results: readonly ExitResult[], route: SharedFrontPlan): ExitResult[] {
+    if (this.unionAnswers) return results.map((r) => ({ ...r, exit: r.exit + route.cut }));
     const union = this.plan.spec.classes.length;
     const classes = route.classes.length;
     return results.map((r) => {
@@ -386,7 +395,8 @@ export class CascadeUnit {
 }
 
 /**
- * A link SLO needs the first unit, a successor to reach and the model's calibrated front in the plan.
+ * A link SLO needs the first unit, a successor to reach and the model's calibrated front in the plan (a shared
+ * plan's front unit: its path's front, which the plan carries per front).
  *
  * @throws BranchyCascadeError `CASCADE_BAD_SLO`, `CASCADE_NO_SUCCESSOR`, `CASCADE_NOT_CALIBRATED`.
  */
@@ -404,7 +414,9 @@ function checkSlo(plan: DeploymentPlan, unit: UnitPlan, options: UnitOptions): v
   if (plan.front === undefined || plan.front.criterion !== plan.spec.policy.criterion) {
     throw new BranchyCascadeError(
       'CASCADE_NOT_CALIBRATED',
-      `plan of ${plan.model} carries no calibrated front for criterion '${plan.spec.policy.criterion}'; calibrate the model, then split or plan it again.`,
+      plan.successorModel === undefined
+        ? `plan of ${plan.model} carries no calibrated front for criterion '${plan.spec.policy.criterion}'; calibrate the model, then split or plan it again.`
+        : `plan of ${plan.model} carries no calibrated front for front '${unit.name}' (its successor was trained before shared plans carried one); train the successor again (or attach the front again), then split it again.`,
       500,
     );
   }

@@ -3,8 +3,8 @@ import { dirname, join } from 'node:path';
 import { BranchyDataError } from '../common/errors.ts';
 import { CIFAR10_CLASSES } from './classes.ts';
 import { createDataset, type Dataset, type DatasetSplits } from './dataset.ts';
-import { isGzip } from './idx.ts';
-import { gunzipDataFile } from './inflate.ts';
+import { isGzip, type ParseIdxOptions } from './idx.ts';
+import { gunzipDataFile, MAX_INFLATED_BYTES } from './inflate.ts';
 import { readDataFile } from './read-bytes.ts';
 import { splitDataset } from './split.ts';
 
@@ -39,9 +39,12 @@ interface NamedBytes {
  * Inflates gzipped input. A gzip stream starts with 0x1f, which as a CIFAR label byte would be invalid (> 9),
  * so the magic can never be mistaken for a real record.
  */
-function maybeGunzip(bytes: Uint8Array, name: string): Uint8Array {
-  return isGzip(bytes) ? gunzipDataFile(bytes, name, 'DATA_CIFAR_BAD_GZIP', 'a complete gzip file or a raw CIFAR-10 batch') : bytes;
+function maybeGunzip(bytes: Uint8Array, name: string, maxInflatedBytes = MAX_INFLATED_BYTES): Uint8Array {
+  return isGzip(bytes) ? gunzipDataFile(bytes, name, 'DATA_CIFAR_BAD_GZIP', 'a complete gzip file or a raw CIFAR-10 batch', maxInflatedBytes) : bytes;
 }
+
+/** How {@link parseCifar10Batch} reads a batch: as {@link ParseIdxOptions} (the most a gzipped batch may inflate to). */
+export type ParseCifar10Options = ParseIdxOptions;
 
 /** Checks the length and every label of one batch; returns its record count. */
 function checkBatch(part: NamedBytes): number {
@@ -108,10 +111,10 @@ function decodeBatches(parts: readonly NamedBytes[], classes: readonly string[])
  * @throws BranchyDataError `DATA_CIFAR_TRUNCATED` when the length is zero or not a multiple of 3073 (quoting
  *   the length and the remainder), `DATA_CIFAR_BAD_LABEL` for a label byte above 9 (quoting the record index
  *   and value), `DATA_CIFAR_BAD_GZIP` for a corrupt gzip stream, `DATA_INFLATE_TOO_LARGE` for one that inflates
- *   past `MAX_INFLATED_BYTES` (1 GiB).
+ *   past `maxInflatedBytes` (default `MAX_INFLATED_BYTES`, 1 GiB).
  */
-export function parseCifar10Batch(bytes: Uint8Array, name: string): Dataset {
-  return decodeBatches([{ bytes: maybeGunzip(bytes, name), name }], CIFAR10_CLASSES);
+export function parseCifar10Batch(bytes: Uint8Array, name: string, options: ParseCifar10Options = {}): Dataset {
+  return decodeBatches([{ bytes: maybeGunzip(bytes, name, options.maxInflatedBytes), name }], CIFAR10_CLASSES);
 }
 
 /** The paths tried for one batch file, in preference order: directly in `dir`, then in its archive folder. */

@@ -12,4 +12,14 @@ export {
   type LatencyMeasurement,
 } from './evaluate.ts';
 export { measureModel, timeAlternating, type LatencyContender, type ModelReport } from './compare-latency.ts';
-export { frontFeatures, runSharedPathAllExits, sharedPathAllExitsOver, successorAnswers, toFrontClasses, type SharedPath } from './shared-path.ts';
+export {
+  frontFeatures,
+  runSharedPathAllExits,
+  sharedPathAllExitsOver,
+  sharedPathNetwork,
+  successorAnswers,
+  toFrontClasses,
+  toUnionClasses,
+  inUnionClasses,
+  type SharedPath,
+} from './shared-path.ts';

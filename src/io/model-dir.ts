@@ -350,7 +350,8 @@ export function saveOnnxModelDir(
  * checksum. A directory imported from ONNX has no weight files; the ONNX files then carry the network.
  *
  * @throws BranchyIoError naming the file: `MODEL_NOT_FOUND`, `MODEL_MISSING_FILE`, `MODEL_BAD_JSON`,
- *   `MODEL_BAD_MANIFEST`, `MODEL_CHECKSUM`, a `FRAME_*` code for a malformed weight file, or a `SPEC_*` code.
+ *   `MODEL_BAD_MANIFEST`, `MODEL_CHECKSUM`, a `FRAME_*` code for a malformed weight file, `MODEL_BAD_WEIGHT` for a
+ *   weight that is not F32 or holds NaN or ±Infinity, or a `SPEC_*` code.
  */
 export function loadModelDir(dir: string): LoadedModelDir {
   const manifest = readManifest(dir);
@@ -361,6 +362,10 @@ export function loadModelDir(dir: string): LoadedModelDir {
     const { tensors } = decodeFrame(bytes, path);
     for (const [name, tensor] of Object.entries(tensors)) {
       if (!(tensor.data instanceof Float32Array)) throw new BranchyIoError('MODEL_BAD_WEIGHT', `'${path}': weight '${name}' is ${tensor.dtype}; expected F32.`);
+      // A NaN or infinite weight makes every answer through it NaN: refused here rather than served as a class.
+      const bad = tensor.data.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0)
+        throw new BranchyIoError('MODEL_BAD_WEIGHT', `'${path}': weight '${name}' holds ${tensor.data[bad]} at index ${bad}; expected finite values.`);
       weights[name] = tensor.data;
     }
   }

@@ -36,7 +36,45 @@ export interface SharedFront {
   calibration: { split: 'validation'; maxDrop: number; accuracy: number; finalAccuracy: number; exitShare: number[] };
   /** Test-split figures: the front's own final exit, the path with early exits, and the path's final (successor) exit. */
   test: { samples: number; frontAlone: number; withSuccessor: number; successorOnly: number; exitShare: number[] };
+  /**
+   * The path's calibrated accuracy/cost Pareto front on the same validation split, the successor's answers
+   * counted: what a front unit holding a latency SLO moves along (`branchy unit --slo-ms`). Absent in directories
+   * written before shared plans carried it.
+   */
+  front?: SharedPathFront;
+  /**
+   * The same, for a deployment that answers in the union of classes (`branchy split --answers union`): the
+   * successor's answer is its argmax over every class it knows, so a sample may get another front's class; the
+   * thresholds are chosen counting that. Absent in directories written before union answers were offered.
+   */
+  union?: Pick<SharedFront, 'policy' | 'calibration' | 'test' | 'front'>;
 }
+
+/**
+ * One front's path (its exits 1..cut, then the successor's) as a calibrated Pareto front: every threshold vector no
+ * other beats on both validation accuracy and expected cost, cheapest first, thinned as `branchy calibrate` thins.
+ */
+export interface SharedPathFront {
+  criterion: string;
+  /** Where the costs were measured: the training engine (`tfjs-wasm`, …) on this machine, ms per sample at batch 1. */
+  runtime: string;
+  /** Cost per sample of answering at each exit of the path, final last (the front's exits, then the successor's). */
+  costToExit: number[];
+  points: { thresholds: number[]; accuracy: number; expectedCost: number; exitShare: number[] }[];
+  /**
+   * The point the front starts at: the one with the front's thresholds (`policy`) when the front holds them, else
+   * the cheapest at least as accurate on the validation split.
+   */
+  chosen: number;
+}
+
+/**
+ * The class space a shared path answers in: `front`, the front's own classes (the successor's probabilities over
+ * them, renormalised); `union`, the successor's classes (the front's exits' answers mapped into them).
+ */
+export type SharedAnswers = 'front' | 'union';
+/** The answer spaces, as written in plans and on the command line. */
+export const SHARED_ANSWERS: readonly SharedAnswers[] = ['front', 'union'];
 
 /** The `shared` field of a successor's `branchy.json`. */
 export interface SharedSuccessorInfo {

@@ -19,8 +19,20 @@ export const THRESHOLDS_HEADER = 'x-branchy-thresholds';
 /** Header that asks for every class probability, like the `probs` query parameter. */
 export const PROBS_HEADER = 'x-branchy-probs';
 
+/** The largest finite float32, about 3.4028e38. */
+const FLOAT32_MAX = (2 - 2 ** -23) * 2 ** 127;
+
 const valuesPerSample = (spec: NetworkSpec): number => spec.input.shape.reduce((a, b) => a * b, 1);
 const shapeText = (spec: NetworkSpec): string => spec.input.shape.join('×');
+
+/** A value of a request body as an error message shows it: short, and never by a walk that deep nesting overflows. */
+function shown(v: unknown): string {
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  return String(v);
+}
 
 function badInputs(message: string): BranchyServeError {
   return new BranchyServeError('SERVE_BAD_INPUTS', message, 400);
@@ -35,7 +47,7 @@ function checkCount(count: number, maxSamples: number): void {
 
 /**
  * The samples of a JSON predict body as one batch. Each sample is a flat array of the input's values
- * (784 for a 28×28×1 input), all finite numbers.
+ * (784 for a 28×28×1 input), all finite numbers within float32's range.
  *
  * @throws BranchyServeError `SERVE_BAD_INPUTS` (400) naming the sample and value at fault,
  *   `SERVE_TOO_MANY_SAMPLES` (413).
@@ -58,9 +70,12 @@ export function inputsFromJson(body: unknown, spec: NetworkSpec, maxSamples: num
     for (let i = 0; i < per; i++) {
       const v: unknown = sample[i];
       if (typeof v !== 'number' || !Number.isFinite(v)) {
-        throw badInputs(`'inputs[${s}][${i}]' is ${typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? typeof v)}; expected a finite number.`);
+        throw badInputs(`'inputs[${s}][${i}]' is ${shown(v)}; expected a finite number.`);
       }
       data[offset + i] = v;
+      // A double beyond float32's range (1e300) is finite, but the network would see ±Infinity.
+      if (!Number.isFinite(data[offset + i]))
+        throw badInputs(`'inputs[${s}][${i}]' is ${v}; expected a finite number within ±${FLOAT32_MAX.toPrecision(5)} (float32).`);
     }
   }
   return { data, shape: [inputs.length, ...spec.input.shape] };

@@ -1,6 +1,19 @@
 import { BranchySpecError } from '../common/errors.ts';
 import type { ConvPadding, LayerSpec, NetworkSpec, PoolPadding, Size2 } from './types.ts';
 
+/**
+ * Largest size a spec may state (a dim, a filter or unit count, a kernel) and largest number of values one sample
+ * may hold at any point of the network: 2^31 - 1, the most elements tfjs and onnxruntime index in a tensor. Bounding
+ * both keeps every shape, parameter count and FLOP count a spec implies a finite number, whatever the file claims.
+ */
+export const MAX_SPEC_SIZE = 2 ** 31 - 1;
+
+/** Throws `SPEC_SHAPE` when one sample of `shape` holds more than {@link MAX_SPEC_SIZE} values. */
+export function checkSampleSize(shape: readonly number[], where: string): void {
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (size > MAX_SPEC_SIZE) fail(where, `[${shape.join(', ')}] holds ${size} values per sample; at most ${MAX_SPEC_SIZE} are allowed.`);
+}
+
 /** A per-sample shape: [h, w, c] for feature maps, [n] for flat vectors. */
 export type FeatureShape = readonly number[];
 
@@ -120,6 +133,7 @@ export function layersFacts(layers: readonly LayerSpec[], input: FeatureShape, w
   let flops = 0;
   layers.forEach((layer, i) => {
     const f = layerFacts(layer, shape, `${where}.layers[${i}]`);
+    checkSampleSize(f.output, `${where}.layers[${i}]`);
     shape = f.output;
     params += f.params;
     flops += f.flops;

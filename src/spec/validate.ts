@@ -1,5 +1,6 @@
 import { BranchySpecError, type SpecErrorCode } from '../common/errors.ts';
-import { layersFacts, networkFacts } from './shapes.ts';
+import { jsonDepthPast } from '../common/json-depth.ts';
+import { checkSampleSize, layersFacts, MAX_SPEC_SIZE, networkFacts } from './shapes.ts';
 import { LAYER_TYPES, type LayerSpec, type NetworkSpec } from './types.ts';
 
 type Json = Record<string, unknown>;
@@ -25,7 +26,7 @@ function object(v: unknown, path: string): Json {
 }
 
 function positiveInt(v: unknown, path: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) bad('SPEC_VALUE', path, v, 'a positive integer');
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_SPEC_SIZE) bad('SPEC_VALUE', path, v, `a positive integer up to ${MAX_SPEC_SIZE}`);
   return v;
 }
 
@@ -139,6 +140,7 @@ function validateImported(spec: NetworkSpec, imported: unknown): void {
       if (!Array.isArray(stage.output) || (stage.output.length !== 1 && stage.output.length !== 3))
         bad('SPEC_VALUE', `${where}.output`, stage.output, '[height, width, channels] or [features]');
       stage.output.forEach((d, k) => positiveInt(d, `${where}.output[${k}]`));
+      checkSampleSize(stage.output, `${where}.output`);
     }
   });
   spec.exits.forEach((exit, i) => {
@@ -173,12 +175,20 @@ function validateBranchPoints(spec: NetworkSpec, points: unknown): void {
 }
 
 /**
+ * Deepest nesting a spec may have. Its layers nest five levels deep (`spec.stages[0].layers[0].kernel`); fields it
+ * does not read (`notes`, `description`) are kept as written, and one nested thousands deep would overflow the stack
+ * wherever the spec is hashed, written or printed. Within `branchy.json`'s own bound (`MANIFEST_MAX_DEPTH`, 64).
+ */
+export const SPEC_MAX_DEPTH = 32;
+
+/**
  * Checks an untrusted value (parsed JSON) against the spec format and returns it typed. Checks structure,
  * every field's type and range, that shapes flow through every stage and exit, and that every exit ends in one
  * value per class.
  *
  * @throws BranchySpecError with a `code` (`SPEC_TYPE`, `SPEC_VALUE`, `SPEC_UNKNOWN_LAYER`, `SPEC_UNKNOWN_FIELD`,
- *   `SPEC_EXITS`, `SPEC_SHAPE`) and a message naming the field, the value seen and what is allowed.
+ *   `SPEC_EXITS`, `SPEC_SHAPE`) and a message naming the field, the value seen and what is allowed; `SPEC_VALUE`
+ *   for a spec nested deeper than {@link SPEC_MAX_DEPTH} levels, naming where.
  */
 export function validateSpec(value: unknown): NetworkSpec {
   const spec = object(value, 'spec');
@@ -188,6 +198,7 @@ export function validateSpec(value: unknown): NetworkSpec {
   const shape = input.shape;
   if (!Array.isArray(shape) || shape.length !== 3) bad('SPEC_VALUE', 'spec.input.shape', shape, '[height, width, channels]');
   shape.forEach((d, i) => positiveInt(d, `spec.input.shape[${i}]`));
+  checkSampleSize(shape as number[], 'spec.input.shape');
   if (input.normalization !== undefined) {
     const norm = object(input.normalization, 'spec.input.normalization');
     for (const key of ['mean', 'std'] as const) {
@@ -228,6 +239,11 @@ export function validateSpec(value: unknown): NetworkSpec {
   }
   policy.thresholds.forEach((t, i) => number(t, `spec.policy.thresholds[${i}]`, 0, Infinity));
 
+  // Last, so that a field the checks above read reports its own fault; the rest of the spec is kept as written.
+  const tooDeep = jsonDepthPast(spec, SPEC_MAX_DEPTH);
+  if (tooDeep !== undefined) {
+    throw new BranchySpecError('SPEC_VALUE', `${tooDeep.replace(/^\$/, 'spec')}: nests deeper than ${SPEC_MAX_DEPTH} levels of arrays and objects.`);
+  }
   const typed = value as NetworkSpec;
   if (spec.branchPoints !== undefined) validateBranchPoints(typed, spec.branchPoints);
   if (spec.imported !== undefined) {

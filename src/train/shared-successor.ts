@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { chooseThresholdsForAccuracy, type AccuracyTargetChoice } from '../calibrate/index.ts';
+import { chooseThresholdsForAccuracy, paretoFront, profileCosts, thinFront, type AccuracyTargetChoice, type ProfileOptions } from '../calibrate/index.ts';
 import { BranchyArgumentError } from '../common/errors.ts';
 import { Rng } from '../common/rng.ts';
 import { loadDataSource, subset, type Dataset, type DatasetSplits } from '../data/index.ts';
@@ -21,9 +21,17 @@ import type { TfjsBackend } from '../engine/tfjs/backend-name.ts';
 import { TfjsNetwork } from '../engine/tfjs/network.ts';
 import { useWasmTrainingKernels, wasmTrainingKernelsRegistered } from '../engine/tfjs/kernels/index.ts';
 import { getCriterion, firstPassingExit } from '../exit/index.ts';
-import { argmaxRow, frontFeatures, sharedPathAllExitsOver, type AllExitsResult, type SharedPath } from '../infer/index.ts';
+import {
+  argmaxRow,
+  frontFeatures,
+  sharedPathAllExitsOver,
+  sharedPathNetwork,
+  type AllExitsResult,
+  type LabelledSamples,
+  type SharedPath,
+} from '../infer/index.ts';
 import { loadModelDir, modelIdOf, readManifest, saveModelDir, saveOnnxFiles, updateManifest, type LoadedModelDir } from '../io/model-dir.ts';
-import { ADAPTERS_DIR, readSharedInfo, type SharedFront, type SharedSuccessorInfo } from '../io/shared-successor.ts';
+import { ADAPTERS_DIR, readSharedInfo, type SharedFront, type SharedPathFront, type SharedSuccessorInfo } from '../io/shared-successor.ts';
 import { checkSplitsMatchModel } from '../spec/data-match.ts';
 import { networkFacts } from '../spec/shapes.ts';
 import type { LayerSpec, NetworkSpec } from '../spec/types.ts';
@@ -70,7 +78,12 @@ interface SharedRunCommon {
   splits?: Record<string, DatasetSplits>;
   /** Accept data whose class names differ from its front's (label n then means the front's class n); shapes must match. */
   allowClassMismatch?: boolean;
+  /** How each path's costs are timed for its calibrated front (default {@link PATH_PROFILE}). */
+  profile?: ProfileOptions;
 }
+
+/** Timing of a path's stages and exits for its front: fewer samples than `branchy calibrate`'s, as it runs per front and class space. */
+export const PATH_PROFILE: ProfileOptions = { batch1Samples: 100, batches: 2, warmup: 10 };
 
 /** `trainSharedSuccessor`'s request. */
 export interface SharedSuccessorRun extends SharedRunCommon {
@@ -368,31 +381,66 @@ function pathFigures(table: AllExitsResult, labels: Uint8Array, criterion: strin
 
 /**
  * Chooses a front's thresholds on its validation split, counting the successor's answers for the samples it
- * forwards, and measures the path on its test split.
+ * forwards, and measures the path on its test split; in the front's classes or, with `answers: 'union'`, in the
+ * union (labels mapped there, the successor's argmax over every class it knows).
  */
 async function calibrateFront(
   front: LoadedFront,
   adapter: TfjsNetwork,
   successor: TfjsNetwork,
   maxDrop: number,
-): Promise<{ choice: AccuracyTargetChoice; criterion: string; test: SharedFront['test'] }> {
-  const path: SharedPath = { front: front.net, cut: front.cut, adapter, successor, classMap: front.classMap };
+  answers: 'front' | 'union',
+  profile: ProfileOptions,
+): Promise<Required<Pick<SharedFront, 'policy' | 'calibration' | 'test' | 'front'>>> {
+  const path: SharedPath = { front: front.net, cut: front.cut, adapter, successor, classMap: front.classMap, answers };
   const criterion = front.model.spec.policy.criterion;
-  const validation = await sharedPathAllExitsOver(path, front.splits.validation);
-  const choice = chooseThresholdsForAccuracy(validation, front.splits.validation.y, getCriterion(criterion), maxDrop);
-  const test = await sharedPathAllExitsOver(path, front.splits.test);
-  const withSuccessor = pathFigures(test, front.splits.test.y, criterion, choice.thresholds);
+  const labels = (ds: Dataset) => (answers === 'union' ? Uint8Array.from(ds.y, (y) => front.classMap[y]) : ds.y);
+  const { validation: v, test: t } = front.splits;
+  const validation = await sharedPathAllExitsOver(path, v);
+  const choice = chooseThresholdsForAccuracy(validation, labels(v), getCriterion(criterion), maxDrop);
+  const calibrated = await pathFront(path, validation, { ...v, y: labels(v) }, choice, profile);
+  const table = await sharedPathAllExitsOver(path, t);
+  const withSuccessor = pathFigures(table, labels(t), criterion, choice.thresholds);
   const successorOnly = pathFigures(
-    test,
-    front.splits.test.y,
+    table,
+    labels(t),
     criterion,
     choice.thresholds.map(() => 0),
   ).accuracy;
-  const frontAlone = exitAccuracies(front.net, front.splits.test)[front.model.spec.stages.length - 1];
+  const frontAlone = exitAccuracies(front.net, t)[front.model.spec.stages.length - 1];
   return {
-    choice,
-    criterion,
-    test: { samples: front.splits.test.count, frontAlone, withSuccessor: withSuccessor.accuracy, successorOnly, exitShare: withSuccessor.exitShare },
+    policy: { criterion, thresholds: choice.thresholds },
+    calibration: { split: 'validation', maxDrop, accuracy: choice.accuracy, finalAccuracy: choice.finalAccuracy, exitShare: choice.exitShare },
+    test: { samples: t.count, frontAlone, withSuccessor: withSuccessor.accuracy, successorOnly, exitShare: withSuccessor.exitShare },
+    front: calibrated,
+  };
+}
+
+/**
+ * The path's Pareto front over its validation table (`branchy calibrate`'s search, on costs timed on the path as
+ * the training engine runs it), thinned as a calibration stores it; it starts at the chosen thresholds' point, or,
+ * when the front does not hold them, at the cheapest point at least as accurate.
+ */
+async function pathFront(
+  path: SharedPath,
+  table: AllExitsResult,
+  validation: LabelledSamples,
+  choice: AccuracyTargetChoice,
+  profile: ProfileOptions,
+): Promise<SharedPathFront> {
+  const net = sharedPathNetwork(path);
+  const criterion = getCriterion(net.spec.policy.criterion);
+  const costs = await profileCosts(net, validation, profile);
+  const front = paretoFront(table, validation.y, criterion, costs.costToExit, { baselineCost: costs.finalOnlyCost });
+  const same = (t: readonly number[]) => t.every((x, i) => x === choice.thresholds[i]);
+  const own = front.find((p) => same(p.thresholds)) ?? front.find((p) => p.accuracy >= choice.accuracy - 1e-12) ?? front[front.length - 1];
+  const points = thinFront(front, own);
+  return {
+    criterion: criterion.name,
+    runtime: costs.runtime,
+    costToExit: costs.costToExit,
+    points: points.map((p) => ({ thresholds: [...p.thresholds], accuracy: p.accuracy, expectedCost: p.expectedCost, exitShare: [...p.exitShare] })),
+    chosen: points.indexOf(own),
   };
 }
 
@@ -401,14 +449,21 @@ async function describeFront(
   adapter: TfjsNetwork,
   successor: TfjsNetwork,
   mode: SharedFront['mode'],
-  maxDrop: number,
-  log: (line: string) => void,
+  run: Pick<SharedRunCommon, 'maxDrop' | 'profile' | 'log'>,
 ): Promise<SharedFront> {
-  const { choice, criterion, test } = await calibrateFront(front, adapter, successor, maxDrop);
+  const { maxDrop, log } = run;
+  const profile = run.profile ?? PATH_PROFILE;
+  const own = await calibrateFront(front, adapter, successor, maxDrop, 'front', profile);
+  const union = await calibrateFront(front, adapter, successor, maxDrop, 'union', profile);
   const pct = (a: number) => `${(100 * a).toFixed(2)}%`;
-  log(
-    `front ${front.name}: thresholds [${choice.thresholds.map((t) => +t.toPrecision(4)).join(', ')}] on ${front.splits.validation.count} validation samples (successor counted); test: front alone ${pct(test.frontAlone)}, with early exit + successor ${pct(test.withSuccessor)} (successor for every sample ${pct(test.successorOnly)}), answered at the front ${pct(1 - test.exitShare[test.exitShare.length - 1])}`,
-  );
+  for (const [space, c] of [
+    ['its classes', own],
+    ['the union', union],
+  ] as const) {
+    log(
+      `front ${front.name}, answers in ${space}: thresholds [${c.policy.thresholds.map((t) => +t.toPrecision(4)).join(', ')}] on ${front.splits.validation.count} validation samples (successor counted); test: front alone ${pct(c.test.frontAlone)}, with early exit + successor ${pct(c.test.withSuccessor)} (successor for every sample ${pct(c.test.successorOnly)}), answered at the front ${pct(1 - c.test.exitShare[c.test.exitShare.length - 1])}; calibrated front of ${c.front.points.length} points (${c.front.runtime})`,
+    );
+  }
   return {
     name: front.name,
     dir: front.dir,
@@ -420,9 +475,8 @@ async function describeFront(
     adapter: `${ADAPTERS_DIR}/${front.name}`,
     data: front.splits.source,
     mode,
-    policy: { criterion, thresholds: choice.thresholds },
-    calibration: { split: 'validation', maxDrop, accuracy: choice.accuracy, finalAccuracy: choice.finalAccuracy, exitShare: choice.exitShare },
-    test,
+    ...own,
+    union,
   };
 }
 
@@ -470,7 +524,7 @@ export async function trainSharedSuccessor(run: SharedSuccessorRun): Promise<Sha
   const parts = fronts.map((f, i) => ({ adapter: adapters[i], features: f.features.train, classMap: f.classMap }));
   const { epochSeconds, loss } = await trainAdapters(parts, successor, run.options, false, run.log);
   const described: SharedFront[] = [];
-  for (const [i, f] of fronts.entries()) described.push(await describeFront(f, adapters[i], successor, 'successor', run.maxDrop, run.log));
+  for (const [i, f] of fronts.entries()) described.push(await describeFront(f, adapters[i], successor, 'successor', run));
   const info: SharedSuccessorInfo = { format: 'branchy-shared/1', commonShape, fronts: described };
   const training = (mode: 'successor', data: string) => ({ data, backend: `tfjs-${run.backend}`, options: { ...run.options, mode }, epochSeconds, loss });
   saveNetwork(run.out, successor, { training: training('successor', fronts.map((f) => f.splits.source).join(' + ')), shared: info });
@@ -526,7 +580,7 @@ export async function attachFront(run: AttachFrontRun): Promise<SharedTrainingOu
     true,
     run.log,
   );
-  const described = await describeFront(front, adapter, successor, 'attach', run.maxDrop, run.log);
+  const described = await describeFront(front, adapter, successor, 'attach', run);
   saveNetwork(join(run.successor, ADAPTERS_DIR, front.name), adapter, {
     training: {
       data: front.splits.source,

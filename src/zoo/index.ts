@@ -1,6 +1,7 @@
 import { BranchyArgumentError } from '../common/errors.ts';
 import type { NetworkSpec } from '../spec/types.ts';
 import { alexnet, bAlexnet } from './alexnet.ts';
+import { bConvnet } from './convnet.ts';
 import { bLenet, lenet } from './lenet.ts';
 import type { ZooOptions } from './options.ts';
 import { bResnet, bResnet110, bResnet20, resnet, resnet110, resnet20, RESNET110_BLOCKS, RESNET20_BLOCKS, type ResnetOptions } from './resnet.ts';
@@ -23,6 +24,11 @@ export function registerZooModel(entry: ZooEntry): void {
 
 registerZooModel({ name: 'b-lenet', description: 'B-LeNet for MNIST (1 early exit), as in the BranchyNet paper', baseline: 'lenet', build: bLenet });
 registerZooModel({ name: 'lenet', description: 'LeNet for MNIST, the B-LeNet trunk without early exits', build: lenet });
+registerZooModel({
+  name: 'b-convnet',
+  description: 'B-ConvNet for 28×28 grey images (1 early exit): wider and deeper than B-LeNet at about its cost, 15×15×16 features at its exit',
+  build: bConvnet,
+});
 registerZooModel({
   name: 'b-alexnet',
   description: 'B-AlexNet for CIFAR-10 (2 early exits), as in the BranchyNet paper',
@@ -57,7 +63,7 @@ export function listZoo(): ZooEntry[] {
   return [...ZOO.values()];
 }
 
-export { bLenet, lenet, bAlexnet, alexnet, bResnet, resnet, bResnet110, resnet110, bResnet20, resnet20, RESNET110_BLOCKS, RESNET20_BLOCKS };
+export { bConvnet, bLenet, lenet, bAlexnet, alexnet, bResnet, resnet, bResnet110, resnet110, bResnet20, resnet20, RESNET110_BLOCKS, RESNET20_BLOCKS };
 export { CIFAR10_CLASSES, type ZooOptions } from './options.ts';
 export type { LenetOptions } from './lenet.ts';
 export type { ResnetOptions };

@@ -73,7 +73,7 @@ describe('tiers files', () => {
       ['negative speed', (t) => (t.tiers[1].speedFactor = -1), 'tiers[1].speedFactor', /is -1; expected a number > 0 and ≤ 1000/],
       ['speed as a percentage', (t) => (t.tiers[0].speedFactor = 15400), 'tiers[0].speedFactor', /is 15400; expected a number > 0 and ≤ 1000/],
       ['power as a string', (t) => (t.tiers[0].power.busyW = '2.5'), 'tiers[0].power.busyW', /is "2.5"; expected a number ≥ 0/],
-      ['a misspelt field', (t) => (t.tiers[1].speed = 1), 'tiers[1].speed', /is not a known field; expected only name, profile, speedFactor, power/],
+      ['a misspelt field', (t) => (t.tiers[1].speed = 1), 'tiers[1].speed', /is not a known field; expected only name, profile, speedFactor, power, quota/],
       ['a name that cannot name a unit', (t) => (t.tiers[2].name = 'the cloud'), 'tiers[2].name', /is "the cloud"; expected a name of letters/],
       ['two tiers of one name', (t) => (t.tiers[2].name = 'edge'), 'tiers[2].name', /is "edge"; expected a name no other tier has/],
       ['a link to nowhere', (t) => (t.links[1].between = ['edge', 'moon']), 'links[1].between[1]', /is "moon"; expected one of the tiers: device, edge, cloud/],
@@ -355,8 +355,9 @@ describe("the planner's expected cost against the units' measured cost (B-LeNet,
       }),
     );
     const model = loadModelDir(dir);
-    // `process` is called directly: no predict route, so no wait at the first unit; the successor batches.
-    const setup = placementSetup(model, tiersPath, { maxWaitMs, requestWaitMs: 0 });
+    // `process` is called directly and the successor in-process: no predict route, so no wait at the first unit and
+    // no HTTP request to handle anywhere; the successor batches.
+    const setup = placementSetup(model, tiersPath, { maxWaitMs, requestWaitMs: 0, chargeRequests: false });
     const { candidates } = planCandidates(setup.input, { maxDrop: 0.002 });
     const at = (forward: ForwardMode) => candidates.find((c) => c.forward === forward && c.point === setup.calibration.chosen)!;
     return { model, setup, at };
@@ -546,6 +547,18 @@ describe('branchy plan', () => {
     assert.ok(report.candidates.find((c: PlanCandidate) => c.id === report.best).meets);
     const p = readTierProfile(join(tiersPath, '..', 'edge.json'), loadModelDir(dir).spec);
     assert.equal(p.network.architecture, architectureId(loadModelDir(SHIPPED_MODEL_DIR).spec), 'calibrating a copy does not change its architecture');
+    for (const kind of ['json', 'frame'] as const) {
+      const cost = p.request?.[kind].overheadMs;
+      assert.ok(cost !== undefined && Number.isFinite(cost) && cost > 0, `calibrate measured a ${kind} request's cost: ${cost}`);
+    }
+    const text = await branchy('plan', dir, '--tiers', tiersPath);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /tier device: the model's profile .*, no per-request cost \(the model's profile has none: charged 0/);
+    assert.match(
+      text.stdout,
+      /tier edge: edge\.json .*, per request \d+\.\d{3} ms \(JSON\) \/ \d+\.\d{3} ms \(binary\) outside the model \(median of 40, 50 ms apart\)/,
+    );
+    assert.match(text.stdout, /\+ requests \d+\.\d{3} \+ transfer/);
   });
 
   it('refuses an uncalibrated model, a bad tiers file and a profile of another network, each with its code', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { readSharedPlan } from '../../src/cascade/shared-plan.ts';
 import { readSharedInfo } from '../../src/io/index.ts';
 import { branchy, tempDir } from '../helpers.ts';
 
@@ -45,6 +46,11 @@ describe('branchy train-successor, attach-front and split of a successor', () =>
     assert.equal(s.code, 0, s.stderr);
     assert.match(s.stdout, /shared by 3 front\(s\)/);
     for (const unit of ['a', 'b', 'late', 'successor']) assert.ok(existsSync(join(plan, unit, 'branchy.json')), unit);
+    const union = join(tempDir(), 'plan-union');
+    const u = await branchy('split', out, '--out', union, '--answers', 'union');
+    assert.equal(u.code, 0, u.stderr);
+    assert.match(u.stdout, /answering in the union of 10 classes/);
+    assert.equal(readSharedPlan(union).answers, 'union');
   });
 
   it('refuses mismatched option counts, a directory that is no successor, and --at on a successor', async () => {
@@ -57,6 +63,12 @@ describe('branchy train-successor, attach-front and split of a successor', () =>
     const at = await branchy('split', out, '--at', '1', '--out', join(tempDir(), 'y'));
     assert.equal(at.code, 2);
     assert.match(at.stderr, /CLI_CONFLICTING_OPTIONS/);
+    const answers = await branchy('split', 'models/b-lenet-mnist', '--at', '1', '--answers', 'union', '--out', join(tempDir(), 'w'));
+    assert.equal(answers.code, 2);
+    assert.match(answers.stderr, /CLI_CONFLICTING_OPTIONS: .* --answers is for one/);
+    const bad = await branchy('split', out, '--answers', 'all', '--out', join(tempDir(), 'v'));
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--answers/);
     const one = await branchy('train-successor', '--fronts', 'models/lenet-mnist', '--data', 'mnist', '--out', join(tempDir(), 'z'));
     assert.equal(one.code, 2);
     assert.match(one.stderr, /TRAIN_BAD_FRONT/);

@@ -107,3 +107,24 @@ export async function measureSlowdown(
   const limited = await measureSpin(testbed, host, iterations, true);
   return { slowdown: limited.ms / free.cpuMs, freeMs: free.ms, freeCpuMs: free.cpuMs, limitedMs: limited.ms };
 }
+
+/**
+ * How many times slower `host` runs a short burst of the fixed loop in its CPU cgroup than outside it, each burst
+ * after `gapMs` idle: the median wall-clock time of the bursts inside over the median CPU time of the same bursts
+ * outside. Under a CFS quota a burst that ends before the period's budget is spent runs at the core's speed, so
+ * this is the quota's burst slowdown where {@link measureSlowdown} gives the sustained one.
+ */
+export async function measureBurstSlowdown(
+  testbed: Testbed,
+  host: string,
+  iterations: number,
+  count: number,
+  gapMs: number,
+): Promise<{ slowdown: number; freeCpuMs: number; limitedMs: number }> {
+  const args = ['bursts', String(iterations), String(count), String(gapMs)];
+  const free = await probe<{ ms: number[]; cpuMs: number[] }>(testbed, host, args, false).result;
+  const limited = await probe<{ ms: number[]; cpuMs: number[] }>(testbed, host, args, true).result;
+  const freeCpuMs = median(free.cpuMs);
+  const limitedMs = median(limited.ms);
+  return { slowdown: limitedMs / freeCpuMs, freeCpuMs, limitedMs };
+}

@@ -6,6 +6,7 @@ import { placementSetup } from '../../src/cascade/placement-input.ts';
 import { planCandidates, type PlanCandidate } from '../../src/cascade/planner.ts';
 import {
   calibratedCopy,
+  deviceQuota,
   EXAMPLE_TIERS,
   MAX_DROP,
   PLAN_OPTIONS,
@@ -13,12 +14,12 @@ import {
   testbedTiers,
   testbedTiersFile,
   testDigits,
+  measureDeviceSpeed,
   type CalibratedCopy,
   type Measured,
 } from '../../bench/testbed/predict.ts';
 import type { TiersConfig } from '../../bench/testbed/tiers.ts';
 import { tempDir } from '../helpers.ts';
-import { measureSlowdown } from './measure.ts';
 import { createTestbed, needsTestbed, type Testbed } from './testbed.ts';
 
 /**
@@ -54,16 +55,19 @@ describe('the planner’s expected latency against the testbed', { skip: needsTe
   const measured: Measured[] = [];
 
   before(async () => {
-    copy = calibratedCopy();
+    copy = calibratedCopy(ENGINE_ARGS);
     config = testbedTiers(EXAMPLE_TIERS, 0.2);
     const device = config.tiers[0].name;
     testbed = await createTestbed({
       links: config.tiers.slice(0, -1).map((t, i) => ({ from: t.name, to: config.tiers[i + 1].name, mbit: t.uplink!.mbit, rttMs: t.uplink!.rttMs })),
       cpu: { [device]: 0.2 },
     });
-    const { slowdown } = await measureSlowdown(testbed, device, 10_000_000);
-    const tiers = testbedTiersFile(EXAMPLE_TIERS, copy.profile, 1 / slowdown, join(tempDir(), 'tiers.json'));
-    const { input } = placementSetup(copy.model, tiers, PLAN_OPTIONS);
+    const speed = await measureDeviceSpeed(testbed, device);
+    const quota = deviceQuota(testbed, device, 0.2, speed.burst.speedFactor);
+    const tiers = testbedTiersFile(EXAMPLE_TIERS, copy.profile, speed.speedFactor, join(tempDir(), 'tiers.json'), quota);
+    // One request at a time, GAP_MS apart: at most 1000 / GAP_MS a second.
+    const options = { ...PLAN_OPTIONS, requestsPerS: 1000 / GAP_MS };
+    const { input } = placementSetup(copy.model, tiers, options);
     const { candidates } = planCandidates(input, { maxDrop: MAX_DROP });
     // The cut after stage 1, device → edge, both forwarding modes, re-costed at threshold 0: every sample goes on to
     // the edge, so that the mean is the hop's (link, frames, the edge's compute) rather than one exit's few ms.
@@ -71,7 +75,7 @@ describe('the planner’s expected latency against the testbed', { skip: needsTe
       const c = candidates.find((x) => !x.reference && x.forward === forward && x.tiers.join() === 'device,edge' && x.cuts.join() === '1')!;
       const point = { thresholds: [0], exitShare: [0, 1] };
       const hops = [input.route(0, 1)!];
-      const figures = placementFigures(input.spec, input.modelId, { cuts: [1], tiers: [input.tiers[0], input.tiers[1]], hops, forward }, point, PLAN_OPTIONS);
+      const figures = placementFigures(input.spec, input.modelId, { cuts: [1], tiers: [input.tiers[0], input.tiers[1]], hops, forward }, point, options);
       pair.push({ ...c, thresholds: [0], exitShare: [0, 1], figures });
     }
   });
@@ -87,7 +91,7 @@ describe('the planner’s expected latency against the testbed', { skip: needsTe
       measured.push(m);
       const expected = c.figures.latencyMeanMs;
       t.diagnostic(
-        `${c.forward}: expected ${expected.toFixed(2)} ms, measured mean ${m.mean.toFixed(2)} (p50 ${m.p50.toFixed(2)}, p99 ${m.p99.toFixed(2)}): ${(m.mean / expected).toFixed(2)}x; ${m.throttled?.periods ?? '-'} throttled periods`,
+        `${c.forward}: expected ${expected.toFixed(2)} ms (device at its ${c.figures.speeds[0].mode} speed; ${c.figures.perExit[1].terms.requestMs.toFixed(2)} ms of request handling), measured mean ${m.mean.toFixed(2)} (p50 ${m.p50.toFixed(2)}, p99 ${m.p99.toFixed(2)}): ${(m.mean / expected).toFixed(2)}x; ${m.throttled?.periods ?? '-'} throttled periods`,
       );
       assert.equal(m.degraded, 0, `${c.forward}: degraded answers`);
       assert.ok(Math.abs(m.mean / expected - 1) <= TOLERANCE, `${c.forward}: measured ${m.mean} ms against ${expected} ms expected`);

@@ -12,6 +12,8 @@
  *   from the first byte written to the answer.
  * - `spin ITERATIONS`: a fixed arithmetic loop, timed after an untimed tenth of it (so the JIT has compiled it)
  *   → `{"ms":…,"cpuMs":…}`: wall-clock time and the CPU time the process got meanwhile.
+ * - `bursts ITERATIONS COUNT GAP_MS`: the same loop COUNT times, each after GAP_MS idle (after an untimed run) →
+ *   `{"ms":[…],"cpuMs":[…]}`: short bursts, each starting with whatever budget a CPU quota grants after idling.
  *
  * @module
  */
@@ -101,6 +103,19 @@ function spin(iterations: number): { ms: number; cpuMs: number } {
   return { ms, cpuMs: (used.user + used.system) / 1000 };
 }
 
+async function bursts(iterations: number, count: number, gapMs: number): Promise<{ ms: number[]; cpuMs: number[] }> {
+  spin(iterations);
+  const ms: number[] = [];
+  const cpuMs: number[] = [];
+  for (let i = 0; i < count; i++) {
+    await new Promise((done) => setTimeout(done, gapMs));
+    const run = spin(iterations);
+    ms.push(run.ms);
+    cpuMs.push(run.cpuMs);
+  }
+  return { ms, cpuMs };
+}
+
 async function main(argv: string[]): Promise<void> {
   const [mode, ...args] = argv;
   if (mode === 'echo') serve(args[0], (socket) => socket.pipe(socket));
@@ -110,7 +125,8 @@ async function main(argv: string[]): Promise<void> {
   else if (mode === 'spin') {
     spin(Math.ceil(Number(args[0]) / 10));
     print(spin(Number(args[0])));
-  } else throw new Error(`unknown probe mode '${mode}'; expected echo, sink, rtt, send or spin.`);
+  } else if (mode === 'bursts') print(await bursts(Number(args[0]), Number(args[1]), Number(args[2])));
+  else throw new Error(`unknown probe mode '${mode}'; expected echo, sink, rtt, send, spin or bursts.`);
 }
 
 await main(process.argv.slice(2));

@@ -8,7 +8,7 @@ import { layersFacts, networkFacts } from '../../src/spec/shapes.ts';
 import type { NetworkSpec } from '../../src/spec/types.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
 import { DEFAULT_TRAIN_OPTIONS, initFromBaseline, trainNetwork, type TrainMode } from '../../src/train/index.ts';
-import { alexnet, bAlexnet, bResnet, bResnet110, bResnet20, listZoo, resnet, resnet110, resnet20, zooModel } from '../../src/zoo/index.ts';
+import { alexnet, bAlexnet, bConvnet, bLenet, bResnet, bResnet110, bResnet20, listZoo, resnet, resnet110, resnet20, zooModel } from '../../src/zoo/index.ts';
 import { branchy, randomBatch } from '../helpers.ts';
 
 /** Output shape of exit head `exit` (from 0) up to and including its flatten layer: the classifier's input size. */
@@ -28,6 +28,18 @@ describe('zoo', () => {
       if (entry.baseline) assert.equal(zooModel(entry.baseline).build().exits.length, 1);
     }
     for (const name of ['b-alexnet', 'alexnet', 'b-resnet110', 'resnet110', 'b-resnet20', 'resnet20']) assert.ok(zooModel(name));
+  });
+
+  it('B-ConvNet cuts at 15x15x16 features (B-LeNet: 30x30x5), with four convolutions to its final exit (B-LeNet: three)', () => {
+    const facts = networkFacts(bConvnet());
+    assert.deepEqual(
+      facts.stages.map((s) => s.output),
+      [[15, 15, 16], [128]],
+    );
+    assert.deepEqual(networkFacts(bLenet()).stages[0].output, [30, 30, 5]);
+    const convs = (spec: NetworkSpec) => spec.stages.flatMap((st) => st.layers).filter((l) => l.type === 'conv2d').length;
+    assert.equal(convs(bConvnet()), 4);
+    assert.equal(convs(bLenet()), 3);
   });
 
   it('B-AlexNet has the shapes alex_cifar10.py implies: 16x16x64 | 8x8x96 | 128; fc inputs 512, 128, 1024', () => {

@@ -9,6 +9,7 @@ import { openModel } from '../../open/open-model.ts';
 import { addEngineOptions, engineOptions } from '../engine-options.ts';
 import { positiveInt, positiveNumber, share } from '../parse.ts';
 import { formatTable, ms, percent } from '../../report/text-table.ts';
+import type { RequestCost } from '../../cascade/request-cost.ts';
 
 /** Reads the one constraint the user gave. */
 function constraintFrom(o: Record<string, unknown>): { constraint: OperatingConstraint | GuardedConstraint; text: string } {
@@ -76,7 +77,17 @@ export function calibrateCommand(): Command {
         .option('--min-accuracy <share>', 'cheapest point with at least this validation accuracy (e.g. 0.985)', share('--min-accuracy'))
         .option('--profile-samples <n>', 'samples timed one at a time for the cost profile', positiveInt('--profile-samples'), 200)
         .option('--batch-size <n>', 'batch size of the batched cost profile', positiveInt('--batch-size'), 256)
-        .option('--profile-out <file>', "also write this machine's tier profile (stage, exit and frame costs) for 'branchy plan --tiers'")
+        .option(
+          '--profile-out <file>',
+          "also write this machine's tier profile (stage, exit and frame costs, and the cost of a lone HTTP request outside the model) for 'branchy plan --tiers'",
+        )
+        .option(
+          '--request-samples <n>',
+          'with --profile-out: single-sample requests timed per body kind (JSON, binary) for the per-request cost',
+          positiveInt('--request-samples'),
+          40,
+        )
+        .option('--request-gap-ms <ms>', 'with --profile-out: idle time before each timed request', positiveNumber('--request-gap-ms', true), 50)
         .option('--json', 'print the front and choice as JSON', false),
     ),
   ).action(async (dir: string, o: Record<string, unknown>) => {
@@ -93,16 +104,22 @@ export function calibrateCommand(): Command {
       profile: { batch1Samples: o.profileSamples as number, batchSize: o.batchSize as number },
       allowClassMismatch: o.allowClassMismatch as boolean,
     });
-    net.dispose();
     const { profile, tableSeconds, searchSeconds } = calibration;
     const stored = calibration.front;
     updateManifest(dir, (m) => ({ ...m, spec: { ...m.spec, policy: { criterion: criterion.name, thresholds: chosen.thresholds } }, calibration }));
-    if (o.profileOut !== undefined) {
-      const [{ measureCodecCost }, { tierProfileOf, writeTierProfile }] = await Promise.all([
-        import('../../cascade/codec-cost.ts'),
-        import('../../cascade/tier-profile.ts'),
-      ]);
-      writeTierProfile(o.profileOut as string, tierProfileOf(model.spec, profile, measureCodecCost({ classes: model.spec.classes.length })));
+    let request: RequestCost | undefined;
+    try {
+      if (o.profileOut !== undefined) {
+        const [{ measureCodecCost }, { tierProfileOf, writeTierProfile }, { measureRequestCost }] = await Promise.all([
+          import('../../cascade/codec-cost.ts'),
+          import('../../cascade/tier-profile.ts'),
+          import('../../cascade/request-cost.ts'),
+        ]);
+        request = await measureRequestCost(net, validation, { requests: o.requestSamples as number, gapMs: o.requestGapMs as number });
+        writeTierProfile(o.profileOut as string, tierProfileOf(model.spec, profile, measureCodecCost({ classes: model.spec.classes.length }), request));
+      }
+    } finally {
+      net.dispose();
     }
     if (o.json) {
       process.stdout.write(`${JSON.stringify({ model: dir, ...calibration, chosenPoint: chosen }, null, 2)}\n`);
@@ -126,6 +143,11 @@ export function calibrateCommand(): Command {
         '',
         `chosen (*): ${text}: thresholds [${chosen.thresholds.map((t) => +t.toPrecision(4)).join(', ')}], validation accuracy ${percent(chosen.accuracy)}, predicted speed-up ${(finalCost / chosen.expectedCost).toFixed(2)}x`,
         `written to ${dir}/branchy.json${o.profileOut === undefined ? '' : ` and the tier profile to ${o.profileOut as string}`}; all-exits pass ${tableSeconds.toFixed(2)} s, front search ${(1000 * searchSeconds).toFixed(1)} ms`,
+        ...(request === undefined
+          ? []
+          : [
+              `per request outside the model (median of ${request.method.requests}, ${request.method.gapMs} ms apart, on loopback): JSON ${ms(request.json.overheadMs)} (round trip ${ms(request.json.roundTripMs)}, engine ${ms(request.json.engineMs)}), binary ${ms(request.frame.overheadMs)} (round trip ${ms(request.frame.roundTripMs)}, engine ${ms(request.frame.engineMs)})`,
+            ]),
       ].join('\n') + '\n',
     );
   });

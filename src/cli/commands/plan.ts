@@ -58,6 +58,12 @@ export function planCommand(): Command {
       positiveNumber('--max-wait-ms', true),
       0,
     )
+    .option(
+      '--requests-per-s <r>',
+      'requests per second offered to the first unit, which decides whether a tier under a CPU quota stays within its budget (default 0: one request alone)',
+      positiveNumber('--requests-per-s', true),
+      0,
+    )
     .option('--top <n>', 'show only the n best candidates that meet the constraint (default: every candidate)', positiveInt('--top'))
     .option('--json', 'print the candidates and the choice as JSON', false)
     .addHelpText('after', SCALING_HELP)
@@ -70,7 +76,7 @@ export function planCommand(): Command {
         import('../../cascade/plan.ts'),
       ]);
       const objective = o.objective as PlanObjective;
-      const options = { featureDtype: o.featureDtype as FeatureDtype, maxWaitMs: o.maxWaitMs as number };
+      const options = { featureDtype: o.featureDtype as FeatureDtype, maxWaitMs: o.maxWaitMs as number, requestsPerS: o.requestsPerS as number };
       const model = loadModelDir(dir);
       const { input, calibration, tiersFile, sources } = placementSetup(model, o.tiers as string, options);
       const { candidates, placements, skipped } = planner.planCandidates(input, constraint);
@@ -115,6 +121,12 @@ export function planCommand(): Command {
         (c, i, all) => c.reference && (o.top === undefined || c.point === best.point || all.filter((r) => r.reference).indexOf(c) < (o.top as number)),
       );
       const link = (l: (typeof tiersFile.links)[number]) => `${l.between[0]} ↔ ${l.between[1]} ${l.mbitPerS} Mbit/s, RTT ${l.rttMs} ms`;
+      const requestText = (s: (typeof sources)[number]) =>
+        s.request
+          ? `, per request ${s.request.json.toFixed(3)} ms (JSON) / ${s.request.frame.toFixed(3)} ms (binary) outside the model (median of ${s.request.requests}, ${s.request.gapMs} ms apart)`
+          : `, no per-request cost (${s.profile === 'model' ? "the model's profile has none" : 'the profile predates it'}: charged 0; measure one with 'branchy calibrate --profile-out')`;
+      const quotaText = (s: (typeof sources)[number]) =>
+        s.quota ? `; CPU quota ${s.quota.cpuShare} of a core per ${s.quota.periodMs} ms, burst speed factor ${s.quota.burstSpeedFactor}` : '';
       const power = (name: string) => {
         const p = tiersFile.tiers.find((t) => t.name === name)?.power;
         return p ? `; ${p.busyW} W busy, ${p.idleW} W idle, ${p.joulesPerByteSent} J/byte sent` : '';
@@ -125,14 +137,20 @@ export function planCommand(): Command {
           : `exact over the ${F} stored front points; with ${depth - 1} early exits a threshold vector off the front could do better under a placement's costs`;
       const perExit = best.figures.perExit.map((e) => {
         const t = e.terms;
-        return `  exit ${e.exit} (${best.tiers[e.unit]}, ${percent(best.exitShare[e.exit - 1], 1)} of samples): ${e.latencyMs.toFixed(2)} ms = compute ${t.computeMs.toFixed(3)} + frames ${t.codecMs.toFixed(3)} + transfer ${t.transferMs.toFixed(2)} + batching waits ${t.waitMs.toFixed(1)}; ${Math.round(e.sentBytes)} B sent; device ${e.deviceEnergyMj.toFixed(3)} mJ`;
+        return `  exit ${e.exit} (${best.tiers[e.unit]}, ${percent(best.exitShare[e.exit - 1], 1)} of samples): ${e.latencyMs.toFixed(2)} ms = compute ${t.computeMs.toFixed(3)} + frames ${t.codecMs.toFixed(3)} + requests ${t.requestMs.toFixed(3)} + transfer ${t.transferMs.toFixed(2)} + batching waits ${t.waitMs.toFixed(1)}; ${Math.round(e.sentBytes)} B sent; device ${e.deviceEnergyMj.toFixed(3)} mJ`;
       });
+      const speeds = best.figures.speeds
+        .filter((s) => s.mode !== 'fixed')
+        .map(
+          (s) =>
+            `  ${s.tier} at its ${s.mode} speed: ${s.busyPerPeriodMs!.toFixed(2)} ms busy per ${tiersFile.tiers.find((t) => t.name === s.tier)!.quota!.periodMs} ms period at ${options.requestsPerS} requests/s (at least one request), ${s.mode === 'burst' ? 'within' : 'beyond'} the quota's ${s.budgetMs!.toFixed(1)} ms`,
+        );
       const refBest = sorted.find((c) => c.reference && c.meets);
       const lines = [
         `${input.spec.name} (${dir}): ${F} operating points on the stored front (${calibration.validationCount} validation samples, criterion ${calibration.criterion}); features travel as ${options.featureDtype}, the first unit waits up to 2 ms to batch requests, each successor up to ${options.maxWaitMs} ms to batch frames`,
         ...sources.map(
           (s) =>
-            `  tier ${s.name}: ${s.profile === 'model' ? "the model's profile" : s.profile} (${s.measuredOn})${s.speedFactor === 1 ? '' : ` ÷ speed factor ${s.speedFactor}`}, frame costs ${s.codec === 'profile' ? 'from the profile' : 'measured here'}${power(s.name)}`,
+            `  tier ${s.name}: ${s.profile === 'model' ? "the model's profile" : s.profile} (${s.measuredOn})${s.speedFactor === 1 ? '' : ` ÷ speed factor ${s.speedFactor}`}${quotaText(s)}, frame costs ${s.codec === 'profile' ? 'from the profile' : 'measured here'}${requestText(s)}${power(s.name)}`,
         ),
         `  links: ${tiersFile.links.map(link).join('; ')}`,
         `${placements} placement${placements === 1 ? '' : 's'} × forwarding × ${F} points = ${plans} candidates (+${F} reference rows: the whole network on ${input.tiers[0].name}); ${exact}`,
@@ -146,6 +164,7 @@ export function planCommand(): Command {
         '',
         `best (*) by ${OBJECTIVE_WORDS[objective]} under ${text}: #${best.id} ${planner.unitsOf(best, depth)}, forwarding ${best.forward}, thresholds [${best.thresholds.map(short).join(', ')}], validation accuracy ${percent(best.accuracy)}`,
         ...perExit,
+        ...speeds,
         `(sorted by ${OBJECTIVE_WORDS[objective]}, those meeting the constraint first; '-': fails it; max/s: samples per second with full batches; ${o.top === undefined ? 'every candidate shown' : `the ${o.top as number} best of ${plans} shown`})`,
       ];
       if (refBest && planner.objectiveValue(refBest, objective) < planner.objectiveValue(best, objective)) {

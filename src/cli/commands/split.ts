@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { BranchyArgumentError } from '../../common/errors.ts';
 import { loadModelDir, readManifest } from '../../io/model-dir.ts';
+import { SHARED_ANSWERS, type SharedAnswers } from '../../io/shared-successor.ts';
 import { formatTable } from '../../report/text-table.ts';
 import { positiveIntList } from '../parse.ts';
 
@@ -17,6 +18,12 @@ export function splitCommand(): Command {
       positiveIntList('--at'),
     )
     .option('--successor-name <name>', "a shared successor's unit name", 'successor')
+    .addOption(
+      new Option(
+        '--answers <space>',
+        "a shared successor's class space: 'front' (each front answers in its own classes) or 'union' (every front in the successor's union of classes) (default: front)",
+      ).choices([...SHARED_ANSWERS]),
+    )
     .option('--names <name,...>', 'one name per unit (default unit1, unit2, …)')
     .requiredOption('--out <dir>', 'plan directory to write')
     .addOption(
@@ -26,6 +33,9 @@ export function splitCommand(): Command {
     )
     .action(async (dir: string, o: Record<string, unknown>) => {
       if (readManifest(dir).shared !== undefined) return splitShared(dir, o);
+      if (o.answers !== undefined) {
+        throw new BranchyArgumentError('CLI_CONFLICTING_OPTIONS', `'${dir}' is not a shared successor; --answers is for one ('branchy train-successor').`);
+      }
       if (o.at === undefined) throw new BranchyArgumentError('CLI_BAD_OPTION', 'give --at: the last stage of every unit but the last (e.g. --at 1).');
       const { splitModel, writePlan } = await import('../../cascade/plan.ts');
       const model = loadModelDir(dir);
@@ -58,22 +68,25 @@ async function splitShared(dir: string, o: Record<string, unknown>): Promise<voi
     );
   }
   const { writeSharedPlan } = await import('../../cascade/shared-plan.ts');
-  const plan = writeSharedPlan(dir, o.out as string, { successorName: o.successorName as string });
+  const plan = writeSharedPlan(dir, o.out as string, { successorName: o.successorName as string, answers: o.answers as SharedAnswers | undefined });
   const s = plan.successor;
+  const space = plan.answers === 'union' ? `the union of ${s.classes.length} classes` : "each front's classes";
   process.stdout.write(
-    `${plan.model} (model id ${plan.modelId.slice(0, 12)}…) shared by ${plan.fronts.length} front(s) in ${o.out as string}\n\n${formatTable([
-      ['unit', 'network', 'stages', 'takes', 'input', 'sends', 'classes', 'hands on to'],
-      ...plan.fronts.map((f) => [
-        f.name,
-        f.network,
-        `1..${f.cut} + adapter`,
-        'input',
-        f.inputShape.join('×'),
-        s.inputShape.join('×'),
-        `${f.classes.length}`,
-        s.name,
-      ]),
-      [s.name, plan.model, `1..${s.stages}`, 'features', s.inputShape.join('×'), '-', `${s.classes.length}`, '-'],
-    ])}\n`,
+    `${plan.model} (model id ${plan.modelId.slice(0, 12)}…) shared by ${plan.fronts.length} front(s) in ${o.out as string}, answering in ${space}\n\n${formatTable(
+      [
+        ['unit', 'network', 'stages', 'takes', 'input', 'sends', 'classes', 'hands on to'],
+        ...plan.fronts.map((f) => [
+          f.name,
+          f.network,
+          `1..${f.cut} + adapter`,
+          'input',
+          f.inputShape.join('×'),
+          s.inputShape.join('×'),
+          `${plan.answers === 'union' ? s.classes.length : f.classes.length}`,
+          s.name,
+        ]),
+        [s.name, plan.model, `1..${s.stages}`, 'features', s.inputShape.join('×'), '-', `${s.classes.length}`, '-'],
+      ],
+    )}\n`,
   );
 }

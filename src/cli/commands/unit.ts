@@ -47,7 +47,7 @@ export function unitCommand(): Command {
         )
         .option(
           '--slo-ms <ms>',
-          "first unit only: hold this p99 latency over the link to the successor by moving along the plan's calibrated front as the link's round trip and bandwidth change (the model must have been calibrated before the split or plan)",
+          "first unit only: hold this p99 latency over the link to the successor by moving along the plan's calibrated front as the link's round trip and bandwidth change (the model must have been calibrated before the split or plan; a shared successor's plan carries each front's)",
           positiveNumber('--slo-ms'),
         )
         .option(

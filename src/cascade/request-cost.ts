@@ -1,0 +1,189 @@
+/**
+ * What one HTTP request costs a unit outside its model: reading and parsing the request, the micro-batcher's
+ * hand-off, building and writing the answer, and the client's side of the round trip. Measured by real requests
+ * over loopback to a server of the network (the `branchy serve` predict route a first unit serves), sent one at a
+ * time at an idle pace, minus the engine time of the same requests.
+ *
+ * @module
+ */
+import { Agent, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Batch, LoadedNetwork } from '../engine/types.ts';
+import type { LabelledSamples } from '../infer/index.ts';
+import { runEarlyExit } from '../infer/runner.ts';
+import type { ModelManifest } from '../io/model-dir.ts';
+import type { HostRun, InferenceHost } from '../serve/inference-host.ts';
+import { createServer } from '../serve/server.ts';
+import { encodeInputsFrame } from '../serve/wire.ts';
+
+/** One body kind's figures, in ms per request. */
+export interface RequestCostFigures {
+  /** The median over requests of (round trip − engine time): what the planner charges. */
+  overheadMs: number;
+  meanMs: number;
+  p95Ms: number;
+  /** The median round trip and the median engine time of the same requests. */
+  roundTripMs: number;
+  engineMs: number;
+}
+
+/** How a request cost was measured. */
+export interface RequestCostMethod {
+  /** What was asked, in words. */
+  route: string;
+  /** Timed requests per body kind, after `warmup` untimed ones. */
+  requests: number;
+  warmup: number;
+  /** Idle time before each timed request, ms. */
+  gapMs: number;
+  /** The server's micro-batching wait during the measurement (0: the planner charges the wait apart). */
+  maxWaitMs: number;
+}
+
+/** A tier's per-request cost, as a tier profile stores it. */
+export interface RequestCost {
+  /** A predict request with one sample as JSON (`{"inputs": [[…]]}`), answered as JSON: what a client sends the first unit. */
+  json: RequestCostFigures;
+  /** The same with one sample as a binary tensor frame: the nearest to a features frame a successor takes. */
+  frame: RequestCostFigures;
+  method: RequestCostMethod;
+}
+
+/** How {@link measureRequestCost} measures. */
+export interface RequestCostOptions {
+  /** Timed requests per body kind (default 40). */
+  requests?: number;
+  /** Idle time before each timed request, ms (default 50). */
+  gapMs?: number;
+  /** Untimed requests first, back to back (default 10). */
+  warmup?: number;
+  /** The server's micro-batching wait (default 0: the planner charges the wait apart). */
+  maxWaitMs?: number;
+}
+
+/** Runs the early-exit runner on the calling thread and keeps each batch's engine time; leaves the network open. */
+class TimedHost implements InferenceHost {
+  readonly runtime: string;
+  readonly runs: number[] = [];
+  private readonly net: LoadedNetwork;
+
+  constructor(net: LoadedNetwork) {
+    this.net = net;
+    this.runtime = net.runtime;
+  }
+
+  async run(x: Batch, thresholds: readonly number[]): Promise<HostRun> {
+    const started = performance.now();
+    const { results } = await runEarlyExit(this.net, x, { thresholds });
+    const runMs = performance.now() - started;
+    this.runs.push(runMs);
+    return { results, runMs };
+  }
+
+  async close(): Promise<void> {}
+}
+
+function post(agent: Agent, port: number, path: string, body: Uint8Array, type: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const req = request({ agent, host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': type, 'content-length': body.length } }, (res) => {
+      res.on('data', () => {});
+      res.on('error', reject);
+      res.on('end', () => {
+        if (res.statusCode !== 200) reject(new Error(`the request-cost probe was answered ${res.statusCode}`));
+        else resolve(performance.now() - started);
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+function figures(roundTrips: readonly number[], engine: readonly number[]): RequestCostFigures {
+  const at = (xs: readonly number[], q: number) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))];
+  };
+  const median = (xs: readonly number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  };
+  const over = roundTrips.map((ms, i) => Math.max(0, ms - engine[i]));
+  return {
+    overheadMs: median(over),
+    meanMs: over.reduce((a, b) => a + b, 0) / over.length,
+    p95Ms: at(over, 0.95),
+    roundTripMs: median(roundTrips),
+    engineMs: median(engine),
+  };
+}
+
+/**
+ * Measures what a lone request costs outside the model on this machine: starts the predict route's server
+ * (`createServer`, as `branchy serve` and a first unit run it) on 127.0.0.1 in this process, over `net` on this
+ * thread with no batching wait, and sends it single samples of `samples` one at a time over a keep-alive connection,
+ * `gapMs` apart, first as JSON and then as binary tensor frames. Each request's cost is its round trip as the client
+ * saw it less the engine time the server spent on it (the runner's own timer); client and server share this
+ * process, so the figure is both sides' work on one machine, without a network. Takes about
+ * `2 × requests × gapMs` ms.
+ *
+ * @throws Error when the server answers a probe with anything but 200.
+ */
+export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSamples, options: RequestCostOptions = {}): Promise<RequestCost> {
+  const requests = options.requests ?? 40;
+  const gapMs = options.gapMs ?? 50;
+  const warmup = options.warmup ?? 10;
+  const maxWaitMs = options.maxWaitMs ?? 0;
+  const spec = net.spec;
+  const host = new TimedHost(net);
+  const name = spec.name.replace(/[^A-Za-z0-9._-]/g, '-') || 'model';
+  const manifest: ModelManifest = { format: 'branchy-model/1', spec, weights: {} };
+  const server = createServer([{ name, dir: name, manifest, host }], { maxWaitMs });
+  await server.app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (server.app.server.address() as AddressInfo).port;
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const path = `/v1/models/${encodeURIComponent(name)}/predict`;
+  const per = samples.x.length / samples.count;
+  const sample = (i: number) => samples.x.slice((i % samples.count) * per, ((i % samples.count) + 1) * per);
+  const bodies = {
+    json: (i: number) => ({ body: Buffer.from(JSON.stringify({ inputs: [Array.from(sample(i))] })), type: 'application/json' }),
+    frame: (i: number) => ({ body: encodeInputsFrame(sample(i), [1, ...spec.input.shape]), type: 'application/octet-stream' }),
+  };
+  try {
+    const measure = async (kind: keyof typeof bodies): Promise<RequestCostFigures> => {
+      for (let i = 0; i < warmup; i++) {
+        const { body, type } = bodies[kind](i);
+        await post(agent, port, path, body, type);
+      }
+      const roundTrips: number[] = [];
+      const engine: number[] = [];
+      for (let i = 0; i < requests; i++) {
+        const { body, type } = bodies[kind](warmup + i);
+        await sleep(gapMs);
+        const before = host.runs.length;
+        roundTrips.push(await post(agent, port, path, body, type));
+        engine.push(host.runs.slice(before).reduce((a, b) => a + b, 0));
+      }
+      return figures(roundTrips, engine);
+    };
+    const json = await measure('json');
+    const frame = await measure('frame');
+    return {
+      json,
+      frame,
+      method: {
+        route: 'POST /v1/models/NAME/predict of one sample on 127.0.0.1, client and server (fastify, inference on its thread) in one process',
+        requests,
+        warmup,
+        gapMs,
+        maxWaitMs,
+      },
+    };
+  } finally {
+    agent.destroy();
+    await server.close();
+  }
+}
