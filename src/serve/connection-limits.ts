@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { maxHeaderSize, STATUS_CODES, type ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ServeErrorCode } from './errors.ts';
-import { DEFAULT_LINGER, lingerOnClose, type LingerLimits } from './linger.ts';
+import { DEFAULT_LINGER, isLingering, lingerOnClose, type LingerLimits } from './linger.ts';
 import type { Counter, Gauge, MetricsRegistry } from './metrics.ts';
 
 /** Timeouts and limits per connection; every field has a default. */
@@ -65,6 +65,17 @@ export function connectionErrorReply(error: ConnectionError, limits: Required<Co
   return { status: 400, code: 'SERVE_BAD_HTTP', message: `the request is not valid HTTP/1.1: ${why}${error.code ? ` (${error.code})` : ''}.` };
 }
 
+/** The replies of requests whose connection a guard answered and counted itself (a body that timed out). */
+const answeredByGuard = new WeakSet<object>();
+
+/**
+ * True when a connection guard has answered and counted this reply's request itself (408 for a body that did not
+ * arrive in time): the route then sees the request cut off, and must not count it a second time.
+ */
+export function answeredByConnectionGuard(reply: object): boolean {
+  return answeredByGuard.has(reply);
+}
+
 /** The metric families of {@link ConnectionGuard}, rendered with the server's others on `/metrics`. */
 interface ConnectionMetrics {
   open: Gauge;
@@ -73,9 +84,12 @@ interface ConnectionMetrics {
 }
 
 function connectionMetrics(registry: MetricsRegistry): ConnectionMetrics {
+  const dropped = registry.counter('branchy_connections_dropped_total', 'Connections closed as soon as they were accepted, being beyond --max-connections.');
+  // Shown as 0 from the start, so that a scrape before the first drop has a series to take a rate of.
+  dropped.inc({}, 0);
   return {
     open: registry.gauge('branchy_connections_open', 'Client connections open now.'),
-    dropped: registry.counter('branchy_connections_dropped_total', 'Connections closed as soon as they were accepted, being beyond --max-connections.'),
+    dropped,
     errors: registry.counter(
       'branchy_connection_errors_total',
       'Connections answered and closed before a route saw their request (timeouts, malformed HTTP), by error code.',
@@ -123,9 +137,18 @@ export function connectionGuard(given: ConnectionLimits | undefined, registry: M
   const clientErrorHandler = (error: ConnectionError, socket: Socket): void => {
     // A reset connection has nothing left to answer; nor has one whose reply is already under way.
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    // A client gone before its body was complete: the route that has its request counts it (SERVE_BODY_INCOMPLETE),
+    // or its reply was already sent before the body was read (a 413, lingering); either way it is neither answered
+    // again here nor counted as a connection error.
+    const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+    if (error.code === 'HPE_INVALID_EOF_STATE' && (inProgress || isLingering(socket))) {
+      socket.destroy();
+      return;
+    }
     const { status, code, message } = connectionErrorReply(error, limits);
     metrics.errors.inc({ code });
-    if (socket.writable && (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent !== true) {
+    if (inProgress) answeredByGuard.add(inProgress);
+    if (socket.writable && inProgress?.headersSent !== true) {
       const body = JSON.stringify({ code, message });
       socket.write(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

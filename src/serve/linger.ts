@@ -27,6 +27,11 @@ const CHECK_MS = 50;
 
 const lingering = new WeakSet<Socket>();
 
+/** True once a lingering close is armed on `socket`: its reply is sent, and what the client still sends is discarded. */
+export function isLingering(socket: Socket): boolean {
+  return lingering.has(socket);
+}
+
 /**
  * Arms a lingering close on the socket of `request`, whose reply is being sent before its body was read. The
  * reply must carry `Connection: close`: Node then calls the socket's `destroySoon` when the reply is written,

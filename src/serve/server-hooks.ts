@@ -6,6 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { answeredByConnectionGuard } from './connection-limits.ts';
 import { BranchyServeError, errorReply } from './errors.ts';
 import type { ModelRuntime } from './model-runtime.ts';
 import { PREDICT_ROUTE } from './routes.ts';
@@ -28,6 +29,8 @@ export function installErrorReplies(app: FastifyInstance, metrics: ServerMetrics
     const { status, body, retryAfterSeconds } = errorReply(error);
     if (body.code === 'SERVE_BODY_TOO_LARGE')
       body.message = `the request body is larger than this server's limit of ${app.initialConfig.bodyLimit} bytes (--body-limit).`;
+    // A request whose body timed out was answered and counted by the connection guard; here it is only cut off.
+    if (answeredByConnectionGuard(reply.raw)) return reply.code(status).send(body);
     metrics.errors.inc({ code: body.code });
     // Client errors and load shedding are expected traffic, so only debug logs them; anything else is a fault.
     if (status >= 500 && !(error instanceof BranchyServeError)) request.log.error({ err: error }, body.message);

@@ -89,6 +89,26 @@ describe('oversized bodies get a readable 413', () => {
     }
   });
 
+  it('a client that reads its 413 and stops sending halfway is not counted again as a connection error', async () => {
+    const badHttp = async () =>
+      Number(/^branchy_connection_errors_total\{code="SERVE_BAD_HTTP"\} (\d+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+    const start = await badHttp();
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    socket.on('error', () => {});
+    let reply = '';
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+      // The whole reply read: the client gives up on the rest of its body and closes its side.
+      if (reply.includes('}')) socket.end();
+    });
+    socket.write(`POST /v1/models/${MODEL}/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${5 * MiB}\r\n\r\n`);
+    socket.write(Buffer.alloc(MiB, 32));
+    await closed;
+    assert.match(reply, /^HTTP\/1\.1 413 /);
+    assert.equal(await badHttp(), start, 'one 413, counted once as SERVE_BODY_TOO_LARGE');
+  });
+
   it('a client that never stops sending is closed within the lingering time', async () => {
     const socket = connect(Number(new URL(url).port), '127.0.0.1');
     socket.on('error', () => {});

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import type { BranchyServer } from '../../src/serve/index.ts';
 import { digits, listen, predictJson, served, type InProcessModel } from './fixtures.ts';
@@ -14,6 +15,17 @@ function rawClient(url: string): { socket: Socket; closed: Promise<string> } {
   let received = '';
   socket.on('data', (chunk) => (received += chunk.toString()));
   return { socket, closed: new Promise((resolve) => socket.once('close', () => resolve(received))) };
+}
+
+/** The error counts a slow or vanishing client can move, from the server's `/metrics`. */
+async function errorCounts(url: string): Promise<{ incomplete: number; badHttp: number; timeouts: number }> {
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  const series = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? 0);
+  return {
+    incomplete: series(/^branchy_http_errors_total\{code="SERVE_BODY_INCOMPLETE"\} (\d+)$/m),
+    badHttp: series(/^branchy_connection_errors_total\{code="SERVE_BAD_HTTP"\} (\d+)$/m),
+    timeouts: series(/^branchy_connection_errors_total\{code="SERVE_REQUEST_TIMEOUT"\} (\d+)$/m),
+  };
 }
 
 describe('slow and idle clients are bounded by the connection limits', () => {
@@ -47,7 +59,8 @@ describe('slow and idle clients are bounded by the connection limits', () => {
     );
   });
 
-  it('a body trickled a byte at a time is cut off after the request timeout', async () => {
+  it('a body trickled a byte at a time is cut off after the request timeout, and counted once, as a timeout', async () => {
+    const start = await errorCounts(url);
     const { socket, closed } = rawClient(url);
     socket.write(`POST /v1/models/${MODEL}/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 10000\r\n\r\n`);
     const trickle = setInterval(() => socket.writable && socket.write(' '), 20);
@@ -55,6 +68,8 @@ describe('slow and idle clients are bounded by the connection limits', () => {
     clearInterval(trickle);
     assert.match(received, /^HTTP\/1\.1 408 /);
     assert.match(received, /"code":"SERVE_REQUEST_TIMEOUT"/);
+    await sleep(100);
+    assert.deepEqual(await errorCounts(url), { ...start, timeouts: start.timeouts + 1 }, 'the route that saw the body cut off counts nothing');
   });
 
   it('a request that is not HTTP gets 400 SERVE_BAD_HTTP as JSON, and the connection errors are counted by code', async () => {
@@ -67,6 +82,20 @@ describe('slow and idle clients are bounded by the connection limits', () => {
     assert.match(metrics, /^branchy_connection_errors_total\{code="SERVE_BAD_HTTP"\} [1-9]/m);
     assert.match(metrics, /^branchy_connection_errors_total\{code="SERVE_REQUEST_TIMEOUT"\} [1-9]/m);
     assert.match(metrics, /^branchy_connections_open [1-9]/m, 'the connection that fetched the metrics is open');
+    assert.match(metrics, /^branchy_connections_dropped_total 0$/m, 'no connection was dropped, and the series is there before the first');
+  });
+
+  it('a client gone in the middle of its body is counted once, as SERVE_BODY_INCOMPLETE, not also as a connection error', async () => {
+    const start = await errorCounts(url);
+    for (const leave of ['end', 'destroy'] as const) {
+      const { socket, closed } = rawClient(url);
+      socket.write(`POST /v1/models/${MODEL}/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 10000\r\n\r\n{"inputs": [[0,0,`);
+      setTimeout(() => (leave === 'end' ? socket.end() : socket.destroy()), 20);
+      await closed;
+    }
+    let now = await errorCounts(url);
+    for (let i = 0; i < 100 && now.incomplete < start.incomplete + 2; i++) now = (await sleep(20), await errorCounts(url));
+    assert.deepEqual(now, { ...start, incomplete: start.incomplete + 2 });
   });
 
   it('an idle keep-alive connection is closed after the keep-alive timeout', async () => {
