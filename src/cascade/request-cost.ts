@@ -10,9 +10,8 @@ import { Agent, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Batch, LoadedNetwork } from '../engine/types.ts';
 import type { LabelledSamples } from '../infer/index.ts';
-import { runEarlyExit } from '../infer/runner.ts';
 import type { ModelManifest } from '../io/model-dir.ts';
-import type { HostRun, InferenceHost } from '../serve/inference-host.ts';
+import { InThreadHost, type HostRun, type InferenceHost } from '../serve/inference-host.ts';
 import { createServer } from '../serve/server.ts';
 import { encodeInputsFrame } from '../serve/wire.ts';
 
@@ -61,23 +60,21 @@ export interface RequestCostOptions {
   maxWaitMs?: number;
 }
 
-/** Runs the early-exit runner on the calling thread and keeps each batch's engine time; leaves the network open. */
+/** An in-thread host that keeps each batch's engine time; closing it leaves the network open for the caller. */
 class TimedHost implements InferenceHost {
   readonly runtime: string;
   readonly runs: number[] = [];
-  private readonly net: LoadedNetwork;
+  private readonly inner: InThreadHost;
 
   constructor(net: LoadedNetwork) {
-    this.net = net;
+    this.inner = new InThreadHost(net);
     this.runtime = net.runtime;
   }
 
   async run(x: Batch, thresholds: readonly number[]): Promise<HostRun> {
-    const started = performance.now();
-    const { results } = await runEarlyExit(this.net, x, { thresholds });
-    const runMs = performance.now() - started;
-    this.runs.push(runMs);
-    return { results, runMs };
+    const run = await this.inner.run(x, thresholds);
+    this.runs.push(run.runMs);
+    return run;
   }
 
   async close(): Promise<void> {}

@@ -1,47 +1,23 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readPlan, splitModel, writePlan } from '../../src/cascade/plan.ts';
 import { mnistSplits, subset } from '../../src/data/index.ts';
-import { exportNetwork } from '../../src/engine/ort/index.ts';
 import { loadOnnxruntimeNode } from '../../src/engine/ort/node-engine.ts';
 import type { Batch, LoadedNetwork } from '../../src/engine/types.ts';
 import { runAllExits } from '../../src/infer/all-exits.ts';
 import { loadModelDir, modelIdOf } from '../../src/io/model-dir.ts';
-import { importOnnxDir } from '../../src/open/import-onnx.ts';
 import { openModel } from '../../src/open/open-model.ts';
 import { addExits } from '../../src/train/add-exits.ts';
 import { DEFAULT_TRAIN_OPTIONS } from '../../src/train/index.ts';
-import { restage, trunkCut } from '../../src/train/trunk-cut.ts';
 import { tempDir } from '../helpers.ts';
+import { importedLenetChain } from '../train/lenet-chain.ts';
 import { quantileScore } from './seeded-resnet.ts';
 import { expectSame, startUnit, type RunningUnit } from './units.ts';
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
-/** LeNet's trunk as three ONNX segments from our exporter with only its classifier: a trunk imported with --no-exits. */
-async function importedLenetChain(): Promise<string> {
-  const lenet = loadModelDir('models/lenet-mnist');
-  const segments = restage(lenet, await trunkCut(lenet), [1, 6]);
-  const pieces = exportNetwork({
-    spec: { ...segments.spec, exits: segments.spec.exits.map((e, i) => (i < 2 ? { layers: [] } : e)) },
-    weights: segments.weights,
-  });
-  const dir = tempDir();
-  pieces.stages.forEach((bytes, i) => writeFileSync(join(dir, `stage_${i + 1}.onnx`), bytes));
-  writeFileSync(join(dir, 'exit_3.onnx'), pieces.exits[2]);
-  await importOnnxDir(dir, await loadOnnxruntimeNode(), {
-    classes: lenet.spec.classes,
-    inputShape: [28, 28, 1],
-    inputLayout: 'nhwc',
-    exitOutput: 'probs',
-    criterion: 'entropy',
-    noExits: true,
-  });
-  return dir;
-}
 
 describe('split of an imported ONNX chain with exits added (import-onnx --no-exits, add-exits, split)', () => {
   let chain: string;

@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { calibrateNetwork } from '../../src/calibrate/index.ts';
 import { mnistSplits, subset, type DatasetSplits } from '../../src/data/index.ts';
-import { exportNetwork } from '../../src/engine/ort/index.ts';
 import { loadOnnxruntimeNode } from '../../src/engine/ort/node-engine.ts';
 import { useBackend } from '../../src/engine/tfjs/index.ts';
 import { getCriterion } from '../../src/exit/index.ts';
 import { evaluateExits } from '../../src/infer/index.ts';
 import { loadModelDir, loadTrainState } from '../../src/io/index.ts';
 import { exportModelDirOnnx } from '../../src/open/export-onnx.ts';
-import { importOnnxDir } from '../../src/open/import-onnx.ts';
 import { openModel } from '../../src/open/open-model.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
 import type { NetworkSpec } from '../../src/spec/types.ts';
@@ -22,6 +20,7 @@ import { trainHead } from '../../src/train/head-training.ts';
 import { DEFAULT_TRAIN_OPTIONS } from '../../src/train/index.ts';
 import { restage, trunkCut } from '../../src/train/trunk-cut.ts';
 import { maxAbsDiff, stripes, tempDir } from '../helpers.ts';
+import { importedLenetChain } from './lenet-chain.ts';
 
 const LENET = 'models/lenet-mnist';
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -185,24 +184,7 @@ describe('add-exits', () => {
   describe('on an imported ONNX trunk (import-onnx --no-exits)', () => {
     let chain: string;
     before(async () => {
-      // LeNet's trunk cut into three segments and written by our exporter with its exits dropped but the classifier.
-      const lenet = loadModelDir(LENET);
-      const segments = restage(lenet, await trunkCut(lenet), [1, 6]);
-      const pieces = exportNetwork({
-        spec: { ...segments.spec, exits: segments.spec.exits.map((e, i) => (i < 2 ? { layers: [] } : e)) },
-        weights: segments.weights,
-      });
-      chain = tempDir();
-      pieces.stages.forEach((bytes, i) => writeFileSync(join(chain, `stage_${i + 1}.onnx`), bytes));
-      writeFileSync(join(chain, 'exit_3.onnx'), pieces.exits[2]);
-      await importOnnxDir(chain, await loadOnnxruntimeNode(), {
-        classes: lenet.spec.classes,
-        inputShape: [28, 28, 1],
-        inputLayout: 'nhwc',
-        exitOutput: 'probs',
-        criterion: 'entropy',
-        noExits: true,
-      });
+      chain = await importedLenetChain();
     });
 
     it('imports as one stage of three segments; --cut is refused', async () => {

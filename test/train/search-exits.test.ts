@@ -30,7 +30,7 @@ describe('search-exits', () => {
     net.dispose();
   });
 
-  it('on an easy task where every position classifies well, chooses the earliest (the cheapest to reach) and writes it with its thresholds', async () => {
+  it('on an easy task where every position classifies well, chooses the cheapest set by the measured costs and writes it with its thresholds', async () => {
     const out = tempDir();
     const outcome = await searchExits({
       from: trunk,
@@ -52,7 +52,22 @@ describe('search-exits', () => {
     );
     for (const c of outcome.candidates) assert.ok(c.validationAccuracy > 0.9, `${c.head} at ${c.position}: ${c.validationAccuracy}`);
     assert.ok(outcome.candidates[2].trunkMs > outcome.candidates[0].trunkMs);
-    assert.equal(outcome.chosen[0].position, 1);
+    // Which position is cheapest is for this machine's measured costs to say (a test cannot fix it): the chosen set
+    // must be at least as cheap, by those same costs, as every exit alone that the search compared (those no other
+    // head at its position beats on both accuracy and cost), and answer most samples early.
+    const compared = outcome.candidates.filter(
+      (c) =>
+        !outcome.candidates.some(
+          (d) =>
+            d !== c &&
+            d.position === c.position &&
+            d.validationAccuracy >= c.validationAccuracy &&
+            d.headMs <= c.headMs &&
+            (d.validationAccuracy > c.validationAccuracy || d.headMs < c.headMs),
+        ),
+    );
+    for (const c of compared) assert.ok(outcome.point.expectedCost <= c.alone.expectedMs + 1e-12, `${c.head} at ${c.position} alone is cheaper`);
+    assert.ok(outcome.chosen.length >= 1 && outcome.chosen.every((c) => c.chosen));
     assert.ok(outcome.point.exitShare[0] > 0.5, `leaving at exit 1: ${outcome.point.exitShare[0]}`);
     // Priced against the trunk alone; whether it is cheaper in wall-clock time is for a benchmark, not a test.
     assert.ok(Math.abs(outcome.point.expectedCost * outcome.point.speedUp - outcome.trunk.ms) < 1e-9);
