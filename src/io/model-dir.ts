@@ -302,6 +302,20 @@ function encodeTrainState(state: SavedTrainState): Uint8Array {
 }
 
 /**
+ * Puts one weight file per stage and exit head into a commit and returns their manifest entries; without
+ * `keepEmpty`, a piece without weights (an imported stage, whose ONNX files hold it) gets no file.
+ */
+function putWeights(commit: ModelDirCommit, model: ModelSource, keepEmpty: boolean): Record<string, FileEntry> {
+  const weights: Record<string, FileEntry> = {};
+  for (const [file, tensors] of groupWeights(model.spec, model.weights)) {
+    if (!keepEmpty && Object.keys(tensors).length === 0) continue;
+    const { file: stored, ...entry } = commit.put(file, encodeFrame(tensors, { model: model.spec.name }));
+    weights[stored] = entry;
+  }
+  return weights;
+}
+
+/**
  * Writes a model directory: one weight file per stage and exit head (and, when given, the ONNX files and a
  * checkpoint's optimizer state), then `branchy.json` listing them with their checksums, in one commit: an
  * interrupted save leaves the previous model readable, and a checkpoint's weights and optimizer state are never
@@ -316,11 +330,7 @@ export function saveModelDir(
   parts: ModelDirParts = {},
 ): ModelManifest {
   const commit = new ModelDirCommit(dir);
-  const weights: Record<string, FileEntry> = {};
-  for (const [file, tensors] of groupWeights(model.spec, model.weights)) {
-    const { file: stored, ...entry } = commit.put(file, encodeFrame(tensors, { model: model.spec.name }));
-    weights[stored] = entry;
-  }
+  const weights = putWeights(commit, model, true);
   const onnx = parts.onnx ? putOnnx(commit, parts.onnx) : undefined;
   const trainState = parts.trainState ? commit.put(TRAIN_STATE_FILE, encodeTrainState(parts.trainState)) : undefined;
   return commit.commit({ ...extra, format: 'branchy-model/1', spec: model.spec, weights, ...(onnx ? { onnx } : {}), ...(trainState ? { trainState } : {}) });
@@ -507,12 +517,7 @@ export function saveOnnxModelDir(
   validateSpec(model.spec);
   const commit = new ModelDirCommit(dir);
   const onnx = putOnnx(commit, { ...model.onnx, info });
-  const weights: Record<string, FileEntry> = {};
-  for (const [file, tensors] of groupWeights(model.spec, model.weights)) {
-    if (Object.keys(tensors).length === 0) continue;
-    const { file: stored, ...entry } = commit.put(file, encodeFrame(tensors, { model: model.spec.name }));
-    weights[stored] = entry;
-  }
+  const weights = putWeights(commit, model, false);
   return commit.commit({ ...extra, format: 'branchy-model/1', spec: model.spec, weights, onnx });
 }
 
