@@ -10,6 +10,19 @@ export function selectRows(batch: Batch, rows: readonly number[]): Batch {
   return { data, shape: [rows.length, ...batch.shape.slice(1)] };
 }
 
+/** NHWC batches → NCHW (what stage 1 of a PyTorch chain takes). */
+export function nhwcToNchw(x: Batch): Batch {
+  const [n, h, w, c] = x.shape;
+  const out = new Float32Array(x.data.length);
+  for (let b = 0; b < n; b++)
+    for (let y = 0; y < h; y++)
+      for (let xx = 0; xx < w; xx++)
+        for (let ch = 0; ch < c; ch++) {
+          out[((b * c + ch) * h + y) * w + xx] = x.data[((b * h + y) * w + xx) * c + ch];
+        }
+  return { data: out, shape: [n, c, h, w] };
+}
+
 /** NCHW feature maps → NHWC (what a native exit head reads); other ranks pass through. */
 export function nchwToNhwc(x: Batch): Batch {
   if (x.shape.length !== 4) return x;

@@ -1,7 +1,7 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { BranchyArgumentError, BranchyIoError } from '../../common/errors.ts';
 import type { NetworkSpec } from '../../spec/types.ts';
-import { nchwToNhwc, selectRows } from '../batch.ts';
+import { nchwToNhwc, nhwcToNchw, selectRows } from '../batch.ts';
 
 export { nchwToNhwc };
 import type { Batch, LoadedNetwork, OnnxSource, StageAndExit } from '../types.ts';
@@ -90,18 +90,6 @@ function softmaxRows(data: Float32Array, classes: number): Float32Array {
     for (let c = 0; c < classes; c++) out[o + c] /= sum;
   }
   return out;
-}
-
-function nhwcToNchw(x: Batch): Batch {
-  const [n, h, w, c] = x.shape;
-  const out = new Float32Array(x.data.length);
-  for (let b = 0; b < n; b++)
-    for (let y = 0; y < h; y++)
-      for (let xx = 0; xx < w; xx++)
-        for (let ch = 0; ch < c; ch++) {
-          out[((b * c + ch) * h + y) * w + xx] = x.data[((b * h + y) * w + xx) * c + ch];
-        }
-  return { data: out, shape: [n, c, h, w] };
 }
 
 /**
