@@ -21,7 +21,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -45,7 +44,7 @@ import { SHIPPED_MODEL_DIR } from '../../src/io/shipped-models.ts';
 import { formatTable } from '../../src/report/text-table.ts';
 import { tempDir } from '../../test/helpers.ts';
 import { startCascade } from '../../test/testbed/cascade.ts';
-import { measureBandwidth, measureBurstSlowdown, measureRtt, measureSlowdown, median } from '../../test/testbed/measure.ts';
+import { measureBandwidth, measureBurstSlowdown, measurePredict, measureRtt, measureSlowdown, median } from '../../test/testbed/measure.ts';
 import { available, createTestbed, RELAY_PRIORITY, type Testbed } from '../../test/testbed/testbed.ts';
 import { placeUnits, type TiersConfig } from './tiers.ts';
 
@@ -61,7 +60,7 @@ const SPIN_ITERATIONS = 10_000_000;
 /** A burst of the loop: about 2 ms on this machine's core, a tenth of the device's 20 ms budget per period. */
 export const BURST_ITERATIONS = 60_000;
 /** Bursts timed, and the idle time before each (longer than a CFS period, so each starts with a full budget). */
-export const BURSTS = 15;
+export const BURSTS = 40;
 export const BURST_GAP_MS = 150;
 const START_MS = 30_000;
 
@@ -181,13 +180,6 @@ export interface Pace {
   cgroup?: string;
 }
 
-function cpuStat(cgroup: string | undefined): { periods: number; ns: number } | undefined {
-  if (cgroup === undefined) return undefined;
-  const text = readFileSync(join(cgroup, 'cpu.stat'), 'utf8');
-  const field = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
-  return { periods: field('nr_throttled'), ns: field('throttled_time') };
-}
-
 /** The nearest-rank percentile `p` (0-100). */
 export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -197,35 +189,43 @@ export function percentile(values: readonly number[], p: number): number {
 const meanOf = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
 type Answer = { label: number; exit: number; unit?: string; degraded?: boolean };
-type Ask = (sample: Float32Array) => Promise<{ status: number; results: Answer[]; ms: number }>;
 
-async function measure(ask: Ask, samples: readonly Float32Array[], labels: ArrayLike<number>, warmup: number, pace: Pace): Promise<Measured> {
-  for (let i = 0; i < warmup; i++) await ask(samples[i % samples.length]);
-  const before = cpuStat(pace.cgroup);
-  const ms: number[] = [];
+/**
+ * Measures a predict route from a client process on `host` (`measurePredict`: an application there, outside the
+ * tier's CPU cgroup), one digit at a time after `warmup` unmeasured requests; with the pace's cgroup, counts the
+ * periods in which the tier was throttled.
+ */
+async function measure(
+  testbed: Testbed,
+  host: string,
+  to: { host: string; port: number },
+  path: string,
+  digits: { samples: readonly Float32Array[]; labels: ArrayLike<number> },
+  warmup: number,
+  pace: Pace,
+): Promise<Measured> {
+  const run = await measurePredict<Answer>(testbed, host, to, path, digits.samples, { gapMs: pace.gapMs, warmup, cgroup: pace.cgroup });
   const units: Record<string, number[]> = {};
   let correct = 0;
   let degraded = 0;
-  for (let i = 0; i < samples.length; i++) {
-    if (pace.gapMs > 0) await new Promise((done) => setTimeout(done, pace.gapMs));
-    const r = await ask(samples[i]);
+  run.answers.forEach((r, i) => {
     if (r.status !== 200 || r.results.length !== 1) throw new Error(`request ${i} answered ${r.status}: ${JSON.stringify(r.results).slice(0, 300)}`);
     const a = r.results[0];
-    ms.push(r.ms);
-    (units[a.unit ?? 'serve'] ??= []).push(r.ms);
-    if (a.label === labels[i]) correct++;
+    (units[a.unit ?? 'serve'] ??= []).push(run.ms[i]);
+    if (a.label === digits.labels[i]) correct++;
     if (a.degraded) degraded++;
-  }
+  });
+  const ms = run.ms;
   const byUnit = Object.fromEntries(Object.entries(units).map(([u, v]) => [u, { count: v.length, mean: meanOf(v) }]));
-  const after = cpuStat(pace.cgroup);
-  const throttled = before && after ? { periods: after.periods - before.periods, msPerRequest: (after.ns - before.ns) / 1e6 / samples.length } : undefined;
+  const t = run.throttled;
+  const throttled = t ? { periods: t.periods, msPerRequest: t.ns / 1e6 / ms.length } : undefined;
   return {
     ms,
     p50: percentile(ms, 50),
     mean: meanOf(ms),
     p99: percentile(ms, 99),
     correct,
-    count: samples.length,
+    count: ms.length,
     degraded,
     byUnit,
     ...(throttled ? { throttled } : {}),
@@ -258,10 +258,12 @@ export async function runCandidate(
 ): Promise<Measured> {
   const dir = join(tempDir(), `plan-${candidate.id}`);
   writePlacementPlan(dir, model, candidate, { objective: 'latency', constraint: 'at most 0.2 points lost', criterion, options: PLAN_OPTIONS });
-  const cascade = await startCascade(testbed, dir, placeUnits(readPlan(dir), config), ['--hop-timeout-ms', '5000', '--feature-dtype', 'f32', ...engineArgs]);
+  const plan = readPlan(dir);
+  const cascade = await startCascade(testbed, dir, placeUnits(plan, config), ['--hop-timeout-ms', '5000', '--feature-dtype', 'f32', ...engineArgs]);
   try {
-    const pace = { gapMs, cgroup: testbed.cgroup(config.tiers[0].name) };
-    return await measure((s) => cascade.predict([s]), digits.samples, digits.labels, warmup, pace);
+    const first = cascade.placement[plan.units[0].name];
+    const to = { host: testbed.address(first), port: cascade.units.get(plan.units[0].name)!.port };
+    return await measure(testbed, first, to, `/v1/models/${cascade.model}/predict`, digits, warmup, { gapMs, cgroup: testbed.cgroup(first) });
   } finally {
     await cascade.stop();
   }
@@ -346,49 +348,19 @@ export async function runServed(
   ]);
   try {
     const { port, models } = await listening(serve, `branchy serve on ${host}`);
-    let target = `127.0.0.1:${port}`;
+    let to = { host: '127.0.0.1', port };
     if (host !== first) {
       // As testbed.connect does: a relay in `host`, on its address toward the client, holding each chunk back half the RTT.
       const address = testbed.address(host, first);
-      const relayPort = await relay(testbed, host, `${address}:0`, target, testbed.pathRttMs(first, host) / 2);
-      target = `${address}:${relayPort}`;
+      const relayPort = await relay(testbed, host, `${address}:0`, `127.0.0.1:${port}`, testbed.pathRttMs(first, host) / 2);
+      to = { host: address, port: relayPort! };
     }
-    const door = join(tempDir(), `${host}.sock`);
-    await relay(testbed, first, `unix:${door}`, target, 0);
-    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
     const name = models.split(', ')[0];
-    const query = `?thresholds=${thresholds.join(',')}`;
-    try {
-      const pace = { gapMs, cgroup: testbed.cgroup(first) };
-      return await measure((s) => post(agent, door, `/v1/models/${name}/predict${query}`, s), digits.samples, digits.labels, warmup, pace);
-    } finally {
-      agent.destroy();
-    }
+    const path = `/v1/models/${name}/predict?thresholds=${thresholds.join(',')}`;
+    return await measure(testbed, first, to, path, digits, warmup, { gapMs, cgroup: testbed.cgroup(first) });
   } finally {
     serve.kill('SIGTERM');
   }
-}
-
-function post(agent: Agent, socketPath: string, path: string, sample: Float32Array): Promise<{ status: number; results: Answer[]; ms: number }> {
-  const body = Buffer.from(JSON.stringify({ inputs: [Array.from(sample)] }));
-  return new Promise((done, reject) => {
-    const started = performance.now();
-    const req = request({ agent, socketPath, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const ms = performance.now() - started;
-        try {
-          done({ status: res.statusCode ?? 0, results: (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { results?: Answer[] }).results ?? [], ms });
-        } catch (error) {
-          reject(error);
-        }
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 /** The device's sustained and burst slowdowns: a long loop in its cgroup, and short bursts after idling. */
@@ -548,7 +520,7 @@ async function main(): Promise<void> {
       `${device}: cpu ${values.cpu} of a core; a fixed loop ${f(measured.slowdown)}x slower than its CPU time outside (${f(measured.loopMs.limited, 0)} ms vs ${f(measured.loopMs.freeCpu, 0)} ms): speed factor ${f(measured.speedFactor, 3)} measured, ${report.speedFactor.tiersFile} in the tiers file`,
       `${device}: ${BURSTS} bursts of the loop, ${BURST_GAP_MS} ms apart, ${f(measured.burst.slowdown)}x slower than outside (median ${f(measured.burst.loopMs.limited, 3)} ms vs ${f(measured.burst.loopMs.freeCpu, 3)} ms): burst speed factor ${f(measured.burst.speedFactor, 3)}; quota ${quota.cpuShare} of a core per ${quota.periodMs} ms`,
       request
-        ? `per request outside the model (the profile's, median of ${request.method.requests} at ${request.method.gapMs} ms gaps on loopback): JSON ${f(request.json.overheadMs, 3)} ms, binary ${f(request.frame.overheadMs, 3)} ms`
+        ? `per request outside the model (the profile's, median of ${request.method.requests} at ${request.method.gapMs} ms gaps on loopback): JSON ${f(request.json.overheadMs, 3)} ms, binary ${f(request.frame.overheadMs, 3)} ms; engine after idling ${f(request.idle?.pacedMs ?? NaN, 3)} ms vs ${f(request.idle?.backToBackMs ?? NaN, 3)} back to back (charged ${f(request.idle?.extraMs ?? 0, 3)} per unit); a ${request.wait?.nominalMs ?? '-'} ms batching wait ${f(request.wait?.lateMs ?? 0, 3)} ms late`
         : 'the profile has no per-request cost: charged 0',
       `offered load given to the planner: ${f(requestsPerS, 1)} requests/s (${gapMs > 0 ? `1000 / the ${gapMs} ms gap` : '1000 / the expected mean of one request alone'})`,
       `planner with the tiers file as it is: best #${shipped.best.id} ${unitsOf(shipped.best, depth)} ${shipped.best.forward}, ${f(shipped.best.figures.latencyMeanMs)} ms mean`,

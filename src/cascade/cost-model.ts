@@ -12,7 +12,10 @@
  *   plus the route's round-trip time), the successor's handling of that HTTP request (a binary one, as its tier's
  *   profile measured it), its micro-batching wait, decoding the frame on the successor's tier, and, on the way
  *   back, encoding the answer frame there, sending it (bytes / bandwidth) and decoding it on unit i's tier;
- * - unit j's stages up to k and exit heads from its first exit up to k.
+ * - unit j's stages up to k and exit heads from its first exit up to k;
+ * - on every unit that computes, the engine's extra time on a request that comes after idling, and on every
+ *   micro-batching wait, how much longer than its nominal length it holds a lone request (both measured with the
+ *   request cost; a wait of 0 runs at once).
  *
  * Compute, frame and request costs are the profile's divided by the tier's speed factor: its sustained one, or,
  * for a tier under a CPU quota whose expected busy time per quota period at the offered load fits the quota's
@@ -52,6 +55,10 @@ export interface TierCosts {
    * (the first unit) and a predecessor's binary frame (a successor). Absent: not measured, charged 0.
    */
   requestMs?: { json: number; frame: number };
+  /** The engine's extra time on a request after idling, ms per unit that computes (charged with the request costs). */
+  idleEngineMs?: number;
+  /** How much longer than its nominal length a micro-batching wait holds a lone request there, ms. */
+  waitLateMs?: number;
   /**
    * The tier is held to a CPU quota: work that stops within `budgetMs` of CPU per `periodMs` runs `speedup`
    * times as fast as the costs above say (they are at the sustained speed).
@@ -203,6 +210,8 @@ export function tierCosts(
     exitMsBatched: series('exit', true),
     codec: scaleCodec(codec, speed),
     ...(request ? { requestMs: { json: request.json.overheadMs / speed, frame: request.frame.overheadMs / speed } } : {}),
+    ...(request?.idle ? { idleEngineMs: request.idle.extraMs / speed } : {}),
+    ...(request?.wait ? { waitLateMs: request.wait.lateMs } : {}),
     ...(quota ? { burst: { speedup: quota.burstSpeedFactor / speed, budgetMs: quota.cpuShare * quota.periodMs, periodMs: quota.periodMs } } : {}),
     ...(options.power ? { power: options.power } : {}),
   };
@@ -220,6 +229,7 @@ function spedUp(tier: TierCosts, speedup: number): TierCosts {
     exitMsBatched: div(tier.exitMsBatched),
     codec: scaleCodec(tier.codec, speedup),
     ...(tier.requestMs ? { requestMs: { json: tier.requestMs.json / speedup, frame: tier.requestMs.frame / speedup } } : {}),
+    ...(tier.idleEngineMs === undefined ? {} : { idleEngineMs: tier.idleEngineMs / speedup }),
   };
 }
 
@@ -321,32 +331,36 @@ function exitCosts(
 ): ExitCost[] {
   const maxWaitMs = options.maxWaitMs ?? 0;
   const requestWaitMs = options.requestWaitMs ?? 2;
-  const handling = (i: number, kind: 'json' | 'frame') => (options.chargeRequests === false ? 0 : (at[i].requestMs?.[kind] ?? 0));
+  const charged = options.chargeRequests !== false;
+  const handling = (i: number, kind: 'json' | 'frame') => (charged ? (at[i].requestMs?.[kind] ?? 0) : 0);
+  const idle = (i: number) => (charged ? (at[i].idleEngineMs ?? 0) : 0);
+  // A wait of 0 runs at once; a positive one holds a lone request its nominal length and the timer's lateness.
+  const wait = (i: number, nominalMs: number) => (nominalMs > 0 ? nominalMs + (charged ? (at[i].waitLateMs ?? 0) : 0) : 0);
   const depth = units[units.length - 1].last;
   const perExit: ExitCost[] = [];
   for (let k = 1; k <= depth; k++) {
     const j = units.findIndex((u) => k >= u.first && k <= u.last);
-    const terms: CostTerms = { computeMs: 0, codecMs: 0, transferMs: 0, waitMs: requestWaitMs, requestMs: handling(0, 'json') };
+    const terms: CostTerms = { computeMs: 0, codecMs: 0, transferMs: 0, waitMs: wait(0, requestWaitMs), requestMs: handling(0, 'json') };
     const busyMs = units.map(() => 0);
     busyMs[0] = terms.requestMs;
     let sentBytes = 0;
     for (let i = 0; i < j; i++) {
       const bytes = frameBytes[i];
       const back = answer(i + 1, j);
-      const c = compute(i, units[i].last, false);
+      const c = compute(i, units[i].last, false) + idle(i);
       const sendSide = codecMs(at[i].codec.features[dtype].encode, bytes) + codecMs(at[i].codec.answers.decode, back);
       const receiveSide = codecMs(at[i + 1].codec.features[dtype].decode, bytes) + codecMs(at[i + 1].codec.answers.encode, back);
       const received = handling(i + 1, 'frame');
       terms.computeMs += c;
       terms.codecMs += sendSide + receiveSide;
       terms.transferMs += (bytes + back) / bytesPerMs(hops[i].mbitPerS) + hops[i].rttMs;
-      terms.waitMs += maxWaitMs;
+      terms.waitMs += wait(i + 1, maxWaitMs);
       terms.requestMs += received;
       busyMs[i] += c + sendSide;
       busyMs[i + 1] += receiveSide + received;
       sentBytes += bytes;
     }
-    const last = compute(j, k, false);
+    const last = compute(j, k, false) + idle(j);
     terms.computeMs += last;
     busyMs[j] += last;
     const latencyMs = terms.computeMs + terms.codecMs + terms.transferMs + terms.waitMs + terms.requestMs;

@@ -27,7 +27,15 @@ export interface TierSource {
   /** `profile` when the frame costs came with the profile, `measured here` when they were measured now. */
   codec: 'profile' | 'measured here';
   /** The per-request cost from the profile (ms, JSON and binary, at the profile's machine), or none: charged 0. */
-  request?: { json: number; frame: number; requests: number; gapMs: number };
+  request?: {
+    json: number;
+    frame: number;
+    requests: number;
+    gapMs: number;
+    /** The engine's extra time after idling and the batching wait's lateness, when the profile measured them. */
+    idleMs?: number;
+    waitLateMs?: number;
+  };
   /** The tier's CPU quota, when the tiers file states one. */
   quota?: TierQuota;
 }
@@ -78,7 +86,16 @@ export function placementSetup(model: LoadedModelDir, tiersPath: string, options
       speedFactor,
       codec: measured ? 'profile' : 'measured here',
       ...(request
-        ? { request: { json: request.json.overheadMs, frame: request.frame.overheadMs, requests: request.method.requests, gapMs: request.method.gapMs } }
+        ? {
+            request: {
+              json: request.json.overheadMs,
+              frame: request.frame.overheadMs,
+              requests: request.method.requests,
+              gapMs: request.method.gapMs,
+              ...(request.idle ? { idleMs: request.idle.extraMs } : {}),
+              ...(request.wait ? { waitLateMs: request.wait.lateMs } : {}),
+            },
+          }
         : {}),
       ...(tier.quota ? { quota: tier.quota } : {}),
     });

@@ -4,6 +4,11 @@
  * over loopback to a server of the network (the `branchy serve` predict route a first unit serves), sent one at a
  * time at an idle pace, minus the engine time of the same requests.
  *
+ * Two more things a lone request pays that a back-to-back cost profile does not show are measured with it: the
+ * engine's extra time on a request that comes after idling (caches gone cold), and how much longer than its
+ * nominal length the micro-batcher's wait really holds a lone request (timers have millisecond resolution and
+ * wake late).
+ *
  * @module
  */
 import { Agent, request } from 'node:http';
@@ -39,12 +44,38 @@ export interface RequestCostMethod {
   maxWaitMs: number;
 }
 
+/**
+ * The engine on a request after idling against the same samples back to back: the medians of each, and the median
+ * of the per-sample differences (at least 0), which the planner charges per request on every unit that computes.
+ */
+export interface IdleEngineCost {
+  pacedMs: number;
+  backToBackMs: number;
+  extraMs: number;
+}
+
+/**
+ * What the micro-batcher's wait costs a lone request: JSON requests to a server waiting `nominalMs` for others,
+ * interleaved with the same requests to one that does not wait; `lateMs` is the median difference of their round
+ * trips less `nominalMs` (at least 0), which the planner adds to every wait it charges.
+ */
+export interface BatchWaitCost {
+  nominalMs: number;
+  /** The median round trip with the wait, ms. */
+  roundTripMs: number;
+  lateMs: number;
+}
+
 /** A tier's per-request cost, as a tier profile stores it. */
 export interface RequestCost {
   /** A predict request with one sample as JSON (`{"inputs": [[…]]}`), answered as JSON: what a client sends the first unit. */
   json: RequestCostFigures;
   /** The same with one sample as a binary tensor frame: the nearest to a features frame a successor takes. */
   frame: RequestCostFigures;
+  /** Absent in profiles written before it was measured (charged 0). */
+  idle?: IdleEngineCost;
+  /** Absent in profiles written before it was measured (charged 0). */
+  wait?: BatchWaitCost;
   method: RequestCostMethod;
 }
 
@@ -58,6 +89,8 @@ export interface RequestCostOptions {
   warmup?: number;
   /** The server's micro-batching wait (default 0: the planner charges the wait apart). */
   maxWaitMs?: number;
+  /** The nominal wait at which the batcher's real wait is measured (default 2, `branchy unit`'s; 0: not measured). */
+  waitProbeMs?: number;
 }
 
 /** An in-thread host that keeps each batch's engine time; closing it leaves the network open for the caller. */
@@ -98,15 +131,16 @@ function post(agent: Agent, port: number, path: string, body: Uint8Array, type: 
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
 function figures(roundTrips: readonly number[], engine: readonly number[]): RequestCostFigures {
   const at = (xs: readonly number[], q: number) => {
     const sorted = [...xs].sort((a, b) => a - b);
     return sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))];
-  };
-  const median = (xs: readonly number[]) => {
-    const sorted = [...xs].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   };
   const over = roundTrips.map((ms, i) => Math.max(0, ms - engine[i]));
   return {
@@ -124,8 +158,10 @@ function figures(roundTrips: readonly number[], engine: readonly number[]): Requ
  * thread with no batching wait, and sends it single samples of `samples` one at a time over a keep-alive connection,
  * `gapMs` apart, first as JSON and then as binary tensor frames. Each request's cost is its round trip as the client
  * saw it less the engine time the server spent on it (the runner's own timer); client and server share this
- * process, so the figure is both sides' work on one machine, without a network. Takes about
- * `2 × requests × gapMs` ms.
+ * process, so the figure is both sides' work on one machine, without a network. The same samples are then sent
+ * back to back, for the engine's extra time after idling ({@link IdleEngineCost}); and, with `waitProbeMs`, the
+ * JSON requests are interleaved with the same ones to a second server that waits `waitProbeMs` to batch
+ * ({@link BatchWaitCost}). Takes about `3 × requests × gapMs` ms.
  *
  * @throws Error when the server answers a probe with anything but 200.
  */
@@ -134,14 +170,19 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
   const gapMs = options.gapMs ?? 50;
   const warmup = options.warmup ?? 10;
   const maxWaitMs = options.maxWaitMs ?? 0;
+  const waitProbeMs = options.waitProbeMs ?? 2;
   const spec = net.spec;
   const host = new TimedHost(net);
   const name = spec.name.replace(/[^A-Za-z0-9._-]/g, '-') || 'model';
   const manifest: ModelManifest = { format: 'branchy-model/1', spec, weights: {} };
-  const server = createServer([{ name, dir: name, manifest, host }], { maxWaitMs });
-  await server.app.listen({ host: '127.0.0.1', port: 0 });
-  const port = (server.app.server.address() as AddressInfo).port;
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const start = async (wait: number) => {
+    const server = createServer([{ name, dir: name, manifest, host }], { maxWaitMs: wait });
+    await server.app.listen({ host: '127.0.0.1', port: 0 });
+    return { server, port: (server.app.server.address() as AddressInfo).port };
+  };
+  const plain = await start(maxWaitMs);
+  let waiting: Awaited<ReturnType<typeof start>> | undefined;
+  const agent = new Agent({ keepAlive: true, maxSockets: 2 });
   const path = `/v1/models/${encodeURIComponent(name)}/predict`;
   const per = samples.x.length / samples.count;
   const sample = (i: number) => samples.x.slice((i % samples.count) * per, ((i % samples.count) + 1) * per);
@@ -149,20 +190,42 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
     json: (i: number) => ({ body: Buffer.from(JSON.stringify({ inputs: [Array.from(sample(i))] })), type: 'application/json' }),
     frame: (i: number) => ({ body: encodeInputsFrame(sample(i), [1, ...spec.input.shape]), type: 'application/octet-stream' }),
   };
+  /** One request to `port`: its round trip and the engine time the server spent on it. */
+  const timed = async (port: number, kind: keyof typeof bodies, i: number) => {
+    const { body, type } = bodies[kind](i);
+    const before = host.runs.length;
+    const roundTrip = await post(agent, port, path, body, type);
+    return { roundTrip, engine: host.runs.slice(before).reduce((a, b) => a + b, 0) };
+  };
+  const idleDifferences: number[] = [];
+  const paced: number[] = [];
+  const backToBack: number[] = [];
+  const waitDifferences: number[] = [];
+  const waitRoundTrips: number[] = [];
   try {
+    if (waitProbeMs > 0) waiting = await start(waitProbeMs);
     const measure = async (kind: keyof typeof bodies): Promise<RequestCostFigures> => {
-      for (let i = 0; i < warmup; i++) {
-        const { body, type } = bodies[kind](i);
-        await post(agent, port, path, body, type);
-      }
+      for (let i = 0; i < warmup; i++) await timed(plain.port, kind, i);
+      if (waiting !== undefined && kind === 'json') for (let i = 0; i < warmup; i++) await timed(waiting.port, kind, i);
       const roundTrips: number[] = [];
       const engine: number[] = [];
       for (let i = 0; i < requests; i++) {
-        const { body, type } = bodies[kind](warmup + i);
         await sleep(gapMs);
-        const before = host.runs.length;
-        roundTrips.push(await post(agent, port, path, body, type));
-        engine.push(host.runs.slice(before).reduce((a, b) => a + b, 0));
+        const run = await timed(plain.port, kind, warmup + i);
+        roundTrips.push(run.roundTrip);
+        engine.push(run.engine);
+        if (waiting !== undefined && kind === 'json') {
+          await sleep(gapMs);
+          const held = await timed(waiting.port, kind, warmup + i);
+          waitRoundTrips.push(held.roundTrip);
+          waitDifferences.push(held.roundTrip - run.roundTrip - waitProbeMs);
+        }
+      }
+      for (let i = 0; i < requests; i++) {
+        const again = await timed(plain.port, kind, warmup + i);
+        paced.push(engine[i]);
+        backToBack.push(again.engine);
+        idleDifferences.push(engine[i] - again.engine);
       }
       return figures(roundTrips, engine);
     };
@@ -171,6 +234,8 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
     return {
       json,
       frame,
+      idle: { pacedMs: median(paced), backToBackMs: median(backToBack), extraMs: Math.max(0, median(idleDifferences)) },
+      ...(waiting ? { wait: { nominalMs: waitProbeMs, roundTripMs: median(waitRoundTrips), lateMs: Math.max(0, median(waitDifferences)) } } : {}),
       method: {
         route: 'POST /v1/models/NAME/predict of one sample on 127.0.0.1, client and server (fastify, inference on its thread) in one process',
         requests,
@@ -181,6 +246,7 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
     };
   } finally {
     agent.destroy();
-    await server.close();
+    await plain.server.close();
+    await waiting?.server.close();
   }
 }

@@ -78,12 +78,13 @@ function checkCodec(at: JsonShape, v: unknown): CodecCost {
 
 function checkRequest(at: JsonShape, v: unknown): RequestCost {
   const kinds = { json: 'the cost of a JSON predict request', frame: 'the cost of a binary predict request' };
-  const o = at.object(v, 'request', ['json', 'frame', 'method'], { ...kinds, method: 'how it was measured' });
-  const figures = (x: unknown, field: string): RequestCostFigures => {
-    const keys = ['overheadMs', 'meanMs', 'p95Ms', 'roundTripMs', 'engineMs'] as const;
-    const f = at.object(x, field, keys, Object.fromEntries(keys.map((k) => [k, 'ms per request'])));
-    return Object.fromEntries(keys.map((k) => [k, at.number(f[k], `${field}.${k}`, 0, true)])) as unknown as RequestCostFigures;
+  const o = at.object(v, 'request', ['json', 'frame', 'idle', 'wait', 'method'], { ...kinds, method: 'how it was measured' });
+  const numbers = <K extends string>(x: unknown, field: string, keys: readonly K[], what: string): Record<K, number> => {
+    const f = at.object(x, field, keys, Object.fromEntries(keys.map((k) => [k, what])));
+    return Object.fromEntries(keys.map((k) => [k, at.number(f[k], `${field}.${k}`, 0, true)])) as Record<K, number>;
   };
+  const figures = (x: unknown, field: string): RequestCostFigures =>
+    numbers(x, field, ['overheadMs', 'meanMs', 'p95Ms', 'roundTripMs', 'engineMs'], 'ms per request');
   const m = at.object(o.method, 'request.method', ['route', 'requests', 'warmup', 'gapMs', 'maxWaitMs'], {
     route: 'what was asked',
     requests: 'how many requests were timed',
@@ -94,6 +95,8 @@ function checkRequest(at: JsonShape, v: unknown): RequestCost {
   return {
     json: figures(o.json, 'request.json'),
     frame: figures(o.frame, 'request.frame'),
+    ...(o.idle === undefined ? {} : { idle: numbers(o.idle, 'request.idle', ['pacedMs', 'backToBackMs', 'extraMs'], 'ms of engine time') }),
+    ...(o.wait === undefined ? {} : { wait: numbers(o.wait, 'request.wait', ['nominalMs', 'roundTripMs', 'lateMs'], 'ms') }),
     method: {
       route: at.text(m.route, 'request.method.route'),
       requests: at.number(m.requests, 'request.method.requests', 0, false),

@@ -556,7 +556,7 @@ describe('branchy plan', () => {
     assert.match(text.stdout, /tier device: the model's profile .*, no per-request cost \(the model's profile has none: charged 0/);
     assert.match(
       text.stdout,
-      /tier edge: edge\.json .*, per request \d+\.\d{3} ms \(JSON\) \/ \d+\.\d{3} ms \(binary\) outside the model \(median of 40, 50 ms apart\)/,
+      /tier edge: edge\.json .*, per request \d+\.\d{3} ms \(JSON\) \/ \d+\.\d{3} ms \(binary\) outside the model \(median of 40, 50 ms apart\), engine \d+\.\d{3} ms slower after idling, batching waits \d+\.\d{3} ms late/,
     );
     assert.match(text.stdout, /\+ requests \d+\.\d{3} \+ transfer/);
   });

@@ -40,10 +40,20 @@ const NO_CODEC: CodecCost = {
   answers: { encode: zero, decode: zero },
 };
 
-/** A measured request cost of `json` and `frame` ms per request. */
-function handRequest(json: number, frame: number): RequestCost {
+/** A measured request cost of `json` and `frame` ms per request; with `slow`, the engine's extra after idling and the wait's lateness. */
+function handRequest(json: number, frame: number, slow?: { idleMs: number; lateMs: number }): RequestCost {
   const figures = (ms: number) => ({ overheadMs: ms, meanMs: ms, p95Ms: ms, roundTripMs: ms + 0.1, engineMs: 0.1 });
-  return { json: figures(json), frame: figures(frame), method: { route: 'by hand', requests: 10, warmup: 1, gapMs: 50, maxWaitMs: 0 } };
+  return {
+    json: figures(json),
+    frame: figures(frame),
+    ...(slow
+      ? {
+          idle: { pacedMs: 0.1 + slow.idleMs, backToBackMs: 0.1, extraMs: slow.idleMs },
+          wait: { nominalMs: 2, roundTripMs: json + 2.1 + slow.lateMs, lateMs: slow.lateMs },
+        }
+      : {}),
+    method: { route: 'by hand', requests: 10, warmup: 1, gapMs: 50, maxWaitMs: 0 },
+  };
 }
 
 const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-9, `${what}: ${a} vs ${b}`);
@@ -86,6 +96,30 @@ describe('per-request costs and CPU quotas in the cost model', () => {
       inProcess.perExit.every((e) => e.terms.requestMs === 0),
       'units called in-process handle no request',
     );
+  });
+
+  it("charges each computing unit the engine's extra after idling, and each wait its lateness, on the unit's tier", () => {
+    const d = device({ request: handRequest(1.5, 0.8, { idleMs: 0.1, lateMs: 0.5 }) });
+    const e = tierCosts('edge', handProfile(), NO_CODEC, { request: handRequest(1, 0.4, { idleMs: 0.3, lateMs: 0.7 }) });
+    assert.equal(d.idleEngineMs, 0.2, 'engine time is divided by the speed factor 0.5');
+    assert.equal(d.waitLateMs, 0.5, "a timer's lateness is not");
+    const at: Placement = { cuts: [2], tiers: [d, e], hops, forward: 'features' };
+    const f = placementFigures(spec, modelId, at, point, { maxWaitMs: 2, requestWaitMs: 2 });
+    // Device: 3 ms a piece and 3 ms a request at speed 0.5 (as above), 0.2 ms idle, a 2.5 ms wait; exit 3 adds the edge's.
+    close(f.perExit[0].latencyMs, 6 + 0.2 + 2.5, 'exit 1');
+    close(f.perExit[0].terms.waitMs, 2.5, "exit 1 waits the first unit's 2 ms and its lateness");
+    close(f.perExit[2].terms.waitMs, 2.5 + 2.7, "exit 3 also waits the edge's 2 ms and its lateness");
+    close(f.perExit[2].terms.computeMs, 6 + 0.2 + 1.5 + 0.3, 'exit 3 computes on both units, each after idling');
+    assert.deepEqual(
+      f.perExit[2].busyMs.map((v) => +v.toFixed(9)),
+      [3 + 6.2, 0.4 + 1.8],
+      'idle engine time is busy time',
+    );
+    const noWait = placementFigures(spec, modelId, at, point, base);
+    close(noWait.perExit[2].terms.waitMs, 0, 'a wait of 0 runs at once: no lateness');
+    const inProcess = placementFigures(spec, modelId, at, point, { maxWaitMs: 2, requestWaitMs: 2, chargeRequests: false });
+    close(inProcess.perExit[2].terms.waitMs, 4, 'units called in-process: the nominal waits');
+    close(inProcess.perExit[2].terms.computeMs, 7.5, 'and the back-to-back compute');
   });
 
   it('charges nothing for a tier whose profile has no request cost', () => {
@@ -158,11 +192,19 @@ describe('measuring the per-request cost', () => {
       for (const [name, v] of Object.entries(f)) assert.ok(Number.isFinite(v) && v > 0, `${kind}.${name} is ${v}`);
     }
     assert.deepEqual({ ...cost.method, route: '' }, { route: '', requests: 6, warmup: 2, gapMs: 5, maxWaitMs: 0 });
+    const { idle, wait } = cost;
+    assert.ok(idle && [idle.pacedMs, idle.backToBackMs].every((v) => Number.isFinite(v) && v > 0) && idle.extraMs >= 0, JSON.stringify(idle));
+    assert.ok(wait && wait.nominalMs === 2 && wait.lateMs >= 0 && Number.isFinite(wait.lateMs), JSON.stringify(wait));
+    assert.ok(wait.roundTripMs >= 2, `a request to a server that waits 2 ms to batch takes ${wait.roundTripMs} ms`);
     const model = loadModelDir(SHIPPED_MODEL_DIR);
     const calibration = readStoredCalibration(model.manifest, model.dir)!;
     const path = join(tempDir(), 'profile.json');
     writeTierProfile(path, tierProfileOf(model.spec, calibration.profile, NO_CODEC, cost));
     assert.deepEqual(readTierProfile(path, model.spec).request, cost);
+    const bad = JSON.parse(readFileSync(path, 'utf8'));
+    bad.request.wait.lateMs = -1;
+    writeFileSync(path, JSON.stringify(bad));
+    assert.throws(() => readTierProfile(path, model.spec), { code: 'CASCADE_BAD_PROFILE', message: /request\.wait\.lateMs is -1/ });
   });
 
   it('plans from a profile written before the per-request cost, charging 0 and saying so', () => {

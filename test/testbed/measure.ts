@@ -5,7 +5,10 @@
  * @module
  */
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../helpers.ts';
 import { RELAY_PRIORITY, type Testbed } from './testbed.ts';
 
 const PROBE = fileURLToPath(new URL('./probe.ts', import.meta.url));
@@ -127,4 +130,68 @@ export async function measureBurstSlowdown(
   const freeCpuMs = median(free.cpuMs);
   const limitedMs = median(limited.ms);
   return { slowdown: limitedMs / freeCpuMs, freeCpuMs, limitedMs };
+}
+
+/** What a client on a testbed host measured of a predict route: per request its round trip, status and results. */
+export interface ClientRun<R> {
+  ms: number[];
+  answers: { status: number; results: R[] }[];
+  /** With a cgroup: its throttled periods and throttled ns over the timed requests (cgroup v1 `cpu.stat`). */
+  throttled?: { periods: number; ns: number };
+}
+
+/** A cgroup-v1 CPU controller's throttling counters. */
+export function throttling(cgroup: string): { periods: number; ns: number } {
+  const text = readFileSync(join(cgroup, 'cpu.stat'), 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { periods: field('nr_throttled'), ns: field('throttled_time') };
+}
+
+/**
+ * Runs a client of the predict route `path` at `to` (an address `host` reaches) as a process on `host`, outside
+ * its CPU cgroup, as an application there would call its first unit: each sample alone as JSON, `gapMs` apart,
+ * after `warmup` untimed requests, with the clocks read in that process. With `cgroup`, also counts that cgroup's
+ * throttling over the timed requests (read here: `ip netns exec` hides the cgroup file system from the client).
+ */
+export async function measurePredict<R>(
+  testbed: Testbed,
+  host: string,
+  to: { host: string; port: number },
+  path: string,
+  samples: readonly Float32Array[],
+  options: { gapMs: number; warmup: number; cgroup?: string },
+): Promise<ClientRun<R>> {
+  const file = join(tempDir(), 'samples.json');
+  writeFileSync(file, JSON.stringify(samples.map((s) => Array.from(s))));
+  const args = ['predict', to.host, String(to.port), path, file, String(options.gapMs), String(options.warmup)];
+  const child = testbed.run(host, [process.execPath, '--import', 'tsx', PROBE, ...args], { cpuLimit: false, stdio: ['pipe', 'pipe', 'pipe'] });
+  const timeoutMs = PROBE_MS + (samples.length + options.warmup) * (options.gapMs + 1000);
+  let out = '';
+  let err = '';
+  let before: { periods: number; ns: number } | undefined;
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the predict client in '${host}' gave nothing within ${timeoutMs} ms: ${err}`));
+    }, timeoutMs);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (before === undefined && out.startsWith('warm\n')) {
+        before = options.cgroup === undefined ? { periods: 0, ns: 0 } : throttling(options.cgroup);
+        child.stdin?.end('go\n');
+      }
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line === undefined || !out.endsWith('\n')) return;
+      clearTimeout(timer);
+      const run = JSON.parse(line) as ClientRun<R>;
+      if (options.cgroup === undefined || before === undefined) return resolve(run);
+      const after = throttling(options.cgroup);
+      resolve({ ...run, throttled: { periods: after.periods - before.periods, ns: after.ns - before.ns } });
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the predict client in '${host}' exited with ${code}: ${err}`));
+    });
+  });
 }

@@ -14,9 +14,16 @@
  *   → `{"ms":…,"cpuMs":…}`: wall-clock time and the CPU time the process got meanwhile.
  * - `bursts ITERATIONS COUNT GAP_MS`: the same loop COUNT times, each after GAP_MS idle (after an untimed run) →
  *   `{"ms":[…],"cpuMs":[…]}`: short bursts, each starting with whatever budget a CPU quota grants after idling.
+ * - `predict HOST PORT PATH SAMPLES_FILE GAP_MS WARMUP`: a client of a predict route, as an application on that
+ *   host would be one: POSTs each sample of SAMPLES_FILE (a JSON array of flat inputs) alone as JSON
+ *   (`{"inputs":[[…]]}`) over one keep-alive connection, each after GAP_MS idle, after WARMUP untimed ones; prints
+ *   `warm` after those and waits for a line on stdin before the timed ones (so that the caller can read counters
+ *   around them) → `{"ms":[…],"answers":[{"status":…,"results":[…]}]}`.
  *
  * @module
  */
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { createConnection, createServer, type Socket } from 'node:net';
 
 const WARMUP_ROUND_TRIPS = 3;
@@ -116,6 +123,47 @@ async function bursts(iterations: number, count: number, gapMs: number): Promise
   return { ms, cpuMs };
 }
 
+async function predict(host: string, port: number, path: string, samplesFile: string, gapMs: number, warmup: number) {
+  const samples = JSON.parse(readFileSync(samplesFile, 'utf8')) as number[][];
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const post = (sample: readonly number[]) =>
+    new Promise<{ ms: number; status: number; body: string }>((resolve, reject) => {
+      const body = Buffer.from(JSON.stringify({ inputs: [sample] }));
+      const started = performance.now();
+      const req = request(
+        { agent, host, port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => resolve({ ms: performance.now() - started, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  for (let i = 0; i < warmup; i++) await post(samples[i % samples.length]);
+  process.stdout.write('warm\n');
+  await new Promise((go) => process.stdin.once('data', go));
+  process.stdin.pause();
+  const ms: number[] = [];
+  const answers: { status: number; results: unknown[] }[] = [];
+  for (const sample of samples) {
+    if (gapMs > 0) await new Promise((done) => setTimeout(done, gapMs));
+    const r = await post(sample);
+    ms.push(r.ms);
+    let results: unknown[];
+    try {
+      results = (JSON.parse(r.body) as { results?: unknown[] }).results ?? [];
+    } catch {
+      results = [];
+    }
+    answers.push({ status: r.status, results });
+  }
+  agent.destroy();
+  return { ms, answers };
+}
+
 async function main(argv: string[]): Promise<void> {
   const [mode, ...args] = argv;
   if (mode === 'echo') serve(args[0], (socket) => socket.pipe(socket));
@@ -126,7 +174,8 @@ async function main(argv: string[]): Promise<void> {
     spin(Math.ceil(Number(args[0]) / 10));
     print(spin(Number(args[0])));
   } else if (mode === 'bursts') print(await bursts(Number(args[0]), Number(args[1]), Number(args[2])));
-  else throw new Error(`unknown probe mode '${mode}'; expected echo, sink, rtt, send, spin or bursts.`);
+  else if (mode === 'predict') print(await predict(args[0], Number(args[1]), args[2], args[3], Number(args[4]), Number(args[5])));
+  else throw new Error(`unknown probe mode '${mode}'; expected echo, sink, rtt, send, spin, bursts or predict.`);
 }
 
 await main(process.argv.slice(2));

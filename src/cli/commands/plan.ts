@@ -123,7 +123,9 @@ export function planCommand(): Command {
       const link = (l: (typeof tiersFile.links)[number]) => `${l.between[0]} ↔ ${l.between[1]} ${l.mbitPerS} Mbit/s, RTT ${l.rttMs} ms`;
       const requestText = (s: (typeof sources)[number]) =>
         s.request
-          ? `, per request ${s.request.json.toFixed(3)} ms (JSON) / ${s.request.frame.toFixed(3)} ms (binary) outside the model (median of ${s.request.requests}, ${s.request.gapMs} ms apart)`
+          ? `, per request ${s.request.json.toFixed(3)} ms (JSON) / ${s.request.frame.toFixed(3)} ms (binary) outside the model (median of ${s.request.requests}, ${s.request.gapMs} ms apart)` +
+            (s.request.idleMs === undefined ? '' : `, engine ${s.request.idleMs.toFixed(3)} ms slower after idling`) +
+            (s.request.waitLateMs === undefined ? '' : `, batching waits ${s.request.waitLateMs.toFixed(3)} ms late`)
           : `, no per-request cost (${s.profile === 'model' ? "the model's profile has none" : 'the profile predates it'}: charged 0; measure one with 'branchy calibrate --profile-out')`;
       const quotaText = (s: (typeof sources)[number]) =>
         s.quota ? `; CPU quota ${s.quota.cpuShare} of a core per ${s.quota.periodMs} ms, burst speed factor ${s.quota.burstSpeedFactor}` : '';
