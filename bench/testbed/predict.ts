@@ -14,8 +14,10 @@
  *
  * Needs root, iproute2, the cgroup-v1 CPU controller and the built CLI (`npm run build`).
  *
- * Run: node --import tsx bench/testbed/predict.ts [--requests 200] [--warmup 10] [--top 4] [--tiers examples/tiers.json]
- *        [--cpu 0.2] [--gap-ms 0] [--threads N] [--all-points] [--json]
+ * The device's processes run with node's `--no-memory-reducer` ({@link QUOTA_NODE_FLAGS}) unless `--memory-reducer`.
+ *
+ * Run: node --import tsx bench/testbed/predict.ts [--requests 200] [--warmup 100] [--top 4] [--tiers examples/tiers.json]
+ *        [--cpu 0.2] [--gap-ms 0] [--threads N] [--memory-reducer] [--all-points] [--json]
  *
  * @module
  */
@@ -63,6 +65,12 @@ export const BURST_ITERATIONS = 60_000;
 export const BURSTS = 40;
 export const BURST_GAP_MS = 150;
 const START_MS = 30_000;
+/**
+ * Node's flags for the device's processes unless `--memory-reducer`: V8's memory reducer runs up to three full
+ * collections 0.7 s apart when a process allocates slowly, as a unit serving one client does, and under a 20% quota
+ * each spends a period's budget (docs/cascade.md, "A unit under a CPU quota").
+ */
+export const QUOTA_NODE_FLAGS = ['--no-memory-reducer'];
 
 /** A calibrated copy of the shipped B-LeNet and the tier profile of this machine. */
 export interface CalibratedCopy {
@@ -255,11 +263,13 @@ export async function runCandidate(
   warmup: number,
   gapMs = 0,
   engineArgs: readonly string[] = [],
+  nodeFlagsFor: Readonly<Record<string, readonly string[]>> = {},
 ): Promise<Measured> {
   const dir = join(tempDir(), `plan-${candidate.id}`);
   writePlacementPlan(dir, model, candidate, { objective: 'latency', constraint: 'at most 0.2 points lost', criterion, options: PLAN_OPTIONS });
   const plan = readPlan(dir);
-  const cascade = await startCascade(testbed, dir, placeUnits(plan, config), ['--hop-timeout-ms', '5000', '--feature-dtype', 'f32', ...engineArgs]);
+  const unitArgs = ['--hop-timeout-ms', '5000', '--feature-dtype', 'f32', ...engineArgs];
+  const cascade = await startCascade(testbed, dir, placeUnits(plan, config), unitArgs, {}, nodeFlagsFor);
   try {
     const first = cascade.placement[plan.units[0].name];
     const to = { host: testbed.address(first), port: cascade.units.get(plan.units[0].name)!.port };
@@ -329,9 +339,11 @@ export async function runServed(
   warmup: number,
   gapMs = 0,
   engineArgs: readonly string[] = [],
+  nodeFlags: readonly string[] = [],
 ): Promise<Measured> {
   const serve = testbed.run(host, [
     process.execPath,
+    ...nodeFlags,
     BIN,
     'serve',
     modelDir,
@@ -371,7 +383,7 @@ export async function measureDeviceSpeed(testbed: Testbed, device: string) {
     slowdown: slow.slowdown,
     speedFactor: 1 / slow.slowdown,
     loopMs: { freeCpu: slow.freeCpuMs, limited: slow.limitedMs },
-    burst: { slowdown: burst.slowdown, speedFactor: 1 / burst.slowdown, loopMs: { freeCpu: burst.freeCpuMs, limited: burst.limitedMs } },
+    burst: { slowdown: burst.slowdown, speedFactor: 1 / burst.slowdown, loopMs: { cpu: burst.cpuMs, limited: burst.limitedMs } },
   };
 }
 
@@ -399,7 +411,8 @@ async function main(): Promise<void> {
     options: {
       tiers: { type: 'string', default: EXAMPLE_TIERS },
       requests: { type: 'string', default: '200' },
-      warmup: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '100' },
+      'memory-reducer': { type: 'boolean', default: false },
       top: { type: 'string', default: '4' },
       cpu: { type: 'string', default: '0.2' },
       'gap-ms': { type: 'string', default: '0' },
@@ -419,6 +432,7 @@ async function main(): Promise<void> {
   const warmup = Number(values.warmup);
   const gapMs = Number(values['gap-ms']);
   const engineArgs = values.threads === undefined ? [] : ['--threads', values.threads];
+  const deviceFlags = values['memory-reducer'] ? [] : QUOTA_NODE_FLAGS;
   if (!(requests > 0 && Number.isInteger(requests) && top > 0 && Number.isInteger(top))) fail('--requests and --top must be positive integers.');
   const load = [loadavg()];
   const copy = calibratedCopy(engineArgs);
@@ -445,9 +459,12 @@ async function main(): Promise<void> {
     const shippedOf = (c: PlanCandidate) => shipped.candidates.find((s) => shapeOf(s) === shapeOf(c) && s.point === c.point)!;
     const runs: { candidate: PlanCandidate; measured: Measured }[] = [];
     for (const c of chosen)
-      runs.push({ candidate: c, measured: await runCandidate(testbed, config, copy.model, c, matched.criterion, digits, warmup, gapMs, engineArgs) });
+      runs.push({
+        candidate: c,
+        measured: await runCandidate(testbed, config, copy.model, c, matched.criterion, digits, warmup, gapMs, engineArgs, { [device]: deviceFlags }),
+      });
     const cloud = config.tiers[config.tiers.length - 1].name;
-    const deviceOnly = await runServed(testbed, device, device, copy.dir, matched.best.thresholds, digits, warmup, gapMs, engineArgs);
+    const deviceOnly = await runServed(testbed, device, device, copy.dir, matched.best.thresholds, digits, warmup, gapMs, engineArgs, deviceFlags);
     const cloudOnly = await runServed(testbed, device, cloud, copy.dir, matched.best.thresholds, digits, warmup, gapMs, engineArgs);
     load.push(loadavg());
     const depth = copy.model.spec.stages.length;
@@ -463,6 +480,7 @@ async function main(): Promise<void> {
       },
       quota,
       requestsPerS,
+      deviceNodeFlags: deviceFlags,
       requestCost: request ?? null,
       candidates: runs.map(({ candidate: c, measured: m }) => ({
         id: c.id,
@@ -510,7 +528,7 @@ async function main(): Promise<void> {
     }
     const f = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '-');
     const lines = [
-      `${copy.model.spec.name} calibrated here (${copy.dir}); tiers ${tiersPath}; ${requests} single digits of the mnist test split per run after ${warmup} unmeasured, ${gapMs > 0 ? `${gapMs} ms idle between requests` : 'back to back'}, onnxruntime threads ${values.threads ?? "onnxruntime's choice"}`,
+      `${copy.model.spec.name} calibrated here (${copy.dir}); tiers ${tiersPath}; ${requests} single digits of the mnist test split per run after ${warmup} unmeasured, ${gapMs > 0 ? `${gapMs} ms idle between requests` : 'back to back'}, onnxruntime threads ${values.threads ?? "onnxruntime's choice"}; the device's processes run with ${deviceFlags.length > 0 ? `node ${deviceFlags.join(' ')}` : "V8's memory reducer on"}`,
       `load average (1, 5, 15 min) at the start ${report.loadAverage[0].join(', ')}, at the end ${report.loadAverage[1].join(', ')}`,
       '',
       formatTable([
@@ -518,7 +536,7 @@ async function main(): Promise<void> {
         ...measured.links.map((l) => [l.link, l.mbit, f(l.measuredMbit), l.rttMs, f(l.measuredRttMs)]),
       ]),
       `${device}: cpu ${values.cpu} of a core; a fixed loop ${f(measured.slowdown)}x slower than its CPU time outside (${f(measured.loopMs.limited, 0)} ms vs ${f(measured.loopMs.freeCpu, 0)} ms): speed factor ${f(measured.speedFactor, 3)} measured, ${report.speedFactor.tiersFile} in the tiers file`,
-      `${device}: ${BURSTS} bursts of the loop, ${BURST_GAP_MS} ms apart, ${f(measured.burst.slowdown)}x slower than outside (median ${f(measured.burst.loopMs.limited, 3)} ms vs ${f(measured.burst.loopMs.freeCpu, 3)} ms): burst speed factor ${f(measured.burst.speedFactor, 3)}; quota ${quota.cpuShare} of a core per ${quota.periodMs} ms`,
+      `${device}: ${BURSTS} bursts of the loop, ${BURST_GAP_MS} ms apart, ${f(measured.burst.slowdown)}x their CPU time (median ${f(measured.burst.loopMs.limited, 3)} ms vs ${f(measured.burst.loopMs.cpu, 3)} ms): burst speed factor ${f(measured.burst.speedFactor, 3)}; quota ${quota.cpuShare} of a core per ${quota.periodMs} ms`,
       request
         ? `per request outside the model (the profile's, median of ${request.method.requests} at ${request.method.gapMs} ms gaps on loopback): JSON ${f(request.json.overheadMs, 3)} ms, binary ${f(request.frame.overheadMs, 3)} ms; engine after idling ${f(request.idle?.pacedMs ?? NaN, 3)} ms vs ${f(request.idle?.backToBackMs ?? NaN, 3)} back to back (charged ${f(request.idle?.extraMs ?? 0, 3)} per unit); a ${request.wait?.nominalMs ?? '-'} ms batching wait ${f(request.wait?.lateMs ?? 0, 3)} ms late`
         : 'the profile has no per-request cost: charged 0',

@@ -11,8 +11,8 @@
  *
  * @module
  */
-import { Agent, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import type { Batch, LoadedNetwork } from '../engine/types.ts';
 import type { LabelledSamples } from '../infer/index.ts';
 import type { ModelManifest } from '../io/model-dir.ts';
@@ -113,23 +113,62 @@ class TimedHost implements InferenceHost {
   async close(): Promise<void> {}
 }
 
-function post(agent: Agent, port: number, path: string, body: Uint8Array, type: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const req = request({ agent, host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': type, 'content-length': body.length } }, (res) => {
-      res.on('data', () => {});
-      res.on('error', reject);
-      res.on('end', () => {
-        if (res.statusCode !== 200) reject(new Error(`the request-cost probe was answered ${res.statusCode}`));
-        else resolve(performance.now() - started);
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+
+/** One request the client sends: to `port`, after `gapMs` idle. */
+interface Step {
+  port: number;
+  path: string;
+  body: Uint8Array;
+  type: string;
+  gapMs: number;
 }
 
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+/**
+ * The client, as the source of a worker thread: the steps one at a time over keep-alive connections, each after
+ * its idle gap; posts the round trips in ms, or the error of an answer other than 200.
+ */
+const CLIENT = `
+const { parentPort, workerData } = require('node:worker_threads');
+const http = require('node:http');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const post = (s) => new Promise((resolve, reject) => {
+  const started = performance.now();
+  const headers = { 'content-type': s.type, 'content-length': s.body.length };
+  const req = http.request({ agent, host: '127.0.0.1', port: s.port, path: s.path, method: 'POST', headers }, (res) => {
+    res.on('data', () => {});
+    res.on('error', reject);
+    res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error('the request-cost probe was answered ' + res.statusCode))));
+  });
+  req.on('error', reject);
+  req.end(Buffer.from(s.body));
+});
+(async () => {
+  const ms = [];
+  for (const s of workerData) {
+    if (s.gapMs > 0) await new Promise((done) => setTimeout(done, s.gapMs));
+    ms.push(await post(s));
+  }
+  agent.destroy();
+  parentPort.postMessage({ ms });
+})().catch((error) => parentPort.postMessage({ error: String((error && error.message) || error) }));
+`;
+
+/**
+ * Sends `steps` from a client in a worker thread, so that the server's thread sleeps between requests and is
+ * woken by each, as a unit is by a client in another process, and the client's work is off the server's thread;
+ * resolves with each step's round trip in ms.
+ */
+function clientInWorker(steps: readonly Step[]): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(CLIENT, { eval: true, workerData: steps });
+    worker.once('message', (m: { ms?: number[]; error?: string }) => {
+      void worker.terminate();
+      if (m.ms) resolve(m.ms);
+      else reject(new Error(m.error));
+    });
+    worker.once('error', reject);
+  });
+}
 
 function median(xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -155,10 +194,11 @@ function figures(roundTrips: readonly number[], engine: readonly number[]): Requ
 /**
  * Measures what a lone request costs outside the model on this machine: starts the predict route's server
  * (`createServer`, as `branchy serve` and a first unit run it) on 127.0.0.1 in this process, over `net` on this
- * thread with no batching wait, and sends it single samples of `samples` one at a time over a keep-alive connection,
- * `gapMs` apart, first as JSON and then as binary tensor frames. Each request's cost is its round trip as the client
- * saw it less the engine time the server spent on it (the runner's own timer); client and server share this
- * process, so the figure is both sides' work on one machine, without a network. The same samples are then sent
+ * thread with no batching wait, and sends it single samples of `samples` one at a time over a keep-alive connection
+ * from a client in a worker thread, `gapMs` apart, first as JSON and then as binary tensor frames. Each request's
+ * cost is its round trip as the client saw it less the engine time the server spent on it (the runner's own
+ * timer): both sides' work on one machine, without a network, and the wake-ups of a server thread that sleeps
+ * between requests. The same samples are then sent
  * back to back, for the engine's extra time after idling ({@link IdleEngineCost}); and, with `waitProbeMs`, the
  * JSON requests are interleaved with the same ones to a second server that waits `waitProbeMs` to batch
  * ({@link BatchWaitCost}). Takes about `3 × requests × gapMs` ms.
@@ -182,7 +222,6 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
   };
   const plain = await start(maxWaitMs);
   let waiting: Awaited<ReturnType<typeof start>> | undefined;
-  const agent = new Agent({ keepAlive: true, maxSockets: 2 });
   const path = `/v1/models/${encodeURIComponent(name)}/predict`;
   const per = samples.x.length / samples.count;
   const sample = (i: number) => samples.x.slice((i % samples.count) * per, ((i % samples.count) + 1) * per);
@@ -190,54 +229,59 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
     json: (i: number) => ({ body: Buffer.from(JSON.stringify({ inputs: [Array.from(sample(i))] })), type: 'application/json' }),
     frame: (i: number) => ({ body: encodeInputsFrame(sample(i), [1, ...spec.input.shape]), type: 'application/octet-stream' }),
   };
-  /** One request to `port`: its round trip and the engine time the server spent on it. */
-  const timed = async (port: number, kind: keyof typeof bodies, i: number) => {
-    const { body, type } = bodies[kind](i);
-    const before = host.runs.length;
-    const roundTrip = await post(agent, port, path, body, type);
-    return { roundTrip, engine: host.runs.slice(before).reduce((a, b) => a + b, 0) };
-  };
-  const idleDifferences: number[] = [];
-  const paced: number[] = [];
-  const backToBack: number[] = [];
-  const waitDifferences: number[] = [];
-  const waitRoundTrips: number[] = [];
+  type Role = 'warmup' | 'paced' | 'held' | 'again';
   try {
     if (waitProbeMs > 0) waiting = await start(waitProbeMs);
-    const measure = async (kind: keyof typeof bodies): Promise<RequestCostFigures> => {
-      for (let i = 0; i < warmup; i++) await timed(plain.port, kind, i);
-      if (waiting !== undefined && kind === 'json') for (let i = 0; i < warmup; i++) await timed(waiting.port, kind, i);
-      const roundTrips: number[] = [];
-      const engine: number[] = [];
-      for (let i = 0; i < requests; i++) {
-        await sleep(gapMs);
-        const run = await timed(plain.port, kind, warmup + i);
-        roundTrips.push(run.roundTrip);
-        engine.push(run.engine);
-        if (waiting !== undefined && kind === 'json') {
-          await sleep(gapMs);
-          const held = await timed(waiting.port, kind, warmup + i);
-          waitRoundTrips.push(held.roundTrip);
-          waitDifferences.push(held.roundTrip - run.roundTrip - waitProbeMs);
-        }
+    // The whole sequence, in order: per body kind, untimed requests, then the paced ones (each JSON one followed
+    // by the same to the waiting server), then the same samples back to back.
+    const steps: (Step & { kind: keyof typeof bodies; role: Role })[] = [];
+    const step = (port: number, kind: keyof typeof bodies, role: Role, i: number, gap: number) => steps.push({ port, path, gapMs: gap, kind, role, ...bodies[kind](i) });
+    for (const kind of ['json', 'frame'] as const) {
+      const held = waiting !== undefined && kind === 'json' ? waiting.port : undefined;
+      for (let i = 0; i < warmup; i++) step(plain.port, kind, 'warmup', i, 0);
+      if (held !== undefined) for (let i = 0; i < warmup; i++) step(held, kind, 'warmup', i, 0);
+      for (let i = warmup; i < warmup + requests; i++) {
+        step(plain.port, kind, 'paced', i, gapMs);
+        if (held !== undefined) step(held, kind, 'held', i, gapMs);
       }
-      for (let i = 0; i < requests; i++) {
-        const again = await timed(plain.port, kind, warmup + i);
-        paced.push(engine[i]);
-        backToBack.push(again.engine);
-        idleDifferences.push(engine[i] - again.engine);
-      }
-      return figures(roundTrips, engine);
+      for (let i = warmup; i < warmup + requests; i++) step(plain.port, kind, 'again', i, 0);
+    }
+    const before = host.runs.length;
+    const roundTrips = await clientInWorker(steps);
+    const engine = host.runs.slice(before);
+    if (engine.length !== steps.length) throw new Error(`the request-cost probe sent ${steps.length} requests and the engine ran ${engine.length} batches`);
+    const of = (kinds: readonly (keyof typeof bodies)[], role: Role) =>
+      steps.flatMap((s, n) => (kinds.includes(s.kind) && s.role === role ? [{ roundTrip: roundTrips[n], engine: engine[n] }] : []));
+    const kindFigures = (kind: keyof typeof bodies) => {
+      const paced = of([kind], 'paced');
+      return figures(
+        paced.map((r) => r.roundTrip),
+        paced.map((r) => r.engine),
+      );
     };
-    const json = await measure('json');
-    const frame = await measure('frame');
+    const paced = of(['json', 'frame'], 'paced');
+    const again = of(['json', 'frame'], 'again');
+    const plainJson = of(['json'], 'paced');
+    const held = of(['json'], 'held');
     return {
-      json,
-      frame,
-      idle: { pacedMs: median(paced), backToBackMs: median(backToBack), extraMs: Math.max(0, median(idleDifferences)) },
-      ...(waiting ? { wait: { nominalMs: waitProbeMs, roundTripMs: median(waitRoundTrips), lateMs: Math.max(0, median(waitDifferences)) } } : {}),
+      json: kindFigures('json'),
+      frame: kindFigures('frame'),
+      idle: {
+        pacedMs: median(paced.map((r) => r.engine)),
+        backToBackMs: median(again.map((r) => r.engine)),
+        extraMs: Math.max(0, median(paced.map((r, n) => r.engine - again[n].engine))),
+      },
+      ...(held.length > 0
+        ? {
+            wait: {
+              nominalMs: waitProbeMs,
+              roundTripMs: median(held.map((r) => r.roundTrip)),
+              lateMs: Math.max(0, median(held.map((r, n) => r.roundTrip - plainJson[n].roundTrip - waitProbeMs))),
+            },
+          }
+        : {}),
       method: {
-        route: 'POST /v1/models/NAME/predict of one sample on 127.0.0.1, client and server (fastify, inference on its thread) in one process',
+        route: 'POST /v1/models/NAME/predict of one sample on 127.0.0.1, the server (fastify, inference on its thread) in one thread and the client in a worker thread',
         requests,
         warmup,
         gapMs,
@@ -245,7 +289,6 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
       },
     };
   } finally {
-    agent.destroy();
     await plain.server.close();
     await waiting?.server.close();
   }

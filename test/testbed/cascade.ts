@@ -39,7 +39,8 @@ export interface TestbedCascade {
 
 /**
  * Starts every unit of the plan in `planDir` on the host `placement` names for it, the last unit first so that
- * each successor's address is known; `unitArgs` go to every unit (e.g. `--hop-timeout-ms 5000`), `argsFor[name]` to that one.
+ * each successor's address is known; `unitArgs` go to every unit (e.g. `--hop-timeout-ms 5000`), `argsFor[name]` to
+ * that one, and `nodeFlagsFor[host]` to node itself for the units on that host (e.g. `--no-memory-reducer`).
  *
  * @throws Error when a unit has no host in `placement`, or a unit does not start.
  */
@@ -49,6 +50,7 @@ export async function startCascade(
   placement: Readonly<Record<string, string>>,
   unitArgs: readonly string[] = [],
   argsFor: Readonly<Record<string, readonly string[]>> = {},
+  nodeFlagsFor: Readonly<Record<string, readonly string[]>> = {},
 ): Promise<TestbedCascade> {
   const plan = readPlan(planDir);
   for (const u of plan.units) {
@@ -77,7 +79,8 @@ export async function startCascade(
         ...unitArgs,
         ...(argsFor[u.name] ?? []),
       ];
-      const running = await startUnitWith((argv) => testbed.run(host, argv), planDir, u.name, ...args);
+      const flags = nodeFlagsFor[host] ?? [];
+      const running = await startUnitWith(([node, ...rest]) => testbed.run(host, [node, ...flags, ...rest]), planDir, u.name, ...args);
       units.set(u.name, running);
       if (u.index > 0) {
         successor = await testbed.connect(placement[plan.units[u.index - 1].name], host, running.port);

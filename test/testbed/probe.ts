@@ -12,8 +12,9 @@
  *   from the first byte written to the answer.
  * - `spin ITERATIONS`: a fixed arithmetic loop, timed after an untimed tenth of it (so the JIT has compiled it)
  *   → `{"ms":…,"cpuMs":…}`: wall-clock time and the CPU time the process got meanwhile.
- * - `bursts ITERATIONS COUNT GAP_MS`: the same loop COUNT times, each after GAP_MS idle (after an untimed run) →
- *   `{"ms":[…],"cpuMs":[…]}`: short bursts, each starting with whatever budget a CPU quota grants after idling.
+ * - `bursts ITERATIONS COUNT GAP_MS`: the same loop COUNT times, each after GAP_MS idle (after untimed runs; like
+ *   `predict`, it prints `warm` and waits for a line on stdin before the timed ones) → `{"ms":[…],"cpuMs":[…]}`:
+ *   short bursts, each starting with whatever budget a CPU quota grants after idling.
  * - `predict HOST PORT PATH SAMPLES_FILE GAP_MS WARMUP`: a client of a predict route, as an application on that
  *   host would be one: POSTs each sample of SAMPLES_FILE (a JSON array of flat inputs) alone as JSON
  *   (`{"inputs":[[…]]}`) over one keep-alive connection, each after GAP_MS idle, after WARMUP untimed ones; prints
@@ -110,8 +111,16 @@ function spin(iterations: number): { ms: number; cpuMs: number } {
   return { ms, cpuMs: (used.user + used.system) / 1000 };
 }
 
+/** Says `warm` and waits for the caller's line on stdin. */
+async function ready(): Promise<void> {
+  process.stdout.write('warm\n');
+  await new Promise((go) => process.stdin.once('data', go));
+  process.stdin.pause();
+}
+
 async function bursts(iterations: number, count: number, gapMs: number): Promise<{ ms: number[]; cpuMs: number[] }> {
-  spin(iterations);
+  for (let i = 0; i < 10; i++) spin(iterations);
+  await ready();
   const ms: number[] = [];
   const cpuMs: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -143,9 +152,7 @@ async function predict(host: string, port: number, path: string, samplesFile: st
       req.end(body);
     });
   for (let i = 0; i < warmup; i++) await post(samples[i % samples.length]);
-  process.stdout.write('warm\n');
-  await new Promise((go) => process.stdin.once('data', go));
-  process.stdin.pause();
+  await ready();
   const ms: number[] = [];
   const answers: { status: number; results: unknown[] }[] = [];
   for (const sample of samples) {
