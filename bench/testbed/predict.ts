@@ -16,8 +16,12 @@
  *
  * The device's processes run with node's `--no-memory-reducer` ({@link QUOTA_NODE_FLAGS}) unless `--memory-reducer`.
  *
- * Run: node --import tsx bench/testbed/predict.ts [--requests 200] [--warmup 100] [--top 4] [--tiers examples/tiers.json]
- *        [--cpu 0.2] [--gap-ms 0] [--threads N] [--memory-reducer] [--all-points] [--json]
+ * Each run's digits are cut into `--rounds` blocks; a round runs every candidate's block (and device-only's and
+ * cloud-only's), each on freshly started units after `--warmup` untimed requests, in order in even rounds and
+ * reversed in odd ones.
+ *
+ * Run: node --import tsx bench/testbed/predict.ts [--requests 200] [--rounds 5] [--warmup 100] [--top 4]
+ *        [--tiers examples/tiers.json] [--cpu 0.2] [--gap-ms 0] [--threads N] [--memory-reducer] [--all-points] [--json]
  *
  * @module
  */
@@ -197,6 +201,8 @@ export function percentile(values: readonly number[], p: number): number {
 const meanOf = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
 type Answer = { label: number; exit: number; unit?: string; degraded?: boolean };
+/** Single digits and their labels. */
+type Digits = { samples: readonly Float32Array[]; labels: ArrayLike<number> };
 
 /**
  * Measures a predict route from a client process on `host` (`measurePredict`: an application there, outside the
@@ -208,7 +214,7 @@ async function measure(
   host: string,
   to: { host: string; port: number },
   path: string,
-  digits: { samples: readonly Float32Array[]; labels: ArrayLike<number> },
+  digits: Digits,
   warmup: number,
   pace: Pace,
 ): Promise<Measured> {
@@ -240,6 +246,39 @@ async function measure(
   };
 }
 
+/** The `r`-th of `rounds` contiguous blocks of `digits`. */
+export function blockOf(digits: Digits, r: number, rounds: number): Digits {
+  const from = Math.floor((r * digits.samples.length) / rounds);
+  const to = Math.floor(((r + 1) * digits.samples.length) / rounds);
+  return { samples: digits.samples.slice(from, to), labels: Array.prototype.slice.call(digits.labels, from, to) as number[] };
+}
+
+/** The measurements of several blocks as one. */
+export function merged(parts: readonly Measured[]): Measured {
+  const ms = parts.flatMap((p) => p.ms);
+  const byUnit: Record<string, { count: number; mean: number }> = {};
+  for (const p of parts)
+    for (const [u, v] of Object.entries(p.byUnit)) {
+      const had = byUnit[u] ?? { count: 0, mean: 0 };
+      byUnit[u] = { count: had.count + v.count, mean: (had.mean * had.count + v.mean * v.count) / (had.count + v.count) };
+    }
+  const sum = (f: (p: Measured) => number) => parts.reduce((a, p) => a + f(p), 0);
+  const throttled = parts.every((p) => p.throttled)
+    ? { periods: sum((p) => p.throttled!.periods), msPerRequest: sum((p) => p.throttled!.msPerRequest * p.count) / ms.length }
+    : undefined;
+  return {
+    ms,
+    p50: percentile(ms, 50),
+    mean: meanOf(ms),
+    p99: percentile(ms, 99),
+    correct: sum((p) => p.correct),
+    count: ms.length,
+    degraded: sum((p) => p.degraded),
+    byUnit,
+    ...(throttled ? { throttled } : {}),
+  };
+}
+
 /** `count` single digits of the mnist test split (the one the model was not calibrated on) and their labels. */
 export function testDigits(count: number): { samples: Float32Array[]; labels: Uint8Array } {
   const { test } = mnistSplits(1);
@@ -259,7 +298,7 @@ export async function runCandidate(
   model: LoadedModelDir,
   candidate: PlanCandidate,
   criterion: string,
-  digits: { samples: readonly Float32Array[]; labels: ArrayLike<number> },
+  digits: Digits,
   warmup: number,
   gapMs = 0,
   engineArgs: readonly string[] = [],
@@ -335,7 +374,7 @@ export async function runServed(
   host: string,
   modelDir: string,
   thresholds: readonly number[],
-  digits: { samples: readonly Float32Array[]; labels: ArrayLike<number> },
+  digits: Digits,
   warmup: number,
   gapMs = 0,
   engineArgs: readonly string[] = [],
@@ -417,6 +456,7 @@ async function main(): Promise<void> {
       cpu: { type: 'string', default: '0.2' },
       'gap-ms': { type: 'string', default: '0' },
       threads: { type: 'string' },
+      rounds: { type: 'string', default: '5' },
       'all-points': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
@@ -430,10 +470,12 @@ async function main(): Promise<void> {
   const requests = Number(values.requests);
   const top = Number(values.top);
   const warmup = Number(values.warmup);
+  const rounds = Number(values.rounds);
   const gapMs = Number(values['gap-ms']);
   const engineArgs = values.threads === undefined ? [] : ['--threads', values.threads];
   const deviceFlags = values['memory-reducer'] ? [] : QUOTA_NODE_FLAGS;
   if (!(requests > 0 && Number.isInteger(requests) && top > 0 && Number.isInteger(top))) fail('--requests and --top must be positive integers.');
+  if (!(Number.isInteger(rounds) && rounds > 0 && rounds <= requests)) fail('--rounds must be a positive integer, at most --requests.');
   const load = [loadavg()];
   const copy = calibratedCopy(engineArgs);
   const request = readTierProfile(copy.profile).request;
@@ -457,15 +499,23 @@ async function main(): Promise<void> {
     const chosen = topCandidates(matched.candidates, top, !values['all-points']);
     const reference = matched.candidates.find((c) => c.reference && c.point === matched.best.point);
     const shippedOf = (c: PlanCandidate) => shipped.candidates.find((s) => shapeOf(s) === shapeOf(c) && s.point === c.point)!;
-    const runs: { candidate: PlanCandidate; measured: Measured }[] = [];
-    for (const c of chosen)
-      runs.push({
-        candidate: c,
-        measured: await runCandidate(testbed, config, copy.model, c, matched.criterion, digits, warmup, gapMs, engineArgs, { [device]: deviceFlags }),
-      });
+    // Every run is cut into `rounds` blocks of the digits, each block a fresh start of its units or server; a
+    // round runs every candidate's block (and device-only's and cloud-only's), in order in even rounds and reversed
+    // in odd ones, so that the machine's drift over the minutes of the run and one process's luck fall on all alike.
     const cloud = config.tiers[config.tiers.length - 1].name;
-    const deviceOnly = await runServed(testbed, device, device, copy.dir, matched.best.thresholds, digits, warmup, gapMs, engineArgs, deviceFlags);
-    const cloudOnly = await runServed(testbed, device, cloud, copy.dir, matched.best.thresholds, digits, warmup, gapMs, engineArgs);
+    const entries = [
+      ...chosen.map((c) => ({ key: `#${c.id}`, run: (d: Digits) => runCandidate(testbed, config, copy.model, c, matched.criterion, d, warmup, gapMs, engineArgs, { [device]: deviceFlags }) })),
+      { key: 'device only', run: (d: Digits) => runServed(testbed, device, device, copy.dir, matched.best.thresholds, d, warmup, gapMs, engineArgs, deviceFlags) },
+      { key: 'cloud only', run: (d: Digits) => runServed(testbed, device, cloud, copy.dir, matched.best.thresholds, d, warmup, gapMs, engineArgs) },
+    ];
+    const parts = new Map<string, Measured[]>(entries.map((e) => [e.key, []]));
+    for (let r = 0; r < rounds; r++) {
+      const block = blockOf(digits, r, rounds);
+      for (const e of r % 2 === 0 ? entries : [...entries].reverse()) parts.get(e.key)!.push(await e.run(block));
+    }
+    const runs = chosen.map((c) => ({ candidate: c, measured: merged(parts.get(`#${c.id}`)!) }));
+    const deviceOnly = merged(parts.get('device only')!);
+    const cloudOnly = merged(parts.get('cloud only')!);
     load.push(loadavg());
     const depth = copy.model.spec.stages.length;
     const bestMeasured = Math.min(...runs.map((r) => r.measured.mean));
@@ -528,7 +578,7 @@ async function main(): Promise<void> {
     }
     const f = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '-');
     const lines = [
-      `${copy.model.spec.name} calibrated here (${copy.dir}); tiers ${tiersPath}; ${requests} single digits of the mnist test split per run after ${warmup} unmeasured, ${gapMs > 0 ? `${gapMs} ms idle between requests` : 'back to back'}, onnxruntime threads ${values.threads ?? "onnxruntime's choice"}; the device's processes run with ${deviceFlags.length > 0 ? `node ${deviceFlags.join(' ')}` : "V8's memory reducer on"}`,
+      `${copy.model.spec.name} calibrated here (${copy.dir}); tiers ${tiersPath}; ${requests} single digits of the mnist test split per run in ${rounds} rounds of blocks, each block after ${warmup} unmeasured, ${gapMs > 0 ? `${gapMs} ms idle between requests` : 'back to back'}, onnxruntime threads ${values.threads ?? "onnxruntime's choice"}; the device's processes run with ${deviceFlags.length > 0 ? `node ${deviceFlags.join(' ')}` : "V8's memory reducer on"}`,
       `load average (1, 5, 15 min) at the start ${report.loadAverage[0].join(', ')}, at the end ${report.loadAverage[1].join(', ')}`,
       '',
       formatTable([

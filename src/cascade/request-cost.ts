@@ -11,14 +11,16 @@
  *
  * @module
  */
+import { fork } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
-import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
 import type { Batch, LoadedNetwork } from '../engine/types.ts';
 import type { LabelledSamples } from '../infer/index.ts';
 import type { ModelManifest } from '../io/model-dir.ts';
 import { InThreadHost, type HostRun, type InferenceHost } from '../serve/inference-host.ts';
 import { createServer } from '../serve/server.ts';
 import { encodeInputsFrame } from '../serve/wire.ts';
+import type { ClientReply, ClientStep } from './request-client.ts';
 
 /** One body kind's figures, in ms per request. */
 export interface RequestCostFigures {
@@ -114,59 +116,26 @@ class TimedHost implements InferenceHost {
 }
 
 
-/** One request the client sends: to `port`, after `gapMs` idle. */
-interface Step {
-  port: number;
-  path: string;
-  body: Uint8Array;
-  type: string;
-  gapMs: number;
-}
+const CLIENT_ENTRY = new URL('./request-client.js', import.meta.url);
 
 /**
- * The client, as the source of a worker thread: the steps one at a time over keep-alive connections, each after
- * its idle gap; posts the round trips in ms, or the error of an answer other than 200.
+ * Sends `steps` from a client in a process of its own (`request-client.ts`), so that the server's process sleeps
+ * between requests and is woken by each, as a unit is by its client or predecessor; resolves with each step's
+ * round trip in ms.
  */
-const CLIENT = `
-const { parentPort, workerData } = require('node:worker_threads');
-const http = require('node:http');
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-const post = (s) => new Promise((resolve, reject) => {
-  const started = performance.now();
-  const headers = { 'content-type': s.type, 'content-length': s.body.length };
-  const req = http.request({ agent, host: '127.0.0.1', port: s.port, path: s.path, method: 'POST', headers }, (res) => {
-    res.on('data', () => {});
-    res.on('error', reject);
-    res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error('the request-cost probe was answered ' + res.statusCode))));
-  });
-  req.on('error', reject);
-  req.end(Buffer.from(s.body));
-});
-(async () => {
-  const ms = [];
-  for (const s of workerData) {
-    if (s.gapMs > 0) await new Promise((done) => setTimeout(done, s.gapMs));
-    ms.push(await post(s));
-  }
-  agent.destroy();
-  parentPort.postMessage({ ms });
-})().catch((error) => parentPort.postMessage({ error: String((error && error.message) || error) }));
-`;
-
-/**
- * Sends `steps` from a client in a worker thread, so that the server's thread sleeps between requests and is
- * woken by each, as a unit is by a client in another process, and the client's work is off the server's thread;
- * resolves with each step's round trip in ms.
- */
-function clientInWorker(steps: readonly Step[]): Promise<number[]> {
+function clientInProcess(steps: readonly ClientStep[]): Promise<number[]> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(CLIENT, { eval: true, workerData: steps });
-    worker.once('message', (m: { ms?: number[]; error?: string }) => {
-      void worker.terminate();
-      if (m.ms) resolve(m.ms);
-      else reject(new Error(m.error));
+    const child = fork(fileURLToPath(CLIENT_ENTRY), [], { serialization: 'advanced', execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    let err = '';
+    let reply: ClientReply | undefined;
+    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('message', (m: ClientReply) => (reply = m));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (reply !== undefined && 'ms' in reply) resolve(reply.ms);
+      else reject(new Error(reply !== undefined ? reply.error : `the request-cost client exited with ${code}: ${err.trim()}`));
     });
-    worker.once('error', reject);
+    child.send([...steps]);
   });
 }
 
@@ -195,9 +164,9 @@ function figures(roundTrips: readonly number[], engine: readonly number[]): Requ
  * Measures what a lone request costs outside the model on this machine: starts the predict route's server
  * (`createServer`, as `branchy serve` and a first unit run it) on 127.0.0.1 in this process, over `net` on this
  * thread with no batching wait, and sends it single samples of `samples` one at a time over a keep-alive connection
- * from a client in a worker thread, `gapMs` apart, first as JSON and then as binary tensor frames. Each request's
- * cost is its round trip as the client saw it less the engine time the server spent on it (the runner's own
- * timer): both sides' work on one machine, without a network, and the wake-ups of a server thread that sleeps
+ * from a client in a process of its own, `gapMs` apart, first as JSON and then as binary tensor frames. Each
+ * request's cost is its round trip as the client saw it less the engine time the server spent on it (the runner's
+ * own timer): both sides' work on one machine, without a network, and the wake-ups of a server process that sleeps
  * between requests. The same samples are then sent
  * back to back, for the engine's extra time after idling ({@link IdleEngineCost}); and, with `waitProbeMs`, the
  * JSON requests are interleaved with the same ones to a second server that waits `waitProbeMs` to batch
@@ -234,7 +203,7 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
     if (waitProbeMs > 0) waiting = await start(waitProbeMs);
     // The whole sequence, in order: per body kind, untimed requests, then the paced ones (each JSON one followed
     // by the same to the waiting server), then the same samples back to back.
-    const steps: (Step & { kind: keyof typeof bodies; role: Role })[] = [];
+    const steps: (ClientStep & { kind: keyof typeof bodies; role: Role })[] = [];
     const step = (port: number, kind: keyof typeof bodies, role: Role, i: number, gap: number) => steps.push({ port, path, gapMs: gap, kind, role, ...bodies[kind](i) });
     for (const kind of ['json', 'frame'] as const) {
       const held = waiting !== undefined && kind === 'json' ? waiting.port : undefined;
@@ -247,7 +216,7 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
       for (let i = warmup; i < warmup + requests; i++) step(plain.port, kind, 'again', i, 0);
     }
     const before = host.runs.length;
-    const roundTrips = await clientInWorker(steps);
+    const roundTrips = await clientInProcess(steps);
     const engine = host.runs.slice(before);
     if (engine.length !== steps.length) throw new Error(`the request-cost probe sent ${steps.length} requests and the engine ran ${engine.length} batches`);
     const of = (kinds: readonly (keyof typeof bodies)[], role: Role) =>
@@ -281,7 +250,7 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
           }
         : {}),
       method: {
-        route: 'POST /v1/models/NAME/predict of one sample on 127.0.0.1, the server (fastify, inference on its thread) in one thread and the client in a worker thread',
+        route: 'POST /v1/models/NAME/predict of one sample on 127.0.0.1, the server (fastify, inference on its thread) in this process and the client in another',
         requests,
         warmup,
         gapMs,

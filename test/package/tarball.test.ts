@@ -58,6 +58,7 @@ describe('the packed tarball, installed into a new project', () => {
     );
     assert.ok(files.includes('dist/index.js') && files.includes('dist/index.d.ts') && files.includes('dist/node.js'));
     assert.ok(files.includes('dist/serve/inference-worker.js'), 'the inference worker runs from dist/');
+    assert.ok(files.includes('dist/cascade/request-client.js'), "the request-cost probe's client runs from dist/");
     assert.deepEqual(
       files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')),
       [],
