@@ -14,21 +14,34 @@ import { RELAY_PRIORITY, type Testbed } from './testbed.ts';
 const PROBE = fileURLToPath(new URL('./probe.ts', import.meta.url));
 const PROBE_MS = 30_000;
 
-/** Runs a probe in `host` and resolves with its first JSON line (a server's address, or a client's figures). */
-function probe<T>(testbed: Testbed, host: string, args: readonly string[], cpuLimit: boolean, priority?: number): { child: ChildProcess; result: Promise<T> } {
-  const child = testbed.run(host, [process.execPath, '--import', 'tsx', PROBE, ...args], { cpuLimit, priority });
+/**
+ * Runs a probe in `host`: `result` resolves with its first JSON line (a server's address, or a client's figures).
+ * The `bursts` and `predict` modes warm up, say `warm` (`warm` resolves) and wait for `go()` before their timed part.
+ */
+function probe<T>(
+  testbed: Testbed,
+  host: string,
+  args: readonly string[],
+  cpuLimit: boolean,
+  options: { priority?: number; timeoutMs?: number } = {},
+): { child: ChildProcess; result: Promise<T>; warm: Promise<void>; go: () => void } {
+  const timeoutMs = options.timeoutMs ?? PROBE_MS;
+  const child = testbed.run(host, [process.execPath, '--import', 'tsx', PROBE, ...args], { cpuLimit, priority: options.priority, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
+  let onWarm: () => void = () => {};
+  const warm = new Promise<void>((resolve) => (onWarm = resolve));
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const result = new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`probe ${args.join(' ')} in '${host}' gave nothing within ${PROBE_MS} ms: ${err}`));
-    }, PROBE_MS);
+      reject(new Error(`probe ${args.join(' ')} in '${host}' gave nothing within ${timeoutMs} ms: ${err}`));
+    }, timeoutMs);
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
+      if (out.startsWith('warm\n')) onWarm();
       const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line === undefined || !out.includes('\n')) return;
+      if (line === undefined || !out.endsWith('\n')) return;
       clearTimeout(timer);
       resolve(JSON.parse(line) as T);
     });
@@ -37,11 +50,11 @@ function probe<T>(testbed: Testbed, host: string, args: readonly string[], cpuLi
       reject(new Error(`probe ${args.join(' ')} in '${host}' exited with ${code}: ${err}`));
     });
   });
-  return { child, result };
+  return { child, result, warm, go: () => child.stdin?.end('go\n') };
 }
 
 async function server(testbed: Testbed, host: string, mode: 'echo' | 'sink', address: string, priority?: number): Promise<{ port: number; stop: () => void }> {
-  const { child, result } = probe<{ listening: { port: number } }>(testbed, host, [mode, address], false, priority);
+  const { child, result } = probe<{ listening: { port: number } }>(testbed, host, [mode, address], false, { priority });
   const { listening } = await result;
   return { port: listening.port, stop: () => child.kill('SIGTERM') };
 }
@@ -80,7 +93,7 @@ export async function measureRtt(testbed: Testbed, from: string, to: string, cou
   try {
     const endpoint = await testbed.connect(from, to, echo.port);
     try {
-      return (await probe<{ ms: number[] }>(testbed, from, ['rtt', endpoint.host, String(endpoint.port), String(count)], false, RELAY_PRIORITY).result).ms;
+      return (await probe<{ ms: number[] }>(testbed, from, ['rtt', endpoint.host, String(endpoint.port), String(count)], false, { priority: RELAY_PRIORITY }).result).ms;
     } finally {
       endpoint.close();
     }
@@ -128,7 +141,7 @@ export async function measureBurstSlowdown(
   gapMs: number,
 ): Promise<{ slowdown: number; cpuMs: number; limitedMs: number }> {
   const args = ['bursts', String(iterations), String(count), String(gapMs)];
-  const limited = startedProbe<{ ms: number[]; cpuMs: number[] }>(testbed, host, args, true, PROBE_MS + count * (gapMs + 1000));
+  const limited = probe<{ ms: number[]; cpuMs: number[] }>(testbed, host, args, true, { timeoutMs: PROBE_MS + count * (gapMs + 1000) });
   await Promise.race([limited.warm, limited.result]);
   limited.go();
   const { ms, cpuMs } = await limited.result;
@@ -151,38 +164,6 @@ export function throttling(cgroup: string): { periods: number; ns: number } {
 }
 
 /**
- * A probe that warms up, says `warm` and waits for `go()` before its timed part (the `bursts` and `predict`
- * modes): `warm` resolves when it is ready, `result` with its JSON line.
- */
-function startedProbe<T>(testbed: Testbed, host: string, args: readonly string[], cpuLimit: boolean, timeoutMs: number) {
-  const child = testbed.run(host, [process.execPath, '--import', 'tsx', PROBE, ...args], { cpuLimit, stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  let onWarm: () => void = () => {};
-  const warm = new Promise<void>((resolve) => (onWarm = resolve));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const result = new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`probe ${args[0]} in '${host}' gave nothing within ${timeoutMs} ms: ${err}`));
-    }, timeoutMs);
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.startsWith('warm\n')) onWarm();
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line === undefined || !out.endsWith('\n')) return;
-      clearTimeout(timer);
-      resolve(JSON.parse(line) as T);
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`probe ${args[0]} in '${host}' exited with ${code}: ${err}`));
-    });
-  });
-  return { warm, go: () => child.stdin?.end('go\n'), result };
-}
-
-/**
  * Runs a client of the predict route `path` at `to` (an address `host` reaches) as a process on `host`, outside
  * its CPU cgroup, as an application there would call its first unit: each sample alone as JSON, `gapMs` apart,
  * after `warmup` untimed requests, with the clocks read in that process. With `cgroup`, also counts that cgroup's
@@ -199,7 +180,7 @@ export async function measurePredict<R>(
   const file = join(tempDir(), 'samples.json');
   writeFileSync(file, JSON.stringify(samples.map((s) => Array.from(s))));
   const args = ['predict', to.host, String(to.port), path, file, String(options.gapMs), String(options.warmup)];
-  const client = startedProbe<ClientRun<R>>(testbed, host, args, false, PROBE_MS + (samples.length + options.warmup) * (options.gapMs + 1000));
+  const client = probe<ClientRun<R>>(testbed, host, args, false, { timeoutMs: PROBE_MS + (samples.length + options.warmup) * (options.gapMs + 1000) });
   await Promise.race([client.warm, client.result]);
   const before = options.cgroup === undefined ? undefined : throttling(options.cgroup);
   client.go();
