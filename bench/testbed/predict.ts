@@ -509,8 +509,14 @@ async function main(): Promise<void> {
     // in odd ones, so that the machine's drift over the minutes of the run and one process's luck fall on all alike.
     const cloud = config.tiers[config.tiers.length - 1].name;
     const entries = [
-      ...chosen.map((c) => ({ key: `#${c.id}`, run: (d: Digits) => runCandidate(testbed, config, copy.model, c, matched.criterion, d, warmup, gapMs, engineArgs, { [device]: deviceFlags }) })),
-      { key: 'device only', run: (d: Digits) => runServed(testbed, device, device, copy.dir, matched.best.thresholds, d, warmup, gapMs, engineArgs, deviceFlags) },
+      ...chosen.map((c) => ({
+        key: `#${c.id}`,
+        run: (d: Digits) => runCandidate(testbed, config, copy.model, c, matched.criterion, d, warmup, gapMs, engineArgs, { [device]: deviceFlags }),
+      })),
+      {
+        key: 'device only',
+        run: (d: Digits) => runServed(testbed, device, device, copy.dir, matched.best.thresholds, d, warmup, gapMs, engineArgs, deviceFlags),
+      },
       { key: 'cloud only', run: (d: Digits) => runServed(testbed, device, cloud, copy.dir, matched.best.thresholds, d, warmup, gapMs, engineArgs) },
     ];
     const parts = new Map<string, Measured[]>(entries.map((e) => [e.key, []]));

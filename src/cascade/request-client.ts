@@ -29,7 +29,9 @@ function post(step: ClientStep): Promise<number> {
     const req = request({ agent, host: '127.0.0.1', port: step.port, path: step.path, method: 'POST', headers }, (res) => {
       res.on('data', () => {});
       res.on('error', reject);
-      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error(`the request-cost probe was answered ${res.statusCode}`))));
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error(`the request-cost probe was answered ${res.statusCode}`)),
+      );
     });
     req.on('error', reject);
     req.end(Buffer.from(step.body.buffer, step.body.byteOffset, step.body.byteLength));

@@ -115,7 +115,6 @@ class TimedHost implements InferenceHost {
   async close(): Promise<void> {}
 }
 
-
 const CLIENT_ENTRY = new URL('./request-client.js', import.meta.url);
 
 /**
@@ -204,7 +203,8 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
     // The whole sequence, in order: per body kind, untimed requests, then the paced ones (each JSON one followed
     // by the same to the waiting server), then the same samples back to back.
     const steps: (ClientStep & { kind: keyof typeof bodies; role: Role })[] = [];
-    const step = (port: number, kind: keyof typeof bodies, role: Role, i: number, gap: number) => steps.push({ port, path, gapMs: gap, kind, role, ...bodies[kind](i) });
+    const step = (port: number, kind: keyof typeof bodies, role: Role, i: number, gap: number) =>
+      steps.push({ port, path, gapMs: gap, kind, role, ...bodies[kind](i) });
     for (const kind of ['json', 'frame'] as const) {
       const held = waiting !== undefined && kind === 'json' ? waiting.port : undefined;
       for (let i = 0; i < warmup; i++) step(plain.port, kind, 'warmup', i, 0);
@@ -250,7 +250,8 @@ export async function measureRequestCost(net: LoadedNetwork, samples: LabelledSa
           }
         : {}),
       method: {
-        route: 'POST /v1/models/NAME/predict of one sample on 127.0.0.1, the server (fastify, inference on its thread) in this process and the client in another',
+        route:
+          'POST /v1/models/NAME/predict of one sample on 127.0.0.1, the server (fastify, inference on its thread) in this process and the client in another',
         requests,
         warmup,
         gapMs,

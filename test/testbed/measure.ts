@@ -26,7 +26,11 @@ function probe<T>(
   options: { priority?: number; timeoutMs?: number } = {},
 ): { child: ChildProcess; result: Promise<T>; warm: Promise<void>; go: () => void } {
   const timeoutMs = options.timeoutMs ?? PROBE_MS;
-  const child = testbed.run(host, [process.execPath, '--import', 'tsx', PROBE, ...args], { cpuLimit, priority: options.priority, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = testbed.run(host, [process.execPath, '--import', 'tsx', PROBE, ...args], {
+    cpuLimit,
+    priority: options.priority,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   let onWarm: () => void = () => {};
@@ -93,7 +97,9 @@ export async function measureRtt(testbed: Testbed, from: string, to: string, cou
   try {
     const endpoint = await testbed.connect(from, to, echo.port);
     try {
-      return (await probe<{ ms: number[] }>(testbed, from, ['rtt', endpoint.host, String(endpoint.port), String(count)], false, { priority: RELAY_PRIORITY }).result).ms;
+      return (
+        await probe<{ ms: number[] }>(testbed, from, ['rtt', endpoint.host, String(endpoint.port), String(count)], false, { priority: RELAY_PRIORITY }).result
+      ).ms;
     } finally {
       endpoint.close();
     }
