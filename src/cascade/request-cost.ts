@@ -166,10 +166,9 @@ function figures(roundTrips: readonly number[], engine: readonly number[]): Requ
  * from a client in a process of its own, `gapMs` apart, first as JSON and then as binary tensor frames. Each
  * request's cost is its round trip as the client saw it less the engine time the server spent on it (the runner's
  * own timer): both sides' work on one machine, without a network, and the wake-ups of a server process that sleeps
- * between requests. The same samples are then sent
- * back to back, for the engine's extra time after idling ({@link IdleEngineCost}); and, with `waitProbeMs`, the
- * JSON requests are interleaved with the same ones to a second server that waits `waitProbeMs` to batch
- * ({@link BatchWaitCost}). Takes about `3 × requests × gapMs` ms.
+ * between requests. The same samples are then sent back to back, for the engine's extra time after idling
+ * ({@link IdleEngineCost}); and, with `waitProbeMs`, the JSON requests are interleaved with the same ones to a
+ * second server that waits `waitProbeMs` to batch ({@link BatchWaitCost}). Takes about `3 × requests × gapMs` ms.
  *
  * @throws Error when the server answers a probe with anything but 200.
  */
