@@ -175,6 +175,8 @@ export function topCandidates(candidates: readonly PlanCandidate[], k: number, d
 /** Measured end-to-end latency of single-sample requests, and how many were answered right. */
 export interface Measured {
   ms: number[];
+  /** Which unit answered each request (`serve` for a whole network served). */
+  units: string[];
   p50: number;
   mean: number;
   p99: number;
@@ -224,29 +226,33 @@ async function measure(
   pace: Pace,
 ): Promise<Measured> {
   const run = await measurePredict<Answer>(testbed, host, to, path, digits.samples, { gapMs: pace.gapMs, warmup, cgroup: pace.cgroup });
-  const units: Record<string, number[]> = {};
   let correct = 0;
   let degraded = 0;
-  run.answers.forEach((r, i) => {
+  const units = run.answers.map((r, i) => {
     if (r.status !== 200 || r.results.length !== 1) throw new Error(`request ${i} answered ${r.status}: ${JSON.stringify(r.results).slice(0, 300)}`);
     const a = r.results[0];
-    (units[a.unit ?? 'serve'] ??= []).push(run.ms[i]);
     if (a.label === digits.labels[i]) correct++;
     if (a.degraded) degraded++;
+    return a.unit ?? 'serve';
   });
-  const ms = run.ms;
-  const byUnit = Object.fromEntries(Object.entries(units).map(([u, v]) => [u, { count: v.length, mean: meanOf(v) }]));
   const t = run.throttled;
-  const throttled = t ? { periods: t.periods, msPerRequest: t.ns / 1e6 / ms.length } : undefined;
+  return summary(run.ms, units, correct, degraded, t ? { periods: t.periods, msPerRequest: t.ns / 1e6 / run.ms.length } : undefined);
+}
+
+/** The figures of requests from their round trips, the units that answered them and their counts. */
+function summary(ms: number[], units: string[], correct: number, degraded: number, throttled: Measured['throttled']): Measured {
+  const byUnit: Record<string, number[]> = {};
+  units.forEach((u, i) => (byUnit[u] ??= []).push(ms[i]));
   return {
     ms,
+    units,
     p50: percentile(ms, 50),
     mean: meanOf(ms),
     p99: percentile(ms, 99),
     correct,
     count: ms.length,
     degraded,
-    byUnit,
+    byUnit: Object.fromEntries(Object.entries(byUnit).map(([u, v]) => [u, { count: v.length, mean: meanOf(v) }])),
     ...(throttled ? { throttled } : {}),
   };
 }
@@ -260,28 +266,18 @@ export function blockOf(digits: Digits, r: number, rounds: number): Digits {
 
 /** The measurements of several blocks as one. */
 export function merged(parts: readonly Measured[]): Measured {
-  const ms = parts.flatMap((p) => p.ms);
-  const byUnit: Record<string, { count: number; mean: number }> = {};
-  for (const p of parts)
-    for (const [u, v] of Object.entries(p.byUnit)) {
-      const had = byUnit[u] ?? { count: 0, mean: 0 };
-      byUnit[u] = { count: had.count + v.count, mean: (had.mean * had.count + v.mean * v.count) / (had.count + v.count) };
-    }
   const sum = (f: (p: Measured) => number) => parts.reduce((a, p) => a + f(p), 0);
+  const count = sum((p) => p.count);
   const throttled = parts.every((p) => p.throttled)
-    ? { periods: sum((p) => p.throttled!.periods), msPerRequest: sum((p) => p.throttled!.msPerRequest * p.count) / ms.length }
+    ? { periods: sum((p) => p.throttled!.periods), msPerRequest: sum((p) => p.throttled!.msPerRequest * p.count) / count }
     : undefined;
-  return {
-    ms,
-    p50: percentile(ms, 50),
-    mean: meanOf(ms),
-    p99: percentile(ms, 99),
-    correct: sum((p) => p.correct),
-    count: ms.length,
-    degraded: sum((p) => p.degraded),
-    byUnit,
-    ...(throttled ? { throttled } : {}),
-  };
+  return summary(
+    parts.flatMap((p) => p.ms),
+    parts.flatMap((p) => p.units),
+    sum((p) => p.correct),
+    sum((p) => p.degraded),
+    throttled,
+  );
 }
 
 /** `count` single digits of the mnist test split (the one the model was not calibrated on) and their labels. */

@@ -163,7 +163,7 @@ export interface ClientRun<R> {
 }
 
 /** A cgroup-v1 CPU controller's throttling counters. */
-export function throttling(cgroup: string): { periods: number; ns: number } {
+function throttling(cgroup: string): { periods: number; ns: number } {
   const text = readFileSync(join(cgroup, 'cpu.stat'), 'utf8');
   const field = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
   return { periods: field('nr_throttled'), ns: field('throttled_time') };
