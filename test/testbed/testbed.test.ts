@@ -82,17 +82,20 @@ describe('a device/edge/cloud testbed of network namespaces, veth pairs, tbf and
   });
 
   it('shapes device→edge to 10 Mbit/s: 1 MB arrives within ±25% of the rate', async (t) => {
-    const { mbit, ms } = await measureBandwidth(testbed, 'device', 'edge', 1 << 20);
-    t.diagnostic(`device→edge: ${mbit.toFixed(2)} Mbit/s of payload (1 MiB in ${ms.toFixed(0)} ms)`);
+    const { mbit, allMs } = await measureBandwidth(testbed, 'device', 'edge', 1 << 20, { tries: 2 });
+    t.diagnostic(`device→edge: ${mbit.toFixed(2)} Mbit/s of payload at best (1 MiB in ${allMs.map((ms) => ms.toFixed(0)).join(', ')} ms)`);
     assert.ok(Math.abs(mbit - 10) <= 2.5, `${mbit} Mbit/s`);
   });
 
   it('setRate changes the shaping mid-run, both ways', async (t) => {
     testbed.setRate({ from: 'device', to: 'edge' }, 2);
-    const slow = await measureBandwidth(testbed, 'device', 'edge', 192 << 10);
-    const back = await measureBandwidth(testbed, 'edge', 'device', 192 << 10);
+    const slow = await measureBandwidth(testbed, 'device', 'edge', 128 << 10, { tries: 3 });
+    const back = await measureBandwidth(testbed, 'edge', 'device', 128 << 10, { tries: 3 });
     testbed.setRate(0, 10);
-    t.diagnostic(`at 2 Mbit/s: ${slow.mbit.toFixed(2)} device→edge, ${back.mbit.toFixed(2)} edge→device`);
+    const times = (m: { allMs: number[] }) => m.allMs.map((ms) => ms.toFixed(0)).join(', ');
+    t.diagnostic(
+      `at 2 Mbit/s, fastest of three 128 KiB transfers: ${slow.mbit.toFixed(2)} device→edge (${times(slow)} ms), ${back.mbit.toFixed(2)} edge→device (${times(back)} ms)`,
+    );
     for (const { mbit } of [slow, back]) assert.ok(Math.abs(mbit - 2) <= 0.5, `${mbit} Mbit/s`);
     assert.match(execFileSync('tc', ['-n', testbed.namespace('device'), 'qdisc', 'show', 'dev', 'edge'], { encoding: 'utf8' }), /tbf .*rate 10Mbit/);
   });
