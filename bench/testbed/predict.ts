@@ -20,6 +20,10 @@
  * cloud-only's), each on freshly started units after `--warmup` untimed requests, in order in even rounds and
  * reversed in odd ones.
  *
+ * After the runs it calibrates a second copy and prints every candidate's expected mean under that profile too: the
+ * per-request cost the profile measures in a few seconds drifts with the machine over minutes, and the second
+ * figure shows how much of a gap is the first profile's moment.
+ *
  * Run: node --import tsx bench/testbed/predict.ts [--requests 200] [--rounds 5] [--warmup 100] [--top 4]
  *        [--tiers examples/tiers.json] [--cpu 0.2] [--gap-ms 0] [--threads N] [--memory-reducer] [--all-points] [--json]
  *
@@ -34,6 +38,7 @@ import { parseArgs } from 'node:util';
 import type { CostModelOptions, TierQuota } from '../../src/cascade/cost-model.ts';
 import { placementSetup } from '../../src/cascade/placement-input.ts';
 import { readPlan } from '../../src/cascade/plan.ts';
+import type { RequestCost } from '../../src/cascade/request-cost.ts';
 import { readTierProfile } from '../../src/cascade/tier-profile.ts';
 import {
   bestCandidate,
@@ -524,6 +529,16 @@ async function main(): Promise<void> {
     const deviceOnly = merged(parts.get('device only')!);
     const cloudOnly = merged(parts.get('cloud only')!);
     load.push(loadavg());
+    // The per-request cost drifts with the machine over minutes; a second calibration after the runs shows how
+    // much of a gap between measured and expected is the first profile's moment.
+    const after = calibratedCopy(engineArgs);
+    const requestAfter = readTierProfile(after.profile).request;
+    const afterPlan = plan(
+      copy.model,
+      testbedTiersFile(tiersPath, after.profile, measured.speedFactor, join(tempDir(), 'tiers-after.json'), quota),
+      requestsPerS,
+    );
+    const afterOf = (c: PlanCandidate) => afterPlan.candidates.find((a) => shapeOf(a) === shapeOf(c) && a.point === c.point)!;
     const depth = copy.model.spec.stages.length;
     const bestMeasured = Math.min(...runs.map((r) => r.measured.mean));
     const chosenRun = runs.find((r) => r.candidate === matched.best)!;
@@ -539,6 +554,7 @@ async function main(): Promise<void> {
       requestsPerS,
       deviceNodeFlags: deviceFlags,
       requestCost: request ?? null,
+      requestCostAfter: requestAfter ?? null,
       candidates: runs.map(({ candidate: c, measured: m }) => ({
         id: c.id,
         units: unitsOf(c, depth),
@@ -553,8 +569,9 @@ async function main(): Promise<void> {
           speeds: c.figures.speeds,
         },
         expectedShippedFactor: { p50: shippedOf(c).figures.latencyP50Ms, mean: shippedOf(c).figures.latencyMeanMs },
+        expectedProfileAfter: { p50: afterOf(c).figures.latencyP50Ms, mean: afterOf(c).figures.latencyMeanMs },
         measured: { p50: m.p50, mean: m.mean, p99: m.p99, byUnit: m.byUnit, testAccuracy: m.correct / m.count, degraded: m.degraded, throttled: m.throttled },
-        ratio: { mean: m.mean / c.figures.latencyMeanMs, p50: m.p50 / c.figures.latencyP50Ms },
+        ratio: { mean: m.mean / c.figures.latencyMeanMs, p50: m.p50 / c.figures.latencyP50Ms, meanProfileAfter: m.mean / afterOf(c).figures.latencyMeanMs },
       })),
       chosen: {
         id: matched.best.id,
@@ -584,6 +601,10 @@ async function main(): Promise<void> {
       return;
     }
     const f = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '-');
+    const requestLine = (whose: string, r: RequestCost | undefined) =>
+      r
+        ? `per request outside the model (${whose}: median of ${r.method.requests} at ${r.method.gapMs} ms gaps on loopback): JSON ${f(r.json.overheadMs, 3)} ms, binary ${f(r.frame.overheadMs, 3)} ms; engine after idling ${f(r.idle?.pacedMs ?? NaN, 3)} ms vs ${f(r.idle?.backToBackMs ?? NaN, 3)} back to back (charged ${f(r.idle?.extraMs ?? 0, 3)} per unit); a ${r.wait?.nominalMs ?? '-'} ms batching wait ${f(r.wait?.lateMs ?? 0, 3)} ms late`
+        : `${whose} has no per-request cost: charged 0`;
     const lines = [
       `${copy.model.spec.name} calibrated here (${copy.dir}); tiers ${tiersPath}; ${requests} single digits of the mnist test split per run in ${rounds} rounds of blocks, each block after ${warmup} unmeasured, ${gapMs > 0 ? `${gapMs} ms idle between requests` : 'back to back'}, onnxruntime threads ${values.threads ?? "onnxruntime's choice"}; the device's processes run with ${deviceFlags.length > 0 ? `node ${deviceFlags.join(' ')}` : "V8's memory reducer on"}`,
       `load average (1, 5, 15 min) at the start ${report.loadAverage[0].join(', ')}, at the end ${report.loadAverage[1].join(', ')}`,
@@ -594,9 +615,8 @@ async function main(): Promise<void> {
       ]),
       `${device}: cpu ${values.cpu} of a core; a fixed loop ${f(measured.slowdown)}x slower than its CPU time outside (${f(measured.loopMs.limited, 0)} ms vs ${f(measured.loopMs.freeCpu, 0)} ms): speed factor ${f(measured.speedFactor, 3)} measured, ${report.speedFactor.tiersFile} in the tiers file`,
       `${device}: ${BURSTS} bursts of the loop, ${BURST_GAP_MS} ms apart, ${f(measured.burst.slowdown)}x their CPU time (median ${f(measured.burst.loopMs.limited, 3)} ms vs ${f(measured.burst.loopMs.cpu, 3)} ms): burst speed factor ${f(measured.burst.speedFactor, 3)}; quota ${quota.cpuShare} of a core per ${quota.periodMs} ms`,
-      request
-        ? `per request outside the model (the profile's, median of ${request.method.requests} at ${request.method.gapMs} ms gaps on loopback): JSON ${f(request.json.overheadMs, 3)} ms, binary ${f(request.frame.overheadMs, 3)} ms; engine after idling ${f(request.idle?.pacedMs ?? NaN, 3)} ms vs ${f(request.idle?.backToBackMs ?? NaN, 3)} back to back (charged ${f(request.idle?.extraMs ?? 0, 3)} per unit); a ${request.wait?.nominalMs ?? '-'} ms batching wait ${f(request.wait?.lateMs ?? 0, 3)} ms late`
-        : 'the profile has no per-request cost: charged 0',
+      requestLine('the profile', request),
+      requestLine('a second profile, calibrated after the runs', requestAfter),
       `offered load given to the planner: ${f(requestsPerS, 1)} requests/s (${gapMs > 0 ? `1000 / the ${gapMs} ms gap` : '1000 / the expected mean of one request alone'})`,
       `planner with the tiers file as it is: best #${shipped.best.id} ${unitsOf(shipped.best, depth)} ${shipped.best.forward}, ${f(shipped.best.figures.latencyMeanMs)} ms mean`,
       `planner with the testbed's figures (device ${f(measured.speedFactor, 3)}, edge and cloud 1): best #${matched.best.id} ${unitsOf(matched.best, depth)} ${matched.best.forward}, ${f(matched.best.figures.latencyMeanMs)} ms mean`,
@@ -620,6 +640,7 @@ async function main(): Promise<void> {
           'by unit (n: mean)',
           'mean ratio',
           '±20%',
+          'exp mean, ratio (profile after)',
           'test acc',
           'throttled periods',
         ],
@@ -642,6 +663,7 @@ async function main(): Promise<void> {
             .join('; '),
           f(c.ratio.mean),
           Math.abs(c.ratio.mean - 1) <= 0.2 ? 'yes' : 'no',
+          `${f(c.expectedProfileAfter.mean)}, ${f(c.ratio.meanProfileAfter)}`,
           `${(100 * c.measured.testAccuracy).toFixed(1)}%`,
           c.measured.throttled?.periods ?? '-',
         ]),
