@@ -7,12 +7,16 @@
  * the operating points answered at.
  *
  * The link's tbf bucket is 4 KB, smaller than one frame (18 KB), so that an idle link passes each frame at its rate
- * as a thin uplink would (the testbed's default bucket, 16 KiB, lets most of a frame through at once).
+ * as a thin uplink would.
+ *
+ * The device unit runs with node's `--no-memory-reducer` (as bench/testbed/predict.ts's device processes) unless
+ * `--memory-reducer`: under a 20% quota, V8's memory-reducing collections use up a CFS period's budget and stall
+ * requests by up to 80 ms (docs/cascade.md, "A unit under a CPU quota").
  *
  * Needs root, iproute2, the cgroup-v1 CPU controller and the built CLI (`npm run build`).
  *
- * Run: node --import tsx bench/testbed/adapt.ts [--slo-ms 100] [--rate 20] [--phase-s 20] [--high 10] [--low 2]
- *        [--rtt-ms 20] [--cpu 0.2] [--windows] [--json]
+ * Run: node --import tsx bench/testbed/adapt.ts [--slo-ms 50] [--rate 20] [--phase-s 20] [--high 10] [--low 2]
+ *        [--rtt-ms 20] [--cpu 0.2] [--memory-reducer] [--windows] [--json]
  *
  * @module
  */
@@ -25,11 +29,12 @@ import { tempDir } from '../../test/helpers.ts';
 import { startCascade } from '../../test/testbed/cascade.ts';
 import { openLoop, windowFigures, type Answered, type WindowFigures } from '../../test/testbed/load.ts';
 import { available, createTestbed, THIN_LINK_BURST_BYTES } from '../../test/testbed/testbed.ts';
-import { calibratedCopy, testDigits } from './predict.ts';
+import { calibratedCopy, QUOTA_NODE_FLAGS, testDigits } from './predict.ts';
 
 const { values } = parseArgs({
   options: {
-    'slo-ms': { type: 'string', default: '100' },
+    'slo-ms': { type: 'string', default: '50' },
+    'memory-reducer': { type: 'boolean', default: false },
     rate: { type: 'string', default: '20' },
     'phase-s': { type: 'string', default: '20' },
     high: { type: 'string', default: '10' },
@@ -70,9 +75,16 @@ async function run(adapt: boolean): Promise<{ answers: Answered[]; phases: Windo
     cpu: { device: CPU },
   });
   try {
-    const cascade = await startCascade(testbed, planDir, { device: 'device', edge: 'edge' }, ['--threads', '1', '--hop-timeout-ms', '5000'], {
-      device: adapt ? ['--slo-ms', String(SLO)] : [],
-    });
+    const cascade = await startCascade(
+      testbed,
+      planDir,
+      { device: 'device', edge: 'edge' },
+      ['--threads', '1', '--hop-timeout-ms', '5000'],
+      {
+        device: adapt ? ['--slo-ms', String(SLO)] : [],
+      },
+      { device: values['memory-reducer'] ? [] : QUOTA_NODE_FLAGS },
+    );
     try {
       // Warm-up at the high rate: engines, connections, the link estimate.
       await openLoop(cascade, data, { ratePerS: RATE, durationMs: 3000, first: 9000 });
@@ -130,11 +142,11 @@ const rows = (label: string, r: Awaited<ReturnType<typeof run>>) =>
 
 if (values.json) {
   process.stdout.write(
-    `${JSON.stringify({ slo: SLO, rate: RATE, phaseMs: PHASE_MS, high: HIGH, low: LOW, rttMs: RTT, cpu: CPU, loadAverage: load, front, without, withSlo }, null, 2)}\n`,
+    `${JSON.stringify({ slo: SLO, rate: RATE, phaseMs: PHASE_MS, high: HIGH, low: LOW, rttMs: RTT, cpu: CPU, memoryReducer: values['memory-reducer'], loadAverage: load, front, without, withSlo }, null, 2)}\n`,
   );
 } else {
   process.stdout.write(
-    `B-LeNet device → edge, features f32 (${plan.units[1].inputShape.join('×')}), ${RATE} digits/s open loop, device at ${CPU} of a core (1 ort thread), ` +
+    `B-LeNet device → edge, features f32 (${plan.units[1].inputShape.join('×')}), ${RATE} digits/s open loop, device at ${CPU} of a core (1 ort thread, ${values['memory-reducer'] ? "V8's memory reducer on" : 'node --no-memory-reducer'}), ` +
       `link ${HIGH} → ${LOW} → ${HIGH} Mbit/s, RTT ${RTT} ms, ${PHASE_MS / 1000} s per phase; load average ${load.toFixed(1)} at start\n`,
   );
   process.stdout.write(
