@@ -504,7 +504,10 @@ async function main(): Promise<void> {
     const matched = plan(copy.model, matchedPath, requestsPerS);
     const chosen = topCandidates(matched.candidates, top, !values['all-points']);
     const reference = matched.candidates.find((c) => c.reference && c.point === matched.best.point);
-    const shippedOf = (c: PlanCandidate) => shipped.candidates.find((s) => shapeOf(s) === shapeOf(c) && s.point === c.point)!;
+    // The same candidate (placement, forwarding and front point) as planned from other figures.
+    const sameIn = (other: { candidates: readonly PlanCandidate[] }, c: PlanCandidate) =>
+      other.candidates.find((o) => shapeOf(o) === shapeOf(c) && o.point === c.point)!;
+    const expectedOf = (c: PlanCandidate) => ({ p50: c.figures.latencyP50Ms, mean: c.figures.latencyMeanMs });
     // Every run is cut into `rounds` blocks of the digits, each block a fresh start of its units or server; a
     // round runs every candidate's block (and device-only's and cloud-only's), in order in even rounds and reversed
     // in odd ones, so that the machine's drift over the minutes of the run and one process's luck fall on all alike.
@@ -538,7 +541,6 @@ async function main(): Promise<void> {
       testbedTiersFile(tiersPath, after.profile, measured.speedFactor, join(tempDir(), 'tiers-after.json'), quota),
       requestsPerS,
     );
-    const afterOf = (c: PlanCandidate) => afterPlan.candidates.find((a) => shapeOf(a) === shapeOf(c) && a.point === c.point)!;
     const depth = copy.model.spec.stages.length;
     const bestMeasured = Math.min(...runs.map((r) => r.measured.mean));
     const chosenRun = runs.find((r) => r.candidate === matched.best)!;
@@ -555,24 +557,26 @@ async function main(): Promise<void> {
       deviceNodeFlags: deviceFlags,
       requestCost: request ?? null,
       requestCostAfter: requestAfter ?? null,
-      candidates: runs.map(({ candidate: c, measured: m }) => ({
-        id: c.id,
-        units: unitsOf(c, depth),
-        forward: c.forward,
-        thresholds: c.thresholds,
-        validationAccuracy: c.accuracy,
-        expected: {
-          p50: c.figures.latencyP50Ms,
-          mean: c.figures.latencyMeanMs,
-          perExit: c.figures.perExit.map((e) => e.latencyMs),
-          terms: c.figures.perExit.map((e) => e.terms),
-          speeds: c.figures.speeds,
-        },
-        expectedShippedFactor: { p50: shippedOf(c).figures.latencyP50Ms, mean: shippedOf(c).figures.latencyMeanMs },
-        expectedProfileAfter: { p50: afterOf(c).figures.latencyP50Ms, mean: afterOf(c).figures.latencyMeanMs },
-        measured: { p50: m.p50, mean: m.mean, p99: m.p99, byUnit: m.byUnit, testAccuracy: m.correct / m.count, degraded: m.degraded, throttled: m.throttled },
-        ratio: { mean: m.mean / c.figures.latencyMeanMs, p50: m.p50 / c.figures.latencyP50Ms, meanProfileAfter: m.mean / afterOf(c).figures.latencyMeanMs },
-      })),
+      candidates: runs.map(({ candidate: c, measured: m }) => {
+        const after = expectedOf(sameIn(afterPlan, c));
+        return {
+          id: c.id,
+          units: unitsOf(c, depth),
+          forward: c.forward,
+          thresholds: c.thresholds,
+          validationAccuracy: c.accuracy,
+          expected: {
+            ...expectedOf(c),
+            perExit: c.figures.perExit.map((e) => e.latencyMs),
+            terms: c.figures.perExit.map((e) => e.terms),
+            speeds: c.figures.speeds,
+          },
+          expectedShippedFactor: expectedOf(sameIn(shipped, c)),
+          expectedProfileAfter: after,
+          measured: { p50: m.p50, mean: m.mean, p99: m.p99, byUnit: m.byUnit, testAccuracy: m.correct / m.count, degraded: m.degraded, throttled: m.throttled },
+          ratio: { mean: m.mean / c.figures.latencyMeanMs, p50: m.p50 / c.figures.latencyP50Ms, meanProfileAfter: m.mean / after.mean },
+        };
+      }),
       chosen: {
         id: matched.best.id,
         shippedChoice: shipped.best.id,

@@ -25,6 +25,11 @@ const SAMPLES = digits(40, 300);
 const THRESHOLD_VECTORS = [[0.05], [0.4618]];
 const SPIN_ITERATIONS = 10_000_000;
 
+/** Each transfer's time of a `measureBandwidth` with several tries, in ms. */
+function transferTimes(m: { allMs: number[] }): string {
+  return m.allMs.map((ms) => ms.toFixed(0)).join(', ');
+}
+
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8' });
 }
@@ -82,9 +87,9 @@ describe('a device/edge/cloud testbed of network namespaces, veth pairs, tbf and
   });
 
   it('shapes device→edge to 10 Mbit/s: 1 MB arrives within ±25% of the rate', async (t) => {
-    const { mbit, allMs } = await measureBandwidth(testbed, 'device', 'edge', 1 << 20, { tries: 2 });
-    t.diagnostic(`device→edge: ${mbit.toFixed(2)} Mbit/s of payload at best (1 MiB in ${allMs.map((ms) => ms.toFixed(0)).join(', ')} ms)`);
-    assert.ok(Math.abs(mbit - 10) <= 2.5, `${mbit} Mbit/s`);
+    const fast = await measureBandwidth(testbed, 'device', 'edge', 1 << 20, { tries: 2 });
+    t.diagnostic(`device→edge: ${fast.mbit.toFixed(2)} Mbit/s of payload at best (1 MiB in ${transferTimes(fast)} ms)`);
+    assert.ok(Math.abs(fast.mbit - 10) <= 2.5, `${fast.mbit} Mbit/s`);
   });
 
   it('setRate changes the shaping mid-run, both ways', async (t) => {
@@ -92,9 +97,8 @@ describe('a device/edge/cloud testbed of network namespaces, veth pairs, tbf and
     const slow = await measureBandwidth(testbed, 'device', 'edge', 128 << 10, { tries: 3 });
     const back = await measureBandwidth(testbed, 'edge', 'device', 128 << 10, { tries: 3 });
     testbed.setRate(0, 10);
-    const times = (m: { allMs: number[] }) => m.allMs.map((ms) => ms.toFixed(0)).join(', ');
     t.diagnostic(
-      `at 2 Mbit/s, fastest of three 128 KiB transfers: ${slow.mbit.toFixed(2)} device→edge (${times(slow)} ms), ${back.mbit.toFixed(2)} edge→device (${times(back)} ms)`,
+      `at 2 Mbit/s, fastest of three 128 KiB transfers: ${slow.mbit.toFixed(2)} device→edge (${transferTimes(slow)} ms), ${back.mbit.toFixed(2)} edge→device (${transferTimes(back)} ms)`,
     );
     for (const { mbit } of [slow, back]) assert.ok(Math.abs(mbit - 2) <= 0.5, `${mbit} Mbit/s`);
     assert.match(execFileSync('tc', ['-n', testbed.namespace('device'), 'qdisc', 'show', 'dev', 'edge'], { encoding: 'utf8' }), /tbf .*rate 10Mbit/);
